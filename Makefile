@@ -1,0 +1,38 @@
+# The two commands: `make dev` runs the whole system, `make test` proves it.
+SHELL := /bin/bash
+PYTHON ?= python3
+UV_VERSION := 0.13.8
+# Use uv from PATH when present; otherwise bootstrap a private copy with the system Python.
+UV := $(or $(shell command -v uv 2>/dev/null),.cache/uv/bin/uv)
+export UV_PYTHON_DOWNLOADS := never
+
+.PHONY: install dev test lint typecheck unit bench bench-smoke schemas clean
+
+.cache/uv/bin/uv:
+	$(PYTHON) -m venv .cache/uv
+	.cache/uv/bin/pip install --quiet uv==$(UV_VERSION)
+
+install: $(UV)
+	$(UV) sync --frozen
+
+dev: install
+	$(UV) run python -m tools.dev
+
+lint: install
+	$(UV) run ruff check .
+	$(UV) run ruff format --check .
+
+typecheck: install
+	$(UV) run mypy .
+
+test: lint typecheck
+	$(UV) run pytest
+
+unit: install
+	$(UV) run pytest tests/unit
+
+bench: install
+	$(UV) run python -m bench
+
+clean:
+	rm -rf .run .venv .cache/uv

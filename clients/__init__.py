@@ -1,0 +1,1 @@
+"""Factories for the clients the processes share; called from ``main()`` or a lifespan."""

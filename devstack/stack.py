@@ -1,0 +1,145 @@
+"""The whole system as processes on this machine: what ``make dev`` and the benchmark run.
+
+Temporal, optionally PostgreSQL and Kafka, then migrations and the dev catalog, then the
+API, the workers (one process per group of queues) and the outbox relay — each a real
+child process with its own log under the run directory.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from devstack.kafka import KafkaBroker
+from devstack.postgres import PostgresCluster
+from devstack.process import ManagedProcess, port_open, wait_until
+from devstack.temporal import TemporalDevServer
+from messages import queues
+
+
+@dataclass
+class StackOptions:
+    run_dir: Path = Path(".run")
+    temporal_port: int = 7233
+    ui_port: int = 8233
+    api_port: int = 8000
+    # None: SQLite in the run dir, or DATABASE_URL when set; True: a private PostgreSQL cluster.
+    postgres: bool = False
+    postgres_port: int | None = None
+    kafka: bool = False
+    kafka_port: int | None = None
+    # One process per inner list; the dev default is every queue in one process.
+    worker_groups: list[list[str]] = field(default_factory=lambda: [list(queues.ALL)])
+    api_workers: int = 1
+    extra_env: dict[str, str] = field(default_factory=dict)
+    seed: bool = True
+
+
+class Stack:
+    def __init__(self, options: StackOptions) -> None:
+        self.options = options
+        self.env: dict[str, str] = dict(options.extra_env)
+        self.temporal: TemporalDevServer | None = None
+        self.postgres: PostgresCluster | None = None
+        self.kafka: KafkaBroker | None = None
+        self.processes: dict[str, ManagedProcess] = {}
+
+    @property
+    def api_url(self) -> str:
+        return f"http://127.0.0.1:{self.options.api_port}"
+
+    @property
+    def ui_url(self) -> str:
+        return f"http://127.0.0.1:{self.options.ui_port}"
+
+    def start_services(self) -> None:
+        opts = self.options
+        opts.run_dir.mkdir(parents=True, exist_ok=True)
+        if port_open(opts.temporal_port):
+            # Someone (a previous `make dev`, a local Temporal) already serves this port.
+            self.env["ORDERS_TEMPORAL__ADDRESS"] = f"127.0.0.1:{opts.temporal_port}"
+        else:
+            self.temporal = TemporalDevServer(
+                opts.run_dir / "temporal",
+                port=opts.temporal_port,
+                ui_port=opts.ui_port,
+                db_filename=opts.run_dir / "temporal" / "temporal.db",
+            ).start()
+            self.env["ORDERS_TEMPORAL__ADDRESS"] = self.temporal.address
+        if opts.postgres:
+            self.postgres = PostgresCluster(opts.run_dir / "postgres", port=opts.postgres_port)
+            self.postgres.start()
+            self.postgres.create_database("orders")
+            self.env["ORDERS_DATABASE__URL"] = self.postgres.url("orders")
+        if opts.kafka:
+            self.kafka = KafkaBroker(opts.run_dir / "kafka", port=opts.kafka_port).start()
+            self.env["ORDERS_KAFKA__BOOTSTRAP_SERVERS"] = self.kafka.bootstrap_servers
+
+    def prepare_database(self) -> None:
+        self._run_once("migrate", [sys.executable, "-m", "persistence.migrate"])
+        if self.options.seed:
+            self._run_once("seed", [sys.executable, "-m", "persistence.seed"])
+
+    def start_processes(self) -> None:
+        opts = self.options
+        api_env = {"ORDERS_API__PORT": str(opts.api_port)}
+        api_args = [sys.executable, "-m", "api", "--workers", str(opts.api_workers)]
+        self._spawn("api", api_args, api_env)
+        for group in opts.worker_groups:
+            args = [sys.executable, "-m", "workers"]
+            for name in group:
+                args += ["--queue", name]
+            self._spawn(f"worker-{'-'.join(group)}", args)
+        if self.kafka is not None or self._kafka_configured():
+            self._spawn("outbox-relay", [sys.executable, "-m", "outbox"])
+        wait_until(self._api_ready, 60, f"API on {self.api_url}")
+
+    def start(self) -> Stack:
+        self.start_services()
+        self.prepare_database()
+        self.start_processes()
+        return self
+
+    def stop(self) -> None:
+        for process in reversed(list(self.processes.values())):
+            process.stop()
+        if self.kafka is not None:
+            self.kafka.stop()
+        if self.postgres is not None:
+            self.postgres.stop()
+        if self.temporal is not None:
+            self.temporal.stop()
+
+    def child_env(self) -> dict[str, str]:
+        return {**self.env, "PYTHONUNBUFFERED": "1"}
+
+    def _kafka_configured(self) -> bool:
+        return bool(
+            os.environ.get("ORDERS_KAFKA__BOOTSTRAP_SERVERS")
+            or os.environ.get("KAFKA_BOOTSTRAP_SERVERS")
+        )
+
+    def _api_ready(self) -> bool:
+        for process in self.processes.values():
+            process.check_alive()
+        return port_open(self.options.api_port)
+
+    def _spawn(self, name: str, args: Sequence[str], env: dict[str, str] | None = None) -> None:
+        process = ManagedProcess(
+            name,
+            args,
+            self.options.run_dir / "logs" / f"{name}.log",
+            env={**self.child_env(), **(env or {})},
+        )
+        self.processes[name] = process.start()
+
+    def _run_once(self, name: str, args: Sequence[str]) -> None:
+        process = ManagedProcess(
+            name, args, self.options.run_dir / "logs" / f"{name}.log", env=self.child_env()
+        ).start()
+        returncode = process.wait(timeout=300)
+        if returncode != 0:
+            raise RuntimeError(f"{name} failed ({returncode}):\n{process.log_tail()}")

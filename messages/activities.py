@@ -1,0 +1,78 @@
+"""Activity inputs and results, one model each, keyed by order id for idempotency."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+
+from pydantic import BaseModel, Field
+
+from messages.restock import RestockInput
+from messages.saga import OrderSnapshot, PaymentInfo
+
+
+class ReserveInventoryInput(BaseModel):
+    order: OrderSnapshot
+
+
+class ReservationResult(BaseModel):
+    order_id: str
+    reserved: dict[str, int] = Field(default_factory=dict)
+    # Products this reservation pushed under their reorder point, ready to restock.
+    restocks_needed: list[RestockInput] = Field(default_factory=list)
+
+
+class ReleaseInventoryInput(BaseModel):
+    order_id: str
+    reason: str
+
+
+class ReleaseResult(BaseModel):
+    order_id: str
+    released: dict[str, int] = Field(default_factory=dict)
+
+
+class ChargePaymentInput(BaseModel):
+    order_id: str
+    customer_id: str
+    amount: Decimal
+    currency: str
+    payment: PaymentInfo
+    # False authorises only; the money is captured at confirmation (the authorize/capture flow).
+    capture: bool = True
+
+
+class CapturePaymentInput(BaseModel):
+    order_id: str
+
+
+class PaymentResult(BaseModel):
+    order_id: str
+    payment_id: str
+    status: str
+    gateway_reference: str | None = None
+
+
+class RefundPaymentInput(BaseModel):
+    order_id: str
+    reason: str
+
+
+class RefundResult(BaseModel):
+    order_id: str
+    # "REFUNDED", "VOIDED" or "NOTHING_TO_REFUND" (no money was ever taken).
+    outcome: str
+    payment_id: str | None = None
+
+
+class NotifyCustomerInput(BaseModel):
+    order: OrderSnapshot
+    notification_type: str
+    # The terminal status this notification announces; it commits with the notification record.
+    conclude_status: str | None = None
+    reason: str | None = None
+
+
+class NotificationResult(BaseModel):
+    order_id: str
+    notification_id: str
+    status: str

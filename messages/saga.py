@@ -1,0 +1,75 @@
+"""The saga's input, its cancel request and the status it answers to queries."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from decimal import Decimal
+from typing import Literal
+
+from pydantic import BaseModel, Field
+
+from messages.queues import TaskQueues
+
+PaymentFlow = Literal["direct", "authorize_capture"]
+
+
+class OrderLine(BaseModel):
+    product_id: str
+    quantity: int = Field(ge=1)
+    # Priced by the API from the catalog when the order was placed; the client never sets it.
+    unit_price: Decimal
+
+
+class PaymentInfo(BaseModel):
+    method: str = "card"
+    # An opaque token from the payment provider's client-side tokenisation, never a card number.
+    token: str
+
+
+class OrderSnapshot(BaseModel):
+    """Everything needed to record the order, carried so any step can record it first."""
+
+    order_id: str
+    customer_id: str
+    customer_email: str
+    currency: str
+    lines: list[OrderLine]
+    payment: PaymentInfo
+    placed_at: datetime
+
+    @property
+    def total(self) -> Decimal:
+        return sum((line.unit_price * line.quantity for line in self.lines), Decimal("0.00"))
+
+
+class OrderSagaInput(BaseModel):
+    order: OrderSnapshot
+    payment_flow: PaymentFlow = "direct"
+    queues: TaskQueues = Field(default_factory=TaskQueues)
+
+
+class CancelRequest(BaseModel):
+    """Plain JSON so the CLI can send it: ``--input '{"reason": "customer"}'``."""
+
+    reason: str = "cancelled on request"
+
+
+class CancelOutcome(BaseModel):
+    accepted: bool
+    status: str
+    detail: str
+
+
+class SagaStatus(BaseModel):
+    order_id: str
+    status: str
+    completed_steps: list[str] = Field(default_factory=list)
+    last_error: str | None = None
+    cancel_reason: str | None = None
+    cancel_refused: str | None = None
+
+
+class SagaResult(BaseModel):
+    order_id: str
+    status: str
+    reason: str | None = None

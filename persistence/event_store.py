@@ -1,0 +1,137 @@
+"""Append domain events to the ``events`` table -- the event store and the outbox at once.
+
+A domain event is a frozen dataclass with class attributes ``aggregate_type`` and
+``schema_version`` and an ``aggregate_id`` property; its type is its class name. Events are
+appended in the caller's transaction, next to the state change they describe, and the
+caller commits both together: an event exists if and only if its change does.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import uuid
+from collections.abc import Sequence
+from datetime import date, datetime
+from decimal import Decimal
+from enum import Enum
+from typing import Any
+
+from sqlalchemy import func
+from sqlmodel import col, select
+from sqlmodel.ext.asyncio.session import AsyncSession
+
+from persistence.tables import EventRow
+
+
+def _encode(value: object) -> object:
+    if isinstance(value, Decimal):
+        return str(value)
+    if isinstance(value, datetime | date):
+        return value.isoformat()
+    if isinstance(value, uuid.UUID):
+        return str(value)
+    if isinstance(value, Enum):
+        return value.value
+    if isinstance(value, set | frozenset):
+        return sorted(value)
+    raise TypeError(f"{type(value).__name__} is not JSON serialisable")
+
+
+def event_payload(event: object) -> dict[str, Any]:
+    """The event's fields as JSON values: Decimal -> "12.50", datetime -> ISO-8601,
+    tuples -> lists (exactly what is stored and what consumers receive)."""
+    if not dataclasses.is_dataclass(event) or isinstance(event, type):
+        raise TypeError(f"a domain event must be a dataclass instance, not {event!r}")
+    payload: dict[str, Any] = json.loads(json.dumps(dataclasses.asdict(event), default=_encode))
+    return payload
+
+
+def _describe(event: object) -> tuple[str, str, int]:
+    """(aggregate_type, aggregate_id, schema_version) of a domain event."""
+    aggregate_type = getattr(event, "aggregate_type", None)
+    aggregate_id = getattr(event, "aggregate_id", None)
+    schema_version = getattr(event, "schema_version", None)
+    if (
+        not isinstance(aggregate_type, str)
+        or not isinstance(aggregate_id, str)
+        or not isinstance(schema_version, int)
+    ):
+        raise TypeError(
+            f"{type(event).__name__} is not a domain event: it needs aggregate_type: str, "
+            "aggregate_id: str and schema_version: int"
+        )
+    return aggregate_type, aggregate_id, schema_version
+
+
+async def _current_versions(session: AsyncSession, aggregate_ids: list[str]) -> dict[str, int]:
+    statement = (
+        select(col(EventRow.aggregate_id), func.max(EventRow.version))
+        .where(col(EventRow.aggregate_id).in_(aggregate_ids))
+        .group_by(col(EventRow.aggregate_id))
+    )
+    rows = await session.exec(statement)
+    return {aggregate_id: int(version) for aggregate_id, version in rows.all()}
+
+
+async def _last_position(session: AsyncSession) -> int:
+    last = (await session.exec(select(func.max(EventRow.position)))).one()
+    return int(last or 0)
+
+
+async def append_events(
+    session: AsyncSession,
+    events: Sequence[object],
+    occurred_at: datetime,
+    traceparent: str | None = None,
+) -> list[EventRow]:
+    """Add ``events`` to the session as rows, without committing.
+
+    Each row gets ``version`` = the aggregate's last version + 1, in order (read in this
+    transaction; if a concurrent transaction appends to the same aggregate first,
+    UNIQUE(aggregate_id, version) makes the later commit fail and the caller retries).
+    The rows are flushed, so they carry their ``position`` and a conflict surfaces here.
+    """
+    if occurred_at.utcoffset() is None:
+        raise ValueError("occurred_at must be timezone-aware")
+    if not events:
+        return []
+    described = [(event, *_describe(event)) for event in events]
+    aggregate_ids = list(dict.fromkeys(aggregate_id for _, _, aggregate_id, _ in described))
+    versions = await _current_versions(session, aggregate_ids)
+
+    # SQLite has no autoincrement outside the primary key: number positions here. Our
+    # SQLite transactions start with BEGIN IMMEDIATE, so no other writer can interleave.
+    assign_positions = session.get_bind().dialect.name == "sqlite"
+    position = await _last_position(session) if assign_positions else 0
+
+    rows: list[EventRow] = []
+    for event, aggregate_type, aggregate_id, schema_version in described:
+        versions[aggregate_id] = versions.get(aggregate_id, 0) + 1
+        row = EventRow(
+            event_type=type(event).__name__,
+            aggregate_type=aggregate_type,
+            aggregate_id=aggregate_id,
+            event_data=event_payload(event),
+            schema_version=schema_version,
+            occurred_at=occurred_at,
+            version=versions[aggregate_id],
+            traceparent=traceparent,
+        )
+        if assign_positions:
+            position += 1
+            row.position = position
+        rows.append(row)
+    session.add_all(rows)
+    await session.flush()
+    return rows
+
+
+async def load_timeline(session: AsyncSession, aggregate_id: str) -> list[EventRow]:
+    """All events of one aggregate, oldest first (by version)."""
+    statement = (
+        select(EventRow)
+        .where(col(EventRow.aggregate_id) == aggregate_id)
+        .order_by(col(EventRow.version))
+    )
+    return list((await session.exec(statement)).all())

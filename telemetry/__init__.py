@@ -1,0 +1,1 @@
+"""Logs with order context, traces and metrics, configured once per process in ``main()``."""

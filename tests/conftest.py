@@ -1,0 +1,7 @@
+"""Real services for the suite: each fixture module starts one from the project's devstack."""
+
+pytest_plugins = [
+    "tests.fixtures.temporal",
+    "tests.fixtures.postgres",
+    "tests.fixtures.kafka",
+]

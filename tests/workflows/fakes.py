@@ -1,0 +1,112 @@
+"""Same-named stand-ins for the saga's activities, for tests of the workflow's logic alone.
+
+They record every call so a test can assert the order of steps and compensations.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from decimal import Decimal
+from typing import Any
+
+from temporalio import activity
+from temporalio.exceptions import ApplicationError
+
+from messages import errors
+from messages.activities import (
+    CapturePaymentInput,
+    ChargePaymentInput,
+    NotificationResult,
+    NotifyCustomerInput,
+    PaymentResult,
+    RefundPaymentInput,
+    RefundResult,
+    ReleaseInventoryInput,
+    ReleaseResult,
+    ReservationResult,
+    ReserveInventoryInput,
+)
+from messages.restock import AlertLowStockInput, RestockInventoryInput, RestockResult
+from messages.saga import OrderLine, OrderSagaInput, OrderSnapshot, PaymentInfo
+
+
+def sample_order(token: str = "tok_visa", quantity: int = 1) -> OrderSagaInput:
+    return OrderSagaInput(
+        order=OrderSnapshot(
+            order_id=str(uuid.uuid4()),
+            customer_id="customer-1",
+            customer_email="customer-1@example.com",
+            currency="EUR",
+            lines=[OrderLine(product_id="sku-1", quantity=quantity, unit_price=Decimal("9.50"))],
+            payment=PaymentInfo(token=token),
+            placed_at=datetime(2026, 1, 1, tzinfo=UTC),
+        )
+    )
+
+
+@dataclass
+class FakeActivities:
+    calls: list[str] = field(default_factory=list)
+    out_of_stock: bool = False
+    decline: bool = False
+    # Raised by charge_payment while set: an outage the saga must ride out or give up on.
+    charge_error: Callable[[], Exception] | None = None
+    restocks: list[Any] = field(default_factory=list)
+
+    def all(self) -> list[Callable[..., Any]]:
+        @activity.defn(name="reserve_inventory")
+        async def reserve(arg: ReserveInventoryInput) -> ReservationResult:
+            self.calls.append("reserve")
+            if self.out_of_stock:
+                raise ApplicationError(
+                    "sku-1: 1 requested, 0 available", type=errors.OUT_OF_STOCK, non_retryable=True
+                )
+            return ReservationResult(order_id=arg.order.order_id, restocks_needed=self.restocks)
+
+        @activity.defn(name="release_inventory")
+        async def release(arg: ReleaseInventoryInput) -> ReleaseResult:
+            self.calls.append("release")
+            return ReleaseResult(order_id=arg.order_id)
+
+        @activity.defn(name="charge_payment")
+        async def charge(arg: ChargePaymentInput) -> PaymentResult:
+            self.calls.append("charge" if arg.capture else "authorize")
+            if self.charge_error is not None:
+                raise self.charge_error()
+            if self.decline:
+                raise ApplicationError(
+                    "card declined", type=errors.PAYMENT_DECLINED, non_retryable=True
+                )
+            return PaymentResult(order_id=arg.order_id, payment_id="pay-1", status="CAPTURED")
+
+        @activity.defn(name="capture_payment")
+        async def capture(arg: CapturePaymentInput) -> PaymentResult:
+            self.calls.append("capture")
+            return PaymentResult(order_id=arg.order_id, payment_id="pay-1", status="CAPTURED")
+
+        @activity.defn(name="refund_payment")
+        async def refund(arg: RefundPaymentInput) -> RefundResult:
+            self.calls.append("refund")
+            return RefundResult(order_id=arg.order_id, outcome="NOTHING_TO_REFUND")
+
+        @activity.defn(name="notify_customer")
+        async def notify(arg: NotifyCustomerInput) -> NotificationResult:
+            self.calls.append(f"notify:{arg.notification_type}")
+            return NotificationResult(
+                order_id=arg.order.order_id, notification_id="n-1", status="SENT"
+            )
+
+        @activity.defn(name="alert_low_stock")
+        async def alert(arg: AlertLowStockInput) -> NotificationResult:
+            self.calls.append(f"alert:{arg.low_stock.product_id}")
+            return NotificationResult(order_id="-", notification_id="n-2", status="SENT")
+
+        @activity.defn(name="restock_inventory")
+        async def restock(arg: RestockInventoryInput) -> RestockResult:
+            self.calls.append(f"restock:{arg.product_id}:{arg.quantity}")
+            return RestockResult(product_id=arg.product_id, quantity_on_hand=100, applied=True)
+
+        return [reserve, release, charge, capture, refund, notify, alert, restock]

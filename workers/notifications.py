@@ -1,0 +1,7 @@
+"""Worker process for the `notifications` task queue."""
+
+from messages import queues
+from workers.runner import main
+
+if __name__ == "__main__":
+    main([queues.NOTIFICATIONS])

@@ -1,0 +1,120 @@
+"""Builds the worker for each task queue from Settings and runs them until SIGTERM.
+
+Each queue has its own process entry point (``python -m workers.inventory`` …) so a
+platform can scale the pools separately; ``python -m workers`` runs them all for dev.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import signal
+from collections.abc import Callable, Sequence
+from datetime import timedelta
+from typing import Any
+
+from sqlalchemy.ext.asyncio import AsyncEngine
+from temporalio.client import Client
+from temporalio.worker import Worker
+
+from activities.inventory import InventoryActivities
+from activities.notifications import NotificationActivities
+from activities.payments import PaymentActivities
+from clients.temporal import connect_temporal
+from config.settings import Settings, load_settings
+from gateways.notification_channels import build_channel
+from gateways.payment_gateway import build_payment_gateway
+from messages import queues
+from persistence.database import create_engine, session_factory
+from telemetry.setup import configure_telemetry
+from workflows import WORKFLOWS
+
+log = logging.getLogger(__name__)
+
+
+def build_workers(
+    queue_names: Sequence[str], client: Client, engine: AsyncEngine | None, settings: Settings
+) -> list[Worker]:
+    limits = settings.workers
+    grace = timedelta(seconds=limits.graceful_shutdown_seconds)
+    sessions = session_factory(engine) if engine is not None else None
+    workers: list[Worker] = []
+    for name in queue_names:
+        activities: list[Callable[..., Any]] = []
+        concurrency = 1
+        if name == queues.ORDERS:
+            workers.append(
+                Worker(
+                    client,
+                    task_queue=queues.ORDERS,
+                    workflows=WORKFLOWS,
+                    max_concurrent_workflow_tasks=limits.orders_max_concurrent_workflow_tasks,
+                    graceful_shutdown_timeout=grace,
+                )
+            )
+            continue
+        assert sessions is not None, "activity queues need the database"
+        if name == queues.INVENTORY:
+            inventory = InventoryActivities(sessions)
+            activities = [
+                inventory.reserve_inventory,
+                inventory.release_inventory,
+                inventory.restock_inventory,
+            ]
+            concurrency = limits.inventory_max_concurrent_activities
+        elif name == queues.PAYMENTS:
+            payments = PaymentActivities(sessions, build_payment_gateway(settings.payments))
+            activities = [
+                payments.charge_payment,
+                payments.capture_payment,
+                payments.refund_payment,
+            ]
+            concurrency = limits.payments_max_concurrent_activities
+        elif name == queues.NOTIFICATIONS:
+            notifications = NotificationActivities(sessions, build_channel(settings.notifications))
+            activities = [notifications.notify_customer, notifications.alert_low_stock]
+            concurrency = limits.notifications_max_concurrent_activities
+        else:
+            raise ValueError(f"unknown task queue {name!r}; expected one of {queues.ALL}")
+        workers.append(
+            Worker(
+                client,
+                task_queue=name,
+                activities=activities,
+                max_concurrent_activities=concurrency,
+                graceful_shutdown_timeout=grace,
+            )
+        )
+    return workers
+
+
+async def run_workers(queue_names: Sequence[str], settings: Settings) -> None:
+    client = await connect_temporal(settings.temporal)
+    needs_db = any(name != queues.ORDERS for name in queue_names)
+    engine = create_engine(settings.database) if needs_db else None
+    workers = build_workers(queue_names, client, engine, settings)
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, stop.set)
+    running = [asyncio.create_task(worker.run()) for worker in workers]
+    log.info("workers polling %s on %s", ", ".join(queue_names), settings.temporal.address)
+    stopped = asyncio.create_task(stop.wait())
+    done, _ = await asyncio.wait([stopped, *running], return_when=asyncio.FIRST_COMPLETED)
+    # Graceful: stop polling, let in-flight activities finish within the configured grace.
+    log.info("shutting down workers")
+    await asyncio.gather(*(worker.shutdown() for worker in workers), return_exceptions=True)
+    for task in running:
+        if task in done and task.exception() is not None:
+            raise task.exception()  # type: ignore[misc]
+    with contextlib.suppress(asyncio.CancelledError):
+        stopped.cancel()
+    if engine is not None:
+        await engine.dispose()
+
+
+def main(queue_names: Sequence[str]) -> None:
+    settings = load_settings()
+    configure_telemetry(settings.telemetry, service_name=f"worker-{'+'.join(queue_names)}")
+    asyncio.run(run_workers(queue_names, settings))

@@ -1,0 +1,55 @@
+"""RestockWorkflow: one per product at a time; alerts admins, waits for the supplier, restocks.
+
+Started by the saga when a reservation drops a product under its reorder point. The
+workflow id ``restock-<product_id>`` makes a second low-stock signal while a restock is
+under way a no-op, instead of a second purchase order.
+"""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+from temporalio import workflow
+from temporalio.common import RetryPolicy
+
+with workflow.unsafe.imports_passed_through():
+    from messages.activities import NotificationResult
+    from messages.restock import (
+        AlertLowStockInput,
+        RestockInput,
+        RestockInventoryInput,
+        RestockResult,
+    )
+
+PATIENT = RetryPolicy(initial_interval=timedelta(seconds=1), maximum_interval=timedelta(minutes=1))
+
+
+@workflow.defn(name="RestockWorkflow")
+class RestockWorkflow:
+    @workflow.run
+    async def run(self, restock: RestockInput) -> RestockResult:
+        low = restock.low_stock
+        restock_id = workflow.info().workflow_id + "/" + workflow.info().run_id
+        await workflow.execute_activity(
+            "alert_low_stock",
+            AlertLowStockInput(
+                low_stock=low, admin_email=restock.admin_email, restock_id=restock_id
+            ),
+            task_queue=restock.queues.notifications,
+            result_type=NotificationResult,
+            start_to_close_timeout=timedelta(seconds=30),
+            retry_policy=PATIENT,
+        )
+        # The supplier's lead time is a durable timer: a worker restart does not reset it.
+        await workflow.sleep(timedelta(seconds=restock.lead_time_seconds))
+        result: RestockResult = await workflow.execute_activity(
+            "restock_inventory",
+            RestockInventoryInput(
+                product_id=low.product_id, quantity=low.reorder_quantity, restock_id=restock_id
+            ),
+            task_queue=restock.queues.inventory,
+            result_type=RestockResult,
+            start_to_close_timeout=timedelta(seconds=30),
+            retry_policy=PATIENT,
+        )
+        return result
