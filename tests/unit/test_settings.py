@@ -1,0 +1,57 @@
+"""One Settings object, read from ORDERS_* variables with two conventional shortcuts."""
+
+from __future__ import annotations
+
+import pytest
+from pydantic import ValidationError
+
+from config.settings import DEV_JWT_SECRET, Settings
+
+
+def test_nested_variables_use_double_underscores(monkeypatch: pytest.MonkeyPatch) -> None:
+    """ORDERS_KAFKA__PARTITIONS reaches settings.kafka.partitions."""
+    monkeypatch.setenv("ORDERS_KAFKA__PARTITIONS", "6")
+    assert Settings().kafka.partitions == 6
+
+
+def test_database_url_shortcut_picks_the_async_driver(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A platform's plain DATABASE_URL works and is switched to psycopg's async driver."""
+    monkeypatch.delenv("ORDERS_DATABASE__URL", raising=False)
+    monkeypatch.setenv("DATABASE_URL", "postgresql://u:p@db:5432/orders")
+    settings = Settings()
+    assert settings.database.url == "postgresql+psycopg://u:p@db:5432/orders"
+    assert settings.database.is_postgres
+
+
+def test_prefixed_variable_wins_over_the_shortcut(monkeypatch: pytest.MonkeyPatch) -> None:
+    """ORDERS_DATABASE__URL is more specific than DATABASE_URL."""
+    monkeypatch.setenv("DATABASE_URL", "postgresql://u:p@db/a")
+    monkeypatch.setenv("ORDERS_DATABASE__URL", "postgresql://u:p@db/b")
+    assert Settings().database.url.endswith("/b")
+
+
+def test_default_is_sqlite_and_no_kafka(monkeypatch: pytest.MonkeyPatch) -> None:
+    """With nothing set the service runs embedded: SQLite, relay off."""
+    for name in ("DATABASE_URL", "KAFKA_BOOTSTRAP_SERVERS", "ORDERS_DATABASE__URL"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.delenv("ORDERS_KAFKA__BOOTSTRAP_SERVERS", raising=False)
+    settings = Settings(_env_file=None)  # type: ignore[call-arg]
+    assert settings.database.url.startswith("sqlite+aiosqlite://")
+    assert not settings.kafka.enabled
+
+
+def test_production_refuses_the_dev_secret(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A production process will not start with the well-known dev signing secret."""
+    monkeypatch.setenv("ORDERS_ENVIRONMENT", "production")
+    monkeypatch.delenv("ORDERS_AUTH__JWT_SECRET", raising=False)
+    with pytest.raises(ValidationError, match="JWKS_URL"):
+        Settings()
+
+
+def test_production_accepts_a_jwks_url(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Production with an identity provider's JWKS needs no shared secret."""
+    monkeypatch.setenv("ORDERS_ENVIRONMENT", "production")
+    monkeypatch.setenv("ORDERS_AUTH__JWKS_URL", "https://id.example.com/jwks.json")
+    settings = Settings()
+    assert settings.auth.jwt_secret == DEV_JWT_SECRET
+    assert settings.auth.jwks_url
