@@ -16,7 +16,7 @@ install: $(UV)
 	$(UV) sync --frozen
 
 dev: install
-	$(UV) run python -m tools.dev
+	$(UV) run python -m tools.dev $(ARGS)
 
 lint: install
 	$(UV) run ruff check .

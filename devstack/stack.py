@@ -15,7 +15,7 @@ from pathlib import Path
 
 from devstack.kafka import KafkaBroker
 from devstack.postgres import PostgresCluster
-from devstack.process import ManagedProcess, port_open, wait_until
+from devstack.process import ManagedProcess, free_port, port_open, wait_until
 from devstack.temporal import TemporalDevServer
 from messages import queues
 
@@ -29,6 +29,8 @@ class StackOptions:
     # None: SQLite in the run dir, or DATABASE_URL when set; True: a private PostgreSQL cluster.
     postgres: bool = False
     postgres_port: int | None = None
+    # fsync and friends on: the benchmark measures what production would pay.
+    postgres_durable: bool = False
     kafka: bool = False
     kafka_port: int | None = None
     # One process per inner list; the dev default is every queue in one process.
@@ -40,6 +42,9 @@ class StackOptions:
 
 class Stack:
     def __init__(self, options: StackOptions) -> None:
+        # Port 0 means "any free port", so a benchmark can run beside a `make dev`.
+        if options.api_port == 0:
+            options.api_port = free_port()
         self.options = options
         self.env: dict[str, str] = dict(options.extra_env)
         self.temporal: TemporalDevServer | None = None
@@ -53,24 +58,28 @@ class Stack:
 
     @property
     def ui_url(self) -> str:
+        if self.temporal is not None and self.temporal.ui_url:
+            return self.temporal.ui_url
         return f"http://127.0.0.1:{self.options.ui_port}"
 
     def start_services(self) -> None:
         opts = self.options
         opts.run_dir.mkdir(parents=True, exist_ok=True)
-        if port_open(opts.temporal_port):
+        if opts.temporal_port and port_open(opts.temporal_port):
             # Someone (a previous `make dev`, a local Temporal) already serves this port.
             self.env["ORDERS_TEMPORAL__ADDRESS"] = f"127.0.0.1:{opts.temporal_port}"
         else:
             self.temporal = TemporalDevServer(
                 opts.run_dir / "temporal",
-                port=opts.temporal_port,
-                ui_port=opts.ui_port,
+                port=opts.temporal_port or None,
+                ui_port=opts.ui_port or None,
                 db_filename=opts.run_dir / "temporal" / "temporal.db",
             ).start()
             self.env["ORDERS_TEMPORAL__ADDRESS"] = self.temporal.address
         if opts.postgres:
-            self.postgres = PostgresCluster(opts.run_dir / "postgres", port=opts.postgres_port)
+            self.postgres = PostgresCluster(
+                opts.run_dir / "postgres", port=opts.postgres_port, durable=opts.postgres_durable
+            )
             self.postgres.start()
             self.postgres.create_database("orders")
             self.env["ORDERS_DATABASE__URL"] = self.postgres.url("orders")
@@ -87,14 +96,14 @@ class Stack:
         opts = self.options
         api_env = {"ORDERS_API__PORT": str(opts.api_port)}
         api_args = [sys.executable, "-m", "api", "--workers", str(opts.api_workers)]
-        self._spawn("api", api_args, api_env)
+        self.spawn("api", api_args, api_env)
         for group in opts.worker_groups:
             args = [sys.executable, "-m", "workers"]
             for name in group:
                 args += ["--queue", name]
-            self._spawn(f"worker-{'-'.join(group)}", args)
+            self.spawn(f"worker-{'-'.join(group)}", args)
         if self.kafka is not None or self._kafka_configured():
-            self._spawn("outbox-relay", [sys.executable, "-m", "outbox"])
+            self.spawn("outbox-relay", [sys.executable, "-m", "outbox"])
         wait_until(self._api_ready, 60, f"API on {self.api_url}")
 
     def start(self) -> Stack:
@@ -127,7 +136,22 @@ class Stack:
             process.check_alive()
         return port_open(self.options.api_port)
 
-    def _spawn(self, name: str, args: Sequence[str], env: dict[str, str] | None = None) -> None:
+    def pids(self) -> dict[str, int]:
+        """The stack's processes by name, for memory sampling."""
+        pids = {name: p.pid for name, p in self.processes.items() if p.alive()}
+        for name, service in (
+            ("temporal", self.temporal),
+            ("postgres", self.postgres),
+            ("kafka", self.kafka),
+        ):
+            if service is not None and service.pid is not None:
+                pids[name] = service.pid
+        return pids
+
+    def stop_process(self, name: str) -> None:
+        self.processes.pop(name).stop()
+
+    def spawn(self, name: str, args: Sequence[str], env: dict[str, str] | None = None) -> None:
         process = ManagedProcess(
             name,
             args,

@@ -118,6 +118,10 @@ class TemporalDevServer:
         wait_until(ready, timeout, f"Temporal dev server on {self.address}")
         return self
 
+    @property
+    def pid(self) -> int | None:
+        return self._process.pid if self._process is not None and self._process.alive() else None
+
     def stop(self) -> None:
         if self._process is not None:
             self._process.stop()

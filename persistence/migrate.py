@@ -15,7 +15,7 @@ from alembic import command
 from alembic.config import Config
 from alembic.script import ScriptDirectory
 from sqlalchemy.engine import Connection, make_url
-from sqlalchemy.ext.asyncio import AsyncEngine
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from config.settings import load_settings
 
@@ -61,8 +61,26 @@ def _upgrade_on(connection: Connection, revision: str) -> None:
 
 async def upgrade_async(engine: AsyncEngine, revision: str = "head") -> None:
     """Migrate through an existing ``AsyncEngine`` (runs Alembic inside ``run_sync``)."""
-    async with engine.begin() as connection:
-        await connection.run_sync(_upgrade_on, revision)
+    async with engine.connect() as connection:
+        sqlite = connection.dialect.name == "sqlite"
+        if sqlite:
+            # Batch migrations rebuild SQLite tables; with foreign keys enforced, dropping the
+            # old table would fire ON DELETE CASCADE. The pragma only takes effect outside a
+            # transaction, so it goes straight to the driver before SQLAlchemy begins one.
+            await _sqlite_pragma(connection, "PRAGMA foreign_keys=OFF")
+        try:
+            async with connection.begin():
+                await connection.run_sync(_upgrade_on, revision)
+        finally:
+            if sqlite:
+                await _sqlite_pragma(connection, "PRAGMA foreign_keys=ON")
+
+
+async def _sqlite_pragma(connection: AsyncConnection, pragma: str) -> None:
+    raw = await connection.get_raw_connection()
+    driver = raw.driver_connection
+    assert driver is not None
+    await driver.execute(pragma)
 
 
 def head_revision() -> str | None:

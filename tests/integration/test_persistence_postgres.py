@@ -21,6 +21,7 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 from devstack.postgres import PostgresCluster, find_pg_bin
 from persistence.event_store import append_events, load_timeline
 from persistence.migrate import head_revision
+from persistence.seed import DEV_CATALOG, seed_catalog
 from persistence.tables import (
     EventRow,
     InventoryRow,
@@ -364,3 +365,29 @@ async def test_concurrent_appends_to_one_aggregate_conflict(
         retried = await append_events(second, [OrderConfirmed("order-race")], NOW)
         await second.commit()
     assert [row.version for row in retried] == [2]
+
+
+async def test_seed_catalog_is_idempotent(pg_sessions: async_sessionmaker[AsyncSession]) -> None:
+    """Seeding twice leaves one row per product and never adds stock: stock already on hand
+    (here partly reserved) is left alone, while names and prices follow the catalog."""
+    skus = await seed_catalog(pg_sessions)
+    assert len(skus) == len(DEV_CATALOG) >= 5
+    first = DEV_CATALOG[0]
+    async with pg_sessions() as session, session.begin():
+        await session.exec(
+            update(InventoryRow).where(col(InventoryRow.product_id) == first.sku).values(reserved=2)
+        )
+        await session.exec(
+            update(ProductRow).where(col(ProductRow.id) == first.sku).values(name="renamed")
+        )
+
+    await seed_catalog(pg_sessions)
+    async with pg_sessions() as session:
+        products = (await session.exec(select(func.count()).select_from(ProductRow))).one()
+        stock = await session.get(InventoryRow, first.sku)
+        row = await session.get(ProductRow, first.sku)
+    assert products == len(DEV_CATALOG)
+    assert stock is not None
+    assert (stock.quantity, stock.reserved) == (first.stock, 2)
+    assert row is not None
+    assert (row.name, row.unit_price, row.currency) == (first.name, first.unit_price, "EUR")

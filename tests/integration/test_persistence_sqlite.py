@@ -24,7 +24,7 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 from config.settings import DatabaseSettings
 from persistence.database import create_engine, session_factory
 from persistence.event_store import append_events, load_timeline
-from persistence.migrate import head_revision, upgrade
+from persistence.migrate import head_revision, upgrade, upgrade_async
 from persistence.tables import InventoryRow, OrderItemRow, OrderRow, ProductRow, metadata
 
 pytestmark = pytest.mark.integration
@@ -203,3 +203,17 @@ async def test_append_events_on_sqlite(sessions: async_sessionmaker[AsyncSession
         {"product_id": "sku-a", "quantity": 3},
     ]
     assert timeline[0].occurred_at == NOW
+
+
+async def test_upgrade_async_on_sqlite_leaves_foreign_keys_on(tmp_path: Path) -> None:
+    """upgrade_async migrates a SQLite file through the app's engine with foreign keys off
+    (table rebuilds must not cascade), and the pooled connection gets them back on."""
+    engine = create_engine(DatabaseSettings(url=f"sqlite+aiosqlite:///{tmp_path / 'app.db'}"))
+    try:
+        await upgrade_async(engine)
+        async with engine.connect() as conn:
+            version = (await conn.execute(text("SELECT version_num FROM alembic_version"))).scalar()
+            assert (await conn.execute(text("PRAGMA foreign_keys"))).scalar() == 1
+    finally:
+        await engine.dispose()
+    assert version == head_revision()

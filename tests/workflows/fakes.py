@@ -5,6 +5,7 @@ They record every call so a test can assert the order of steps and compensations
 
 from __future__ import annotations
 
+import asyncio
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -55,11 +56,27 @@ class FakeActivities:
     # Raised by charge_payment while set: an outage the saga must ride out or give up on.
     charge_error: Callable[[], Exception] | None = None
     restocks: list[Any] = field(default_factory=list)
+    # A step named here waits until the test sets the event: "while X is in flight…".
+    gates: dict[str, asyncio.Event] = field(default_factory=dict)
+    started: dict[str, asyncio.Event] = field(default_factory=dict)
+
+    def hold(self, step: str) -> tuple[asyncio.Event, asyncio.Event]:
+        """Makes ``step`` block; returns (started, release) events for the test to drive."""
+        self.gates[step] = asyncio.Event()
+        self.started[step] = asyncio.Event()
+        return self.started[step], self.gates[step]
+
+    async def _enter(self, step: str) -> None:
+        self.calls.append(step)
+        if step in self.started:
+            self.started[step].set()
+        if step in self.gates:
+            await self.gates[step].wait()
 
     def all(self) -> list[Callable[..., Any]]:
         @activity.defn(name="reserve_inventory")
         async def reserve(arg: ReserveInventoryInput) -> ReservationResult:
-            self.calls.append("reserve")
+            await self._enter("reserve")
             if self.out_of_stock:
                 raise ApplicationError(
                     "sku-1: 1 requested, 0 available", type=errors.OUT_OF_STOCK, non_retryable=True
@@ -73,7 +90,7 @@ class FakeActivities:
 
         @activity.defn(name="charge_payment")
         async def charge(arg: ChargePaymentInput) -> PaymentResult:
-            self.calls.append("charge" if arg.capture else "authorize")
+            await self._enter("charge" if arg.capture else "authorize")
             if self.charge_error is not None:
                 raise self.charge_error()
             if self.decline:
@@ -94,7 +111,7 @@ class FakeActivities:
 
         @activity.defn(name="notify_customer")
         async def notify(arg: NotifyCustomerInput) -> NotificationResult:
-            self.calls.append(f"notify:{arg.notification_type}")
+            await self._enter(f"notify:{arg.notification_type}")
             return NotificationResult(
                 order_id=arg.order.order_id, notification_id="n-1", status="SENT"
             )

@@ -1,0 +1,223 @@
+"""Inventory activities: reserve an order's stock all-or-nothing, release it, restock.
+
+Each is idempotent: a retry after a commit whose reply was lost finds what the first
+attempt recorded (reservation rows, an InventoryReservationFailed or InventoryRestocked
+event) and answers the same, instead of applying the change twice.
+"""
+
+from __future__ import annotations
+
+import logging
+
+from sqlalchemy.ext.asyncio import async_sessionmaker
+from sqlmodel.ext.asyncio.session import AsyncSession
+from temporalio import activity
+
+from activities import stock
+from activities.recording import (
+    WRONG_ORDER_STATUS,
+    business_error,
+    lock_order,
+    move_order,
+    place,
+    record_order,
+)
+from config.settings import RestockSettings
+from messages import errors
+from messages.activities import (
+    ReleaseInventoryInput,
+    ReleaseResult,
+    ReservationResult,
+    ReserveInventoryInput,
+)
+from messages.restock import LowStock, RestockInventoryInput, RestockResult
+from messages.saga import OrderSnapshot
+from models import (
+    EventItem,
+    InventoryItem,
+    InventoryReleased,
+    InventoryReservationFailed,
+    OrderStatus,
+    OutOfStockError,
+    ReorderPolicy,
+    UnknownProductError,
+    reserve_all,
+)
+from persistence.event_store import append_events
+from persistence.tables import (
+    RESERVATION_RELEASED,
+    RESERVATION_RESERVED,
+    InventoryReservationRow,
+    InventoryRow,
+    utc_now,
+)
+from telemetry.context import order_context
+
+log = logging.getLogger(__name__)
+
+
+class InventoryActivities:
+    def __init__(
+        self, sessions: async_sessionmaker[AsyncSession], restock: RestockSettings
+    ) -> None:
+        self._sessions = sessions
+        self._restock = restock
+
+    @activity.defn(name="reserve_inventory")
+    async def reserve_inventory(self, arg: ReserveInventoryInput) -> ReservationResult:
+        """Record the order if needed and reserve every line, or none.
+
+        Out of stock: InventoryReservationFailed is committed and OUT_OF_STOCK raised, also
+        by every retry. A product without stock: UNKNOWN_PRODUCT, nothing written.
+        """
+        order = arg.order
+        with order_context(order.order_id):
+            try:
+                return await self._reserve(order)
+            except OutOfStockError as refused:
+                return await self._refuse(order, refused)
+            except UnknownProductError as unknown:
+                raise business_error(str(unknown), errors.UNKNOWN_PRODUCT) from unknown
+
+    async def _reserve(self, snapshot: OrderSnapshot) -> ReservationResult:
+        order_id = snapshot.order_id
+        async with self._sessions() as session, session.begin():
+            row = await record_order(session, snapshot)
+            recorded = await self._recorded(session, order_id)
+            if recorded is not None:
+                return recorded
+            if row.status != OrderStatus.PENDING:
+                raise business_error(
+                    f"order {order_id} is {row.status}; nothing reserved", WRONG_ORDER_STATUS
+                )
+            order, _ = place(snapshot)
+            # Product order: two orders locking the same rows in one order cannot deadlock.
+            plan = sorted(order.quantities)
+            before: dict[str, InventoryItem] = {}
+            for product_id, quantity in plan:
+                item = await stock.take(session, product_id, quantity)
+                if item is None:
+                    # Leaving the block rolls back every unit taken so far.
+                    raise await stock.shortfall(session, product_id, quantity)
+                before[product_id] = item
+            # The units are already held in SQL; the domain, replayed on the stock as it was,
+            # says which products this crossed under their reorder point.
+            reservation = reserve_all(before, plan, order_id=order_id)
+            session.add_all(
+                InventoryReservationRow(order_id=order_id, product_id=pid, quantity=quantity)
+                for pid, quantity in plan
+            )
+            move_order(row, OrderStatus.RESERVED)
+            await append_events(session, reservation.events, occurred_at=utc_now())
+        log.info("reserved %s", dict(plan))
+        return self._result(
+            order_id, dict(plan), [stock.low_stock_of(low) for low in reservation.low_stock]
+        )
+
+    async def _refuse(
+        self, snapshot: OrderSnapshot, refused: OutOfStockError
+    ) -> ReservationResult:
+        async with self._sessions() as session, session.begin():
+            await record_order(session, snapshot)
+            # A concurrent attempt may have reserved (or refused) in the meantime.
+            recorded = await self._recorded(session, snapshot.order_id)
+            if recorded is not None:
+                return recorded
+            failed = InventoryReservationFailed(
+                order_id=snapshot.order_id,
+                product_id=refused.product_id,
+                requested=refused.requested,
+                available=refused.available,
+            )
+            await append_events(session, [failed], occurred_at=utc_now())
+        log.info("refused: %s", refused)
+        raise business_error(str(refused), errors.OUT_OF_STOCK)
+
+    async def _recorded(self, session: AsyncSession, order_id: str) -> ReservationResult | None:
+        """What an earlier attempt did: its result, its refusal raised again, or None."""
+        rows = await stock.reservations_of(session, order_id)
+        if rows:
+            lines = {row.product_id: row.quantity for row in rows}
+            low = await stock.recorded_low_stock(session, order_id, list(lines))
+            return self._result(order_id, lines, low)
+        refused = await stock.recorded_failure(session, order_id)
+        if refused is not None:
+            raise business_error(str(refused), errors.OUT_OF_STOCK)
+        return None
+
+    def _result(
+        self, order_id: str, reserved: dict[str, int], low_stock: list[LowStock]
+    ) -> ReservationResult:
+        # A product with nothing to reorder still got its LowStockDetected event, but a
+        # restock of zero units is not a restock.
+        restocks = [
+            stock.restock_input(
+                low,
+                lead_time_seconds=self._restock.lead_time_seconds,
+                admin_email=self._restock.admin_email,
+            )
+            for low in low_stock
+            if low.reorder_quantity > 0
+        ]
+        return ReservationResult(order_id=order_id, reserved=reserved, restocks_needed=restocks)
+
+    @activity.defn(name="release_inventory")
+    async def release_inventory(self, arg: ReleaseInventoryInput) -> ReleaseResult:
+        """Give back what the order holds, once; an order holding nothing is a no-op."""
+        with order_context(arg.order_id):
+            async with self._sessions() as session, session.begin():
+                # Takes turns with a reservation attempt of the same order.
+                await lock_order(session, arg.order_id)
+                rows = await stock.reservations_of(session, arg.order_id, lock=True)
+                held = [row for row in rows if row.status == RESERVATION_RESERVED]
+                if not held:
+                    # Released before (a retry) or never reserved: report what was released.
+                    released = {row.product_id: row.quantity for row in rows}
+                    return ReleaseResult(order_id=arg.order_id, released=released)
+                now = utc_now()
+                for row in held:
+                    await stock.give_back(session, row.product_id, row.quantity)
+                    row.status = RESERVATION_RELEASED
+                    row.released_at = now
+                event = InventoryReleased(
+                    order_id=arg.order_id,
+                    items=tuple(EventItem(row.product_id, row.quantity) for row in held),
+                )
+                await append_events(session, [event], occurred_at=now)
+            log.info("released %d lines (%s)", len(held), arg.reason)
+            return ReleaseResult(
+                order_id=arg.order_id, released={row.product_id: row.quantity for row in held}
+            )
+
+    @activity.defn(name="restock_inventory")
+    async def restock_inventory(self, arg: RestockInventoryInput) -> RestockResult:
+        """Add the delivered units once per ``restock_id``; a retry answers as the first did."""
+        async with self._sessions() as session, session.begin():
+            # The lock makes two attempts of one restock take turns at the check below.
+            row = await session.get(InventoryRow, arg.product_id, with_for_update=True)
+            if row is None:
+                raise business_error(
+                    f"unknown product: {arg.product_id}", errors.UNKNOWN_PRODUCT
+                )
+            done = await stock.recorded_restock(session, arg.product_id, arg.restock_id)
+            if done is not None:
+                on_hand = int(done.event_data["quantity_on_hand"])
+                return RestockResult(
+                    product_id=arg.product_id, quantity_on_hand=on_hand, applied=True
+                )
+            item = InventoryItem(
+                product_id=row.product_id,
+                quantity=row.quantity,
+                reserved=row.reserved,
+                reorder_policy=ReorderPolicy(row.reorder_point, row.reorder_quantity),
+            )
+            restocked = item.restock(arg.quantity)
+            row.quantity = item.quantity
+            (event_row,) = await append_events(session, [restocked], occurred_at=utc_now())
+            # InventoryRestocked has no restock_id field yet; the stored payload carries it
+            # so the check above finds this restock (consumers ignore unknown fields).
+            event_row.event_data = {**event_row.event_data, "restock_id": arg.restock_id}
+        log.info("restocked %s: +%d, %d on hand", arg.product_id, arg.quantity, item.quantity)
+        return RestockResult(
+            product_id=arg.product_id, quantity_on_hand=item.quantity, applied=True
+        )

@@ -1,0 +1,139 @@
+"""What every activity shares: recording the order once, moving its status, stable ids,
+and turning business refusals into non-retryable Temporal errors.
+
+The saga carries the whole order (OrderSnapshot), so whichever activity touches the order
+first records it -- normally reserve_inventory, but a notice for an order cancelled before
+its reservation must be able to as well.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterable
+
+from sqlmodel import col, select
+from sqlmodel.ext.asyncio.session import AsyncSession
+from temporalio.exceptions import ApplicationError
+
+from messages.saga import OrderSnapshot
+from models import (
+    InvalidValueError,
+    Money,
+    Order,
+    OrderCreated,
+    OrderItem,
+    OrderStatus,
+    PaymentDetails,
+    UnknownProductError,
+    transition,
+)
+from persistence.event_store import append_events
+from persistence.tables import OrderItemRow, OrderRow, ProductRow
+
+__all__ = [
+    "INVALID_ORDER",
+    "WRONG_ORDER_STATUS",
+    "business_error",
+    "lock_order",
+    "move_order",
+    "place",
+    "record_order",
+    "stable_id",
+]
+
+# ApplicationError types of refusals messages.errors does not name yet; the saga treats
+# them like any other non-retryable failure of its step.
+INVALID_ORDER = "InvalidOrder"
+# A step asked of an order in a status that does not allow it (reserving a cancelled order,
+# charging one that was never reserved): only a late or stray attempt gets here.
+WRONG_ORDER_STATUS = "WrongOrderStatus"
+
+# Namespace of the ids derived from order ids (payments, notifications): a retry, or a
+# second worker racing the first, computes the same id and meets the unique key.
+_IDS = uuid.UUID("6f1d3c1e-5b0a-4d55-9a57-2b8c1f0e7a41")
+
+
+def stable_id(*parts: str) -> str:
+    return str(uuid.uuid5(_IDS, "/".join(parts)))
+
+
+def business_error(message: str, error_type: str) -> ApplicationError:
+    """A refusal that retrying cannot change: the saga matches on ``error_type``."""
+    return ApplicationError(message, type=error_type, non_retryable=True)
+
+
+def place(snapshot: OrderSnapshot) -> tuple[Order, OrderCreated]:
+    """The new PENDING domain order for ``snapshot`` (lines merged per product)."""
+    try:
+        return Order.place(
+            order_id=snapshot.order_id,
+            customer_id=snapshot.customer_id,
+            items=[
+                OrderItem(line.product_id, line.quantity, Money(line.unit_price, snapshot.currency))
+                for line in snapshot.lines
+            ],
+            payment=PaymentDetails(method=snapshot.payment.method, token=snapshot.payment.token),
+        )
+    except InvalidValueError as exc:
+        raise business_error(f"invalid order {snapshot.order_id}: {exc}", INVALID_ORDER) from exc
+
+
+async def lock_order(session: AsyncSession, order_id: str) -> OrderRow | None:
+    """The order row, locked until commit so attempts for one order take turns."""
+    return await session.get(OrderRow, order_id, with_for_update=True)
+
+
+async def _require_products(session: AsyncSession, product_ids: Iterable[str]) -> None:
+    wanted = list(dict.fromkeys(product_ids))
+    known = set(
+        (await session.exec(select(ProductRow.id).where(col(ProductRow.id).in_(wanted)))).all()
+    )
+    for product_id in wanted:
+        if product_id not in known:
+            raise UnknownProductError(product_id)
+
+
+async def record_order(session: AsyncSession, snapshot: OrderSnapshot) -> OrderRow:
+    """The order's row, inserted PENDING with its items and OrderCreated if not yet there.
+
+    Runs in the caller's transaction and returns the row locked. Two first attempts racing
+    both insert; the primary key fails the later commit and its retry finds the row.
+    Raises UnknownProductError (nothing written) for a line naming no catalog product.
+    """
+    row = await lock_order(session, snapshot.order_id)
+    if row is not None:
+        return row
+    order, created = place(snapshot)
+    await _require_products(session, (item.product_id for item in order.items))
+    row = OrderRow(
+        id=order.id,
+        customer_id=order.customer_id,
+        status=order.status.value,
+        total_amount=order.total.amount,
+        currency=order.currency,
+        payment_method=order.payment.method,
+        created_at=snapshot.placed_at,
+        updated_at=snapshot.placed_at,
+    )
+    session.add(row)
+    session.add_all(
+        OrderItemRow(
+            order_id=order.id,
+            product_id=item.product_id,
+            quantity=item.quantity,
+            unit_price=item.unit_price.amount,
+            currency=item.unit_price.currency,
+        )
+        for item in order.items
+    )
+    await session.flush()
+    # The order was placed when the customer placed it, whichever step records it.
+    await append_events(session, [created], occurred_at=snapshot.placed_at)
+    return row
+
+
+def move_order(row: OrderRow, target: OrderStatus, reason: str | None = None) -> None:
+    """Set the row's status through the domain's transition table (IllegalTransitionError)."""
+    row.status = transition(OrderStatus(row.status), target).value
+    if reason is not None:
+        row.failure_reason = reason

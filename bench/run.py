@@ -1,0 +1,223 @@
+"""``make bench``: start the stack as production runs it, then measure every phase in one run.
+
+Phases: the bare-saga limit, the product over HTTP, Kafka delivery, payments scale-out
+(one worker process, then two, with a slow gateway and capped concurrency), and peak RSS.
+Ratios between phases of one run are the result; absolute figures drift with the machine.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import platform
+import sys
+import time
+import uuid
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+
+import httpx
+import psutil
+import psycopg
+from temporalio.client import Client
+
+from bench import measure
+from bench.kafka_count import count_events
+from bench.memory import PeakRss
+from bench.report import write_report
+from clients.temporal import connect_temporal
+from config.settings import TemporalSettings, load_settings
+from devstack.stack import Stack, StackOptions
+from messages import queues
+from messages.queues import TaskQueues
+from tools.token import mint_token
+
+
+@dataclass
+class BenchConfig:
+    orders: int = 400
+    concurrency: int = 24
+    latency_samples: int = 15
+    scale_orders: int = 40
+    scale_concurrency: int = 16
+    gateway_latency_ms: int = 200
+    payments_cap: int = 1
+    run_dir: Path = Path(".run/bench")
+    out_dir: Path = Path("bench/results")
+    name: str = "latest"
+
+    @classmethod
+    def smoke(cls) -> BenchConfig:
+        return cls(
+            orders=6,
+            concurrency=3,
+            latency_samples=2,
+            scale_orders=4,
+            scale_concurrency=4,
+            gateway_latency_ms=50,
+            name="smoke",
+            out_dir=Path(".run/bench-smoke"),
+            run_dir=Path(".run/bench-smoke"),
+        )
+
+
+def _stack(config: BenchConfig) -> Stack:
+    return Stack(
+        StackOptions(
+            run_dir=config.run_dir / f"stack-{uuid.uuid4().hex[:6]}",
+            temporal_port=0,
+            ui_port=0,
+            api_port=0,
+            postgres=True,
+            postgres_durable=True,
+            kafka=True,
+            worker_groups=[[name] for name in queues.ALL],
+            seed=False,
+            extra_env={"ORDERS_TELEMETRY__LOG_LEVEL": "WARNING"},
+        )
+    )
+
+
+def _create_product(stack: Stack) -> str:
+    """A product with stock that no run can exhaust, written straight into the database."""
+    assert stack.postgres is not None
+    product_id = f"sku-bench-{uuid.uuid4().hex[:8]}"
+    now = datetime.now(UTC)
+    with psycopg.connect(stack.postgres.conninfo("orders"), autocommit=True) as conn:
+        conn.execute(
+            "INSERT INTO products (id, name, unit_price, currency, created_at, updated_at)"
+            " VALUES (%s, 'Benchmark beans', 12.50, 'EUR', %s, %s)",
+            (product_id, now, now),
+        )
+        conn.execute(
+            "INSERT INTO inventory (product_id, quantity, reserved, reorder_point,"
+            " reorder_quantity, updated_at) VALUES (%s, 1000000000, 0, 0, 0, %s)",
+            (product_id, now),
+        )
+    return product_id
+
+
+def _unpublished_and_total(stack: Stack, order_ids: list[str]) -> tuple[int, int]:
+    assert stack.postgres is not None
+    with psycopg.connect(stack.postgres.conninfo("orders")) as conn:
+        row = conn.execute(
+            "SELECT count(*) FILTER (WHERE published_at IS NULL), count(*) FROM events"
+            " WHERE aggregate_id = ANY(%s)",
+            (order_ids,),
+        ).fetchone()
+    assert row is not None
+    return int(row[0]), int(row[1])
+
+
+async def _events_delivered(stack: Stack, order_ids: list[str], wait: float) -> dict[str, int]:
+    """Waits for the relay to drain, then counts the orders' events on the topics by ce_id."""
+    deadline = time.monotonic() + wait
+    unpublished, total = _unpublished_and_total(stack, order_ids)
+    while unpublished and time.monotonic() < deadline:
+        await asyncio.sleep(0.5)
+        unpublished, total = _unpublished_and_total(stack, order_ids)
+    assert stack.kafka is not None
+    on_topics = await asyncio.to_thread(
+        count_events, stack.kafka.bootstrap_servers, set(order_ids), total, wait
+    )
+    return {"in_event_store": total, "unpublished": unpublished, "on_topics": on_topics}
+
+
+async def _run(config: BenchConfig) -> dict[str, object]:
+    stack = _stack(config)
+    stack.start()
+    try:
+        with PeakRss(stack.pids) as rss:
+            return await _measure(config, stack, rss)
+    finally:
+        stack.stop()
+
+
+async def _measure(config: BenchConfig, stack: Stack, rss: PeakRss) -> dict[str, object]:
+    address = stack.env["ORDERS_TEMPORAL__ADDRESS"]
+    client: Client = await connect_temporal(TemporalSettings(address=address))
+    bare_queues = TaskQueues.with_prefix("bare-")
+    stack.spawn(
+        "bare-worker",
+        [sys.executable, "-m", "bench.bare", "--address", address, "--prefix", "bare-"],
+    )
+    settings = load_settings()
+    token = mint_token(settings.auth, subject="bench-customer", role="customer")
+    product_id = _create_product(stack)
+    results: dict[str, object] = {}
+    async with httpx.AsyncClient(base_url=stack.api_url, timeout=60) as http:
+        orders = measure.OrderClient(http, client, token, product_id)
+        # Warm both paths (connections, caches, JIT of nothing: Python) before timing.
+        await measure.bare_sagas(client, bare_queues, 5, 5, "warmup")
+        await measure.product_orders(orders, 5, 5, "warmup")
+        bare_single = await measure.bare_sagas(client, bare_queues, config.latency_samples, 1)
+        product_single = await measure.product_orders(orders, config.latency_samples, 1, "one")
+        limit = await measure.bare_sagas(client, bare_queues, config.orders, config.concurrency)
+        orders.placed.clear()
+        product = await measure.product_orders(orders, config.orders, config.concurrency, "product")
+        delivered = await _events_delivered(stack, list(orders.placed), wait=120)
+        stack.stop_process("bare-worker")
+        scale = await _scale_out(config, stack, orders)
+    results.update(
+        limit=limit,
+        product=product,
+        bare_single=bare_single,
+        product_single=product_single,
+        delivered=delivered,
+        scale=scale,
+        rss=dict(rss.peaks),
+    )
+    return results
+
+
+async def _scale_out(
+    config: BenchConfig, stack: Stack, orders: measure.OrderClient
+) -> dict[str, measure.Phase]:
+    """Payments as the bottleneck: a slow gateway and a capped pool, one process then two."""
+    slow = {
+        "ORDERS_PAYMENTS__GATEWAY_LATENCY_MS": str(config.gateway_latency_ms),
+        "ORDERS_WORKERS__PAYMENTS_MAX_CONCURRENT_ACTIVITIES": str(config.payments_cap),
+    }
+    worker = [sys.executable, "-m", "workers", "--queue", queues.PAYMENTS]
+    stack.stop_process(f"worker-{queues.PAYMENTS}")
+    stack.spawn("payments-slow-1", worker, slow)
+    await asyncio.sleep(1.0)
+    one = await measure.product_orders(
+        orders, config.scale_orders, config.scale_concurrency, "one payments worker"
+    )
+    stack.spawn("payments-slow-2", worker, slow)
+    await asyncio.sleep(1.0)
+    two = await measure.product_orders(
+        orders, config.scale_orders, config.scale_concurrency, "two payments workers"
+    )
+    return {"one": one, "two": two}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--smoke", action="store_true", help="a few orders: the harness runs")
+    parser.add_argument("--orders", type=int)
+    parser.add_argument("--concurrency", type=int)
+    args = parser.parse_args()
+    config = BenchConfig.smoke() if args.smoke else BenchConfig()
+    if args.orders:
+        config.orders = args.orders
+    if args.concurrency:
+        config.concurrency = args.concurrency
+    started = time.time()
+    results = asyncio.run(_run(config))
+    machine = {
+        "cpus": psutil.cpu_count(),
+        "memory_gib": round(psutil.virtual_memory().total / 2**30, 1),
+        "python": platform.python_version(),
+        "platform": platform.platform(),
+        "seconds": round(time.time() - started, 1),
+    }
+    summary = write_report(config, results, machine)
+    print(json.dumps(summary["ratios"], indent=2))  # noqa: T201
+
+
+if __name__ == "__main__":
+    main()
