@@ -114,9 +114,7 @@ class InventoryActivities:
             order_id, dict(plan), [stock.low_stock_of(low) for low in reservation.low_stock]
         )
 
-    async def _refuse(
-        self, snapshot: OrderSnapshot, refused: OutOfStockError
-    ) -> ReservationResult:
+    async def _refuse(self, snapshot: OrderSnapshot, refused: OutOfStockError) -> ReservationResult:
         async with self._sessions() as session, session.begin():
             await record_order(session, snapshot)
             # A concurrent attempt may have reserved (or refused) in the meantime.
@@ -196,9 +194,7 @@ class InventoryActivities:
             # The lock makes two attempts of one restock take turns at the check below.
             row = await session.get(InventoryRow, arg.product_id, with_for_update=True)
             if row is None:
-                raise business_error(
-                    f"unknown product: {arg.product_id}", errors.UNKNOWN_PRODUCT
-                )
+                raise business_error(f"unknown product: {arg.product_id}", errors.UNKNOWN_PRODUCT)
             done = await stock.recorded_restock(session, arg.product_id, arg.restock_id)
             if done is not None:
                 on_hand = int(done.event_data["quantity_on_hand"])

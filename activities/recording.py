@@ -116,6 +116,9 @@ async def record_order(session: AsyncSession, snapshot: OrderSnapshot) -> OrderR
         updated_at=snapshot.placed_at,
     )
     session.add(row)
+    # Flushed alone: without ORM relationships the unit of work does not order the
+    # inserts by foreign key, and the items reference the order.
+    await session.flush()
     session.add_all(
         OrderItemRow(
             order_id=order.id,

@@ -76,7 +76,9 @@ async def take(session: AsyncSession, product_id: str, quantity: int) -> Invento
     )
 
 
-async def shortfall(session: AsyncSession, product_id: str, quantity: int) -> Exception:
+async def shortfall(
+    session: AsyncSession, product_id: str, quantity: int
+) -> OutOfStockError | UnknownProductError:
     """Why ``take`` refused: the product is unknown, or how many units were available."""
     stock = await session.get(InventoryRow, product_id)
     if stock is None:
@@ -176,4 +178,3 @@ def low_stock_of(event: LowStockDetected) -> LowStock:
         reorder_point=event.reorder_point,
         reorder_quantity=event.reorder_quantity,
     )
-

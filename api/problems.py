@@ -133,22 +133,27 @@ async def _on_http_error(request: Request, exc: Exception) -> ProblemResponse:
     return problem_response(request, problem)
 
 
-def validation_problem(errors: Iterable[Mapping[str, Any]]) -> ProblemError:
-    fields = [
-        field_error(
-            [part if isinstance(part, int) else str(part) for part in error.get("loc", ())],
-            str(error.get("msg", "invalid")),
-            str(error.get("type", "value_error")),
-        )
-        for error in errors
-    ]
-    # The input itself is never echoed: it may be large or hold a payment token.
+def invalid_fields(fields: Sequence[FieldError]) -> ProblemError:
     return ProblemError(
         422,
         "The request is not valid; see errors for each failing field.",
         slug="validation",
         title="Validation failed",
         errors=fields,
+    )
+
+
+def validation_problem(errors: Iterable[Mapping[str, Any]]) -> ProblemError:
+    # The input itself is never echoed: it may be large or hold a payment token.
+    return invalid_fields(
+        [
+            field_error(
+                [part if isinstance(part, int) else str(part) for part in error.get("loc", ())],
+                str(error.get("msg", "invalid")),
+                str(error.get("type", "value_error")),
+            )
+            for error in errors
+        ]
     )
 
 

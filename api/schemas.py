@@ -101,7 +101,7 @@ class NotificationPublic(BaseModel):
 
 
 class OrderPublic(BaseModel):
-    order_id: uuid.UUID
+    order_id: str = Field(examples=["0b9f4c1e-6a55-4d8e-9d0c-2f3a1b7e5c42"])
     customer_id: str
     status: OrderStatus
     currency: str = Field(examples=["EUR"])
@@ -121,7 +121,7 @@ class OrderPublic(BaseModel):
 
 
 class OrderSummary(BaseModel):
-    order_id: uuid.UUID
+    order_id: str = Field(examples=["0b9f4c1e-6a55-4d8e-9d0c-2f3a1b7e5c42"])
     customer_id: str
     status: OrderStatus
     total_amount: Amount
@@ -149,7 +149,7 @@ class CancelCreate(BaseModel):
 
 
 class CancelAccepted(BaseModel):
-    order_id: uuid.UUID
+    order_id: str = Field(examples=["0b9f4c1e-6a55-4d8e-9d0c-2f3a1b7e5c42"])
     status: OrderStatus = Field(description="The status when the cancel was accepted.")
     detail: str = Field(examples=["cancelling"])
 
@@ -165,7 +165,7 @@ class EventPublic(BaseModel):
 
 
 class OrderTimeline(BaseModel):
-    order_id: uuid.UUID
+    order_id: str = Field(examples=["0b9f4c1e-6a55-4d8e-9d0c-2f3a1b7e5c42"])
     events: list[EventPublic]
 
 

@@ -366,13 +366,22 @@ class PostgresCluster:
             row = conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", (name,)).fetchone()
             return row is not None
 
-    def create_database(self, name: str, template: str | None = None) -> str:
-        """``CREATE DATABASE name [TEMPLATE template]``; returns its URL."""
+    def create_database(
+        self, name: str, template: str | None = None, *, exist_ok: bool = False
+    ) -> str:
+        """``CREATE DATABASE name [TEMPLATE template]``; returns its URL.
+
+        ``exist_ok``: an existing database is fine (a durable cluster started again).
+        """
         query = sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name))
         if template is not None:
             query += sql.SQL(" TEMPLATE {}").format(sql.Identifier(template))
         with self._admin() as conn:
-            conn.execute(query)
+            try:
+                conn.execute(query)
+            except psycopg.errors.DuplicateDatabase:
+                if not exist_ok:
+                    raise
         return self.url(name)
 
     def drop_database(self, name: str) -> None:
@@ -415,8 +424,7 @@ def main(argv: list[str] | None = None) -> int:
     signal.signal(signal.SIGINT, _stop)
     try:
         cluster.start()
-        if not cluster.database_exists(args.database):
-            cluster.create_database(args.database)
+        cluster.create_database(args.database, exist_ok=True)
     except ServiceUnavailableError as exc:
         cluster.stop()
         print(f"postgres: {exc}", file=sys.stderr)  # noqa: T201

@@ -56,7 +56,7 @@ def build_workers(
             continue
         assert sessions is not None, "activity queues need the database"
         if name == queues.INVENTORY:
-            inventory = InventoryActivities(sessions)
+            inventory = InventoryActivities(sessions, settings.restock)
             activities = [
                 inventory.reserve_inventory,
                 inventory.release_inventory,

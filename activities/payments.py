@@ -1,0 +1,191 @@
+"""Payment activities: charge (or authorise), capture, refund (or void) through the gateway.
+
+The gateway is called outside any database transaction (no lock is held across the
+network) and is itself idempotent per order (key ``order-<order_id>``), so the order is:
+look up our record; if none, ask the gateway; record its answer in one transaction with
+the events. A charge whose recording failed is found again by the retry's identical
+request (or by ``find_charge`` when refunding) -- never charged twice.
+"""
+
+from __future__ import annotations
+
+import logging
+
+from sqlalchemy.ext.asyncio import async_sessionmaker
+from sqlmodel.ext.asyncio.session import AsyncSession
+from temporalio import activity
+
+from activities import payment_records as records
+from activities.recording import INVALID_ORDER, WRONG_ORDER_STATUS, business_error
+from gateways.payment_gateway import (
+    ChargeStatus,
+    GatewayCharge,
+    GatewayRequestError,
+    PaymentDeclinedError,
+    PaymentGateway,
+)
+from messages import errors
+from messages.activities import (
+    CapturePaymentInput,
+    ChargePaymentInput,
+    PaymentResult,
+    RefundPaymentInput,
+    RefundResult,
+)
+from models import DomainEvent, InvalidValueError, Money, OrderStatus, Payment, PaymentStatus
+from persistence.tables import OrderRow, PaymentRow, utc_now
+from telemetry.context import order_context
+
+__all__ = ["GATEWAY_REFUSED", "PaymentActivities"]
+
+log = logging.getLogger(__name__)
+
+# The gateway refused a request as malformed (a bug, not a decline): retrying cannot help.
+GATEWAY_REFUSED = "GatewayRefused"
+
+REFUNDED = "REFUNDED"
+VOIDED = "VOIDED"
+NOTHING_TO_REFUND = "NOTHING_TO_REFUND"
+
+
+class PaymentActivities:
+    def __init__(self, sessions: async_sessionmaker[AsyncSession], gateway: PaymentGateway) -> None:
+        self._sessions = sessions
+        self._gateway = gateway
+
+    @activity.defn(name="charge_payment")
+    async def charge_payment(self, arg: ChargePaymentInput) -> PaymentResult:
+        """Charge (``capture``) or authorise the order's total once.
+
+        Declined: a FAILED payment and PaymentFailed are committed and PAYMENT_DECLINED is
+        raised, also by every retry. Gateway down: an ordinary error, retried.
+        """
+        with order_context(arg.order_id):
+            async with self._sessions() as session:
+                recorded = await records.payment_of(session, arg.order_id)
+                if recorded is not None:
+                    return _answer(recorded)
+                amount = _amount(arg)
+                _check_payable(await session.get(OrderRow, arg.order_id), amount)
+            payment = Payment(
+                id=records.payment_id(arg.order_id),
+                order_id=arg.order_id,
+                amount=amount,
+                method=arg.payment.method,
+                timestamp=utc_now(),
+            )
+            events: list[DomainEvent]
+            try:
+                charge = await self._gateway.charge(
+                    records.idempotency_key(arg.order_id),
+                    amount,
+                    arg.payment.token,
+                    capture=arg.capture,
+                )
+            except PaymentDeclinedError as declined:
+                events = [payment.fail(declined.reason)]
+                reference = None
+            except GatewayRequestError as refused:
+                raise business_error(str(refused), GATEWAY_REFUSED) from refused
+            else:
+                captured = charge.status is ChargeStatus.CAPTURED
+                events = [payment.capture() if captured else payment.authorize()]
+                reference = charge.reference
+            async with self._sessions() as session, session.begin():
+                row = await records.save_new(session, payment, events, gateway_reference=reference)
+            log.info("payment %s %s", row.id, row.status)
+            return _answer(row)
+
+    @activity.defn(name="capture_payment")
+    async def capture_payment(self, arg: CapturePaymentInput) -> PaymentResult:
+        """Take the authorised money: AUTHORIZED → CAPTURED and the order PAID, once."""
+        with order_context(arg.order_id):
+            async with self._sessions() as session:
+                row = await records.payment_of(session, arg.order_id)
+            if row is None or row.status not in (PaymentStatus.AUTHORIZED, PaymentStatus.CAPTURED):
+                status = "no payment" if row is None else f"payment {row.status}"
+                raise business_error(
+                    f"order {arg.order_id} has {status}; nothing to capture", WRONG_ORDER_STATUS
+                )
+            if row.status == PaymentStatus.AUTHORIZED:
+                charge = await self._gateway.capture(_reference(row))
+                async with self._sessions() as session, session.begin():
+                    row = await records.settle(session, arg.order_id, charge)
+                log.info("payment %s captured", row.id)
+            return records.result_of(row)
+
+    @activity.defn(name="refund_payment")
+    async def refund_payment(self, arg: RefundPaymentInput) -> RefundResult:
+        """Give the money back: refund a capture, void an authorisation, once.
+
+        With no payment recorded, the gateway is asked whether it holds a charge under the
+        order's key (an attempt that charged but failed to record it) and that is undone.
+        """
+        with order_context(arg.order_id):
+            async with self._sessions() as session:
+                row = await records.payment_of(session, arg.order_id)
+            if row is None:
+                found = await self._gateway.find_charge(records.idempotency_key(arg.order_id))
+                if found is None:
+                    return RefundResult(order_id=arg.order_id, outcome=NOTHING_TO_REFUND)
+                log.warning("found an unrecorded charge %s; undoing it", found.reference)
+                charge = await self._undo(found)
+            elif row.status == PaymentStatus.CAPTURED:
+                charge = await self._gateway.refund(_reference(row))
+            elif row.status == PaymentStatus.AUTHORIZED:
+                charge = await self._gateway.void(_reference(row))
+            else:
+                return _refund_result(row)
+            async with self._sessions() as session, session.begin():
+                row = await records.settle(session, arg.order_id, charge)
+            log.info("payment %s %s (%s)", row.id, row.status, arg.reason)
+            return _refund_result(row)
+
+    async def _undo(self, charge: GatewayCharge) -> GatewayCharge:
+        if charge.status is ChargeStatus.CAPTURED:
+            return await self._gateway.refund(charge.reference)
+        if charge.status is ChargeStatus.AUTHORIZED:
+            return await self._gateway.void(charge.reference)
+        return charge  # already refunded or voided at the gateway
+
+
+def _reference(row: PaymentRow) -> str:
+    if row.gateway_reference is None:
+        raise RuntimeError(f"payment {row.id} is {row.status} but has no gateway reference")
+    return row.gateway_reference
+
+
+def _amount(arg: ChargePaymentInput) -> Money:
+    try:
+        amount = Money.of(arg.amount, arg.currency)
+    except InvalidValueError as exc:
+        raise business_error(
+            f"cannot charge {arg.amount} {arg.currency}: {exc}", INVALID_ORDER
+        ) from exc
+    return amount
+
+
+def _check_payable(order: OrderRow | None, amount: Money) -> None:
+    """Money is taken only for a recorded, reserved order, and only its recorded total."""
+    if order is None or order.status != OrderStatus.RESERVED:
+        status = "not recorded" if order is None else order.status
+        raise business_error(f"order is {status}, not RESERVED: not charged", WRONG_ORDER_STATUS)
+    if Money(order.total_amount, order.currency) != amount:
+        raise business_error(
+            f"charge of {amount} does not match the order total "
+            f"{order.total_amount} {order.currency}",
+            INVALID_ORDER,
+        )
+
+
+def _answer(row: PaymentRow) -> PaymentResult:
+    if row.status == PaymentStatus.FAILED:
+        raise business_error(row.failure_reason or "payment declined", errors.PAYMENT_DECLINED)
+    return records.result_of(row)
+
+
+def _refund_result(row: PaymentRow) -> RefundResult:
+    outcome = {PaymentStatus.REFUNDED: REFUNDED, PaymentStatus.VOIDED: VOIDED}.get(
+        PaymentStatus(row.status), NOTHING_TO_REFUND
+    )
+    return RefundResult(order_id=row.order_id, outcome=outcome, payment_id=row.id)

@@ -1,0 +1,35 @@
+"""``python -m api [--workers N]``: serve the API with uvicorn on settings.api host/port."""
+
+from __future__ import annotations
+
+import argparse
+
+import uvicorn
+
+from api.app import create_app
+from config.settings import load_settings
+from telemetry.setup import configure_telemetry
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--workers", type=int, default=1, help="worker processes (default 1)")
+    args = parser.parse_args(argv)
+    settings = load_settings()
+    host, port = settings.api.host, settings.api.port
+    if args.workers > 1:
+        # Each process builds its own app (and connections) from the environment.
+        uvicorn.run(
+            "api.app:app_from_environment",
+            factory=True,
+            host=host,
+            port=port,
+            workers=args.workers,
+        )
+        return
+    configure_telemetry(settings.telemetry, service_name="api")
+    uvicorn.run(create_app(settings), host=host, port=port)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,115 @@
+"""The FastAPI application: ``create_app(settings)``; its lifespan owns the connections.
+
+The Temporal client and the database engine are built when the app starts (in the event
+loop that serves it) and the engine is disposed when it stops. Nothing connects at import.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Any
+
+from fastapi import FastAPI
+from fastapi.openapi.utils import get_openapi
+
+from api.auth import TokenVerifier
+from api.deps import Resources
+from api.middleware import BodySizeLimit
+from api.problems import install_problem_handlers, problem_schemas
+from api.routes import health, orders, products
+from clients.temporal import connect_temporal
+from config.settings import Settings, load_settings
+from messages.queues import TaskQueues
+from persistence.database import create_engine, session_factory
+from telemetry.setup import configure_telemetry
+
+TITLE = "Order saga API"
+VERSION = "1.0.0"
+DESCRIPTION = """Submit, read, list and cancel orders; each order is a durable saga on Temporal.
+
+Authenticate with a bearer JWT (`roles`: `customer` or the admin role). Every error is an
+RFC 9457 problem document (`application/problem+json`). Send an `Idempotency-Key` with
+`POST /orders` to make retries safe.
+"""
+TAGS = [
+    {"name": "orders", "description": "Orders and their sagas."},
+    {"name": "products", "description": "The catalog and its stock."},
+    {"name": "health", "description": "Probes for the platform."},
+]
+
+
+def _lifespan(resources: Resources) -> Any:
+    @asynccontextmanager
+    async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
+        engine = create_engine(resources.settings.database)
+        try:
+            resources.temporal = await connect_temporal(resources.settings.temporal)
+            resources.engine = engine
+            resources.sessions = session_factory(engine)
+            yield
+        finally:
+            resources.sessions = None
+            resources.engine = None
+            resources.temporal = None
+            await engine.dispose()
+
+    return lifespan
+
+
+def create_app(settings: Settings, *, queues: TaskQueues | None = None) -> FastAPI:
+    """The API for ``settings``; ``queues`` picks the task queues its sagas run on."""
+    resources = Resources(
+        settings=settings,
+        queues=queues or TaskQueues(),
+        verifier=TokenVerifier(settings.auth),
+    )
+    app = FastAPI(
+        title=TITLE,
+        version=VERSION,
+        description=DESCRIPTION,
+        openapi_tags=TAGS,
+        lifespan=_lifespan(resources),
+    )
+    app.state.resources = resources
+    install_problem_handlers(app)
+    app.add_middleware(BodySizeLimit, max_bytes=settings.api.max_body_bytes)
+    for module in (orders, products, health):
+        app.include_router(module.router)
+
+    def openapi() -> dict[str, Any]:
+        if app.openapi_schema is None:
+            app.openapi_schema = _openapi_document(app, settings)
+        return app.openapi_schema
+
+    app.openapi = openapi  # type: ignore[method-assign]  # FastAPI's documented override
+    return app
+
+
+def _openapi_document(app: FastAPI, settings: Settings) -> dict[str, Any]:
+    document = get_openapi(
+        title=app.title,
+        version=app.version,
+        description=app.description,
+        routes=app.routes,
+        tags=app.openapi_tags,
+    )
+    schemas: dict[str, Any] = document.setdefault("components", {}).setdefault("schemas", {})
+    schemas.update(problem_schemas())
+    # The limits are configuration, so the document states this deployment's values.
+    order = schemas.get("OrderCreate", {}).get("properties", {})
+    if "items" in order:
+        order["items"]["maxItems"] = settings.api.max_items_per_order
+    item = schemas.get("OrderItemCreate", {}).get("properties", {})
+    if "quantity" in item:
+        item["quantity"]["maximum"] = settings.api.max_quantity_per_item
+    return document
+
+
+def app_from_environment() -> FastAPI:
+    """Zero-argument factory for ``uvicorn --factory`` (each worker process calls it)."""
+    settings = load_settings()
+    # Several processes cannot share one metrics port; each worker exports none.
+    telemetry = settings.telemetry.model_copy(update={"metrics_port": 0})
+    configure_telemetry(telemetry, service_name="api")
+    return create_app(settings)

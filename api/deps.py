@@ -1,0 +1,107 @@
+"""FastAPI dependencies as ``Annotated`` aliases: a route names what it needs by type.
+
+Everything is read from the app's :class:`Resources`, which the lifespan builds, so nothing
+here creates an engine or a client.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from typing import Annotated
+
+from fastapi import Depends, Request
+from fastapi.security import HTTPAuthorizationCredentials
+from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker
+from sqlmodel.ext.asyncio.session import AsyncSession
+from temporalio.client import Client
+
+from api.auth import (
+    Principal,
+    TokenVerifier,
+    bearer_scheme,
+    require_admin,
+    require_customer,
+    unauthorized,
+)
+from api.services.orders import OrderService
+from api.services.products import ProductService
+from config.settings import Settings
+from messages.queues import TaskQueues
+
+
+@dataclass
+class Resources:
+    """What the lifespan builds and tears down; ``None`` until startup has run."""
+
+    settings: Settings
+    queues: TaskQueues
+    verifier: TokenVerifier
+    engine: AsyncEngine | None = None
+    sessions: async_sessionmaker[AsyncSession] | None = None
+    temporal: Client | None = None
+
+
+def get_resources(request: Request) -> Resources:
+    resources: Resources = request.app.state.resources
+    return resources
+
+
+ResourcesDep = Annotated[Resources, Depends(get_resources)]
+
+
+def get_settings(resources: ResourcesDep) -> Settings:
+    return resources.settings
+
+
+async def get_session(resources: ResourcesDep) -> AsyncIterator[AsyncSession]:
+    if resources.sessions is None:
+        raise RuntimeError("the app's lifespan has not started")
+    async with resources.sessions() as session:
+        yield session
+
+
+def get_temporal(resources: ResourcesDep) -> Client:
+    if resources.temporal is None:
+        raise RuntimeError("the app's lifespan has not started")
+    return resources.temporal
+
+
+SettingsDep = Annotated[Settings, Depends(get_settings)]
+SessionDep = Annotated[AsyncSession, Depends(get_session)]
+TemporalDep = Annotated[Client, Depends(get_temporal)]
+
+
+async def get_principal(
+    resources: ResourcesDep,
+    credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer_scheme)],
+) -> Principal:
+    if credentials is None:
+        raise unauthorized(None)
+    return await resources.verifier.verify(credentials.credentials)
+
+
+async def get_current_user(principal: Annotated[Principal, Depends(get_principal)]) -> Principal:
+    return require_customer(principal)
+
+
+async def get_admin(principal: Annotated[Principal, Depends(get_principal)]) -> Principal:
+    return require_admin(principal)
+
+
+CurrentUser = Annotated[Principal, Depends(get_current_user)]
+AdminUser = Annotated[Principal, Depends(get_admin)]
+
+
+def get_order_service(
+    session: SessionDep, temporal: TemporalDep, resources: ResourcesDep
+) -> OrderService:
+    return OrderService(session, temporal, resources.settings, resources.queues)
+
+
+def get_product_service(session: SessionDep) -> ProductService:
+    return ProductService(session)
+
+
+OrderServiceDep = Annotated[OrderService, Depends(get_order_service)]
+ProductServiceDep = Annotated[ProductService, Depends(get_product_service)]

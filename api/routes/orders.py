@@ -1,0 +1,130 @@
+"""``/orders``: place (202 + saga), read, list, cancel, and the order's event timeline."""
+
+from __future__ import annotations
+
+import uuid
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Header, Query, Response, status
+
+from api.deps import CurrentUser, OrderServiceDep
+from api.problems import problem_responses
+from api.schemas import (
+    CancelAccepted,
+    CancelCreate,
+    OrderCreate,
+    OrderPublic,
+    OrdersPage,
+    OrderTimeline,
+)
+from models.order_status import OrderStatus
+
+router = APIRouter(prefix="/orders", tags=["orders"], responses=problem_responses(401, 403))
+
+_LOCATION = {"Location": {"description": "Where to read the order.", "schema": {"type": "string"}}}
+_ACCEPTED: dict[int | str, dict[str, Any]] = {
+    202: {
+        "description": "Accepted: the saga runs; poll the Location for its progress.",
+        "headers": {
+            **_LOCATION,
+            "Idempotent-Replayed": {
+                "description": "`true` when an earlier request with the same key answered.",
+                "schema": {"type": "string", "enum": ["true"]},
+            },
+        },
+    }
+}
+
+IdempotencyKey = Annotated[
+    str | None,
+    Header(
+        alias="Idempotency-Key",
+        min_length=1,
+        max_length=255,
+        pattern=r"^[\x21-\x7e]+$",
+        description="Any unique string (a UUID is best). Repeating a request with the same "
+        "key and body returns the same order; keys are kept at least 24 hours.",
+        examples=["3f6c2a9e-9a1d-4c1e-8f0b-5a8d2f7c1b6e"],
+    ),
+]
+
+
+@router.post(
+    "",
+    status_code=status.HTTP_202_ACCEPTED,
+    summary="Place an order",
+    responses={**_ACCEPTED, **problem_responses(409, 413, 422, 503)},
+)
+async def place_order(
+    body: OrderCreate,
+    user: CurrentUser,
+    orders: OrderServiceDep,
+    response: Response,
+    idempotency_key: IdempotencyKey = None,
+) -> OrderPublic:
+    """Prices the items from the catalog and starts the order's saga (`OrderSaga`)."""
+    placed = await orders.place(user, body, idempotency_key)
+    response.headers["Location"] = f"/orders/{placed.order.order_id}"
+    if placed.replayed:
+        response.headers["Idempotent-Replayed"] = "true"
+    return placed.order
+
+
+@router.get("", summary="List orders", responses=problem_responses(422))
+async def list_orders(
+    *,
+    user: CurrentUser,
+    orders: OrderServiceDep,
+    order_status: Annotated[OrderStatus | None, Query(alias="status")] = None,
+    customer_id: Annotated[
+        str | None,
+        Query(min_length=1, max_length=128, description="Admins only: one customer's orders."),
+    ] = None,
+    cursor: Annotated[str | None, Query(min_length=1, max_length=512)] = None,
+    limit: Annotated[int, Query(ge=1, le=100)] = 20,
+) -> OrdersPage:
+    """The caller's orders (an admin's: everyone's), newest first, a page at a time."""
+    return await orders.list(
+        user, customer_id=customer_id, status=order_status, cursor=cursor, limit=limit
+    )
+
+
+@router.get("/{order_id}", summary="Read an order", responses=problem_responses(404, 422, 503))
+async def get_order(order_id: uuid.UUID, user: CurrentUser, orders: OrderServiceDep) -> OrderPublic:
+    """Items, total, status, payment and notices; live from the saga until recorded."""
+    return await orders.get(user, str(order_id))
+
+
+@router.post(
+    "/{order_id}/cancel",
+    status_code=status.HTTP_202_ACCEPTED,
+    summary="Cancel an order",
+    responses={
+        202: {"description": "Accepted: the saga compensates and ends CANCELLED."},
+        **problem_responses(404, 409, 422, 503),
+    },
+)
+async def cancel_order(
+    order_id: uuid.UUID,
+    user: CurrentUser,
+    orders: OrderServiceDep,
+    response: Response,
+    body: CancelCreate | None = None,
+) -> CancelAccepted:
+    """Asks the saga to cancel; refused (409) once it is confirming or finished."""
+    reason = (body or CancelCreate()).reason
+    accepted = await orders.cancel(user, str(order_id), reason)
+    response.headers["Location"] = f"/orders/{order_id}"
+    return accepted
+
+
+@router.get(
+    "/{order_id}/events",
+    summary="The order's event timeline",
+    responses=problem_responses(404, 422, 503),
+)
+async def order_events(
+    order_id: uuid.UUID, user: CurrentUser, orders: OrderServiceDep
+) -> OrderTimeline:
+    """The order's domain events from the event store, oldest first (by version)."""
+    return await orders.timeline(user, str(order_id))

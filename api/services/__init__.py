@@ -1,0 +1,1 @@
+"""The service layer the routes call: it owns the rules, the routes only translate HTTP."""

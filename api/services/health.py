@@ -1,0 +1,67 @@
+"""Readiness: can this process serve orders right now (database and Temporal reachable)?"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from datetime import timedelta
+
+from sqlalchemy.ext.asyncio import async_sessionmaker
+from sqlmodel.ext.asyncio.session import AsyncSession
+from temporalio.client import Client
+
+from api import read_model
+from api.problems import ProblemError
+from api.schemas import OutboxLag, Readiness
+from persistence.tables import utc_now
+
+CHECK_TIMEOUT_SECONDS = 3.0
+log = logging.getLogger(__name__)
+
+
+async def _database(sessions: async_sessionmaker[AsyncSession]) -> OutboxLag:
+    async with sessions() as session:
+        # One round trip proves the database and reports the outbox backlog (the hook
+        # for lag alerts: the relay stamps published_at on what it has sent).
+        backlog = await read_model.outbox_backlog(session)
+    oldest = backlog.oldest_occurred_at
+    return OutboxLag(
+        unpublished=backlog.unpublished,
+        oldest_age_seconds=None if oldest is None else (utc_now() - oldest).total_seconds(),
+    )
+
+
+async def _temporal(client: Client) -> None:
+    healthy = await client.service_client.check_health(
+        timeout=timedelta(seconds=CHECK_TIMEOUT_SECONDS)
+    )
+    if not healthy:
+        raise ConnectionError("Temporal reports itself unhealthy")
+
+
+async def readiness(
+    sessions: async_sessionmaker[AsyncSession] | None, client: Client | None
+) -> Readiness:
+    checks: dict[str, str] = {"database": "down", "temporal": "down"}
+    outbox = OutboxLag(unpublished=0)
+    if sessions is not None:
+        try:
+            outbox = await asyncio.wait_for(_database(sessions), CHECK_TIMEOUT_SECONDS)
+            checks["database"] = "ok"
+        except Exception as exc:  # any failure means "not ready"; the reason goes to the log
+            log.warning("readiness: database unavailable: %r", exc)
+    if client is not None:
+        try:
+            await asyncio.wait_for(_temporal(client), CHECK_TIMEOUT_SECONDS + 1)
+            checks["temporal"] = "ok"
+        except Exception as exc:  # as above
+            log.warning("readiness: Temporal unavailable: %r", exc)
+    if any(state != "ok" for state in checks.values()):
+        raise ProblemError(
+            503,
+            "Not ready: " + ", ".join(name for name, state in checks.items() if state != "ok"),
+            slug="not-ready",
+            headers={"Retry-After": "5"},
+            checks=checks,
+        )
+    return Readiness(checks=checks, outbox=outbox)

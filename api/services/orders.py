@@ -1,0 +1,235 @@
+"""Placing, reading, listing and cancelling orders: what the order routes call.
+
+Writes go through the saga (Temporal); reads come from the read model, with the saga
+answering for orders it has not recorded yet or whose record lags behind.
+"""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass
+from datetime import timedelta
+
+from sqlmodel.ext.asyncio.session import AsyncSession
+from temporalio.client import Client
+
+from api import read_model
+from api.auth import Principal, forbidden
+from api.problems import ProblemError
+from api.schemas import (
+    CancelAccepted,
+    EventPublic,
+    OrderCreate,
+    OrderPublic,
+    OrdersPage,
+    OrderTimeline,
+)
+from api.services.idempotency import (
+    IdempotencyKeys,
+    KeyInFlightError,
+    KeyReusedError,
+    request_hash,
+)
+from api.services.order_views import (
+    from_record,
+    from_snapshot,
+    parse_status,
+    summary,
+    with_live_status,
+)
+from api.services.pricing import check_limits, price_order
+from api.services.workflows import CancelRefusedError, OrderWorkflows, SagaFinishedError
+from config.settings import Settings
+from messages.queues import TaskQueues
+from messages.saga import OrderSagaInput, OrderSnapshot, PaymentInfo
+from models.order_status import OrderStatus, is_terminal
+from persistence.tables import utc_now
+
+
+def order_not_found(order_id: str) -> ProblemError:
+    # Also for another customer's order: 404, not 403, so ids cannot be probed.
+    return ProblemError(404, f"No order {order_id}.", slug="order-not-found")
+
+
+def not_cancellable(order_id: str, detail: str) -> ProblemError:
+    return ProblemError(
+        409, f"Order {order_id} cannot be cancelled: {detail}.", slug="cancel-refused"
+    )
+
+
+@dataclass(frozen=True)
+class Placed:
+    order: OrderPublic
+    replayed: bool
+
+
+class OrderService:
+    def __init__(
+        self,
+        session: AsyncSession,
+        temporal: Client,
+        settings: Settings,
+        queues: TaskQueues | None = None,
+    ) -> None:
+        self._session = session
+        self._settings = settings
+        self._queues = queues or TaskQueues()
+        self._workflows = OrderWorkflows(temporal, self._queues)
+        self._keys = IdempotencyKeys(session, timedelta(hours=settings.api.idempotency_ttl_hours))
+
+    async def place(self, user: Principal, body: OrderCreate, key: str | None) -> Placed:
+        check_limits(body, self._settings.api)
+        email = body.email or user.email
+        if email is None:
+            raise ProblemError(
+                422,
+                "An email address is needed for order notices: send `email` or use a "
+                "token with an email claim.",
+                slug="email-required",
+            )
+        priced = await price_order(self._session, body)
+        await self._session.commit()  # end the catalog read before the claim's writes
+        order_id = str(uuid.uuid4())
+        if key is not None:
+            digest = request_hash(body.model_dump(mode="json"))
+            try:
+                claim = await self._keys.claim(user.subject, key, digest, order_id)
+            except KeyReusedError as exc:
+                raise ProblemError(
+                    422,
+                    "This Idempotency-Key was already used with a different request body.",
+                    slug="idempotency-key-reused",
+                ) from exc
+            except KeyInFlightError as exc:
+                raise ProblemError(
+                    409,
+                    "A request with this Idempotency-Key is still being processed.",
+                    slug="idempotency-key-in-flight",
+                    headers={"Retry-After": str(exc.retry_after)},
+                ) from exc
+            if claim.replay:
+                return Placed(await self.get(user, claim.order_id), replayed=True)
+            order_id = claim.order_id
+        snapshot = OrderSnapshot(
+            order_id=order_id,
+            customer_id=user.subject,
+            customer_email=email,
+            currency=priced.currency,
+            lines=priced.lines,
+            payment=PaymentInfo(method=body.payment.method, token=body.payment.token),
+            placed_at=utc_now(),
+        )
+        saga = OrderSagaInput(
+            order=snapshot, payment_flow=self._settings.payments.flow, queues=self._queues
+        )
+        try:
+            started = await self._workflows.start(saga)
+        except Exception:
+            if key is not None:
+                await self._keys.abandon(user.subject, key)
+            raise
+        if key is not None:
+            await self._keys.complete(user.subject, key, 202)
+        if not started:  # a retry resumed an order whose saga was already running
+            return Placed(await self.get(user, order_id), replayed=True)
+        return Placed(from_snapshot(snapshot, OrderStatus.PENDING, snapshot.placed_at), False)
+
+    async def get(self, user: Principal, order_id: str) -> OrderPublic:
+        record = await read_model.find_order(self._session, order_id)
+        if record is not None:
+            if not user.may_see(record.order.customer_id):
+                raise order_not_found(order_id)
+            view = from_record(record)
+            await self._session.commit()  # release the connection while Temporal answers
+            if is_terminal(view.status):
+                return view
+            return with_live_status(view, await self._workflows.status(order_id))
+        await self._session.commit()
+        facts = await self._workflows.describe(order_id)
+        if facts is None or not user.may_see(facts.customer_id):
+            raise order_not_found(order_id)
+        saga = await self._workflows.saga_input(order_id)
+        if saga is None:
+            raise order_not_found(order_id)
+        status = parse_status(facts.status) or OrderStatus.PENDING
+        view = from_snapshot(saga.order, status, saga.order.placed_at)
+        return with_live_status(view, await self._workflows.status(order_id))
+
+    async def list(
+        self,
+        user: Principal,
+        *,
+        customer_id: str | None,
+        status: OrderStatus | None,
+        cursor: str | None,
+        limit: int,
+    ) -> OrdersPage:
+        if not user.is_admin:
+            if customer_id not in (None, user.subject):
+                raise forbidden("Customers can only list their own orders.")
+            customer_id = user.subject
+        after = None
+        if cursor is not None:
+            try:
+                after = read_model.decode_cursor(cursor)
+            except ValueError as exc:
+                raise ProblemError(
+                    422, "The cursor is not one this API returned.", slug="invalid-cursor"
+                ) from exc
+        rows = await read_model.list_orders(
+            self._session,
+            customer_id=customer_id,
+            status=status.value if status is not None else None,
+            after=after,
+            limit=limit + 1,
+        )
+        page = rows[:limit]
+        next_cursor = None
+        if len(rows) > limit:
+            next_cursor = read_model.encode_cursor(page[-1].created_at, page[-1].id)
+        return OrdersPage(data=[summary(row) for row in page], next_cursor=next_cursor)
+
+    async def cancel(self, user: Principal, order_id: str, reason: str) -> CancelAccepted:
+        facts = await self._workflows.describe(order_id)
+        if facts is None:
+            # No saga (or its history is gone): a recorded order is finished, else unknown.
+            owner = await read_model.owner_of(self._session, order_id)
+            if owner is None or not user.may_see(owner):
+                raise order_not_found(order_id)
+            raise not_cancellable(order_id, "it is already finished")
+        if not user.may_see(facts.customer_id):
+            raise order_not_found(order_id)
+        if not facts.running:
+            raise not_cancellable(order_id, f"it is already {facts.status or 'finished'}")
+        try:
+            outcome = await self._workflows.request_cancel(order_id, reason)
+        except CancelRefusedError as exc:
+            raise not_cancellable(order_id, str(exc)) from exc
+        except SagaFinishedError as exc:
+            raise not_cancellable(order_id, "it is already finished") from exc
+        status = parse_status(outcome.status) or OrderStatus.PENDING
+        return CancelAccepted(order_id=order_id, status=status, detail=outcome.detail)
+
+    async def timeline(self, user: Principal, order_id: str) -> OrderTimeline:
+        owner = await read_model.owner_of(self._session, order_id)
+        if owner is None:
+            facts = await self._workflows.describe(order_id)
+            owner = facts.customer_id if facts is not None else None
+        if owner is None or not user.may_see(owner):
+            raise order_not_found(order_id)
+        events = await read_model.order_events(self._session, order_id)
+        return OrderTimeline(
+            order_id=order_id,
+            events=[
+                EventPublic(
+                    event_id=event.event_id,
+                    event_type=event.event_type,
+                    aggregate_type=event.aggregate_type,
+                    version=event.version,
+                    occurred_at=event.occurred_at,
+                    data=event.event_data,
+                    published_at=event.published_at,
+                )
+                for event in events
+            ],
+        )

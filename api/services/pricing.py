@@ -1,0 +1,109 @@
+"""An order's lines priced from the catalog, and the limits an order must keep.
+
+The client names products and quantities only; every price comes from the products table.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from decimal import Decimal
+
+from sqlmodel.ext.asyncio.session import AsyncSession
+
+from api.problems import FieldError, ProblemError, field_error, invalid_fields
+from api.read_model import catalog_prices
+from api.schemas import OrderCreate
+from config.settings import ApiSettings
+from messages.saga import OrderLine
+from persistence.types import MONEY_PRECISION, MONEY_SCALE
+
+# orders.total_amount is NUMERIC(12,2): a larger total could never be recorded.
+MAX_TOTAL = Decimal(10) ** (MONEY_PRECISION - MONEY_SCALE) - Decimal("0.01")
+
+
+@dataclass(frozen=True)
+class PricedOrder:
+    currency: str
+    lines: list[OrderLine]
+
+    @property
+    def total(self) -> Decimal:
+        return sum((line.unit_price * line.quantity for line in self.lines), Decimal("0.00"))
+
+
+def check_limits(body: OrderCreate, limits: ApiSettings) -> None:
+    """The configured caps on items per order and quantity per item (422 when exceeded)."""
+    failures: list[FieldError] = []
+    if len(body.items) > limits.max_items_per_order:
+        failures.append(
+            field_error(
+                ["body", "items"],
+                f"at most {limits.max_items_per_order} items per order",
+                "too_long",
+            )
+        )
+    for index, item in enumerate(body.items):
+        if item.quantity > limits.max_quantity_per_item:
+            failures.append(
+                field_error(
+                    ["body", "items", index, "quantity"],
+                    f"at most {limits.max_quantity_per_item} per item",
+                    "less_than_equal",
+                )
+            )
+    if failures:
+        raise invalid_fields(failures)
+
+
+async def price_order(session: AsyncSession, body: OrderCreate) -> PricedOrder:
+    wanted = list(dict.fromkeys(item.product_id for item in body.items))
+    catalog = await catalog_prices(session, wanted)
+    unknown = [
+        (index, item.product_id)
+        for index, item in enumerate(body.items)
+        if item.product_id not in catalog
+    ]
+    if unknown:
+        names = ", ".join(sorted({product_id for _, product_id in unknown}))
+        raise ProblemError(
+            422,
+            f"Unknown product: {names}.",
+            slug="unknown-product",
+            title="Unknown product",
+            errors=[
+                field_error(
+                    ["body", "items", index, "product_id"],
+                    f"no product {product_id!r} in the catalog",
+                    "unknown_product",
+                )
+                for index, product_id in unknown
+            ],
+            products=sorted({product_id for _, product_id in unknown}),
+        )
+    currencies = sorted({catalog[product_id].currency for product_id in wanted})
+    if len(currencies) > 1:
+        raise ProblemError(
+            422,
+            f"All items of an order must share one currency; these are in {currencies}.",
+            slug="mixed-currencies",
+            title="Mixed currencies",
+        )
+    priced = PricedOrder(
+        currency=currencies[0],
+        lines=[
+            OrderLine(
+                product_id=item.product_id,
+                quantity=item.quantity,
+                unit_price=catalog[item.product_id].unit_price,
+            )
+            for item in body.items
+        ],
+    )
+    if priced.total > MAX_TOTAL:
+        raise ProblemError(
+            422,
+            f"The order total exceeds {MAX_TOTAL} {priced.currency}.",
+            slug="total-too-large",
+            title="Order total too large",
+        )
+    return priced

@@ -1,0 +1,166 @@
+"""The API's side of the saga on Temporal: start it, describe it, query it, cancel it.
+
+Every call carries a deadline, so an unreachable Temporal or a saga without workers
+turns into a clear 503 or a fallback instead of a hanging request.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from temporalio.client import (
+    Client,
+    WorkflowExecutionStatus,
+    WorkflowQueryFailedError,
+    WorkflowQueryRejectedError,
+    WorkflowUpdateFailedError,
+    WorkflowUpdateRPCTimeoutOrCancelledError,
+)
+from temporalio.common import SearchAttributePair, TypedSearchAttributes, WorkflowIDReusePolicy
+from temporalio.exceptions import ApplicationError, WorkflowAlreadyStartedError
+from temporalio.service import RPCError, RPCStatusCode
+
+from api.problems import ProblemError
+from messages import errors
+from messages.queues import TaskQueues, order_workflow_id
+from messages.saga import CancelOutcome, CancelRequest, OrderSagaInput, SagaStatus
+from models.order_status import OrderStatus
+from workflows.order_saga import CUSTOMER_ID, ORDER_STATUS
+
+WORKFLOW_TYPE = "OrderSaga"
+START_TIMEOUT = timedelta(seconds=10)
+READ_TIMEOUT = timedelta(seconds=5)
+# A query needs a worker to answer; without one, fall back rather than wait long.
+QUERY_TIMEOUT = timedelta(seconds=3)
+UPDATE_TIMEOUT = timedelta(seconds=15)
+
+
+class CancelRefusedError(Exception):
+    """The saga refused the cancel (it is confirming or already finished)."""
+
+
+class SagaFinishedError(Exception):
+    """The saga is no longer running, so it cannot take a cancel."""
+
+
+@dataclass(frozen=True)
+class SagaFacts:
+    """What Temporal knows about an order's saga without asking a worker."""
+
+    customer_id: str | None
+    status: str | None  # the OrderStatus search attribute
+    running: bool
+    started_at: datetime
+
+
+def unavailable() -> ProblemError:
+    return ProblemError(
+        503,
+        "The workflow service is unavailable; try again shortly.",
+        slug="unavailable",
+        headers={"Retry-After": "5"},
+    )
+
+
+@contextlib.contextmanager
+def temporal_errors() -> Iterator[None]:
+    """Turn Temporal's transport errors into 503 problems (NOT_FOUND is the caller's)."""
+    try:
+        yield
+    except RPCError as exc:
+        if exc.status == RPCStatusCode.NOT_FOUND:
+            raise
+        raise unavailable() from exc
+
+
+class OrderWorkflows:
+    def __init__(self, client: Client, queues: TaskQueues) -> None:
+        self._client = client
+        self._queues = queues
+
+    async def start(self, saga: OrderSagaInput) -> bool:
+        """Start the saga; False when it was already started (a retried request)."""
+        attributes = TypedSearchAttributes(
+            [
+                SearchAttributePair(CUSTOMER_ID, saga.order.customer_id),
+                SearchAttributePair(ORDER_STATUS, OrderStatus.PENDING.value),
+            ]
+        )
+        try:
+            with temporal_errors():
+                await self._client.start_workflow(
+                    WORKFLOW_TYPE,
+                    saga,
+                    id=order_workflow_id(saga.order.order_id),
+                    task_queue=self._queues.orders,
+                    search_attributes=attributes,
+                    # Never a second saga for one order id, even after the first one closed.
+                    id_reuse_policy=WorkflowIDReusePolicy.REJECT_DUPLICATE,
+                    rpc_timeout=START_TIMEOUT,
+                )
+        except WorkflowAlreadyStartedError:
+            return False
+        return True
+
+    async def describe(self, order_id: str) -> SagaFacts | None:
+        handle = self._client.get_workflow_handle(order_workflow_id(order_id))
+        try:
+            with temporal_errors():
+                description = await handle.describe(rpc_timeout=READ_TIMEOUT)
+        except RPCError:
+            return None  # NOT_FOUND: no such saga
+        attributes = description.typed_search_attributes
+        return SagaFacts(
+            customer_id=attributes.get(CUSTOMER_ID),
+            status=attributes.get(ORDER_STATUS),
+            running=description.status == WorkflowExecutionStatus.RUNNING,
+            started_at=description.start_time,
+        )
+
+    async def saga_input(self, order_id: str) -> OrderSagaInput | None:
+        """The input the saga was started with: the first event of its history."""
+        handle = self._client.get_workflow_handle(order_workflow_id(order_id))
+        with temporal_errors():
+            async for event in handle.fetch_history_events(page_size=1, rpc_timeout=READ_TIMEOUT):
+                payloads = event.workflow_execution_started_event_attributes.input.payloads
+                decoded = await self._client.data_converter.decode(payloads, [OrderSagaInput])
+                return decoded[0] if decoded and isinstance(decoded[0], OrderSagaInput) else None
+        return None
+
+    async def status(self, order_id: str) -> SagaStatus | None:
+        """The saga's live status; None when no worker answers in time (callers fall back)."""
+        handle = self._client.get_workflow_handle(order_workflow_id(order_id))
+        try:
+            result = await handle.query("status", result_type=SagaStatus, rpc_timeout=QUERY_TIMEOUT)
+        except (RPCError, WorkflowQueryFailedError, WorkflowQueryRejectedError):
+            return None
+        return result if isinstance(result, SagaStatus) else None
+
+    async def request_cancel(self, order_id: str, reason: str) -> CancelOutcome:
+        handle = self._client.get_workflow_handle(order_workflow_id(order_id))
+        try:
+            with temporal_errors():
+                outcome = await handle.execute_update(
+                    "request_cancel",
+                    CancelRequest(reason=reason),
+                    result_type=CancelOutcome,
+                    rpc_timeout=UPDATE_TIMEOUT,
+                )
+        except WorkflowUpdateFailedError as exc:
+            cause = exc.cause
+            if isinstance(cause, ApplicationError) and cause.type == errors.CANCEL_REFUSED:
+                raise CancelRefusedError(cause.message) from exc
+            raise
+        except WorkflowUpdateRPCTimeoutOrCancelledError as exc:
+            raise unavailable() from exc
+        except RPCError as exc:
+            # NOT_FOUND here: the saga closed between our describe and the update.
+            raise SagaFinishedError(order_id) from exc
+        if not isinstance(outcome, CancelOutcome):
+            raise TypeError(f"request_cancel answered {type(outcome).__name__}")
+        if not outcome.accepted:
+            raise CancelRefusedError(outcome.detail)
+        return outcome

@@ -1,0 +1,121 @@
+"""Who may do what: bearer tokens checked as a resource server, and roles on every route.
+
+401 for a missing or bad token (with an RFC 6750 challenge), 403 for a role that may not
+act, 404 (never 403) for another customer's order, and admins acting on any order.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from datetime import UTC, datetime, timedelta
+
+import jwt
+import pytest
+import pytest_asyncio
+from temporalio.client import Client
+
+from config.settings import AuthSettings, TemporalSettings
+from tests.e2e.test_orders_api import TERMINAL, Api, running_api
+from tools.token import mint_token
+
+
+@pytest_asyncio.fixture(loop_scope="session")
+async def api(
+    pg_url: str, temporal_settings: TemporalSettings, temporal_client: Client
+) -> AsyncIterator[Api]:
+    # A slow gateway keeps each saga cancellable for a while after it is placed.
+    async with running_api(pg_url, temporal_settings, temporal_client, 1.0) as running:
+        yield running
+
+
+def _bad_token(auth: AuthSettings, case: str) -> str:
+    if case == "expired":
+        return mint_token(auth, "alice", "customer", expires_in=timedelta(minutes=-5))
+    if case == "wrong signature":
+        forged = auth.model_copy(update={"jwt_secret": "another-secret-0123456789abcdef012345"})
+        return mint_token(forged, "alice", "customer")
+    if case == "wrong audience":
+        return mint_token(auth.model_copy(update={"audience": "billing"}), "alice", "customer")
+    if case == "wrong issuer":
+        return mint_token(auth.model_copy(update={"issuer": "evil-idp"}), "alice", "customer")
+    if case == "unsigned":
+        claims = {"sub": "alice", "roles": ["customer"], "aud": auth.audience, "iss": auth.issuer}
+        claims["exp"] = int((datetime.now(UTC) + timedelta(hours=1)).timestamp())
+        return jwt.encode(claims, key=None, algorithm="none")
+    assert case == "garbage"
+    return "not-a-jwt"
+
+
+@pytest.mark.parametrize(
+    "case",
+    ["expired", "wrong signature", "wrong audience", "wrong issuer", "unsigned", "garbage"],
+)
+async def test_bad_tokens_are_401_with_an_invalid_token_challenge(api: Api, case: str) -> None:
+    """Signature, exp, aud and iss are all checked; the challenge says invalid_token."""
+    token = _bad_token(api.settings.auth, case)
+    response = await api.http.get("/orders", headers={"Authorization": f"Bearer {token}"})
+    assert response.status_code == 401
+    assert response.headers["content-type"] == "application/problem+json"
+    challenge = response.headers["WWW-Authenticate"]
+    assert challenge.startswith("Bearer ")
+    assert 'error="invalid_token"' in challenge
+
+
+async def test_no_token_is_401_with_a_bare_challenge(api: Api) -> None:
+    """Without credentials the challenge names the scheme only (RFC 6750 §3.1)."""
+    for headers in ({}, {"Authorization": "Basic YWxpY2U6cHc="}):
+        response = await api.http.get("/orders", headers=headers)
+        assert response.status_code == 401
+        assert response.headers["WWW-Authenticate"] == 'Bearer realm="order-saga"'
+        assert response.json()["title"] == "Unauthorized"
+
+
+async def test_a_token_without_a_known_role_is_403(api: Api) -> None:
+    """Authenticated but neither customer nor admin: forbidden, not unauthorized."""
+    response = await api.http.get("/orders", headers=api.auth("mallory", role="auditor"))
+    assert response.status_code == 403
+
+
+async def test_customers_cannot_read_or_cancel_anothers_order(api: Api) -> None:
+    """Another customer's order answers 404 everywhere, so its existence does not leak."""
+    order_id = (await api.place("alice")).json()["order_id"]
+    bob = api.auth("bob")
+    assert (await api.http.get(f"/orders/{order_id}", headers=bob)).status_code == 404
+    assert (await api.http.get(f"/orders/{order_id}/events", headers=bob)).status_code == 404
+    cancel = await api.http.post(f"/orders/{order_id}/cancel", headers=bob)
+    assert cancel.status_code == 404
+    listing = await api.http.get("/orders", params={"customer_id": "alice"}, headers=bob)
+    assert listing.status_code == 403
+    # Bob's attempt changed nothing: Alice's order still completes.
+    assert (await api.wait_for(order_id, "alice", TERMINAL))["status"] == "CONFIRMED"
+
+
+async def test_customers_cannot_manage_products(api: Api) -> None:
+    """Creating products and restocking are admin-only: 403 for a customer."""
+    customer = api.auth("alice")
+    product = {"id": "sku-new", "name": "New", "unit_price": "1.00", "currency": "EUR"}
+    assert (await api.http.post("/products", json=product, headers=customer)).status_code == 403
+    restock = await api.http.put(
+        "/products/sku-beans/stock", json={"add_quantity": 5}, headers=customer
+    )
+    assert restock.status_code == 403
+    assert 'error="insufficient_scope"' in restock.headers["WWW-Authenticate"]
+    assert (await api.http.get("/products", headers=customer)).status_code == 200
+
+
+async def test_admins_read_list_and_cancel_any_order(api: Api) -> None:
+    """The admin role reads and cancels customers' orders and lists everyone's."""
+    order_id = (await api.place("alice")).json()["order_id"]
+    admin = api.auth("root", role=api.settings.auth.admin_role)
+    read = await api.http.get(f"/orders/{order_id}", headers=admin)
+    assert read.status_code == 200
+    assert read.json()["customer_id"] == "alice"
+
+    cancel = await api.http.post(
+        f"/orders/{order_id}/cancel", json={"reason": "fraud check"}, headers=admin
+    )
+    assert cancel.status_code == 202, cancel.text
+    assert (await api.wait_for(order_id, "alice", TERMINAL))["status"] == "CANCELLED"
+
+    listing = await api.http.get("/orders", params={"customer_id": "alice"}, headers=admin)
+    assert [order["order_id"] for order in listing.json()["data"]] == [order_id]

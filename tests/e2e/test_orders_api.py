@@ -1,0 +1,275 @@
+"""The HTTP API end to end: real PostgreSQL, a real Temporal dev server, the real workers.
+
+Each test gets its own database and its own task queues, and drives the app in-process
+through httpx with the app's lifespan running. The harness at the top is shared with the
+other e2e modules.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+import uuid
+from collections.abc import AsyncIterator
+from contextlib import AsyncExitStack, asynccontextmanager
+from dataclasses import dataclass
+from decimal import Decimal
+from typing import Any
+
+import httpx
+import pytest_asyncio
+from fastapi import FastAPI
+from sqlalchemy.ext.asyncio import async_sessionmaker
+from sqlmodel.ext.asyncio.session import AsyncSession
+from temporalio.client import Client
+from temporalio.worker import Worker
+
+from activities.inventory import InventoryActivities
+from activities.notifications import NotificationActivities
+from activities.payment_records import idempotency_key
+from activities.payments import PaymentActivities
+from api import create_app
+from config.settings import DatabaseSettings, Settings, TemporalSettings
+from gateways.notification_channels import build_channel
+from gateways.simulated_payment import SimulatedPaymentGateway
+from messages.queues import TaskQueues
+from persistence.database import create_engine, session_factory
+from persistence.seed import CatalogItem, seed_catalog
+from tools.token import mint_token
+from workflows import WORKFLOWS
+
+CATALOG = (
+    CatalogItem("sku-beans", "Espresso beans", Decimal("24.90"), 100, 0, 0),
+    CatalogItem("sku-mug", "Ceramic mug", Decimal("12.00"), 100, 0, 0),
+    CatalogItem("sku-dollar-mug", "Mug sold in dollars", Decimal("9.00"), 100, 0, 0, "USD"),
+)
+TERMINAL = {"CONFIRMED", "REJECTED", "PAYMENT_FAILED", "CANCELLED"}
+
+
+def real_workers(
+    client: Client,
+    sessions: async_sessionmaker[AsyncSession],
+    settings: Settings,
+    queues: TaskQueues,
+    gateway: SimulatedPaymentGateway,
+) -> list[Worker]:
+    """The production workers (as workers.runner builds them) on this test's own queues,
+    with a gateway the test can inspect."""
+    inventory = InventoryActivities(sessions, settings.restock)
+    payments = PaymentActivities(sessions, gateway)
+    notifications = NotificationActivities(sessions, build_channel(settings.notifications))
+    return [
+        Worker(client, task_queue=queues.orders, workflows=WORKFLOWS),
+        Worker(
+            client,
+            task_queue=queues.inventory,
+            activities=[
+                inventory.reserve_inventory,
+                inventory.release_inventory,
+                inventory.restock_inventory,
+            ],
+        ),
+        Worker(
+            client,
+            task_queue=queues.payments,
+            activities=[payments.charge_payment, payments.capture_payment, payments.refund_payment],
+        ),
+        Worker(
+            client,
+            task_queue=queues.notifications,
+            activities=[notifications.notify_customer, notifications.alert_low_stock],
+        ),
+    ]
+
+
+def e2e_settings(pg_url: str, temporal: TemporalSettings) -> Settings:
+    return Settings(
+        environment="test",
+        database=DatabaseSettings(url=pg_url, pool_size=5, max_overflow=5),
+        temporal=temporal,
+    )
+
+
+@dataclass
+class Api:
+    http: httpx.AsyncClient
+    app: FastAPI
+    settings: Settings
+    sessions: async_sessionmaker[AsyncSession]
+    gateway: SimulatedPaymentGateway
+
+    def auth(self, subject: str, role: str = "customer") -> dict[str, str]:
+        token = mint_token(self.settings.auth, subject, role, email=f"{subject}@example.com")
+        return {"Authorization": f"Bearer {token}"}
+
+    async def place(
+        self, subject: str, token: str = "tok_visa", key: str | None = None, **body: Any
+    ) -> httpx.Response:
+        payload = {
+            "items": [{"product_id": "sku-beans", "quantity": 2}],
+            "payment": {"method": "card", "token": token},
+            **body,
+        }
+        headers = self.auth(subject) | ({"Idempotency-Key": key} if key else {})
+        return await self.http.post("/orders", json=payload, headers=headers)
+
+    async def wait_for(
+        self, order_id: str, subject: str, statuses: set[str], timeout: float = 30.0
+    ) -> dict[str, Any]:
+        """Poll GET /orders/{id} until the order reaches one of ``statuses``."""
+        deadline = time.monotonic() + timeout
+        while True:
+            response = await self.http.get(f"/orders/{order_id}", headers=self.auth(subject))
+            assert response.status_code == 200, response.text
+            order: dict[str, Any] = response.json()
+            if order["status"] in statuses or time.monotonic() > deadline:
+                assert order["status"] in statuses, order
+                return order
+            await asyncio.sleep(0.1)
+
+
+@asynccontextmanager
+async def running_api(
+    pg_url: str, temporal: TemporalSettings, client: Client, gateway_latency: float = 0.0
+) -> AsyncIterator[Api]:
+    """The app (lifespan started) plus the real workers, on queues no other test uses."""
+    settings = e2e_settings(pg_url, temporal)
+    queues = TaskQueues.with_prefix(f"e2e-{uuid.uuid4().hex[:12]}-")
+    app = create_app(settings, queues=queues)
+    engine = create_engine(settings.database)
+    sessions = session_factory(engine)
+    gateway = SimulatedPaymentGateway(latency_seconds=gateway_latency)
+    try:
+        await seed_catalog(sessions, CATALOG)
+        async with AsyncExitStack() as stack:
+            for worker in real_workers(client, sessions, settings, queues, gateway):
+                await stack.enter_async_context(worker)
+            await stack.enter_async_context(app.router.lifespan_context(app))
+            http = await stack.enter_async_context(
+                httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://api")
+            )
+            yield Api(http, app, settings, sessions, gateway)
+    finally:
+        await engine.dispose()
+
+
+@pytest_asyncio.fixture(loop_scope="session")
+async def api(
+    pg_url: str, temporal_settings: TemporalSettings, temporal_client: Client
+) -> AsyncIterator[Api]:
+    async with running_api(pg_url, temporal_settings, temporal_client) as running:
+        yield running
+
+
+async def test_submitted_order_is_accepted_then_confirmed(api: Api) -> None:
+    """POST answers 202 PENDING with a Location; the saga then confirms the order."""
+    response = await api.place("alice")
+    assert response.status_code == 202, response.text
+    accepted = response.json()
+    assert accepted["status"] == "PENDING"
+    assert accepted["total_amount"] == "49.80"
+    assert response.headers["Location"] == f"/orders/{accepted['order_id']}"
+
+    order = await api.wait_for(accepted["order_id"], "alice", TERMINAL)
+    assert order["status"] == "CONFIRMED"
+    assert order["source"] == "read_model"
+    assert order["items"] == [
+        {"product_id": "sku-beans", "quantity": 2, "unit_price": "24.90", "line_total": "49.80"}
+    ]
+    assert order["payment"]["status"] == "CAPTURED"
+    assert [notice["type"] for notice in order["notifications"]] == ["ORDER_CONFIRMED"]
+
+
+async def test_declined_card_ends_payment_failed(api: Api) -> None:
+    """The gateway declines tok_chargeDeclined: the order ends PAYMENT_FAILED, no money taken."""
+    response = await api.place("alice", token="tok_chargeDeclined")
+    order = await api.wait_for(response.json()["order_id"], "alice", TERMINAL)
+    assert order["status"] == "PAYMENT_FAILED"
+    assert order["payment"]["status"] == "FAILED"
+    assert "declined" in order["failure_reason"]
+
+
+async def test_cancel_during_the_charge_refunds_and_ends_cancelled(
+    pg_url: str, temporal_settings: TemporalSettings, temporal_client: Client
+) -> None:
+    """A cancel accepted while the charge is in flight wins after it: refund, then CANCELLED."""
+    async with running_api(pg_url, temporal_settings, temporal_client, 1.5) as slow:
+        order_id = (await slow.place("alice")).json()["order_id"]
+        while slow.gateway.calls == 0:  # the charge has reached the (slow) gateway
+            await asyncio.sleep(0.05)
+        cancel = await slow.http.post(
+            f"/orders/{order_id}/cancel", json={"reason": "changed my mind"}, headers=slow.auth("alice")
+        )
+        assert cancel.status_code == 202, cancel.text
+        order = await slow.wait_for(order_id, "alice", TERMINAL)
+        assert order["status"] == "CANCELLED"
+        assert order["payment"]["status"] == "REFUNDED"
+        assert order["payment"]["refunded_at"] is not None
+        again = await slow.http.post(f"/orders/{order_id}/cancel", headers=slow.auth("alice"))
+        assert again.status_code == 409
+        assert again.headers["content-type"] == "application/problem+json"
+
+
+async def test_idempotent_replay_returns_the_same_order_and_charges_once(api: Api) -> None:
+    """Concurrent and later repeats with one key yield one order, one saga and one charge."""
+    key = str(uuid.uuid4())
+    first, *racing = await asyncio.gather(*(api.place("alice", key=key) for _ in range(4)))
+    assert first.status_code in (202, 409)
+    accepted = [r for r in (first, *racing) if r.status_code == 202]
+    assert {r.json()["order_id"] for r in accepted} != set()
+    order_ids = {r.json()["order_id"] for r in accepted}
+    assert len(order_ids) == 1
+    assert all(r.status_code in (202, 409) for r in racing)
+    (order_id,) = order_ids
+    await api.wait_for(order_id, "alice", TERMINAL)
+
+    replay = await api.place("alice", key=key)
+    assert replay.status_code == 202
+    assert replay.json()["order_id"] == order_id
+    assert replay.headers["Idempotent-Replayed"] == "true"
+    assert api.gateway.charge_count(idempotency_key(order_id)) == 1
+    listed = await api.http.get("/orders", headers=api.auth("alice"))
+    assert [o["order_id"] for o in listed.json()["data"]] == [order_id]
+
+
+async def test_same_key_with_another_body_is_refused(api: Api) -> None:
+    """Reusing an Idempotency-Key for a different order is a 422, not a second order."""
+    key = str(uuid.uuid4())
+    assert (await api.place("alice", key=key)).status_code == 202
+    other = await api.place("alice", key=key, items=[{"product_id": "sku-mug", "quantity": 1}])
+    assert other.status_code == 422
+    assert other.json()["type"] == "/problems/idempotency-key-reused"
+    # Keys are per customer: bob may use the same key for his own order.
+    assert (await api.place("bob", key=key)).status_code == 202
+
+
+async def test_unknown_product_is_a_422_naming_it(api: Api) -> None:
+    """Prices come from the catalog: an unknown product is refused, naming it."""
+    response = await api.place("alice", items=[{"product_id": "sku-nope", "quantity": 1}])
+    assert response.status_code == 422
+    assert response.headers["content-type"] == "application/problem+json"
+    problem = response.json()
+    assert "sku-nope" in problem["detail"]
+    assert problem["errors"][0]["pointer"] == "#/items/0/product_id"
+
+
+async def test_another_customers_order_is_not_found(api: Api) -> None:
+    """Bob cannot see that Alice's order exists: 404, the same as an unknown id."""
+    order_id = (await api.place("alice")).json()["order_id"]
+    response = await api.http.get(f"/orders/{order_id}", headers=api.auth("bob"))
+    assert response.status_code == 404
+    assert response.json()["status"] == 404
+
+
+async def test_timeline_lists_the_orders_events_in_version_order(api: Api) -> None:
+    """GET /orders/{id}/events is the order's event store stream, oldest first."""
+    order_id = (await api.place("alice")).json()["order_id"]
+    await api.wait_for(order_id, "alice", {"CONFIRMED"})
+    response = await api.http.get(f"/orders/{order_id}/events", headers=api.auth("alice"))
+    assert response.status_code == 200
+    events = response.json()["events"]
+    assert [event["version"] for event in events] == list(range(1, len(events) + 1))
+    types = [event["event_type"] for event in events]
+    assert types[0] == "OrderCreated"
+    assert {"InventoryReserved", "PaymentProcessed", "OrderConfirmed"} <= set(types)
+    assert events[0]["data"]["total_amount"] == "49.80"
