@@ -207,12 +207,9 @@ class InventoryActivities:
                 reserved=row.reserved,
                 reorder_policy=ReorderPolicy(row.reorder_point, row.reorder_quantity),
             )
-            restocked = item.restock(arg.quantity)
+            restocked = item.restock(arg.quantity, restock_id=arg.restock_id)
             row.quantity = item.quantity
-            (event_row,) = await append_events(session, [restocked], occurred_at=utc_now())
-            # InventoryRestocked has no restock_id field yet; the stored payload carries it
-            # so the check above finds this restock (consumers ignore unknown fields).
-            event_row.event_data = {**event_row.event_data, "restock_id": arg.restock_id}
+            await append_events(session, [restocked], occurred_at=utc_now())
         log.info("restocked %s: +%d, %d on hand", arg.product_id, arg.quantity, item.quantity)
         return RestockResult(
             product_id=arg.product_id, quantity_on_hand=item.quantity, applied=True

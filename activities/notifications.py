@@ -19,6 +19,7 @@ from temporalio import activity
 
 from activities.recording import business_error, place, record_order, stable_id
 from gateways.notification_channels import DeliveryRefusedError, NotificationChannel
+from messages import errors
 from messages.activities import NotificationResult, NotifyCustomerInput
 from messages.restock import AlertLowStockInput
 from models import (
@@ -40,11 +41,8 @@ __all__ = ["ILLEGAL_TRANSITION", "UNKNOWN_NOTIFICATION_TYPE", "NotificationActiv
 
 log = logging.getLogger(__name__)
 
-# The outcome the saga announces is not reachable from the order's recorded status (e.g.
-# a reservation committed after the saga had given up on it): retrying cannot change that.
-ILLEGAL_TRANSITION = "IllegalTransition"
-
-UNKNOWN_NOTIFICATION_TYPE = "UnknownNotificationType"
+ILLEGAL_TRANSITION = errors.ILLEGAL_TRANSITION
+UNKNOWN_NOTIFICATION_TYPE = errors.UNKNOWN_NOTIFICATION_TYPE
 
 _NO_ORDER = "-"
 

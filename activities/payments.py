@@ -40,8 +40,7 @@ __all__ = ["GATEWAY_REFUSED", "PaymentActivities"]
 
 log = logging.getLogger(__name__)
 
-# The gateway refused a request as malformed (a bug, not a decline): retrying cannot help.
-GATEWAY_REFUSED = "GatewayRefused"
+GATEWAY_REFUSED = errors.GATEWAY_REFUSED
 
 REFUNDED = "REFUNDED"
 VOIDED = "VOIDED"

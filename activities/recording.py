@@ -15,6 +15,7 @@ from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 from temporalio.exceptions import ApplicationError
 
+from messages import errors
 from messages.saga import OrderSnapshot
 from models import (
     InvalidValueError,
@@ -41,12 +42,8 @@ __all__ = [
     "stable_id",
 ]
 
-# ApplicationError types of refusals messages.errors does not name yet; the saga treats
-# them like any other non-retryable failure of its step.
-INVALID_ORDER = "InvalidOrder"
-# A step asked of an order in a status that does not allow it (reserving a cancelled order,
-# charging one that was never reserved): only a late or stray attempt gets here.
-WRONG_ORDER_STATUS = "WrongOrderStatus"
+INVALID_ORDER = errors.INVALID_ORDER
+WRONG_ORDER_STATUS = errors.WRONG_ORDER_STATUS
 
 # Namespace of the ids derived from order ids (payments, notifications): a retry, or a
 # second worker racing the first, computes the same id and meets the unique key.

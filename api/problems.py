@@ -176,6 +176,7 @@ def install_problem_handlers(app: FastAPI) -> None:
 
 
 _DESCRIPTIONS = {
+    400: "The request body could not be read (it must be UTF-8 JSON).",
     401: "Missing, expired or invalid access token.",
     403: "The token's role may not do this.",
     404: "No such resource (or not yours).",

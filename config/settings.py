@@ -48,6 +48,8 @@ class TemporalSettings(BaseModel):
     address: str = "localhost:7233"
     namespace: str = "default"
     ui_url: str = "http://localhost:8233"
+    # Prefix for every task queue name, so two deployments can share one namespace.
+    task_queue_prefix: str = ""
     # Prometheus endpoint of the SDK's own metrics (task latencies, slots); empty = off.
     metrics_bind_address: str = ""
 

@@ -234,6 +234,10 @@ class PostgresCluster:
     def alive(self) -> bool:
         return self._process is not None and self._process.alive()
 
+    @property
+    def pid(self) -> int | None:
+        return self._process.pid if self._process is not None and self._process.alive() else None
+
     def start(self, timeout: float = 60.0) -> PostgresCluster:
         pg_bin = self.pg_bin
         run_as = unprivileged_user()

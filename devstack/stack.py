@@ -81,7 +81,7 @@ class Stack:
                 opts.run_dir / "postgres", port=opts.postgres_port, durable=opts.postgres_durable
             )
             self.postgres.start()
-            self.postgres.create_database("orders")
+            self.postgres.create_database("orders", exist_ok=True)
             self.env["ORDERS_DATABASE__URL"] = self.postgres.url("orders")
         if opts.kafka:
             self.kafka = KafkaBroker(opts.run_dir / "kafka", port=opts.kafka_port).start()

@@ -142,6 +142,8 @@ class InventoryRestocked(_AboutAProduct):
     aggregate_type = "inventory"
     quantity_added: int
     quantity_on_hand: int
+    # The restock workflow run that delivered it (None for a manual restock): applies once.
+    restock_id: str | None = None
 
 
 @dataclass(frozen=True, kw_only=True)

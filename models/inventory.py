@@ -109,11 +109,14 @@ class InventoryItem:
         self.reserved -= released
         return released
 
-    def restock(self, quantity: int) -> InventoryRestocked:
+    def restock(self, quantity: int, restock_id: str | None = None) -> InventoryRestocked:
         require_count(quantity, f"quantity of {self.product_id} to restock", InvalidQuantityError)
         self.quantity += quantity
         return InventoryRestocked(
-            product_id=self.product_id, quantity_added=quantity, quantity_on_hand=self.quantity
+            product_id=self.product_id,
+            quantity_added=quantity,
+            quantity_on_hand=self.quantity,
+            restock_id=restock_id,
         )
 
     def __eq__(self, other: object) -> bool:

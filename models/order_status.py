@@ -36,12 +36,20 @@ _ORDER = TransitionTable(
     OrderStatus,
     {
         OrderStatus.PENDING: (OrderStatus.RESERVED, OrderStatus.REJECTED, OrderStatus.CANCELLED),
+        # RESERVED → REJECTED and PAID → PAYMENT_FAILED: a step whose commit landed after
+        # the saga had given up on it (its compensation has already undone it) still ends
+        # the order the way the saga decided.
         OrderStatus.RESERVED: (
             OrderStatus.PAID,
             OrderStatus.PAYMENT_FAILED,
             OrderStatus.CANCELLED,
+            OrderStatus.REJECTED,
         ),
-        OrderStatus.PAID: (OrderStatus.CONFIRMED, OrderStatus.CANCELLED),
+        OrderStatus.PAID: (
+            OrderStatus.CONFIRMED,
+            OrderStatus.CANCELLED,
+            OrderStatus.PAYMENT_FAILED,
+        ),
         OrderStatus.CONFIRMED: (),
         OrderStatus.REJECTED: (),
         OrderStatus.PAYMENT_FAILED: (),

@@ -24,7 +24,7 @@ from typing import Any
 from confluent_kafka import Consumer, KafkaError, KafkaException, Message, TopicPartition
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import async_sessionmaker
-from sqlalchemy.sql.dml import UpdateBase
+from sqlmodel import col
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from outbox.cloudevents import InvalidEventMessageError, ReceivedEvent, from_message
@@ -54,15 +54,16 @@ async def claim(session: AsyncSession, consumer: str, event_id: uuid.UUID) -> bo
     """
     row = {"consumer": consumer, "event_id": event_id, "processed_at": utc_now()}
     dialect = session.get_bind().dialect.name
-    statement: UpdateBase
+    statement: postgresql.Insert | sqlite.Insert
     if dialect == "postgresql":
         statement = postgresql.insert(InboxRow).values(row).on_conflict_do_nothing()
     elif dialect == "sqlite":
         statement = sqlite.insert(InboxRow).values(row).on_conflict_do_nothing()
     else:
         raise NotImplementedError(f"the inbox supports PostgreSQL and SQLite, not {dialect}")
-    result = await session.exec(statement)
-    return int(result.rowcount) == 1
+    # RETURNING rather than rowcount: an ORM-entity insert does not report a rowcount.
+    result = await session.exec(statement.returning(col(InboxRow.event_id)))
+    return result.first() is not None
 
 
 @dataclass

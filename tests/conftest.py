@@ -4,4 +4,5 @@ pytest_plugins = [
     "tests.fixtures.temporal",
     "tests.fixtures.postgres",
     "tests.fixtures.kafka",
+    "tests.fixtures.smtp",
 ]

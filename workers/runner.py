@@ -26,6 +26,7 @@ from config.settings import Settings, load_settings
 from gateways.notification_channels import build_channel
 from gateways.payment_gateway import build_payment_gateway
 from messages import queues
+from messages.queues import TaskQueues
 from persistence.database import create_engine, session_factory
 from telemetry.setup import configure_telemetry
 from workflows import WORKFLOWS
@@ -36,7 +37,9 @@ log = logging.getLogger(__name__)
 def build_workers(
     queue_names: Sequence[str], client: Client, engine: AsyncEngine | None, settings: Settings
 ) -> list[Worker]:
+    """Workers for the logical queues named (``orders``, ``inventory``, …)."""
     limits = settings.workers
+    task_queues = TaskQueues.with_prefix(settings.temporal.task_queue_prefix)
     grace = timedelta(seconds=limits.graceful_shutdown_seconds)
     sessions = session_factory(engine) if engine is not None else None
     workers: list[Worker] = []
@@ -47,7 +50,7 @@ def build_workers(
             workers.append(
                 Worker(
                     client,
-                    task_queue=queues.ORDERS,
+                    task_queue=task_queues.orders,
                     workflows=WORKFLOWS,
                     max_concurrent_workflow_tasks=limits.orders_max_concurrent_workflow_tasks,
                     graceful_shutdown_timeout=grace,
@@ -80,7 +83,7 @@ def build_workers(
         workers.append(
             Worker(
                 client,
-                task_queue=name,
+                task_queue=getattr(task_queues, name),
                 activities=activities,
                 max_concurrent_activities=concurrency,
                 graceful_shutdown_timeout=grace,

@@ -53,7 +53,7 @@ IdempotencyKey = Annotated[
     "",
     status_code=status.HTTP_202_ACCEPTED,
     summary="Place an order",
-    responses={**_ACCEPTED, **problem_responses(409, 413, 422, 503)},
+    responses={**_ACCEPTED, **problem_responses(400, 409, 413, 422, 503)},
 )
 async def place_order(
     body: OrderCreate,
@@ -101,7 +101,7 @@ async def get_order(order_id: uuid.UUID, user: CurrentUser, orders: OrderService
     summary="Cancel an order",
     responses={
         202: {"description": "Accepted: the saga compensates and ends CANCELLED."},
-        **problem_responses(404, 409, 422, 503),
+        **problem_responses(400, 404, 409, 422, 503),
     },
 )
 async def cancel_order(

@@ -49,7 +49,7 @@ async def get_product(
             "description": "Created.",
             "headers": {"Location": {"schema": {"type": "string"}}},
         },
-        **problem_responses(409, 413, 422),
+        **problem_responses(400, 409, 413, 422),
     },
 )
 async def create_product(
@@ -64,7 +64,7 @@ async def create_product(
 @router.put(
     "/{product_id}/stock",
     summary="Restock a product or change its reorder policy (admin)",
-    responses=problem_responses(404, 409, 413, 422),
+    responses=problem_responses(400, 404, 409, 413, 422),
 )
 async def update_stock(
     product_id: ProductIdPath, body: StockUpdate, _admin: AdminUser, products: ProductServiceDep

@@ -13,6 +13,7 @@ from typing import Any
 
 import pytest
 import schemathesis
+from fastapi import FastAPI
 from hypothesis import HealthCheck, settings
 from schemathesis.checks import not_a_server_error
 from schemathesis.python.asgi import shutdown_lifespans
@@ -23,9 +24,10 @@ from schemathesis.specs.openapi.checks import (
 )
 from sqlalchemy import create_engine
 from sqlmodel import Session
+from starlette.types import Receive, Scope, Send
 
 from api import create_app
-from config.settings import TemporalSettings
+from config.settings import Settings, TemporalSettings
 from messages.queues import TaskQueues
 from persistence.tables import InventoryRow, ProductRow
 from tests.e2e.test_orders_api import CATALOG, e2e_settings
@@ -71,29 +73,56 @@ def admin_headers(pg_url: str, temporal_settings: TemporalSettings) -> dict[str,
     return {"Authorization": f"Bearer {token}"}
 
 
+class AppUnderTest:
+    """The ASGI app schemathesis calls; each test aims it at an app on its own database.
+
+    The document is loaded once, at import, while each test needs the fixtures' database:
+    the lifespan (its connections) runs for the app this points at when schemathesis
+    starts it, and is shut down after the test.
+    """
+
+    def __init__(self) -> None:
+        self.app: FastAPI | None = None
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        assert self.app is not None, "the app_under_test fixture sets the app"
+        await self.app(scope, receive, send)
+
+
+APP = AppUnderTest()
+# Building an app connects nothing; its document is what every deployment serves.
+schema = schemathesis.openapi.from_dict(create_app(Settings()).openapi())
+schema.app = APP
+
+
 @pytest.fixture
-def api_schema(pg_url: str, temporal_settings: TemporalSettings) -> Iterator[Any]:
+def app_under_test(pg_url: str, temporal_settings: TemporalSettings) -> Iterator[None]:
     _seed(pg_url)
-    app = create_app(
+    APP.app = create_app(
         e2e_settings(pg_url, temporal_settings),
         queues=TaskQueues.with_prefix(f"fuzz-{uuid.uuid4().hex[:12]}-"),
     )
-    yield schemathesis.openapi.from_asgi("/openapi.json", app)
-    # Schemathesis keeps the app's lifespan running; stop it before the database is dropped.
-    shutdown_lifespans()
-
-
-schema = schemathesis.pytest.from_fixture("api_schema")
+    try:
+        yield
+    finally:
+        # Schemathesis keeps a started lifespan running: stop it before the database goes.
+        shutdown_lifespans()
+        APP.app = None
 
 
 @settings(
     max_examples=30,
     deadline=None,
-    suppress_health_check=[HealthCheck.too_slow, HealthCheck.filter_too_much],
+    # One database per operation, shared by its generated inputs, on purpose.
+    suppress_health_check=[
+        HealthCheck.function_scoped_fixture,
+        HealthCheck.too_slow,
+        HealthCheck.filter_too_much,
+    ],
 )
 @schema.parametrize()
 def test_every_operation_answers_as_documented_and_never_5xx(
-    case: Any, admin_headers: dict[str, str]
+    case: Any, app_under_test: None, admin_headers: dict[str, str]
 ) -> None:
     """No input makes the API fail (5xx); every answer matches its documented status,
     media type and schema (problem details for errors)."""

@@ -198,7 +198,9 @@ async def test_cancel_during_the_charge_refunds_and_ends_cancelled(
         while slow.gateway.calls == 0:  # the charge has reached the (slow) gateway
             await asyncio.sleep(0.05)
         cancel = await slow.http.post(
-            f"/orders/{order_id}/cancel", json={"reason": "changed my mind"}, headers=slow.auth("alice")
+            f"/orders/{order_id}/cancel",
+            json={"reason": "changed my mind"},
+            headers=slow.auth("alice"),
         )
         assert cancel.status_code == 202, cancel.text
         order = await slow.wait_for(order_id, "alice", TERMINAL)

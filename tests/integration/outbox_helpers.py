@@ -198,10 +198,11 @@ def header_map(message: Message) -> dict[str, str]:
 def assert_in_version_order_per_key(
     messages: Iterable[Message], rows_by_id: dict[str, EventRow]
 ) -> None:
-    """Per key: one partition, and the first occurrence of each event in version order."""
-    by_key: dict[bytes, list[Message]] = defaultdict(list)
+    """Per topic and key: one partition, and the first occurrence of each event in version
+    order (an order's versions count across all topics, so each topic sees a subsequence)."""
+    by_key: dict[tuple[str | None, bytes], list[Message]] = defaultdict(list)
     for message in messages:
-        by_key[message.key() or b""].append(message)
+        by_key[(message.topic(), message.key() or b"")].append(message)
     for key, keyed in by_key.items():
         assert len({m.partition() for m in keyed}) == 1, f"{key!r} spread over partitions"
         first_seen: list[int] = []

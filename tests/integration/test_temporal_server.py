@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import subprocess
 import uuid
@@ -36,7 +37,8 @@ async def test_workflow_started_by_the_suite_is_listed_by_the_temporal_cli(
             execution_timeout=timedelta(seconds=30),
         )
     assert result == "hello"
-    listed = subprocess.run(
+    listed = await asyncio.to_thread(
+        subprocess.run,
         [
             str(temporal_cli()),
             "workflow",
@@ -60,7 +62,8 @@ async def test_workflow_started_by_the_suite_is_listed_by_the_temporal_cli(
 
 async def test_saga_search_attributes_are_registered(temporal_server: TemporalDevServer) -> None:
     """The dev server knows OrderStatus and CustomerId, so the Web UI can filter on them."""
-    listed = subprocess.run(
+    listed = await asyncio.to_thread(
+        subprocess.run,
         [
             str(temporal_cli()),
             "operator",

@@ -21,8 +21,8 @@ S = OrderStatus
 # Written out independently of the model, from the design.
 LEGAL: dict[OrderStatus, set[OrderStatus]] = {
     S.PENDING: {S.RESERVED, S.REJECTED, S.CANCELLED},
-    S.RESERVED: {S.PAID, S.PAYMENT_FAILED, S.CANCELLED},
-    S.PAID: {S.CONFIRMED, S.CANCELLED},
+    S.RESERVED: {S.PAID, S.PAYMENT_FAILED, S.CANCELLED, S.REJECTED},
+    S.PAID: {S.CONFIRMED, S.CANCELLED, S.PAYMENT_FAILED},
     S.CONFIRMED: set(),
     S.REJECTED: set(),
     S.PAYMENT_FAILED: set(),
