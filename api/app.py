@@ -6,6 +6,9 @@ loop that serves it) and the engine is disposed when it stops. Nothing connects 
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
+import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
@@ -24,6 +27,10 @@ from messages.queues import TaskQueues
 from persistence.database import create_engine, session_factory
 from telemetry.setup import configure_telemetry
 
+log = logging.getLogger(__name__)
+
+FIRST_CONNECT_WAIT_SECONDS = 5.0
+MAX_RECONNECT_DELAY_SECONDS = 10.0
 TITLE = "Order saga API"
 VERSION = "1.0.0"
 DESCRIPTION = """Submit, read, list and cancel orders; each order is a durable saga on Temporal.
@@ -39,16 +46,38 @@ TAGS = [
 ]
 
 
+async def _connect_temporal(resources: Resources) -> None:
+    """Connect, retrying with backoff: the API serves (and reports not ready) meanwhile."""
+    delay = 0.5
+    while resources.temporal is None:
+        try:
+            resources.temporal = await connect_temporal(resources.settings.temporal)
+        except Exception as exc:  # the bridge raises RuntimeError for any connection failure
+            log.warning(
+                "Temporal at %s unreachable (%s); retrying in %.1fs",
+                resources.settings.temporal.address,
+                exc,
+                delay,
+            )
+            await asyncio.sleep(delay)
+            delay = min(delay * 2, MAX_RECONNECT_DELAY_SECONDS)
+
+
 def _lifespan(resources: Resources) -> Any:
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
         engine = create_engine(resources.settings.database)
+        resources.engine = engine
+        resources.sessions = session_factory(engine)
+        connecting = asyncio.create_task(_connect_temporal(resources))
+        # Usually connected at once; if not, order routes answer 503 until it is.
+        await asyncio.wait([connecting], timeout=FIRST_CONNECT_WAIT_SECONDS)
         try:
-            resources.temporal = await connect_temporal(resources.settings.temporal)
-            resources.engine = engine
-            resources.sessions = session_factory(engine)
             yield
         finally:
+            connecting.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await connecting
             resources.sessions = None
             resources.engine = None
             resources.temporal = None

@@ -24,6 +24,7 @@ from api.auth import (
     require_customer,
     unauthorized,
 )
+from api.problems import ProblemError
 from api.services.orders import OrderService
 from api.services.products import ProductService
 from config.settings import Settings
@@ -63,7 +64,13 @@ async def get_session(resources: ResourcesDep) -> AsyncIterator[AsyncSession]:
 
 def get_temporal(resources: ResourcesDep) -> Client:
     if resources.temporal is None:
-        raise RuntimeError("the app's lifespan has not started")
+        # Not connected yet (or the lifespan is not running): the app keeps trying.
+        raise ProblemError(
+            503,
+            "The workflow service is not connected yet; try again shortly.",
+            slug="unavailable",
+            headers={"Retry-After": "5"},
+        )
     return resources.temporal
 
 

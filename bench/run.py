@@ -144,7 +144,9 @@ async def _measure(config: BenchConfig, stack: Stack, rss: PeakRss) -> dict[str,
         [sys.executable, "-m", "bench.bare", "--address", address, "--prefix", "bare-"],
     )
     settings = load_settings()
-    token = mint_token(settings.auth, subject="bench-customer", role="customer")
+    token = mint_token(
+        settings.auth, subject="bench-customer", role="customer", email="bench@example.com"
+    )
     product_id = _create_product(stack)
     results: dict[str, object] = {}
     async with httpx.AsyncClient(base_url=stack.api_url, timeout=60) as http:

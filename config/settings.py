@@ -99,6 +99,10 @@ class PaymentSettings(BaseModel):
     breaker_failure_threshold: int = Field(default=5, ge=1)
     breaker_recovery_seconds: float = Field(default=10.0, gt=0)
     currency: str = "EUR"
+    # The simulated provider's ledger, a SQLite file standing for the provider's own
+    # database: every worker process on the same file shares one provider. Empty = each
+    # process keeps its own ledger in memory (unit tests only).
+    simulated_ledger_path: str = ""
 
 
 class NotificationSettings(BaseModel):

@@ -76,6 +76,10 @@ class Stack:
                 db_filename=opts.run_dir / "temporal" / "temporal.db",
             ).start()
             self.env["ORDERS_TEMPORAL__ADDRESS"] = self.temporal.address
+        if not opts.postgres and not _configured("DATABASE_URL", "ORDERS_DATABASE__URL"):
+            # The embedded default, kept inside this run's folder.
+            db_file = (opts.run_dir / "orders.db").absolute()
+            self.env["ORDERS_DATABASE__URL"] = f"sqlite+aiosqlite:///{db_file}"
         if opts.postgres:
             self.postgres = PostgresCluster(
                 opts.run_dir / "postgres", port=opts.postgres_port, durable=opts.postgres_durable
@@ -126,10 +130,7 @@ class Stack:
         return {**self.env, "PYTHONUNBUFFERED": "1"}
 
     def _kafka_configured(self) -> bool:
-        return bool(
-            os.environ.get("ORDERS_KAFKA__BOOTSTRAP_SERVERS")
-            or os.environ.get("KAFKA_BOOTSTRAP_SERVERS")
-        )
+        return _configured("KAFKA_BOOTSTRAP_SERVERS", "ORDERS_KAFKA__BOOTSTRAP_SERVERS")
 
     def _api_ready(self) -> bool:
         for process in self.processes.values():
@@ -167,3 +168,7 @@ class Stack:
         returncode = process.wait(timeout=300)
         if returncode != 0:
             raise RuntimeError(f"{name} failed ({returncode}):\n{process.log_tail()}")
+
+
+def _configured(*variables: str) -> bool:
+    return any(os.environ.get(name) for name in variables)

@@ -170,13 +170,16 @@ class CircuitBreakerGateway:
 
 
 def build_payment_gateway(settings: PaymentSettings) -> PaymentGateway:
-    """The simulated provider behind a circuit breaker (no real provider is integrated yet)."""
+    """The simulated provider behind a circuit breaker (no real provider is integrated yet).
+
+    With ``simulated_ledger_path`` set, every process building it shares one provider."""
     # Imported here: the simulation is an adapter of this port and imports it.
     from gateways.simulated_payment import SimulatedPaymentGateway  # noqa: PLC0415
 
     simulated = SimulatedPaymentGateway(
         latency_seconds=settings.gateway_latency_ms / 1000,
         failure_rate=settings.gateway_failure_rate,
+        ledger_path=settings.simulated_ledger_path or None,
     )
     return CircuitBreakerGateway(
         simulated,

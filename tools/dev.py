@@ -15,6 +15,7 @@ from pathlib import Path
 
 from config.settings import load_settings
 from devstack.stack import Stack, StackOptions
+from messages import queues
 from tools.token import mint_token
 
 
@@ -26,11 +27,21 @@ def main() -> None:
     parser.add_argument(
         "--split-workers", action="store_true", help="one worker process per task queue"
     )
+    parser.add_argument("--api-port", type=int, default=8000)
+    parser.add_argument("--temporal-port", type=int, default=7233)
+    parser.add_argument("--ui-port", type=int, default=8233)
     args = parser.parse_args()
 
-    options = StackOptions(run_dir=args.run_dir, postgres=args.postgres, kafka=args.kafka)
+    options = StackOptions(
+        run_dir=args.run_dir,
+        postgres=args.postgres,
+        kafka=args.kafka,
+        api_port=args.api_port,
+        temporal_port=args.temporal_port,
+        ui_port=args.ui_port,
+    )
     if args.split_workers:
-        options.worker_groups = [[q] for q in ("orders", "inventory", "payments", "notifications")]
+        options.worker_groups = [[name] for name in queues.ALL]
     stack = Stack(options)
     stopping = False
 
@@ -44,7 +55,9 @@ def main() -> None:
         print("starting Temporal, database, API and workers …", flush=True)
         stack.start()
         settings = load_settings()
-        customer = mint_token(settings.auth, subject="customer-1", role="customer")
+        customer = mint_token(
+            settings.auth, subject="customer-1", role="customer", email="customer-1@example.com"
+        )
         admin = mint_token(settings.auth, subject="admin-1", role="admin")
         print(
             f"""

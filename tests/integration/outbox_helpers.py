@@ -15,6 +15,7 @@ from decimal import Decimal
 from pathlib import Path
 
 from confluent_kafka import Message
+from sqlalchemy import Column, MetaData, String, Table, Uuid, insert
 from sqlalchemy.ext.asyncio import async_sessionmaker
 from sqlmodel import select
 from sqlmodel.ext.asyncio.session import AsyncSession
@@ -29,6 +30,8 @@ from models.events import (
     OrderCreated,
     PaymentProcessed,
 )
+from outbox.cloudevents import ReceivedEvent
+from outbox.consumer import InboxConsumer, PollResult
 from outbox.lag import outbox_lag
 from outbox.relay import OutboxRelay
 from outbox.topics import topics_by_aggregate
@@ -213,29 +216,41 @@ def assert_in_version_order_per_key(
         assert first_seen == sorted(first_seen), f"{key!r} out of order: {first_seen}"
 
 
-def java_murmur2(data: bytes) -> int:
-    """``org.apache.kafka.common.utils.Utils.murmur2``, as an unsigned 32-bit value."""
-    mask, m, length = 0xFFFFFFFF, 0x5BD1E995, len(data)
-    h = (0x9747B28C ^ length) & mask
-    for i in range(0, length - length % 4, 4):
-        k = int.from_bytes(data[i : i + 4], "little")
-        k = (k * m) & mask
-        k ^= k >> 24
-        k = (k * m) & mask
-        h = ((h * m) & mask) ^ k
-    tail = data[length - length % 4 :]
-    if len(tail) == 3:
-        h ^= tail[2] << 16
-    if len(tail) >= 2:
-        h ^= tail[1] << 8
-    if tail:
-        h ^= tail[0]
-        h = (h * m) & mask
-    h ^= h >> 13
-    h = (h * m) & mask
-    return h ^ (h >> 15)
+# A consumer's own table. No unique key on purpose: a double application would show.
+EFFECTS = MetaData()
+ORDER_HISTORY = Table(
+    "order_history", EFFECTS, Column("event_id", Uuid), Column("event_type", String(128))
+)
 
 
-def java_partition(key: bytes, partitions: int) -> int:
-    """The Java clients' default partition for a keyed record: toPositive(murmur2) % n."""
-    return (java_murmur2(key) & 0x7FFFFFFF) % partitions
+async def create_effects_table(sessions: async_sessionmaker[AsyncSession]) -> None:
+    async with sessions() as session:
+        connection = await session.connection()
+        await connection.run_sync(EFFECTS.create_all)
+        await session.commit()
+
+
+async def record_effect(session: AsyncSession, event: ReceivedEvent) -> None:
+    """The consumer's effect, in the transaction that also records the event in the inbox."""
+    row = {"event_id": event.event_id, "event_type": event.event_type}
+    await session.exec(insert(ORDER_HISTORY).values(row))
+
+
+async def effect_ids(sessions: async_sessionmaker[AsyncSession]) -> list[str]:
+    async with sessions() as session:
+        result = await session.exec(select(ORDER_HISTORY.c.event_id))
+        return [str(event_id) for event_id in result.all()]
+
+
+async def poll_until(consumer: InboxConsumer, messages: int, within: float = 60) -> PollResult:
+    total = PollResult()
+
+    async def seen_all() -> bool:
+        result = await consumer.poll(seconds=0.5)
+        total.applied += result.applied
+        total.duplicates += result.duplicates
+        total.skipped += result.skipped
+        return total.applied + total.duplicates + total.skipped >= messages
+
+    await wait_for(seen_all, within, f"{messages} messages consumed")
+    return total

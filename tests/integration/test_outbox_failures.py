@@ -14,15 +14,12 @@ from pathlib import Path
 import pytest
 from opentelemetry.sdk.metrics import MeterProvider
 from opentelemetry.sdk.metrics.export import InMemoryMetricReader, NumberDataPoint
-from sqlalchemy import Column, MetaData, String, Table, Uuid, insert
 from sqlalchemy.ext.asyncio import async_sessionmaker
-from sqlmodel import select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from config.settings import DatabaseSettings, OutboxSettings
 from devstack.kafka import KafkaBroker
-from outbox.cloudevents import ReceivedEvent
-from outbox.consumer import InboxConsumer, PollResult
+from outbox.consumer import InboxConsumer
 from outbox.lag import outbox_lag
 from outbox.metrics import RelayMetrics
 from outbox.relay import OutboxRelay, build_relay
@@ -34,11 +31,15 @@ from tests.integration.outbox_helpers import (
     append,
     append_interleaved,
     assert_in_version_order_per_key,
+    create_effects_table,
+    effect_ids,
     expected_per_topic,
     header_map,
     kafka_settings,
     order_flow,
+    poll_until,
     read_topics,
+    record_effect,
     relay_env,
     running,
     wait_for,
@@ -139,46 +140,6 @@ async def test_a_batch_sent_but_never_marked_is_sent_again_and_applied_once(
     assert (total.applied, total.duplicates) == (len(rows), len(rows))
     effects = await effect_ids(pg_sessions)
     assert sorted(effects) == sorted(str(row.event_id) for row in rows)
-
-
-# A consumer's own table. No unique key on purpose: a double application would show.
-EFFECTS = MetaData()
-ORDER_HISTORY = Table(
-    "order_history", EFFECTS, Column("event_id", Uuid), Column("event_type", String(128))
-)
-
-
-async def create_effects_table(sessions: async_sessionmaker[AsyncSession]) -> None:
-    async with sessions() as session:
-        connection = await session.connection()
-        await connection.run_sync(EFFECTS.create_all)
-        await session.commit()
-
-
-async def record_effect(session: AsyncSession, event: ReceivedEvent) -> None:
-    """The consumer's effect, in the transaction that also records the event in the inbox."""
-    row = {"event_id": event.event_id, "event_type": event.event_type}
-    await session.exec(insert(ORDER_HISTORY).values(row))
-
-
-async def effect_ids(sessions: async_sessionmaker[AsyncSession]) -> list[str]:
-    async with sessions() as session:
-        result = await session.exec(select(ORDER_HISTORY.c.event_id))
-        return [str(event_id) for event_id in result.all()]
-
-
-async def poll_until(consumer: InboxConsumer, messages: int, within: float = 60) -> PollResult:
-    total = PollResult()
-
-    async def seen_all() -> bool:
-        result = await consumer.poll(seconds=0.5)
-        total.applied += result.applied
-        total.duplicates += result.duplicates
-        total.skipped += result.skipped
-        return total.applied + total.duplicates + total.skipped >= messages
-
-    await wait_for(seen_all, within, f"{messages} messages consumed")
-    return total
 
 
 async def test_two_relays_publish_500_events_once_each_in_order_across_a_handover(

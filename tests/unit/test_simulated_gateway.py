@@ -4,15 +4,19 @@ from __future__ import annotations
 
 import asyncio
 import random
+from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 
+from config.settings import PaymentSettings
 from gateways.payment_gateway import (
     ChargeStatus,
     GatewayRequestError,
     GatewayUnavailableError,
     IdempotencyKeyReusedError,
     PaymentDeclinedError,
+    build_payment_gateway,
 )
 from gateways.simulated_payment import SimulatedPaymentGateway
 from models import Money
@@ -151,3 +155,124 @@ async def test_latency_delays_each_request() -> None:
     started = loop.time()
     await gateway.charge("order-1", TEN, "tok_visa", capture=True)
     assert loop.time() - started >= 0.05
+
+
+async def test_latency_is_split_around_the_processing() -> None:
+    """Half the latency is the request's trip, half the response's: the charge is taken
+    while the caller is still waiting for its answer (the window a crash can hit)."""
+    gateway = SimulatedPaymentGateway(latency_seconds=0.4)
+
+    pending = asyncio.create_task(gateway.charge("order-1", TEN, "tok_visa", capture=True))
+    await asyncio.sleep(0.1)
+    assert gateway.charge_count("order-1") == 0  # still on its way there
+    await asyncio.sleep(0.2)
+    assert gateway.charge_count("order-1") == 1  # processed ...
+    assert not pending.done()  # ... and the answer still on its way back
+    assert (await pending).status is ChargeStatus.CAPTURED
+
+
+@pytest.fixture
+def ledger_path(tmp_path: Path) -> Path:
+    return tmp_path / "provider" / "payment-provider.sqlite3"
+
+
+@pytest.fixture
+def shared(ledger_path: Path) -> Iterator[tuple[SimulatedPaymentGateway, SimulatedPaymentGateway]]:
+    """Two gateways, as two worker processes would hold them, on one ledger file."""
+    one = SimulatedPaymentGateway(ledger_path=ledger_path)
+    two = SimulatedPaymentGateway(ledger_path=ledger_path)
+    yield one, two
+    one.close()
+    two.close()
+
+
+async def test_gateways_on_one_ledger_file_share_charges(
+    shared: tuple[SimulatedPaymentGateway, SimulatedPaymentGateway],
+) -> None:
+    """A charge made through one instance is found, answered to a repeat without charging
+    again, and refunded through the other; both read the same charge count."""
+    one, two = shared
+    charge = await one.charge("order-1", TEN, "tok_visa", capture=True)
+
+    assert await two.find_charge("order-1") == charge
+    assert await two.charge("order-1", TEN, "tok_visa", capture=True) == charge
+    refunded = await two.refund(charge.reference)
+    assert refunded.status is ChargeStatus.REFUNDED
+    assert await one.refund(charge.reference) == refunded
+    assert await one.find_charge("order-1") == refunded
+    # The repeated charge answers with the first response, as the in-memory ledger does.
+    assert await one.charge("order-1", TEN, "tok_visa", capture=True) == charge
+    assert (one.charge_count("order-1"), two.charge_count("order-1")) == (1, 1)
+    with pytest.raises(IdempotencyKeyReusedError):
+        await two.charge("order-1", TEN, "tok_visa", capture=False)
+
+
+async def test_the_ledger_file_outlives_its_gateways(ledger_path: Path) -> None:
+    """The file is the provider's database: a gateway opened after the first is gone (a
+    worker restarted after a crash) finds the charge, and finds no charge to refund twice."""
+    first = SimulatedPaymentGateway(ledger_path=ledger_path)
+    held = await first.charge("order-1", TEN, "tok_visa", capture=False)
+    first.close()
+
+    later = SimulatedPaymentGateway(ledger_path=ledger_path)
+    try:
+        assert await later.charge("order-1", TEN, "tok_visa", capture=False) == held
+        captured = await later.capture(held.reference)
+        assert captured.status is ChargeStatus.CAPTURED
+        assert captured.amount == TEN
+        with pytest.raises(GatewayRequestError, match="no such charge"):
+            await later.refund("ch_unknown")
+        assert later.charge_count("order-1") == 1
+    finally:
+        later.close()
+
+
+async def test_declines_are_shared_through_the_ledger_file(
+    shared: tuple[SimulatedPaymentGateway, SimulatedPaymentGateway],
+) -> None:
+    """A decline recorded through one instance is replayed by the other, money untouched."""
+    one, two = shared
+    with pytest.raises(PaymentDeclinedError):
+        await one.charge("order-1", TEN, "tok_insufficientFunds", capture=True)
+    with pytest.raises(PaymentDeclinedError) as again:
+        await two.charge("order-1", TEN, "tok_insufficientFunds", capture=True)
+
+    assert again.value.code == "insufficient_funds"
+    assert await two.find_charge("order-1") is None
+    assert one.charge_count("order-1") == 0
+
+
+async def test_concurrent_requests_on_one_ledger_file_charge_once(ledger_path: Path) -> None:
+    """Eight instances (eight connections, requests in threads) racing with one key: the
+    BEGIN IMMEDIATE transactions serialise, one charge is made and every racer gets it."""
+    gateways = [SimulatedPaymentGateway(ledger_path=ledger_path) for _ in range(8)]
+    try:
+        answers = await asyncio.gather(
+            *(g.charge("order-1", TEN, "tok_visa", capture=True) for g in gateways)
+        )
+        assert len({answer.reference for answer in answers}) == 1
+        assert gateways[0].charge_count("order-1") == 1
+    finally:
+        for gateway in gateways:
+            gateway.close()
+
+
+async def test_an_outage_of_one_instance_processes_nothing(
+    shared: tuple[SimulatedPaymentGateway, SimulatedPaymentGateway],
+) -> None:
+    """The outage switch belongs to the instance: its requests reach no ledger."""
+    one, two = shared
+    one.outage(on=True)
+
+    with pytest.raises(GatewayUnavailableError):
+        await one.charge("order-1", TEN, "tok_visa", capture=True)
+    assert two.charge_count("order-1") == 0
+    assert (await two.charge("order-1", TEN, "tok_visa", capture=True)).status is (
+        ChargeStatus.CAPTURED
+    )
+
+
+def test_build_payment_gateway_shares_the_configured_ledger(ledger_path: Path) -> None:
+    """``simulated_ledger_path`` in the settings puts the built gateway on that file."""
+    build_payment_gateway(PaymentSettings(simulated_ledger_path=str(ledger_path)))
+    assert ledger_path.exists()
