@@ -36,3 +36,6 @@ bench: install
 
 clean:
 	rm -rf .run .venv .cache/uv
+
+schemas: install
+	$(UV) run python -m outbox.schemas

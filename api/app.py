@@ -9,8 +9,8 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
+from collections.abc import AsyncIterator, Callable
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from typing import Any
 
 from fastapi import FastAPI
@@ -63,7 +63,7 @@ async def _connect_temporal(resources: Resources) -> None:
             delay = min(delay * 2, MAX_RECONNECT_DELAY_SECONDS)
 
 
-def _lifespan(resources: Resources) -> Any:
+def _lifespan(resources: Resources) -> Callable[[FastAPI], AbstractAsyncContextManager[None]]:
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
         engine = create_engine(resources.settings.database)
@@ -87,10 +87,11 @@ def _lifespan(resources: Resources) -> Any:
 
 
 def create_app(settings: Settings, *, queues: TaskQueues | None = None) -> FastAPI:
-    """The API for ``settings``; ``queues`` picks the task queues its sagas run on."""
+    """The API for ``settings``. Sagas run on the task queues named by
+    ``settings.temporal.task_queue_prefix`` (as the workers' are), unless ``queues`` says."""
     resources = Resources(
         settings=settings,
-        queues=queues or TaskQueues(),
+        queues=queues or TaskQueues.with_prefix(settings.temporal.task_queue_prefix),
         verifier=TokenVerifier(settings.auth),
     )
     app = FastAPI(

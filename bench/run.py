@@ -21,6 +21,9 @@ from pathlib import Path
 import httpx
 import psutil
 import psycopg
+from temporalio.api.enums.v1 import TaskQueueType
+from temporalio.api.taskqueue.v1 import TaskQueue
+from temporalio.api.workflowservice.v1 import DescribeTaskQueueRequest
 from temporalio.client import Client
 
 from bench import measure
@@ -185,16 +188,32 @@ async def _scale_out(
     worker = [sys.executable, "-m", "workers", "--queue", queues.PAYMENTS]
     stack.stop_process(f"worker-{queues.PAYMENTS}")
     stack.spawn("payments-slow-1", worker, slow)
-    await asyncio.sleep(1.0)
+    await _polling(orders.temporal, stack.processes["payments-slow-1"].pid)
     one = await measure.product_orders(
         orders, config.scale_orders, config.scale_concurrency, "one payments worker"
     )
     stack.spawn("payments-slow-2", worker, slow)
-    await asyncio.sleep(1.0)
+    await _polling(orders.temporal, stack.processes["payments-slow-2"].pid)
     two = await measure.product_orders(
         orders, config.scale_orders, config.scale_concurrency, "two payments workers"
     )
     return {"one": one, "two": two}
+
+
+async def _polling(client: Client, pid: int, wait: float = 60.0) -> None:
+    """Until the worker process ``pid`` polls the payments queue (its identity is pid@host)."""
+    request = DescribeTaskQueueRequest(
+        namespace=client.namespace,
+        task_queue=TaskQueue(name=queues.PAYMENTS),
+        task_queue_type=TaskQueueType.TASK_QUEUE_TYPE_ACTIVITY,
+    )
+    deadline = time.monotonic() + wait
+    while time.monotonic() < deadline:
+        described = await client.workflow_service.describe_task_queue(request)
+        if any(p.identity.startswith(f"{pid}@") for p in described.pollers):
+            return
+        await asyncio.sleep(0.25)
+    raise TimeoutError(f"payments worker {pid} did not start polling within {wait}s")
 
 
 def main() -> None:
@@ -202,12 +221,15 @@ def main() -> None:
     parser.add_argument("--smoke", action="store_true", help="a few orders: the harness runs")
     parser.add_argument("--orders", type=int)
     parser.add_argument("--concurrency", type=int)
+    parser.add_argument("--out-dir", type=Path, help="where the table and JSON go")
     args = parser.parse_args()
     config = BenchConfig.smoke() if args.smoke else BenchConfig()
     if args.orders:
         config.orders = args.orders
     if args.concurrency:
         config.concurrency = args.concurrency
+    if args.out_dir:
+        config.out_dir = config.run_dir = args.out_dir
     started = time.time()
     results = asyncio.run(_run(config))
     machine = {

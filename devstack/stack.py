@@ -47,6 +47,13 @@ class Stack:
             options.api_port = free_port()
         self.options = options
         self.env: dict[str, str] = dict(options.extra_env)
+        # One simulated payment provider for every worker process: its ledger file stands
+        # for the provider's own database. An environment naming another (or "" for each
+        # process its own, in memory) wins.
+        ledger_variable = "ORDERS_PAYMENTS__SIMULATED_LEDGER_PATH"
+        if ledger_variable not in os.environ:
+            ledger = options.run_dir.absolute() / "payment-provider.sqlite3"
+            self.env.setdefault(ledger_variable, str(ledger))
         self.temporal: TemporalDevServer | None = None
         self.postgres: PostgresCluster | None = None
         self.kafka: KafkaBroker | None = None

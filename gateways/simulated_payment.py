@@ -303,17 +303,21 @@ class SqliteLedger:
         )
         self._lock = threading.Lock()
         try:
-            mode = self._conn.execute("PRAGMA journal_mode=WAL").fetchone()[0]
-            if str(mode).lower() != "wal":
-                raise RuntimeError(f"{self.path}: cannot use WAL (journal mode {mode})")
-            self._conn.execute("PRAGMA synchronous=NORMAL")
-            self._conn.execute("BEGIN IMMEDIATE")
-            for statement in _SCHEMA:
-                self._conn.execute(statement)
-            self._conn.execute("COMMIT")
+            self._prepare()
         except BaseException:
             self._conn.close()
             raise
+
+    def _prepare(self) -> None:
+        """WAL and the schema; safe when several processes open a new file at once."""
+        mode = self._conn.execute("PRAGMA journal_mode=WAL").fetchone()[0]
+        if str(mode).lower() != "wal":
+            raise RuntimeError(f"{self.path}: cannot use WAL (journal mode {mode})")
+        self._conn.execute("PRAGMA synchronous=NORMAL")
+        self._conn.execute("BEGIN IMMEDIATE")
+        for statement in _SCHEMA:
+            self._conn.execute(statement)
+        self._conn.execute("COMMIT")
 
     async def transact(self, process: Callable[[Books], T]) -> T:
         return await asyncio.to_thread(self._transact, process)

@@ -136,6 +136,11 @@ class InboxConsumer:
         while not stop.is_set():
             try:
                 await self.poll()
+            except KafkaException as exc:
+                if exc.args and isinstance(exc.args[0], KafkaError) and exc.args[0].fatal():
+                    raise  # this client cannot recover; let the process restart it
+                log.exception("consumer %s: Kafka error; retrying", self.name)
+                await wait_or_stop(stop, backoff_seconds)
             except Exception:  # the message is rewound and retried; keep the consumer alive
                 log.exception("consumer %s: handling failed; retrying", self.name)
                 await wait_or_stop(stop, backoff_seconds)

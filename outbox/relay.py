@@ -102,6 +102,7 @@ class OutboxRelay:
         finally:
             # Also when waiting was cut short (lease lost, shutdown): keep what the broker has.
             await self.mark_published(delivery.acked)
+        log.debug("published %d of %d events", len(delivery.acked), len(rows))
         if delivery.failed or delivery.held_back:
             reasons = sorted({reason for _, reason in delivery.failed})
             raise PublishError(

@@ -84,7 +84,7 @@ async def list_orders(
     limit: Annotated[int, Query(ge=1, le=100)] = 20,
 ) -> OrdersPage:
     """The caller's orders (an admin's: everyone's), newest first, a page at a time."""
-    return await orders.list(
+    return await orders.list_orders(
         user, customer_id=customer_id, status=order_status, cursor=cursor, limit=limit
     )
 

@@ -30,7 +30,7 @@ async def list_products(
     limit: Annotated[int, Query(ge=1, le=100)] = 50,
 ) -> ProductsPage:
     """Products by id, with their stock."""
-    return await products.list(after=after, limit=limit)
+    return await products.list_products(after=after, limit=limit)
 
 
 @router.get("/{product_id}", summary="Read a product", responses=problem_responses(404, 422))

@@ -155,7 +155,7 @@ class OrderService:
         view = from_snapshot(saga.order, status, saga.order.placed_at)
         return with_live_status(view, await self._workflows.status(order_id))
 
-    async def list(
+    async def list_orders(
         self,
         user: Principal,
         *,

@@ -57,7 +57,7 @@ class ProductService:
     def __init__(self, session: AsyncSession) -> None:
         self._session = session
 
-    async def list(self, *, after: str | None, limit: int) -> ProductsPage:
+    async def list_products(self, *, after: str | None, limit: int) -> ProductsPage:
         rows = await read_model.list_products(self._session, after=after, limit=limit + 1)
         page = rows[:limit]
         return ProductsPage(

@@ -7,8 +7,8 @@ queues of this test's own, which no worker polls: only the API is under test her
 
 from __future__ import annotations
 
-import uuid
 from collections.abc import Iterator
+from decimal import Decimal
 from typing import Any
 
 import pytest
@@ -28,7 +28,7 @@ from starlette.types import Receive, Scope, Send
 
 from api import create_app
 from config.settings import Settings, TemporalSettings
-from messages.queues import TaskQueues
+from persistence.seed import CatalogItem
 from persistence.tables import InventoryRow, ProductRow
 from tests.e2e.test_orders_api import CATALOG, e2e_settings
 from tools.token import mint_token
@@ -41,12 +41,16 @@ CHECKS = [
 ]
 
 
+# The test catalog plus the product the document's examples name, so that generated
+# orders built from the examples are valid and reach Temporal.
+FUZZ_CATALOG = (*CATALOG, CatalogItem("sku-espresso-beans", "Beans", Decimal("24.90"), 50, 0, 0))
+
+
 def _seed(pg_url: str) -> None:
-    """The catalog the document's examples name, so valid orders reach Temporal."""
     engine = create_engine(pg_url)
     try:
         with Session(engine) as session:
-            for item in CATALOG:
+            for item in FUZZ_CATALOG:
                 session.add(
                     ProductRow(
                         id=item.sku,
@@ -55,12 +59,8 @@ def _seed(pg_url: str) -> None:
                         currency=item.currency,
                     )
                 )
-                session.flush()
+                session.flush()  # products first: inventory refers to them
                 session.add(InventoryRow(product_id=item.sku, quantity=item.stock))
-            example = ProductRow(
-                id="sku-espresso-beans", name="Beans", unit_price=item.unit_price, currency="EUR"
-            )
-            session.add(example)
             session.commit()
     finally:
         engine.dispose()
@@ -98,10 +98,8 @@ schema.app = APP
 @pytest.fixture
 def app_under_test(pg_url: str, temporal_settings: TemporalSettings) -> Iterator[None]:
     _seed(pg_url)
-    APP.app = create_app(
-        e2e_settings(pg_url, temporal_settings),
-        queues=TaskQueues.with_prefix(f"fuzz-{uuid.uuid4().hex[:12]}-"),
-    )
+    # The settings' own task queue prefix: no worker polls it, only the API is under test.
+    APP.app = create_app(e2e_settings(pg_url, temporal_settings))
     try:
         yield
     finally:

@@ -6,14 +6,26 @@ act, 404 (never 403) for another customer's order, and admins acting on any orde
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+import base64
+import contextlib
+import hashlib
+import hmac
+import json
+import threading
+from collections.abc import AsyncIterator, Iterator, Mapping
 from datetime import UTC, datetime, timedelta
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import jwt
 import pytest
 import pytest_asyncio
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import rsa
+from jwt.algorithms import RSAAlgorithm
 from temporalio.client import Client
 
+from api.auth import TokenVerifier
+from api.problems import ProblemError
 from config.settings import AuthSettings, TemporalSettings
 from tests.e2e.test_orders_api import TERMINAL, Api, running_api
 from tools.token import mint_token
@@ -24,7 +36,7 @@ async def api(
     pg_url: str, temporal_settings: TemporalSettings, temporal_client: Client
 ) -> AsyncIterator[Api]:
     # A slow gateway keeps each saga cancellable for a while after it is placed.
-    async with running_api(pg_url, temporal_settings, temporal_client, 1.0) as running:
+    async with running_api(pg_url, temporal_settings, temporal_client, 2000) as running:
         yield running
 
 
@@ -39,9 +51,14 @@ def _bad_token(auth: AuthSettings, case: str) -> str:
     if case == "wrong issuer":
         return mint_token(auth.model_copy(update={"issuer": "evil-idp"}), "alice", "customer")
     if case == "unsigned":
-        claims = {"sub": "alice", "roles": ["customer"], "aud": auth.audience, "iss": auth.issuer}
-        claims["exp"] = int((datetime.now(UTC) + timedelta(hours=1)).timestamp())
-        return jwt.encode(claims, key=None, algorithm="none")
+        claims: dict[str, object] = {
+            "sub": "alice",
+            "roles": ["customer"],
+            "aud": auth.audience,
+            "iss": auth.issuer,
+            "exp": datetime.now(UTC) + timedelta(hours=1),
+        }
+        return jwt.encode(claims, key="", algorithm="none")
     assert case == "garbage"
     return "not-a-jwt"
 
@@ -119,3 +136,73 @@ async def test_admins_read_list_and_cancel_any_order(api: Api) -> None:
 
     listing = await api.http.get("/orders", params={"customer_id": "alice"}, headers=admin)
     assert [order["order_id"] for order in listing.json()["data"]] == [order_id]
+
+
+@contextlib.contextmanager
+def serving_jwks(document: Mapping[str, object]) -> Iterator[str]:
+    """An identity provider's JWKS endpoint on a free local port."""
+    body = json.dumps(document).encode()
+
+    class Handler(BaseHTTPRequestHandler):
+        def do_GET(self) -> None:
+            self.send_response(200)
+            self.send_header("Content-Type", "application/json")
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, *_: object) -> None:
+            pass  # keep the test output quiet
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{server.server_port}/.well-known/jwks.json"
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+async def test_jwks_keys_verify_rs256_tokens_and_refuse_an_hmac_forgery() -> None:
+    """With a JWKS URL (production) tokens are checked against the provider's public keys;
+    an HS256 token keyed with the public key (algorithm confusion) is refused."""
+    private_key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    jwk = json.loads(RSAAlgorithm.to_jwk(private_key.public_key()))
+    document = {"keys": [jwk | {"kid": "k1", "alg": "RS256", "use": "sig"}]}
+    with serving_jwks(document) as url:
+        auth = AuthSettings(jwks_url=url, algorithms=["RS256", "HS256"])
+        await _verify_with_jwks(auth, private_key)
+
+
+async def _verify_with_jwks(auth: AuthSettings, private_key: rsa.RSAPrivateKey) -> None:
+    claims = {
+        "sub": "alice",
+        "roles": ["customer"],
+        "aud": auth.audience,
+        "iss": auth.issuer,
+        "exp": datetime.now(UTC) + timedelta(minutes=5),
+    }
+    verifier = TokenVerifier(auth)
+    token = jwt.encode(claims, private_key, algorithm="RS256", headers={"kid": "k1"})
+    principal = await verifier.verify(token)
+    assert (principal.subject, principal.roles) == ("alice", frozenset({"customer"}))
+
+    public_pem = private_key.public_key().public_bytes(
+        serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
+    )
+    forged = hmac_token(claims, public_pem, kid="k1")
+    with pytest.raises(ProblemError) as refused:
+        await verifier.verify(forged)
+    assert refused.value.status == 401
+
+
+def hmac_token(claims: dict[str, object], secret: bytes, kid: str) -> str:
+    """HS256 by hand: PyJWT itself refuses to use a PEM public key as an HMAC secret."""
+
+    def part(value: object) -> str:
+        raw = json.dumps(value, default=lambda moment: int(moment.timestamp())).encode()
+        return base64.urlsafe_b64encode(raw).decode().rstrip("=")
+
+    signing_input = f"{part({'alg': 'HS256', 'typ': 'JWT', 'kid': kid})}.{part(claims)}"
+    digest = hmac.new(secret, signing_input.encode(), hashlib.sha256).digest()
+    return f"{signing_input}.{base64.urlsafe_b64encode(digest).decode().rstrip('=')}"

@@ -8,7 +8,7 @@ other e2e modules.
 from __future__ import annotations
 
 import asyncio
-import time
+import contextlib
 import uuid
 from collections.abc import AsyncIterator
 from contextlib import AsyncExitStack, asynccontextmanager
@@ -18,81 +18,57 @@ from decimal import Decimal
 from typing import Any
 
 import httpx
+import pytest
 import pytest_asyncio
 from fastapi import FastAPI
 from sqlalchemy.ext.asyncio import async_sessionmaker
 from sqlmodel.ext.asyncio.session import AsyncSession
 from temporalio.client import Client
-from temporalio.worker import Worker
 
-from activities.inventory import InventoryActivities
-from activities.notifications import NotificationActivities
 from activities.payment_records import idempotency_key
-from activities.payments import PaymentActivities
-from api import create_app
+from api import create_app, read_model
 from api.schemas import OrderCreate
 from api.services.idempotency import request_hash
-from config.settings import DatabaseSettings, Settings, TemporalSettings
-from gateways.notification_channels import build_channel
+from config.settings import DatabaseSettings, PaymentSettings, Settings, TemporalSettings
+from gateways import simulated_payment
 from gateways.simulated_payment import SimulatedPaymentGateway
-from messages.queues import TaskQueues
+from messages import queues
 from persistence.database import create_engine, session_factory
 from persistence.event_store import load_timeline
 from persistence.seed import CatalogItem, seed_catalog
 from persistence.tables import IdempotencyKeyRow, utc_now
 from tools.token import mint_token
-from workflows import WORKFLOWS
+from workers.runner import build_workers
 
 CATALOG = (
     CatalogItem("sku-beans", "Espresso beans", Decimal("24.90"), 100, 0, 0),
     CatalogItem("sku-mug", "Ceramic mug", Decimal("12.00"), 100, 0, 0),
     CatalogItem("sku-dollar-mug", "Mug sold in dollars", Decimal("9.00"), 100, 0, 0, "USD"),
 )
+WAIT_SECONDS = 30.0
 TERMINAL = {"CONFIRMED", "REJECTED", "PAYMENT_FAILED", "CANCELLED"}
 
 
-def real_workers(
-    client: Client,
-    sessions: async_sessionmaker[AsyncSession],
-    settings: Settings,
-    queues: TaskQueues,
-    gateway: SimulatedPaymentGateway,
-) -> list[Worker]:
-    """The production workers (as workers.runner builds them) on this test's own queues,
-    with a gateway the test can inspect."""
-    inventory = InventoryActivities(sessions, settings.restock)
-    payments = PaymentActivities(sessions, gateway)
-    notifications = NotificationActivities(sessions, build_channel(settings.notifications))
-    return [
-        Worker(client, task_queue=queues.orders, workflows=WORKFLOWS),
-        Worker(
-            client,
-            task_queue=queues.inventory,
-            activities=[
-                inventory.reserve_inventory,
-                inventory.release_inventory,
-                inventory.restock_inventory,
-            ],
-        ),
-        Worker(
-            client,
-            task_queue=queues.payments,
-            activities=[payments.charge_payment, payments.capture_payment, payments.refund_payment],
-        ),
-        Worker(
-            client,
-            task_queue=queues.notifications,
-            activities=[notifications.notify_customer, notifications.alert_low_stock],
-        ),
-    ]
-
-
-def e2e_settings(pg_url: str, temporal: TemporalSettings) -> Settings:
+def e2e_settings(pg_url: str, temporal: TemporalSettings, gateway_latency_ms: int = 0) -> Settings:
+    """Settings for one test: its own database, and task queues no other test polls."""
+    prefix = f"e2e-{uuid.uuid4().hex[:12]}-"
     return Settings(
         environment="test",
         database=DatabaseSettings(url=pg_url, pool_size=5, max_overflow=5),
-        temporal=temporal,
+        temporal=temporal.model_copy(update={"task_queue_prefix": prefix}),
+        payments=PaymentSettings(gateway_latency_ms=gateway_latency_ms),
     )
+
+
+def recording(gateways: list[SimulatedPaymentGateway]) -> type[SimulatedPaymentGateway]:
+    """The simulated provider, keeping each instance the workers build, for inspection."""
+
+    class Recorded(SimulatedPaymentGateway):
+        def __init__(self, **options: Any) -> None:
+            super().__init__(**options)
+            gateways.append(self)
+
+    return Recorded
 
 
 @dataclass
@@ -101,7 +77,13 @@ class Api:
     app: FastAPI
     settings: Settings
     sessions: async_sessionmaker[AsyncSession]
-    gateway: SimulatedPaymentGateway
+    gateways: list[SimulatedPaymentGateway]
+
+    @property
+    def gateway(self) -> SimulatedPaymentGateway:
+        """The payment provider the payments worker charges through."""
+        (gateway,) = self.gateways
+        return gateway
 
     def auth(self, subject: str, role: str = "customer") -> dict[str, str]:
         token = mint_token(self.settings.auth, subject, role, email=f"{subject}@example.com")
@@ -118,42 +100,53 @@ class Api:
         headers = self.auth(subject) | ({"Idempotency-Key": key} if key else {})
         return await self.http.post("/orders", json=payload, headers=headers)
 
-    async def wait_for(
-        self, order_id: str, subject: str, statuses: set[str], timeout: float = 30.0
-    ) -> dict[str, Any]:
+    async def wait_for(self, order_id: str, subject: str, statuses: set[str]) -> dict[str, Any]:
         """Poll GET /orders/{id} until the order reaches one of ``statuses``."""
-        deadline = time.monotonic() + timeout
-        while True:
-            response = await self.http.get(f"/orders/{order_id}", headers=self.auth(subject))
-            assert response.status_code == 200, response.text
-            order: dict[str, Any] = response.json()
-            if order["status"] in statuses or time.monotonic() > deadline:
-                assert order["status"] in statuses, order
-                return order
-            await asyncio.sleep(0.1)
+        order: dict[str, Any] = {}
+        with contextlib.suppress(TimeoutError):
+            async with asyncio.timeout(WAIT_SECONDS):
+                while order.get("status") not in statuses:
+                    response = await self.http.get(
+                        f"/orders/{order_id}", headers=self.auth(subject)
+                    )
+                    assert response.status_code == 200, response.text
+                    order = response.json()
+                    await asyncio.sleep(0.1)
+        assert order.get("status") in statuses, order
+        return order
 
 
 @asynccontextmanager
 async def running_api(
-    pg_url: str, temporal: TemporalSettings, client: Client, gateway_latency: float = 0.0
+    pg_url: str,
+    temporal: TemporalSettings,
+    client: Client,
+    gateway_latency_ms: int = 0,
+    *,
+    activities: bool = True,
 ) -> AsyncIterator[Api]:
-    """The app (lifespan started) plus the real workers, on queues no other test uses."""
-    settings = e2e_settings(pg_url, temporal)
-    queues = TaskQueues.with_prefix(f"e2e-{uuid.uuid4().hex[:12]}-")
-    app = create_app(settings, queues=queues)
+    """The app (lifespan started) and the production workers (workers.runner), on task
+    queues of this test's own. ``activities=False`` runs the workflow worker only: sagas
+    then wait at their first step."""
+    settings = e2e_settings(pg_url, temporal, gateway_latency_ms)
+    app = create_app(settings)
     engine = create_engine(settings.database)
     sessions = session_factory(engine)
-    gateway = SimulatedPaymentGateway(latency_seconds=gateway_latency)
+    gateways: list[SimulatedPaymentGateway] = []
     try:
         await seed_catalog(sessions, CATALOG)
+        with pytest.MonkeyPatch.context() as patch:
+            patch.setattr(simulated_payment, "SimulatedPaymentGateway", recording(gateways))
+            names = list(queues.ALL) if activities else [queues.ORDERS]
+            workers = build_workers(names, client, engine, settings)
         async with AsyncExitStack() as stack:
-            for worker in real_workers(client, sessions, settings, queues, gateway):
+            for worker in workers:
                 await stack.enter_async_context(worker)
             await stack.enter_async_context(app.router.lifespan_context(app))
             http = await stack.enter_async_context(
                 httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://api")
             )
-            yield Api(http, app, settings, sessions, gateway)
+            yield Api(http, app, settings, sessions, gateways)
     finally:
         await engine.dispose()
 
@@ -185,6 +178,32 @@ async def test_submitted_order_is_accepted_then_confirmed(api: Api) -> None:
     assert [notice["type"] for notice in order["notifications"]] == ["ORDER_CONFIRMED"]
 
 
+async def test_an_order_not_recorded_yet_is_read_from_its_saga(
+    pg_url: str, temporal_settings: TemporalSettings, temporal_client: Client
+) -> None:
+    """Before the first activity records it, the order is answered from the workflow:
+    its status query and its input (items, prices), and it can already be cancelled."""
+    async with running_api(pg_url, temporal_settings, temporal_client, activities=False) as api:
+        order_id = (await api.place("alice")).json()["order_id"]
+        response = await api.http.get(f"/orders/{order_id}", headers=api.auth("alice"))
+        assert response.status_code == 200
+        order = response.json()
+        assert (order["source"], order["status"], order["total_amount"]) == (
+            "workflow",
+            "PENDING",
+            "49.80",
+        )
+        assert order["items"][0]["unit_price"] == "24.90"
+        timeline = await api.http.get(f"/orders/{order_id}/events", headers=api.auth("alice"))
+        assert timeline.json()["events"] == []
+        bob = await api.http.get(f"/orders/{order_id}", headers=api.auth("bob"))
+        assert bob.status_code == 404
+        cancel = await api.http.post(f"/orders/{order_id}/cancel", headers=api.auth("alice"))
+        assert cancel.status_code == 202
+        after = (await api.http.get(f"/orders/{order_id}", headers=api.auth("alice"))).json()
+        assert after["cancel_reason"] == "cancelled by the customer"
+
+
 async def test_declined_card_ends_payment_failed(api: Api) -> None:
     """The gateway declines tok_chargeDeclined: the order ends PAYMENT_FAILED, no money taken."""
     response = await api.place("alice", token="tok_chargeDeclined")
@@ -198,9 +217,11 @@ async def test_cancel_during_the_charge_refunds_and_ends_cancelled(
     pg_url: str, temporal_settings: TemporalSettings, temporal_client: Client
 ) -> None:
     """A cancel accepted while the charge is in flight wins after it: refund, then CANCELLED."""
-    async with running_api(pg_url, temporal_settings, temporal_client, 1.5) as slow:
+    async with running_api(pg_url, temporal_settings, temporal_client, 1500) as slow:
         order_id = (await slow.place("alice")).json()["order_id"]
-        while slow.gateway.calls == 0:  # the charge has reached the (slow) gateway
+        for _ in range(200):  # until the charge has reached the (slow) gateway
+            if slow.gateway.calls:
+                break
             await asyncio.sleep(0.05)
         cancel = await slow.http.post(
             f"/orders/{order_id}/cancel",
@@ -390,3 +411,20 @@ async def test_admins_create_and_restock_products_with_an_event(api: Api) -> Non
         ("InventoryRestocked", 5),
         ("InventoryRestocked", 15),
     ]
+
+
+async def test_an_unexpected_failure_is_a_500_problem_hiding_its_cause(
+    api: Api, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The catch-all logs the exception and answers a problem without internals."""
+
+    async def broken(*_: object, **__: object) -> None:
+        raise RuntimeError("secret connection string")
+
+    monkeypatch.setattr(read_model, "list_products", broken)
+    transport = httpx.ASGITransport(app=api.app, raise_app_exceptions=False)
+    async with httpx.AsyncClient(transport=transport, base_url="http://api") as http:
+        response = await http.get("/products", headers=api.auth("alice"))
+    assert response.status_code == 500
+    assert response.headers["content-type"] == "application/problem+json"
+    assert "secret" not in response.text

@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 
 # jsonschema ships no type hints and types-jsonschema is not a dev dependency.
-from jsonschema import Draft202012Validator, ValidationError  # type: ignore[import-untyped]
+from jsonschema import Draft202012Validator, ValidationError
 
 from models.events import (
     EVENT_TYPES,

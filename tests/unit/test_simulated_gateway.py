@@ -160,12 +160,12 @@ async def test_latency_delays_each_request() -> None:
 async def test_latency_is_split_around_the_processing() -> None:
     """Half the latency is the request's trip, half the response's: the charge is taken
     while the caller is still waiting for its answer (the window a crash can hit)."""
-    gateway = SimulatedPaymentGateway(latency_seconds=0.4)
+    gateway = SimulatedPaymentGateway(latency_seconds=0.6)
 
     pending = asyncio.create_task(gateway.charge("order-1", TEN, "tok_visa", capture=True))
     await asyncio.sleep(0.1)
     assert gateway.charge_count("order-1") == 0  # still on its way there
-    await asyncio.sleep(0.2)
+    await asyncio.sleep(0.35)
     assert gateway.charge_count("order-1") == 1  # processed ...
     assert not pending.done()  # ... and the answer still on its way back
     assert (await pending).status is ChargeStatus.CAPTURED
@@ -272,7 +272,15 @@ async def test_an_outage_of_one_instance_processes_nothing(
     )
 
 
-def test_build_payment_gateway_shares_the_configured_ledger(ledger_path: Path) -> None:
-    """``simulated_ledger_path`` in the settings puts the built gateway on that file."""
-    build_payment_gateway(PaymentSettings(simulated_ledger_path=str(ledger_path)))
-    assert ledger_path.exists()
+async def test_build_payment_gateway_uses_the_configured_ledger(ledger_path: Path) -> None:
+    """With ``simulated_ledger_path`` set, the gateway a worker builds charges into that
+    file, where any other gateway on it sees the charge."""
+    built = build_payment_gateway(PaymentSettings(simulated_ledger_path=str(ledger_path)))
+    charge = await built.charge("order-1", TEN, "tok_visa", capture=True)
+
+    reader = SimulatedPaymentGateway(ledger_path=ledger_path)
+    try:
+        assert await reader.find_charge("order-1") == charge
+        assert reader.charge_count("order-1") == 1
+    finally:
+        reader.close()
