@@ -11,13 +11,14 @@ from activities.inventory import InventoryActivities
 from activities.notifications import ILLEGAL_TRANSITION, NotificationActivities
 from activities.payments import PaymentActivities
 from config.settings import RestockSettings
+from devstack.process import free_port
 from gateways.notification_channels import ChannelUnavailableError, SmtpChannel
 from gateways.simulated_payment import SimulatedPaymentGateway
 from messages.activities import ChargePaymentInput, NotifyCustomerInput, ReserveInventoryInput
 from messages.restock import AlertLowStockInput, LowStock
 from messages.saga import OrderSnapshot
 from persistence.tables import NotificationRow
-from tests.fixtures.smtp import LOOPBACK, SmtpServer, free_port
+from tests.fixtures.smtp import LOOPBACK, SmtpServer
 from tests.integration.saga_data import Sessions, add_product, event_types, order_of, snapshot
 
 pytestmark = pytest.mark.integration

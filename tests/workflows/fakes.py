@@ -7,14 +7,17 @@ from __future__ import annotations
 
 import asyncio
 import uuid
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any
 
 from temporalio import activity
+from temporalio.client import Client
 from temporalio.exceptions import ApplicationError
+from temporalio.worker import Worker
 
 from messages import errors
 from messages.activities import (
@@ -30,8 +33,10 @@ from messages.activities import (
     ReservationResult,
     ReserveInventoryInput,
 )
+from messages.queues import TaskQueues
 from messages.restock import AlertLowStockInput, RestockInventoryInput, RestockResult
 from messages.saga import OrderLine, OrderSagaInput, OrderSnapshot, PaymentInfo
+from workflows import WORKFLOWS
 
 
 def sample_order(token: str = "tok_visa", quantity: int = 1) -> OrderSagaInput:
@@ -127,3 +132,18 @@ class FakeActivities:
             return RestockResult(product_id=arg.product_id, quantity_on_hand=100, applied=True)
 
         return [reserve, release, charge, capture, refund, notify, alert, restock]
+
+
+@asynccontextmanager
+async def saga_workers(
+    client: Client, fakes: FakeActivities, queues: TaskQueues
+) -> AsyncIterator[None]:
+    """The real workflows with ``fakes`` as every activity, on ``queues``."""
+    activities = fakes.all()
+    async with (
+        Worker(client, task_queue=queues.orders, workflows=WORKFLOWS),
+        Worker(client, task_queue=queues.inventory, activities=activities),
+        Worker(client, task_queue=queues.payments, activities=activities),
+        Worker(client, task_queue=queues.notifications, activities=activities),
+    ):
+        yield

@@ -17,11 +17,11 @@ import pytest
 from temporalio import workflow
 from temporalio.client import Client, WorkflowHistory
 from temporalio.contrib.pydantic import pydantic_data_converter
-from temporalio.worker import Replayer, Worker
+from temporalio.worker import Replayer
 
 from messages.queues import TaskQueues, order_workflow_id
 from messages.saga import CancelRequest, OrderSagaInput
-from tests.workflows.fakes import FakeActivities, sample_order
+from tests.workflows.fakes import FakeActivities, saga_workers, sample_order
 from workflows import WORKFLOWS
 from workflows.order_saga import OrderSaga
 
@@ -48,13 +48,7 @@ async def _record(client: Client, name: str) -> WorkflowHistory:
     fakes, saga, cancel = SCENARIOS[name]
     queues = TaskQueues.with_prefix(f"{uuid.uuid4()}-")
     saga = saga.model_copy(update={"queues": queues})
-    activities = fakes.all()
-    async with (
-        Worker(client, task_queue=queues.orders, workflows=WORKFLOWS),
-        Worker(client, task_queue=queues.inventory, activities=activities),
-        Worker(client, task_queue=queues.payments, activities=activities),
-        Worker(client, task_queue=queues.notifications, activities=activities),
-    ):
+    async with saga_workers(client, fakes, queues):
         handle = await client.start_workflow(
             OrderSaga.run,
             saga,

@@ -12,12 +12,10 @@ from contextlib import asynccontextmanager
 
 import pytest
 from temporalio.client import Client, WorkflowHandle, WorkflowUpdateFailedError
-from temporalio.worker import Worker
 
 from messages.queues import TaskQueues, order_workflow_id
 from messages.saga import CancelRequest, OrderSagaInput, SagaResult
-from tests.workflows.fakes import FakeActivities, sample_order
-from workflows import WORKFLOWS
+from tests.workflows.fakes import FakeActivities, saga_workers, sample_order
 from workflows.order_saga import ORDER_STATUS, OrderSaga
 
 
@@ -27,13 +25,7 @@ async def running_saga(
 ) -> AsyncIterator[WorkflowHandle[OrderSaga, SagaResult]]:
     queues = TaskQueues.with_prefix(f"{uuid.uuid4()}-")
     saga: OrderSagaInput = sample_order().model_copy(update={"queues": queues})
-    activities = fakes.all()
-    async with (
-        Worker(client, task_queue=queues.orders, workflows=WORKFLOWS),
-        Worker(client, task_queue=queues.inventory, activities=activities),
-        Worker(client, task_queue=queues.payments, activities=activities),
-        Worker(client, task_queue=queues.notifications, activities=activities),
-    ):
+    async with saga_workers(client, fakes, queues):
         handle = await client.start_workflow(
             OrderSaga.run,
             saga,

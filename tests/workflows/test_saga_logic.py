@@ -7,36 +7,18 @@ proves one decision of the workflow: order of steps, compensations, timeouts.
 from __future__ import annotations
 
 import uuid
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
 from datetime import timedelta
 
-from temporalio.client import Client, WorkflowExecutionStatus
+from temporalio.client import WorkflowExecutionStatus
 from temporalio.exceptions import ApplicationError
 from temporalio.testing import WorkflowEnvironment
-from temporalio.worker import Worker
 
 from messages.queues import TaskQueues, order_workflow_id
 from messages.restock import LowStock, RestockInput
 from messages.saga import OrderSagaInput, SagaResult
-from tests.workflows.fakes import FakeActivities, sample_order
-from workflows import WORKFLOWS
+from tests.workflows.fakes import FakeActivities, saga_workers, sample_order
 from workflows.order_saga import OrderSaga
 from workflows.restock import RestockWorkflow
-
-
-@asynccontextmanager
-async def saga_workers(
-    client: Client, fakes: FakeActivities, queues: TaskQueues
-) -> AsyncIterator[None]:
-    activities = fakes.all()
-    async with (
-        Worker(client, task_queue=queues.orders, workflows=WORKFLOWS),
-        Worker(client, task_queue=queues.inventory, activities=activities),
-        Worker(client, task_queue=queues.payments, activities=activities),
-        Worker(client, task_queue=queues.notifications, activities=activities),
-    ):
-        yield
 
 
 async def run_saga(
