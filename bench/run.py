@@ -11,6 +11,7 @@ import argparse
 import asyncio
 import json
 import platform
+import signal
 import sys
 import time
 import uuid
@@ -26,7 +27,7 @@ from temporalio.api.taskqueue.v1 import TaskQueue
 from temporalio.api.workflowservice.v1 import DescribeTaskQueueRequest
 from temporalio.client import Client
 
-from bench import measure
+from bench import measure, profile
 from bench.kafka_count import count_events
 from bench.memory import PeakRss
 from bench.report import write_report
@@ -50,6 +51,9 @@ class BenchConfig:
     run_dir: Path = Path(".run/bench")
     out_dir: Path = Path("bench/results")
     name: str = "latest"
+    profile: bool = False
+    # Orders for the memory soak (0 = skip): RSS after the first tenth vs at the end.
+    soak: int = 0
 
     @classmethod
     def smoke(cls) -> BenchConfig:
@@ -81,6 +85,15 @@ def _stack(config: BenchConfig) -> Stack:
             extra_env={"ORDERS_TELEMETRY__LOG_LEVEL": "WARNING"},
         )
     )
+
+
+def _python_pids(stack: Stack) -> dict[str, int]:
+    """The project's own processes (not Temporal, PostgreSQL or Kafka) for the profiler."""
+    return {
+        name: pid
+        for name, pid in stack.pids().items()
+        if name == "api" or name.startswith("worker-") or name == "outbox-relay"
+    }
 
 
 def _create_product(stack: Stack) -> str:
@@ -133,9 +146,37 @@ async def _run(config: BenchConfig) -> dict[str, object]:
     stack.start()
     try:
         with PeakRss(stack.pids) as rss:
+            if config.soak:
+                return await _soak(config, stack, rss)
             return await _measure(config, stack, rss)
     finally:
         stack.stop()
+
+
+async def _soak(config: BenchConfig, stack: Stack, rss: PeakRss) -> dict[str, object]:
+    """N orders; the project's processes' RSS after the first tenth and at the end."""
+    client = await connect_temporal(TemporalSettings(address=stack.env["ORDERS_TEMPORAL__ADDRESS"]))
+    settings = load_settings()
+    token = mint_token(settings.auth, "soak-customer", "customer", email="soak@example.com")
+    product_id = _create_product(stack)
+    async with httpx.AsyncClient(base_url=stack.api_url, timeout=60) as http:
+        orders = measure.OrderClient(http, client, token, product_id)
+        first = max(1, config.soak // 10)
+        await measure.product_orders(orders, first, config.concurrency, "soak-start")
+        after_first = {k: v for k, v in rss.sample().items() if k in _python_pids(stack)}
+        rest = await measure.product_orders(orders, config.soak - first, config.concurrency, "soak")
+        at_end = {k: v for k, v in rss.sample().items() if k in _python_pids(stack)}
+    growth = {name: round(at_end[name] / after_first[name], 3) for name in after_first}
+    return {
+        "soak": {
+            "orders": config.soak,
+            "statuses": rest.statuses,
+            "rss_mib_after_first_tenth": {k: round(v / 2**20, 1) for k, v in after_first.items()},
+            "rss_mib_at_end": {k: round(v / 2**20, 1) for k, v in at_end.items()},
+            "growth_ratio": growth,
+            "target": "each ratio <= 1.10",
+        }
+    }
 
 
 async def _measure(config: BenchConfig, stack: Stack, rss: PeakRss) -> dict[str, object]:
@@ -161,7 +202,16 @@ async def _measure(config: BenchConfig, stack: Stack, rss: PeakRss) -> dict[str,
         product_single = await measure.product_orders(orders, config.latency_samples, 1, "one")
         limit = await measure.bare_sagas(client, bare_queues, config.orders, config.concurrency)
         orders.placed.clear()
+        profilers = (
+            profile.start(_python_pids(stack), config.out_dir / "profiles", 3600)
+            if config.profile
+            else []
+        )
         product = await measure.product_orders(orders, config.orders, config.concurrency, "product")
+        for profiler in profilers:
+            profiler.send_signal(signal.SIGINT)  # py-spy writes what it sampled and exits
+        for profiler in profilers:
+            profiler.wait(timeout=60)
         delivered = await _events_delivered(stack, list(orders.placed), wait=120)
         stack.stop_process("bare-worker")
         scale = await _scale_out(config, stack, orders)
@@ -222,16 +272,28 @@ def main() -> None:
     parser.add_argument("--orders", type=int)
     parser.add_argument("--concurrency", type=int)
     parser.add_argument("--out-dir", type=Path, help="where the table and JSON go")
+    parser.add_argument(
+        "--profile", action="store_true", help="py-spy the project's processes (product phase)"
+    )
+    parser.add_argument("--soak", type=int, default=0, help="only the memory soak, N orders")
     args = parser.parse_args()
     config = BenchConfig.smoke() if args.smoke else BenchConfig()
     if args.orders:
         config.orders = args.orders
     if args.concurrency:
         config.concurrency = args.concurrency
+    config.profile = args.profile
+    config.soak = args.soak
     if args.out_dir:
         config.out_dir = config.run_dir = args.out_dir
     started = time.time()
     results = asyncio.run(_run(config))
+    if config.soak:
+        config.out_dir.mkdir(parents=True, exist_ok=True)
+        soak = json.dumps(results["soak"], indent=2)
+        (config.out_dir / "soak.json").write_text(soak + "\n")
+        print(soak)  # noqa: T201
+        return
     machine = {
         "cpus": psutil.cpu_count(),
         "memory_gib": round(psutil.virtual_memory().total / 2**30, 1),
@@ -240,6 +302,8 @@ def main() -> None:
         "seconds": round(time.time() - started, 1),
     }
     summary = write_report(config, results, machine)
+    if config.profile:
+        profile.write_summary(config.out_dir / "profiles")
     print(json.dumps(summary["ratios"], indent=2))  # noqa: T201
 
 
