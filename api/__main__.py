@@ -12,9 +12,11 @@ from telemetry.setup import configure_telemetry
 
 
 def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(description=__doc__)
+    parser = argparse.ArgumentParser(prog="python -m api", description=__doc__)
     parser.add_argument("--workers", type=int, default=1, help="worker processes (default 1)")
     args = parser.parse_args(argv)
+    if args.workers < 1:
+        parser.error("--workers must be at least 1")
     settings = load_settings()
     host, port = settings.api.host, settings.api.port
     if args.workers > 1:

@@ -19,7 +19,7 @@ from api.schemas import (
 )
 from models.order_status import OrderStatus
 
-router = APIRouter(prefix="/orders", tags=["orders"], responses=problem_responses(401, 403))
+router = APIRouter(prefix="/orders", tags=["orders"], responses=problem_responses(401, 403, 503))
 
 _LOCATION = {"Location": {"description": "Where to read the order.", "schema": {"type": "string"}}}
 _ACCEPTED: dict[int | str, dict[str, Any]] = {

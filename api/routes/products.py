@@ -11,7 +11,9 @@ from api.deps import AdminUser, ProductServiceDep, get_principal
 from api.problems import problem_responses
 from api.schemas import ProductCreate, ProductPublic, ProductsPage, StockUpdate
 
-router = APIRouter(prefix="/products", tags=["products"], responses=problem_responses(401, 403))
+router = APIRouter(
+    prefix="/products", tags=["products"], responses=problem_responses(401, 403, 503)
+)
 
 # Any valid token may read the catalog, whatever its role.
 Authenticated = Annotated[Principal, Depends(get_principal)]
