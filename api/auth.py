@@ -17,7 +17,6 @@ from fastapi.security import HTTPBearer
 from api.problems import ProblemError
 from config.settings import AuthSettings
 
-CUSTOMER_ROLE = "customer"
 REALM = "order-saga"
 # Tolerated clock difference between the identity provider and this service.
 LEEWAY_SECONDS = 30
@@ -37,6 +36,7 @@ class Principal:
     roles: frozenset[str]
     email: str | None
     admin_role: str
+    customer_role: str
 
     @property
     def is_admin(self) -> bool:
@@ -139,13 +139,16 @@ class TokenVerifier:
             roles=frozenset(role for role in raw_roles if isinstance(role, str)),
             email=email if isinstance(email, str) and email else None,
             admin_role=self._auth.admin_role,
+            customer_role=self._auth.customer_role,
         )
 
 
 def require_customer(principal: Principal) -> Principal:
-    if principal.is_admin or CUSTOMER_ROLE in principal.roles:
+    if principal.is_admin or principal.customer_role in principal.roles:
         return principal
-    raise forbidden(f"This needs the '{CUSTOMER_ROLE}' or '{principal.admin_role}' role.")
+    raise forbidden(
+        f"This needs the '{principal.customer_role}' or '{principal.admin_role}' role."
+    )
 
 
 def require_admin(principal: Principal) -> Principal:

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import and_, func, or_
+from sqlalchemy import and_, or_
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
@@ -110,20 +110,6 @@ async def list_orders(
 
 async def order_events(session: AsyncSession, order_id: str) -> list[EventRow]:
     return await load_timeline(session, order_id)
-
-
-@dataclass(frozen=True)
-class OutboxBacklog:
-    unpublished: int
-    oldest_occurred_at: datetime | None
-
-
-async def outbox_backlog(session: AsyncSession) -> OutboxBacklog:
-    statement = select(func.count(), func.min(EventRow.occurred_at)).where(
-        col(EventRow.published_at).is_(None)
-    )
-    count, oldest = (await session.exec(statement)).one()
-    return OutboxBacklog(unpublished=int(count), oldest_occurred_at=oldest)
 
 
 ProductWithStock = tuple[ProductRow, InventoryRow | None]

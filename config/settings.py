@@ -121,6 +121,7 @@ class AuthSettings(BaseModel):
     audience: str = "order-saga"
     issuer: str = "order-saga-dev"
     admin_role: str = "admin"
+    customer_role: str = "customer"
 
 
 class ApiSettings(BaseModel):

@@ -24,7 +24,7 @@ from activities.payments import PaymentActivities
 from clients.temporal import connect_temporal
 from config.settings import Settings, load_settings
 from gateways.notification_channels import build_channel
-from gateways.payment_gateway import build_payment_gateway
+from gateways.payment_gateway import PaymentGateway, build_payment_gateway
 from messages import queues
 from messages.queues import TaskQueues
 from persistence.database import create_engine, session_factory
@@ -35,9 +35,16 @@ log = logging.getLogger(__name__)
 
 
 def build_workers(
-    queue_names: Sequence[str], client: Client, engine: AsyncEngine | None, settings: Settings
+    queue_names: Sequence[str],
+    client: Client,
+    engine: AsyncEngine | None,
+    settings: Settings,
+    payment_gateway: PaymentGateway | None = None,
 ) -> list[Worker]:
-    """Workers for the logical queues named (``orders``, ``inventory``, …)."""
+    """Workers for the logical queues named (``orders``, ``inventory``, …).
+
+    ``payment_gateway`` replaces the one Settings describe (tests hold the provider).
+    """
     limits = settings.workers
     task_queues = TaskQueues.with_prefix(settings.temporal.task_queue_prefix)
     grace = timedelta(seconds=limits.graceful_shutdown_seconds)
@@ -67,7 +74,8 @@ def build_workers(
             ]
             concurrency = limits.inventory_max_concurrent_activities
         elif name == queues.PAYMENTS:
-            payments = PaymentActivities(sessions, build_payment_gateway(settings.payments))
+            gateway = payment_gateway or build_payment_gateway(settings.payments)
+            payments = PaymentActivities(sessions, gateway)
             activities = [
                 payments.charge_payment,
                 payments.capture_payment,

@@ -10,10 +10,9 @@ from sqlalchemy.ext.asyncio import async_sessionmaker
 from sqlmodel.ext.asyncio.session import AsyncSession
 from temporalio.client import Client
 
-from api import read_model
 from api.problems import ProblemError
 from api.schemas import OutboxLag, Readiness
-from persistence.tables import utc_now
+from outbox.lag import outbox_lag
 
 CHECK_TIMEOUT_SECONDS = 3.0
 log = logging.getLogger(__name__)
@@ -21,13 +20,12 @@ log = logging.getLogger(__name__)
 
 async def _database(sessions: async_sessionmaker[AsyncSession]) -> OutboxLag:
     async with sessions() as session:
-        # One round trip proves the database and reports the outbox backlog (the hook
-        # for lag alerts: the relay stamps published_at on what it has sent).
-        backlog = await read_model.outbox_backlog(session)
-    oldest = backlog.oldest_occurred_at
+        # The query proves the database and reports the relay's lag, measured the same
+        # way as the relay's own metrics.
+        lag = await outbox_lag(session)
     return OutboxLag(
-        unpublished=backlog.unpublished,
-        oldest_age_seconds=None if oldest is None else (utc_now() - oldest).total_seconds(),
+        unpublished=lag.unpublished,
+        oldest_age_seconds=lag.oldest_age_seconds if lag.unpublished else None,
     )
 
 

@@ -30,7 +30,7 @@ from api import create_app
 from config.settings import Settings, TemporalSettings
 from persistence.seed import CatalogItem
 from persistence.tables import InventoryRow, ProductRow
-from tests.e2e.test_orders_api import CATALOG, e2e_settings
+from tests.e2e.harness import CATALOG, e2e_settings
 from tools.token import mint_token
 
 CHECKS = [

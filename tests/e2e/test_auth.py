@@ -27,7 +27,7 @@ from temporalio.client import Client
 from api.auth import TokenVerifier
 from api.problems import ProblemError
 from config.settings import AuthSettings, TemporalSettings
-from tests.e2e.test_orders_api import TERMINAL, Api, running_api
+from tests.e2e.harness import TERMINAL, Api, running_api
 from tools.token import mint_token
 
 

@@ -1,162 +1,27 @@
 """The HTTP API end to end: real PostgreSQL, a real Temporal dev server, the real workers.
 
 Each test gets its own database and its own task queues, and drives the app in-process
-through httpx with the app's lifespan running. The harness at the top is shared with the
-other e2e modules.
+through httpx with the app's lifespan running (see harness.py).
 """
 
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import uuid
-from collections.abc import AsyncIterator
-from contextlib import AsyncExitStack, asynccontextmanager
-from dataclasses import dataclass
 from datetime import timedelta
-from decimal import Decimal
-from typing import Any
 
 import httpx
 import pytest
-import pytest_asyncio
-from fastapi import FastAPI
-from sqlalchemy.ext.asyncio import async_sessionmaker
-from sqlmodel.ext.asyncio.session import AsyncSession
 from temporalio.client import Client
 
 from activities.payment_records import idempotency_key
-from api import create_app, read_model
+from api import read_model
 from api.schemas import OrderCreate
 from api.services.idempotency import request_hash
-from config.settings import DatabaseSettings, PaymentSettings, Settings, TemporalSettings
-from gateways import simulated_payment
-from gateways.simulated_payment import SimulatedPaymentGateway
-from messages import queues
-from persistence.database import create_engine, session_factory
+from config.settings import TemporalSettings
 from persistence.event_store import load_timeline
-from persistence.seed import CatalogItem, seed_catalog
 from persistence.tables import IdempotencyKeyRow, utc_now
-from tools.token import mint_token
-from workers.runner import build_workers
-
-CATALOG = (
-    CatalogItem("sku-beans", "Espresso beans", Decimal("24.90"), 100, 0, 0),
-    CatalogItem("sku-mug", "Ceramic mug", Decimal("12.00"), 100, 0, 0),
-    CatalogItem("sku-dollar-mug", "Mug sold in dollars", Decimal("9.00"), 100, 0, 0, "USD"),
-)
-WAIT_SECONDS = 30.0
-TERMINAL = {"CONFIRMED", "REJECTED", "PAYMENT_FAILED", "CANCELLED"}
-
-
-def e2e_settings(pg_url: str, temporal: TemporalSettings, gateway_latency_ms: int = 0) -> Settings:
-    """Settings for one test: its own database, and task queues no other test polls."""
-    prefix = f"e2e-{uuid.uuid4().hex[:12]}-"
-    return Settings(
-        environment="test",
-        database=DatabaseSettings(url=pg_url, pool_size=5, max_overflow=5),
-        temporal=temporal.model_copy(update={"task_queue_prefix": prefix}),
-        payments=PaymentSettings(gateway_latency_ms=gateway_latency_ms),
-    )
-
-
-def recording(gateways: list[SimulatedPaymentGateway]) -> type[SimulatedPaymentGateway]:
-    """The simulated provider, keeping each instance the workers build, for inspection."""
-
-    class Recorded(SimulatedPaymentGateway):
-        def __init__(self, **options: Any) -> None:
-            super().__init__(**options)
-            gateways.append(self)
-
-    return Recorded
-
-
-@dataclass
-class Api:
-    http: httpx.AsyncClient
-    app: FastAPI
-    settings: Settings
-    sessions: async_sessionmaker[AsyncSession]
-    gateways: list[SimulatedPaymentGateway]
-
-    @property
-    def gateway(self) -> SimulatedPaymentGateway:
-        """The payment provider the payments worker charges through."""
-        (gateway,) = self.gateways
-        return gateway
-
-    def auth(self, subject: str, role: str = "customer") -> dict[str, str]:
-        token = mint_token(self.settings.auth, subject, role, email=f"{subject}@example.com")
-        return {"Authorization": f"Bearer {token}"}
-
-    async def place(
-        self, subject: str, token: str = "tok_visa", key: str | None = None, **body: Any
-    ) -> httpx.Response:
-        payload = {
-            "items": [{"product_id": "sku-beans", "quantity": 2}],
-            "payment": {"method": "card", "token": token},
-            **body,
-        }
-        headers = self.auth(subject) | ({"Idempotency-Key": key} if key else {})
-        return await self.http.post("/orders", json=payload, headers=headers)
-
-    async def wait_for(self, order_id: str, subject: str, statuses: set[str]) -> dict[str, Any]:
-        """Poll GET /orders/{id} until the order reaches one of ``statuses``."""
-        order: dict[str, Any] = {}
-        with contextlib.suppress(TimeoutError):
-            async with asyncio.timeout(WAIT_SECONDS):
-                while order.get("status") not in statuses:
-                    response = await self.http.get(
-                        f"/orders/{order_id}", headers=self.auth(subject)
-                    )
-                    assert response.status_code == 200, response.text
-                    order = response.json()
-                    await asyncio.sleep(0.1)
-        assert order.get("status") in statuses, order
-        return order
-
-
-@asynccontextmanager
-async def running_api(
-    pg_url: str,
-    temporal: TemporalSettings,
-    client: Client,
-    gateway_latency_ms: int = 0,
-    *,
-    activities: bool = True,
-) -> AsyncIterator[Api]:
-    """The app (lifespan started) and the production workers (workers.runner), on task
-    queues of this test's own. ``activities=False`` runs the workflow worker only: sagas
-    then wait at their first step."""
-    settings = e2e_settings(pg_url, temporal, gateway_latency_ms)
-    app = create_app(settings)
-    engine = create_engine(settings.database)
-    sessions = session_factory(engine)
-    gateways: list[SimulatedPaymentGateway] = []
-    try:
-        await seed_catalog(sessions, CATALOG)
-        with pytest.MonkeyPatch.context() as patch:
-            patch.setattr(simulated_payment, "SimulatedPaymentGateway", recording(gateways))
-            names = list(queues.ALL) if activities else [queues.ORDERS]
-            workers = build_workers(names, client, engine, settings)
-        async with AsyncExitStack() as stack:
-            for worker in workers:
-                await stack.enter_async_context(worker)
-            await stack.enter_async_context(app.router.lifespan_context(app))
-            http = await stack.enter_async_context(
-                httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://api")
-            )
-            yield Api(http, app, settings, sessions, gateways)
-    finally:
-        await engine.dispose()
-
-
-@pytest_asyncio.fixture(loop_scope="session")
-async def api(
-    pg_url: str, temporal_settings: TemporalSettings, temporal_client: Client
-) -> AsyncIterator[Api]:
-    async with running_api(pg_url, temporal_settings, temporal_client) as running:
-        yield running
+from tests.e2e.harness import TERMINAL, Api, running_api
 
 
 async def test_submitted_order_is_accepted_then_confirmed(api: Api) -> None:

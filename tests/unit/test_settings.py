@@ -35,7 +35,7 @@ def test_default_is_sqlite_and_no_kafka(monkeypatch: pytest.MonkeyPatch) -> None
     for name in ("DATABASE_URL", "KAFKA_BOOTSTRAP_SERVERS", "ORDERS_DATABASE__URL"):
         monkeypatch.delenv(name, raising=False)
     monkeypatch.delenv("ORDERS_KAFKA__BOOTSTRAP_SERVERS", raising=False)
-    settings = Settings(_env_file=None)  # type: ignore[call-arg]
+    settings = Settings(_env_file=None)
     assert settings.database.url.startswith("sqlite+aiosqlite://")
     assert not settings.kafka.enabled
 
