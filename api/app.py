@@ -21,6 +21,7 @@ from api.deps import Resources
 from api.middleware import BodySizeLimit
 from api.problems import install_problem_handlers, problem_schemas
 from api.routes import health, orders, products
+from api.services.idempotency import purge_expired
 from clients.temporal import connect_temporal
 from config.settings import Settings, load_settings
 from messages.queues import TaskQueues
@@ -30,6 +31,8 @@ from telemetry.setup import configure_telemetry
 log = logging.getLogger(__name__)
 
 FIRST_CONNECT_WAIT_SECONDS = 5.0
+# Expired Idempotency-Keys are deleted this often; every replica may do it (a plain DELETE).
+PURGE_INTERVAL_SECONDS = 900.0
 MAX_RECONNECT_DELAY_SECONDS = 10.0
 TITLE = "Order saga API"
 VERSION = "1.0.0"
@@ -70,20 +73,35 @@ def _lifespan(resources: Resources) -> Callable[[FastAPI], AbstractAsyncContextM
         resources.engine = engine
         resources.sessions = session_factory(engine)
         connecting = asyncio.create_task(_connect_temporal(resources))
+        purging = asyncio.create_task(_purge_keys_periodically(resources))
         # Usually connected at once; if not, order routes answer 503 until it is.
         await asyncio.wait([connecting], timeout=FIRST_CONNECT_WAIT_SECONDS)
         try:
             yield
         finally:
-            connecting.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await connecting
+            for task in (connecting, purging):
+                task.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await task
             resources.sessions = None
             resources.engine = None
             resources.temporal = None
             await engine.dispose()
 
     return lifespan
+
+
+async def _purge_keys_periodically(resources: Resources) -> None:
+    while True:
+        await asyncio.sleep(PURGE_INTERVAL_SECONDS)
+        if resources.sessions is None:
+            continue
+        try:
+            async with resources.sessions() as session:
+                purged = await purge_expired(session)
+            log.info("purged %d expired idempotency keys", purged)
+        except Exception:  # a failed purge is retried next round; it must not stop the API
+            log.exception("purging expired idempotency keys failed")
 
 
 def create_app(settings: Settings, *, queues: TaskQueues | None = None) -> FastAPI:

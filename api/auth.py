@@ -146,9 +146,7 @@ class TokenVerifier:
 def require_customer(principal: Principal) -> Principal:
     if principal.is_admin or principal.customer_role in principal.roles:
         return principal
-    raise forbidden(
-        f"This needs the '{principal.customer_role}' or '{principal.admin_role}' role."
-    )
+    raise forbidden(f"This needs the '{principal.customer_role}' or '{principal.admin_role}' role.")
 
 
 def require_admin(principal: Principal) -> Principal:

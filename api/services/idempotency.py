@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import update
+from sqlalchemy import delete, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
@@ -171,3 +171,12 @@ class IdempotencyKeys:
         )
         await self._session.commit()
         return result.rowcount == 1
+
+
+async def purge_expired(session: AsyncSession, now: datetime | None = None) -> int:
+    """Deletes keys past their expiry (kept at least the configured TTL); returns how many."""
+    result = await session.exec(
+        delete(IdempotencyKeyRow).where(col(IdempotencyKeyRow.expires_at) <= (now or utc_now()))
+    )
+    await session.commit()
+    return int(result.rowcount or 0)

@@ -17,7 +17,7 @@ from temporalio.client import Client
 from activities.payment_records import idempotency_key
 from api import read_model
 from api.schemas import OrderCreate
-from api.services.idempotency import request_hash
+from api.services.idempotency import purge_expired, request_hash
 from config.settings import TemporalSettings
 from persistence.event_store import load_timeline
 from persistence.tables import IdempotencyKeyRow, utc_now
@@ -293,3 +293,24 @@ async def test_an_unexpected_failure_is_a_500_problem_hiding_its_cause(
     assert response.status_code == 500
     assert response.headers["content-type"] == "application/problem+json"
     assert "secret" not in response.text
+
+
+async def test_expired_idempotency_keys_are_purged_and_live_ones_kept(api: Api) -> None:
+    """The periodic purge deletes only keys past their expiry."""
+    now = utc_now()
+    async with api.sessions() as session:
+        for key, expires in (
+            ("old", now - timedelta(seconds=1)),
+            ("live", now + timedelta(hours=24)),
+        ):
+            session.add(
+                IdempotencyKeyRow(
+                    customer_id="carol", key=key, request_hash="x", expires_at=expires
+                )
+            )
+        await session.commit()
+    async with api.sessions() as session:
+        assert await purge_expired(session, now) == 1
+    async with api.sessions() as session:
+        assert await session.get(IdempotencyKeyRow, ("carol", "old")) is None
+        assert await session.get(IdempotencyKeyRow, ("carol", "live")) is not None
