@@ -10,46 +10,13 @@ from __future__ import annotations
 import argparse
 import asyncio
 import signal
-from datetime import timedelta
 
-from temporalio import activity, workflow
 from temporalio.worker import Worker
 
+from bench.bare_workflow import BareSaga, bare_charge, bare_notify, bare_reserve
 from clients.temporal import connect_temporal
 from config.settings import TemporalSettings
 from messages.queues import TaskQueues
-
-NO_RETRY_TIMEOUT = timedelta(seconds=30)
-
-
-@activity.defn(name="bare_reserve")
-async def bare_reserve(order_id: str) -> str:
-    return order_id
-
-
-@activity.defn(name="bare_charge")
-async def bare_charge(order_id: str) -> str:
-    return order_id
-
-
-@activity.defn(name="bare_notify")
-async def bare_notify(order_id: str) -> str:
-    return order_id
-
-
-@workflow.defn(name="BareSaga")
-class BareSaga:
-    @workflow.run
-    async def run(self, order_id: str, queues: TaskQueues) -> str:
-        for name, queue in (
-            ("bare_reserve", queues.inventory),
-            ("bare_charge", queues.payments),
-            ("bare_notify", queues.notifications),
-        ):
-            await workflow.execute_activity(
-                name, order_id, task_queue=queue, start_to_close_timeout=NO_RETRY_TIMEOUT
-            )
-        return order_id
 
 
 async def run_worker(address: str, prefix: str) -> None:

@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 import httpx
 from temporalio.client import Client
 
-from bench.bare import BareSaga
+from bench.bare_workflow import BareSaga
 from messages.queues import TaskQueues, order_workflow_id
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import threading
 from collections.abc import Callable
 
@@ -51,3 +52,44 @@ class PeakRss:
     def _run(self) -> None:
         while not self._stop.wait(self._interval):
             self.sample()
+
+
+def tree_cpu_seconds(pid: int) -> float:
+    """User + system CPU seconds of a process and its children so far (this process:
+    itself only, since the whole stack is its children)."""
+    try:
+        root = psutil.Process(pid)
+        procs = [root] if pid == os.getpid() else [root, *root.children(recursive=True)]
+    except psutil.Error:
+        return 0.0
+    total = 0.0
+    for proc in procs:
+        try:
+            times = proc.cpu_times()
+            total += times.user + times.system
+        except psutil.Error:
+            continue
+    return total
+
+
+class CpuMeter:
+    """CPU seconds each process of the stack spends between ``start()`` and ``stop()``."""
+
+    def __init__(self, targets: Targets) -> None:
+        self._targets = targets
+        self._before: dict[str, float] = {}
+
+    def _all(self) -> dict[str, float]:
+        targets = {**self._targets(), "load-generator": os.getpid()}
+        return {name: tree_cpu_seconds(pid) for name, pid in targets.items()}
+
+    def start(self) -> None:
+        self._before = self._all()
+
+    def stop(self) -> dict[str, float]:
+        after = self._all()
+        return {
+            name: round(after[name] - self._before.get(name, 0.0), 2)
+            for name in after
+            if name in self._before
+        }

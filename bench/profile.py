@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import shutil
 import subprocess
+import sys
 from collections import Counter
 from pathlib import Path
 
@@ -18,7 +19,8 @@ PROJECT_PACKAGES = (
 
 
 def start(pids: dict[str, int], out_dir: Path, seconds: int) -> list[subprocess.Popen[bytes]]:
-    binary = shutil.which("py-spy")
+    beside_python = Path(sys.executable).parent / "py-spy"
+    binary = str(beside_python) if beside_python.exists() else shutil.which("py-spy")
     if binary is None:
         return []
     out_dir.mkdir(parents=True, exist_ok=True)
@@ -37,6 +39,7 @@ def start(pids: dict[str, int], out_dir: Path, seconds: int) -> list[subprocess.
                 "raw",
                 "--nonblocking",
                 "--subprocesses",
+                "--full-filenames",
                 "--output",
                 str(out_dir / f"profile-{name}.txt"),
             ],

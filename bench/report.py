@@ -63,6 +63,9 @@ def write_report(
         },
         "events": results["delivered"],
         "peak_rss_mib": {k: round(v / MIB, 1) for k, v in sorted(results["rss"].items())},
+        # Where the machine's two cores went in each phase: the Temporal server is
+        # CPU-bound, so every second our processes use is taken from it.
+        "cpu_seconds": results["cpu_seconds"],
     }
     config.out_dir.mkdir(parents=True, exist_ok=True)
     (config.out_dir / f"{config.name}.json").write_text(json.dumps(summary, indent=2) + "\n")
@@ -93,11 +96,20 @@ def _markdown(s: dict[str, Any]) -> str:
     ]
     events = s["events"]
     rss = ", ".join(f"{k} {v}" for k, v in s["peak_rss_mib"].items())
+    cpu_rows = ["| process | CPU s, limit phase | CPU s, product phase |", "|---|---|---|"]
+    cpu = s["cpu_seconds"]
+    cpu_rows += [
+        f"| {name} | {cpu['limit'].get(name, '')} | {cpu['product'].get(name, '')} |"
+        for name in sorted(set(cpu["limit"]) | set(cpu["product"]))
+    ]
     return (
         f"Run {s['when']} on {m['cpus']} CPUs / {m['memory_gib']} GiB, Python {m['python']}"
         f" ({m['seconds']} s).\n\n"
         + "\n".join(rows)
         + f"\n\nOrders by outcome: {p['product']['statuses']}. Kafka: {events['on_topics']} of"
         f" {events['in_event_store']} events of those orders on the topics"
-        f" ({events['unpublished']} still unpublished).\n\nPeak RSS (MiB): {rss}.\n"
+        f" ({events['unpublished']} still unpublished).\n\nPeak RSS (MiB): {rss}.\n\n"
+        "CPU seconds per process (same number of sagas in each phase):\n\n"
+        + "\n".join(cpu_rows)
+        + "\n"
     )

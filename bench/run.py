@@ -29,7 +29,7 @@ from temporalio.client import Client
 
 from bench import measure, profile
 from bench.kafka_count import count_events
-from bench.memory import PeakRss
+from bench.memory import CpuMeter, PeakRss
 from bench.report import write_report
 from clients.temporal import connect_temporal
 from config.settings import TemporalSettings, load_settings
@@ -200,14 +200,19 @@ async def _measure(config: BenchConfig, stack: Stack, rss: PeakRss) -> dict[str,
         await measure.product_orders(orders, 5, 5, "warmup")
         bare_single = await measure.bare_sagas(client, bare_queues, config.latency_samples, 1)
         product_single = await measure.product_orders(orders, config.latency_samples, 1, "one")
+        cpu = CpuMeter(stack.pids)
+        cpu.start()
         limit = await measure.bare_sagas(client, bare_queues, config.orders, config.concurrency)
+        limit_cpu = cpu.stop()
         orders.placed.clear()
         profilers = (
             profile.start(_python_pids(stack), config.out_dir / "profiles", 3600)
             if config.profile
             else []
         )
+        cpu.start()
         product = await measure.product_orders(orders, config.orders, config.concurrency, "product")
+        product_cpu = cpu.stop()
         for profiler in profilers:
             profiler.send_signal(signal.SIGINT)  # py-spy writes what it sampled and exits
         for profiler in profilers:
@@ -223,6 +228,7 @@ async def _measure(config: BenchConfig, stack: Stack, rss: PeakRss) -> dict[str,
         delivered=delivered,
         scale=scale,
         rss=dict(rss.peaks),
+        cpu_seconds={"limit": limit_cpu, "product": product_cpu},
     )
     return results
 
