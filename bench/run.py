@@ -291,7 +291,7 @@ def main() -> None:
     config.profile = args.profile
     config.soak = args.soak
     if args.out_dir:
-        config.out_dir = config.run_dir = args.out_dir
+        config.out_dir = args.out_dir
     started = time.time()
     results = asyncio.run(_run(config))
     if config.soak:
