@@ -61,7 +61,7 @@ def _frames(raw: Path) -> list[tuple[list[str], int]]:
 
 def _package(frame: str) -> str:
     """``func (path/to/module.py:12)`` → the top package: ours by name, else the library."""
-    path = frame.rpartition("(")[2]
+    path = frame.rpartition("(")[2].rpartition(":")[0]
     for marker in ("site-packages/", "/lib/python3.11/"):
         if marker in path:
             rest = path.split(marker, 1)[1]
@@ -87,8 +87,8 @@ def summarise(raw: Path, top: int = 6) -> dict[str, list[tuple[str, float]]]:
     }
 
 
-def write_summary(profiles_dir: Path) -> Path | None:
-    """profiles_dir/summary.md: per process, the top self-time functions and packages."""
+def write_summary(profiles_dir: Path, out: Path | None = None) -> Path | None:
+    """Per process, the top self-time functions and packages (default profiles_dir/summary.md)."""
     raws = sorted(profiles_dir.glob("profile-*.txt"))
     if not raws:
         return None
@@ -101,6 +101,6 @@ def write_summary(profiles_dir: Path) -> Path | None:
         lines += ["", "| package (leaf frame) | % |", "|---|---|"]
         lines += [f"| {package} | {pct} |" for package, pct in summary["by_package"]]
         lines.append("")
-    out = profiles_dir / "summary.md"
-    out.write_text("\n".join(lines))
-    return out
+    target = out or profiles_dir / "summary.md"
+    target.write_text("\n".join(lines))
+    return target

@@ -46,7 +46,9 @@ class BenchConfig:
     latency_samples: int = 15
     scale_orders: int = 40
     scale_concurrency: int = 16
-    gateway_latency_ms: int = 200
+    # Slow enough that one capped payments worker is the bottleneck, well under the
+    # throughput the rest of the stack reaches here, so the second worker can show.
+    gateway_latency_ms: int = 500
     payments_cap: int = 1
     run_dir: Path = Path(".run/bench")
     out_dir: Path = Path("bench/results")
