@@ -154,8 +154,11 @@ async def test_gateway_down_for_a_while_then_back_completes_with_one_charge(rig:
     rig.provider.outage(on=True)
     order = snapshot(("sku-d", 1))
     handle = await rig.start(order)
-    # Long enough for several attempts to fail and the circuit to open.
-    await asyncio.sleep(4)
+    # Several attempts fail (the breaker opens after three), however slow the machine.
+    for _ in range(600):
+        if rig.provider.calls >= 3:
+            break
+        await asyncio.sleep(0.1)
     calls_during_outage = rig.provider.calls
     rig.provider.outage(on=False)
     result = await handle.result()
@@ -181,13 +184,17 @@ async def test_cancel_after_the_charge_refunds_and_releases(rig: Rig) -> None:
     await add_product(rig.sessions, "sku-f", stock=3)
     order = snapshot(("sku-f", 2))
     # Slow the provider for this test only, so the cancel lands while the charge is in flight.
-    rig.provider._latency = 1.5
+    rig.provider._latency = 3.0
     handle = await rig.start(order)
-    for _ in range(100):
+    for _ in range(600):
         if rig.provider.calls:
             break
         await asyncio.sleep(0.05)
-    await handle.signal(OrderSaga.cancel, CancelRequest(reason="changed my mind"))
+    # The update answers whether the cancel was taken: accepted means it wins after the charge.
+    outcome = await handle.execute_update(
+        OrderSaga.request_cancel, CancelRequest(reason="changed my mind")
+    )
+    assert outcome.accepted, outcome
     result = await handle.result()
     assert result.status == "CANCELLED"
     async with rig.sessions() as session:
