@@ -44,14 +44,11 @@ from __future__ import annotations
 
 import asyncio
 import random
-import sqlite3
-import threading
 import uuid
 from collections.abc import Callable
-from dataclasses import dataclass, replace
-from decimal import Decimal
+from dataclasses import replace
 from pathlib import Path
-from typing import Protocol, TypeVar
+from typing import TypeVar
 
 from gateways.payment_gateway import (
     ChargeStatus,
@@ -62,7 +59,18 @@ from gateways.payment_gateway import (
     PaymentDeclinedError,
     PaymentGatewayError,
 )
+from gateways.provider_ledger import (
+    Books,
+    Entry,
+    InMemoryLedger,
+    Ledger,
+    Request,
+    SqliteLedger,
+    initial_status,
+)
 from models.money import Money
+
+T = TypeVar("T")
 
 __all__ = [
     "DECLINING_TOKENS",
@@ -73,8 +81,6 @@ __all__ = [
     "SqliteLedger",
 ]
 
-T = TypeVar("T")
-
 # token -> (decline code, reason shown to the customer)
 DECLINING_TOKENS: dict[str, tuple[str, str]] = {
     "tok_chargeDeclined": ("card_declined", "your card was declined"),
@@ -82,275 +88,6 @@ DECLINING_TOKENS: dict[str, tuple[str, str]] = {
     "tok_expiredCard": ("expired_card", "your card has expired"),
     "tok_lostCard": ("lost_card", "your card was declined"),
 }
-
-
-@dataclass(frozen=True)
-class _Request:
-    amount: Money
-    token: str
-    capture: bool
-
-
-@dataclass
-class _Entry:
-    request: _Request
-    # The first answer, replayed for a repeated key: a charge, or a decline (code, reason).
-    response: GatewayCharge | None
-    decline: tuple[str, str] | None
-
-
-class Books(Protocol):
-    """The provider's records as one request sees them, inside its transaction."""
-
-    def entry(self, idempotency_key: str) -> _Entry | None: ...
-
-    def record_entry(self, idempotency_key: str, entry: _Entry) -> None: ...
-
-    def charge(self, reference: str) -> GatewayCharge | None: ...
-
-    def add_charge(self, charge: GatewayCharge) -> None: ...
-
-    def update_charge(self, charge: GatewayCharge) -> None: ...
-
-    def charge_count(self, idempotency_key: str) -> int: ...
-
-
-class Ledger(Protocol):
-    """The provider's database: processes each request atomically against its books."""
-
-    async def transact(self, process: Callable[[Books], T]) -> T:
-        """Run ``process`` as one transaction: its writes stand if it returns or raises a
-        PaymentGatewayError (an answer, e.g. a recorded decline), else none do."""
-        ...
-
-    def charge_count(self, idempotency_key: str) -> int:
-        """How many charges were made under ``idempotency_key`` (blocking, for tests)."""
-        ...
-
-    def close(self) -> None: ...
-
-
-class InMemoryLedger:
-    """Books in dicts of this process: one provider per instance."""
-
-    def __init__(self) -> None:
-        self._entries: dict[str, _Entry] = {}
-        self._charges: dict[str, GatewayCharge] = {}  # current state, by reference
-        self._charge_counts: dict[str, int] = {}
-
-    async def transact(self, process: Callable[[Books], T]) -> T:
-        # No await: one request is processed atomically on the event loop. Nothing is
-        # written before the last check that can fail, so there is nothing to roll back.
-        return process(self)
-
-    def entry(self, idempotency_key: str) -> _Entry | None:
-        return self._entries.get(idempotency_key)
-
-    def record_entry(self, idempotency_key: str, entry: _Entry) -> None:
-        self._entries[idempotency_key] = entry
-
-    def charge(self, reference: str) -> GatewayCharge | None:
-        return self._charges.get(reference)
-
-    def add_charge(self, charge: GatewayCharge) -> None:
-        self._charges[charge.reference] = charge
-        key = charge.idempotency_key
-        self._charge_counts[key] = self._charge_counts.get(key, 0) + 1
-
-    def update_charge(self, charge: GatewayCharge) -> None:
-        self._charges[charge.reference] = charge
-
-    def charge_count(self, idempotency_key: str) -> int:
-        return self._charge_counts.get(idempotency_key, 0)
-
-    def close(self) -> None:
-        pass
-
-
-_SCHEMA = (
-    """
-    CREATE TABLE IF NOT EXISTS requests (
-        idempotency_key TEXT PRIMARY KEY,
-        amount TEXT NOT NULL,
-        currency TEXT NOT NULL,
-        token TEXT NOT NULL,
-        capture INTEGER NOT NULL,
-        reference TEXT,
-        decline_code TEXT,
-        decline_reason TEXT
-    )
-    """,
-    """
-    CREATE TABLE IF NOT EXISTS charges (
-        reference TEXT PRIMARY KEY,
-        idempotency_key TEXT NOT NULL,
-        status TEXT NOT NULL,
-        amount TEXT NOT NULL,
-        currency TEXT NOT NULL,
-        refund_reference TEXT
-    )
-    """,
-    "CREATE INDEX IF NOT EXISTS charges_by_key ON charges (idempotency_key)",
-)
-
-
-class _SqliteBooks:
-    """The books on a connection that is inside a ``BEGIN IMMEDIATE`` transaction."""
-
-    def __init__(self, conn: sqlite3.Connection) -> None:
-        self._conn = conn
-
-    def entry(self, idempotency_key: str) -> _Entry | None:
-        row = self._conn.execute(
-            "SELECT amount, currency, token, capture, reference, decline_code, decline_reason"
-            " FROM requests WHERE idempotency_key = ?",
-            (idempotency_key,),
-        ).fetchone()
-        if row is None:
-            return None
-        amount, currency, token, capture, reference, decline_code, decline_reason = row
-        request = _Request(Money(Decimal(amount), currency), token, bool(capture))
-        response = None
-        if reference is not None:
-            # The first answer is fully determined by the request and its reference.
-            response = GatewayCharge(
-                reference=reference,
-                status=_initial_status(request.capture),
-                amount=request.amount,
-                idempotency_key=idempotency_key,
-            )
-        decline = None if decline_code is None else (decline_code, decline_reason)
-        return _Entry(request, response, decline)
-
-    def record_entry(self, idempotency_key: str, entry: _Entry) -> None:
-        code, reason = entry.decline or (None, None)
-        self._conn.execute(
-            "INSERT INTO requests (idempotency_key, amount, currency, token, capture,"
-            " reference, decline_code, decline_reason) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-            (
-                idempotency_key,
-                str(entry.request.amount.amount),
-                entry.request.amount.currency,
-                entry.request.token,
-                int(entry.request.capture),
-                None if entry.response is None else entry.response.reference,
-                code,
-                reason,
-            ),
-        )
-
-    def charge(self, reference: str) -> GatewayCharge | None:
-        row = self._conn.execute(
-            "SELECT idempotency_key, status, amount, currency, refund_reference"
-            " FROM charges WHERE reference = ?",
-            (reference,),
-        ).fetchone()
-        if row is None:
-            return None
-        key, status, amount, currency, refund_reference = row
-        return GatewayCharge(
-            reference=reference,
-            status=ChargeStatus(status),
-            amount=Money(Decimal(amount), currency),
-            idempotency_key=key,
-            refund_reference=refund_reference,
-        )
-
-    def add_charge(self, charge: GatewayCharge) -> None:
-        self._conn.execute(
-            "INSERT INTO charges (reference, idempotency_key, status, amount, currency,"
-            " refund_reference) VALUES (?, ?, ?, ?, ?, ?)",
-            (
-                charge.reference,
-                charge.idempotency_key,
-                charge.status.value,
-                str(charge.amount.amount),
-                charge.amount.currency,
-                charge.refund_reference,
-            ),
-        )
-
-    def update_charge(self, charge: GatewayCharge) -> None:
-        self._conn.execute(
-            "UPDATE charges SET status = ?, refund_reference = ? WHERE reference = ?",
-            (charge.status.value, charge.refund_reference, charge.reference),
-        )
-
-    def charge_count(self, idempotency_key: str) -> int:
-        return _count(self._conn, idempotency_key)
-
-
-def _count(conn: sqlite3.Connection, idempotency_key: str) -> int:
-    row = conn.execute(
-        "SELECT COUNT(*) FROM charges WHERE idempotency_key = ?", (idempotency_key,)
-    ).fetchone()
-    return int(row[0])
-
-
-class SqliteLedger:
-    """Books in a SQLite file shared by every process that opens it: one provider."""
-
-    def __init__(self, path: str | Path, *, busy_timeout_seconds: float = 10.0) -> None:
-        self.path = Path(path)
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        # Autocommit mode (isolation_level=None): transactions are begun explicitly.
-        # check_same_thread=False: requests run in worker threads, one at a time (the lock).
-        self._conn = sqlite3.connect(
-            self.path,
-            timeout=busy_timeout_seconds,
-            isolation_level=None,
-            check_same_thread=False,
-        )
-        self._lock = threading.Lock()
-        try:
-            self._prepare()
-        except BaseException:
-            self._conn.close()
-            raise
-
-    def _prepare(self) -> None:
-        """WAL and the schema; safe when several processes open a new file at once."""
-        mode = self._conn.execute("PRAGMA journal_mode=WAL").fetchone()[0]
-        if str(mode).lower() != "wal":
-            raise RuntimeError(f"{self.path}: cannot use WAL (journal mode {mode})")
-        self._conn.execute("PRAGMA synchronous=NORMAL")
-        self._conn.execute("BEGIN IMMEDIATE")
-        for statement in _SCHEMA:
-            self._conn.execute(statement)
-        self._conn.execute("COMMIT")
-
-    async def transact(self, process: Callable[[Books], T]) -> T:
-        return await asyncio.to_thread(self._transact, process)
-
-    def _transact(self, process: Callable[[Books], T]) -> T:
-        with self._lock:
-            conn = self._conn
-            try:
-                conn.execute("BEGIN IMMEDIATE")
-                try:
-                    result = process(_SqliteBooks(conn))
-                except PaymentGatewayError:
-                    # An answer, not a failure: what the request recorded (a decline) stands.
-                    conn.execute("COMMIT")
-                    raise
-                except BaseException:
-                    conn.execute("ROLLBACK")
-                    raise
-                conn.execute("COMMIT")
-            except sqlite3.OperationalError as exc:
-                # The provider's database is busy or failing: a 5xx, so retried by callers.
-                if conn.in_transaction:
-                    conn.execute("ROLLBACK")
-                raise GatewayUnavailableError(f"payment provider failed: {exc}") from exc
-            return result
-
-    def charge_count(self, idempotency_key: str) -> int:
-        with self._lock:
-            return _count(self._conn, idempotency_key)
-
-    def close(self) -> None:
-        with self._lock:
-            self._conn.close()
 
 
 class SimulatedPaymentGateway:
@@ -412,7 +149,7 @@ class SimulatedPaymentGateway:
     async def charge(
         self, idempotency_key: str, amount: Money, token: str, *, capture: bool
     ) -> GatewayCharge:
-        request = _Request(amount, token, capture)
+        request = Request(amount, token, capture)
         return await self._request(lambda books: _charge(books, idempotency_key, request))
 
     async def capture(self, reference: str) -> GatewayCharge:
@@ -434,7 +171,7 @@ class SimulatedPaymentGateway:
         return await self._request(lambda books: _find(books, idempotency_key))
 
 
-def _charge(books: Books, idempotency_key: str, request: _Request) -> GatewayCharge:
+def _charge(books: Books, idempotency_key: str, request: Request) -> GatewayCharge:
     seen = books.entry(idempotency_key)
     if seen is not None:
         if seen.request != request:
@@ -447,16 +184,16 @@ def _charge(books: Books, idempotency_key: str, request: _Request) -> GatewayCha
         return seen.response
     decline = _decline_for(request.token)
     if decline is not None:
-        books.record_entry(idempotency_key, _Entry(request, None, decline))
+        books.record_entry(idempotency_key, Entry(request, None, decline))
         raise _declined(decline)
     charge = GatewayCharge(
         reference=f"ch_{uuid.uuid4().hex}",
-        status=_initial_status(request.capture),
+        status=initial_status(request.capture),
         amount=request.amount,
         idempotency_key=idempotency_key,
     )
     books.add_charge(charge)
-    books.record_entry(idempotency_key, _Entry(request, charge, None))
+    books.record_entry(idempotency_key, Entry(request, charge, None))
     return charge
 
 
@@ -481,10 +218,6 @@ def _move(
     moved = replace(charge, status=target, refund_reference=refund_reference)
     books.update_charge(moved)
     return moved
-
-
-def _initial_status(capture: bool) -> ChargeStatus:
-    return ChargeStatus.CAPTURED if capture else ChargeStatus.AUTHORIZED
 
 
 def _decline_for(token: str) -> tuple[str, str] | None:
