@@ -11,20 +11,25 @@ import psutil
 Targets = Callable[[], dict[str, int]]
 
 
-def tree_rss(pid: int) -> int:
-    """RSS of a process and its children (PostgreSQL backends, a uvicorn's workers)."""
+def _tree_total(pid: int, measure: Callable[[psutil.Process], float]) -> float:
+    """``measure`` summed over a process and its children (PostgreSQL backends, uvicorn's
+    workers); for this process itself only, since the whole stack is its children."""
     try:
         root = psutil.Process(pid)
-        procs = [root, *root.children(recursive=True)]
+        procs = [root] if pid == os.getpid() else [root, *root.children(recursive=True)]
     except psutil.Error:
-        return 0
-    total = 0
+        return 0.0
+    total = 0.0
     for proc in procs:
         try:
-            total += proc.memory_info().rss
+            total += measure(proc)
         except psutil.Error:
-            continue
+            continue  # the process ended between listing and measuring it
     return total
+
+
+def tree_rss(pid: int) -> int:
+    return int(_tree_total(pid, lambda proc: proc.memory_info().rss))
 
 
 class PeakRss:
@@ -55,21 +60,13 @@ class PeakRss:
 
 
 def tree_cpu_seconds(pid: int) -> float:
-    """User + system CPU seconds of a process and its children so far (this process:
-    itself only, since the whole stack is its children)."""
-    try:
-        root = psutil.Process(pid)
-        procs = [root] if pid == os.getpid() else [root, *root.children(recursive=True)]
-    except psutil.Error:
-        return 0.0
-    total = 0.0
-    for proc in procs:
-        try:
-            times = proc.cpu_times()
-            total += times.user + times.system
-        except psutil.Error:
-            continue
-    return total
+    """User + system CPU seconds so far."""
+
+    def cpu(proc: psutil.Process) -> float:
+        times = proc.cpu_times()
+        return float(times.user + times.system)
+
+    return _tree_total(pid, cpu)
 
 
 class CpuMeter:

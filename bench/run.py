@@ -15,6 +15,8 @@ import signal
 import sys
 import time
 import uuid
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -155,19 +157,26 @@ async def _run(config: BenchConfig) -> dict[str, object]:
         stack.stop()
 
 
+@asynccontextmanager
+async def _order_client(stack: Stack, client: Client) -> AsyncIterator[measure.OrderClient]:
+    """A customer placing orders over HTTP, for a product of its own with ample stock."""
+    settings = load_settings()
+    token = mint_token(settings.auth, "bench-customer", "customer", email="bench@example.com")
+    product_id = _create_product(stack)
+    async with httpx.AsyncClient(base_url=stack.api_url, timeout=60) as http:
+        yield measure.OrderClient(http, client, token, product_id)
+
+
 async def _soak(config: BenchConfig, stack: Stack, rss: PeakRss) -> dict[str, object]:
     """N orders; the project's processes' RSS after the first tenth and at the end."""
     client = await connect_temporal(TemporalSettings(address=stack.env["ORDERS_TEMPORAL__ADDRESS"]))
-    settings = load_settings()
-    token = mint_token(settings.auth, "soak-customer", "customer", email="soak@example.com")
-    product_id = _create_product(stack)
-    async with httpx.AsyncClient(base_url=stack.api_url, timeout=60) as http:
-        orders = measure.OrderClient(http, client, token, product_id)
+    ours = _python_pids(stack)
+    async with _order_client(stack, client) as orders:
         first = max(1, config.soak // 10)
         await measure.product_orders(orders, first, config.concurrency, "soak-start")
-        after_first = {k: v for k, v in rss.sample().items() if k in _python_pids(stack)}
+        after_first = {k: v for k, v in rss.sample().items() if k in ours}
         rest = await measure.product_orders(orders, config.soak - first, config.concurrency, "soak")
-        at_end = {k: v for k, v in rss.sample().items() if k in _python_pids(stack)}
+        at_end = {k: v for k, v in rss.sample().items() if k in ours}
     growth = {name: round(at_end[name] / after_first[name], 3) for name in after_first}
     return {
         "soak": {
@@ -189,15 +198,9 @@ async def _measure(config: BenchConfig, stack: Stack, rss: PeakRss) -> dict[str,
         "bare-worker",
         [sys.executable, "-m", "bench.bare", "--address", address, "--prefix", "bare-"],
     )
-    settings = load_settings()
-    token = mint_token(
-        settings.auth, subject="bench-customer", role="customer", email="bench@example.com"
-    )
-    product_id = _create_product(stack)
     results: dict[str, object] = {}
-    async with httpx.AsyncClient(base_url=stack.api_url, timeout=60) as http:
-        orders = measure.OrderClient(http, client, token, product_id)
-        # Warm both paths (connections, caches, JIT of nothing: Python) before timing.
+    async with _order_client(stack, client) as orders:
+        # Warm both paths (connections, caches, imports) before timing.
         await measure.bare_sagas(client, bare_queues, 5, 5, "warmup")
         await measure.product_orders(orders, 5, 5, "warmup")
         bare_single = await measure.bare_sagas(client, bare_queues, config.latency_samples, 1)
