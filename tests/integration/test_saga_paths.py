@@ -1,7 +1,7 @@
 """The saga with its real activities: real Temporal, real PostgreSQL, real SMTP.
 
-Workers run in this process so a test can drive the simulated payment provider (declines,
-outages); everything else is the production code path.
+The production workers run in this process so a test can drive the simulated payment
+provider (declines, outages); everything else is the production code path.
 """
 
 from __future__ import annotations
@@ -9,28 +9,25 @@ from __future__ import annotations
 import asyncio
 import uuid
 from collections.abc import AsyncIterator
+from contextlib import AsyncExitStack
 from dataclasses import dataclass
 
 import pytest_asyncio
-from sqlalchemy.ext.asyncio import async_sessionmaker
+from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker
 from sqlmodel import col, func, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 from temporalio.client import Client, WorkflowHandle
-from temporalio.worker import Worker
 
-from activities.inventory import InventoryActivities
-from activities.notifications import NotificationActivities
-from activities.payments import PaymentActivities
-from config.settings import NotificationSettings, RestockSettings
-from gateways.notification_channels import build_channel
+from config.settings import NotificationSettings, Settings, TemporalSettings
 from gateways.payment_gateway import CircuitBreakerGateway
 from gateways.simulated_payment import SimulatedPaymentGateway
+from messages import queues
 from messages.queues import TaskQueues, order_workflow_id
 from messages.saga import CancelRequest, OrderSagaInput, OrderSnapshot, SagaResult
 from persistence.tables import InventoryReservationRow, NotificationRow, PaymentRow
 from tests.fixtures.smtp import SmtpServer
 from tests.integration.saga_data import add_product, order_of, snapshot, stock_of
-from workflows import WORKFLOWS
+from workers.runner import build_workers
 from workflows.order_saga import OrderSaga
 
 Sessions = async_sessionmaker[AsyncSession]
@@ -72,40 +69,32 @@ class Rig:
 
 @pytest_asyncio.fixture(loop_scope="session")
 async def rig(
-    temporal_client: Client, pg_sessions: Sessions, smtp_server: SmtpServer
+    temporal_client: Client,
+    temporal_settings: TemporalSettings,
+    pg_engine: AsyncEngine,
+    pg_sessions: Sessions,
+    smtp_server: SmtpServer,
 ) -> AsyncIterator[Rig]:
-    queues = TaskQueues.with_prefix(f"{uuid.uuid4()}-")
+    """The production workers (workers.runner) on queues of this test's own, with a provider
+    the test can drive and notices going to the test's SMTP server."""
+    prefix = f"{uuid.uuid4()}-"
+    settings = Settings(
+        temporal=temporal_settings.model_copy(update={"task_queue_prefix": prefix}),
+        notifications=NotificationSettings(
+            channel="smtp", smtp_host=smtp_server.host, smtp_port=smtp_server.port
+        ),
+    )
     provider = SimulatedPaymentGateway()
     gateway = CircuitBreakerGateway(provider, failure_threshold=3, recovery_seconds=0.5)
-    channel = build_channel(
-        NotificationSettings(channel="smtp", smtp_host=smtp_server.host, smtp_port=smtp_server.port)
+    workers = build_workers(
+        list(queues.ALL), temporal_client, pg_engine, settings, payment_gateway=gateway
     )
-    inventory = InventoryActivities(pg_sessions, RestockSettings())
-    payments = PaymentActivities(pg_sessions, gateway)
-    notifications = NotificationActivities(pg_sessions, channel)
-    async with (
-        Worker(temporal_client, task_queue=queues.orders, workflows=WORKFLOWS),
-        Worker(
-            temporal_client,
-            task_queue=queues.inventory,
-            activities=[
-                inventory.reserve_inventory,
-                inventory.release_inventory,
-                inventory.restock_inventory,
-            ],
-        ),
-        Worker(
-            temporal_client,
-            task_queue=queues.payments,
-            activities=[payments.charge_payment, payments.capture_payment, payments.refund_payment],
-        ),
-        Worker(
-            temporal_client,
-            task_queue=queues.notifications,
-            activities=[notifications.notify_customer, notifications.alert_low_stock],
-        ),
-    ):
-        yield Rig(temporal_client, pg_sessions, provider, smtp_server, queues)
+    async with AsyncExitStack() as stack:
+        for worker in workers:
+            await stack.enter_async_context(worker)
+        yield Rig(
+            temporal_client, pg_sessions, provider, smtp_server, TaskQueues.with_prefix(prefix)
+        )
 
 
 async def test_happy_path_confirms_charges_once_and_mails_once(rig: Rig) -> None:
