@@ -347,6 +347,22 @@ async def test_append_events_commit_or_roll_back_with_the_state_change(
         assert [row.version for row in await load_timeline(session, "order-atomic")] == [1]
 
 
+async def _until_a_backend_waits_on_a_lock(
+    sessions: async_sessionmaker[AsyncSession], attempts: int = 300
+) -> None:
+    waiting_on_lock = (
+        select(func.count())
+        .select_from(text("pg_stat_activity"))
+        .where(text("datname = current_database() AND wait_event_type = 'Lock'"))
+    )
+    for _ in range(attempts):
+        async with sessions() as probe:
+            if (await probe.exec(waiting_on_lock)).one():
+                return
+        await asyncio.sleep(0.05)
+    raise AssertionError("the second append never blocked on the first one's row")
+
+
 async def test_concurrent_appends_to_one_aggregate_conflict(
     pg_sessions: async_sessionmaker[AsyncSession],
 ) -> None:
@@ -356,7 +372,9 @@ async def test_concurrent_appends_to_one_aggregate_conflict(
         await append_events(first, [OrderConfirmed("order-race")], NOW)
         # The second insert waits on the first's uncommitted row, then fails when it commits.
         racing = asyncio.create_task(append_events(second, [OrderConfirmed("order-race")], NOW))
-        await asyncio.sleep(0.2)
+        # Commit only once the second insert is really blocked on the first's row: a fixed
+        # sleep let a slow machine read the version after the commit and never conflict.
+        await _until_a_backend_waits_on_a_lock(pg_sessions)
         assert not racing.done()
         await first.commit()
         with pytest.raises(IntegrityError):
