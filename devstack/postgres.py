@@ -431,14 +431,14 @@ def main(argv: list[str] | None = None) -> int:
         cluster.create_database(args.database, exist_ok=True)
     except ServiceUnavailableError as exc:
         cluster.stop()
-        print(f"postgres: {exc}", file=sys.stderr)  # noqa: T201
+        print(f"postgres: {exc}", file=sys.stderr)
         return 1
-    print(cluster.url(args.database), flush=True)  # noqa: T201
-    print(f"PostgreSQL ready (log: {cluster.log_path}); Ctrl-C to stop", file=sys.stderr)  # noqa: T201
+    print(cluster.url(args.database), flush=True)
+    print(f"PostgreSQL ready (log: {cluster.log_path}); Ctrl-C to stop", file=sys.stderr)
     try:
         while not stop:
             if not cluster.alive():
-                print(f"postgres exited; see {cluster.log_path}", file=sys.stderr)  # noqa: T201
+                print(f"postgres exited; see {cluster.log_path}", file=sys.stderr)
                 return 1
             time.sleep(0.5)
     finally:

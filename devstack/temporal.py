@@ -141,7 +141,7 @@ def main() -> None:
     server = TemporalDevServer(
         args.run_dir, port=args.port, ui_port=args.ui_port, db_filename=args.db_filename
     ).start()
-    print(f"Temporal on {server.address}; Web UI at {server.ui_url}", flush=True)  # noqa: T201
+    print(f"Temporal on {server.address}; Web UI at {server.ui_url}", flush=True)
     stop = False
 
     def _stop(*_: object) -> None:

@@ -34,6 +34,9 @@ T = TypeVar("T")
 
 
 class ChargeStatus(StrEnum):
+    # The customer must act first (3-D Secure, a wallet, a bank redirect): the provider tells
+    # the outcome later, by webhook, and the saga waits for it (PAYMENT_PENDING).
+    REQUIRES_ACTION = "REQUIRES_ACTION"
     AUTHORIZED = "AUTHORIZED"
     CAPTURED = "CAPTURED"
     REFUNDED = "REFUNDED"
@@ -49,6 +52,8 @@ class GatewayCharge:
     amount: Money
     idempotency_key: str
     refund_reference: str | None = None
+    # With REQUIRES_ACTION: where the customer completes the payment (a URL the shop shows).
+    next_action: str | None = None
 
 
 class PaymentGatewayError(Exception):
@@ -97,7 +102,8 @@ class PaymentGateway(Protocol):
         ...
 
     async def void(self, reference: str) -> GatewayCharge:
-        """Release an authorisation; voiding twice voids once."""
+        """Release an authorisation, or abandon a charge still waiting for the customer's
+        action (REQUIRES_ACTION); voiding twice voids once."""
         ...
 
     async def find_charge(self, idempotency_key: str) -> GatewayCharge | None:

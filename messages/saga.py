@@ -54,6 +54,20 @@ class CancelRequest(BaseModel):
     reason: str = "cancelled on request"
 
 
+class PaymentOutcome(BaseModel):
+    """What the provider reported, by webhook, about a payment that waited for the customer.
+
+    Sent to the saga as the signal ``payment_succeeded`` or ``payment_failed``; the
+    provider's event id lets the saga ignore a second delivery of the same report.
+    """
+
+    provider_event_id: str
+    # The provider's reference of the charge (a PaymentIntent id for Stripe).
+    reference: str
+    decline_code: str | None = None
+    reason: str | None = None
+
+
 class CancelOutcome(BaseModel):
     accepted: bool
     status: str
