@@ -16,7 +16,10 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, Field
+from sqlalchemy import exc as sa_exc
 from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from persistence.database import is_unavailable
 
 PROBLEM_MEDIA_TYPE = "application/problem+json"
 # Problem types are relative URI references, resolved against the API's own address.
@@ -162,6 +165,28 @@ async def _on_validation_error(request: Request, exc: Exception) -> ProblemRespo
     return problem_response(request, validation_problem(exc.errors()))
 
 
+# Long enough for a restart of PostgreSQL or a Temporal node to be over, short enough
+# for a shop front to retry while the customer waits.
+RETRY_AFTER_SECONDS = 5
+
+
+def dependency_unavailable(what: str) -> ProblemError:
+    return ProblemError(
+        503,
+        f"The {what} is unavailable right now; try again shortly.",
+        slug="unavailable",
+        title="Service unavailable",
+        headers={"Retry-After": str(RETRY_AFTER_SECONDS)},
+    )
+
+
+async def _on_database_error(request: Request, exc: Exception) -> ProblemResponse:
+    if not is_unavailable(exc):
+        return await _on_unexpected(request, exc)
+    log.warning("database unavailable on %s %s: %s", request.method, request.url.path, exc)
+    return problem_response(request, dependency_unavailable("database"))
+
+
 async def _on_unexpected(request: Request, exc: Exception) -> ProblemResponse:
     log.exception("unhandled error on %s %s", request.method, request.url.path, exc_info=exc)
     problem = ProblemError(500, "An unexpected error occurred. It has been logged.")
@@ -172,6 +197,8 @@ def install_problem_handlers(app: FastAPI) -> None:
     app.add_exception_handler(ProblemError, _on_problem)
     app.add_exception_handler(StarletteHTTPException, _on_http_error)
     app.add_exception_handler(RequestValidationError, _on_validation_error)
+    app.add_exception_handler(sa_exc.DBAPIError, _on_database_error)
+    app.add_exception_handler(sa_exc.TimeoutError, _on_database_error)
     app.add_exception_handler(Exception, _on_unexpected)
 
 

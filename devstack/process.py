@@ -83,6 +83,15 @@ class ManagedProcess:
     def alive(self) -> bool:
         return self._proc is not None and self._proc.poll() is None
 
+    def describe_exit(self) -> str:
+        """How the process ended, for people: ``exited with 1``, ``killed by SIGKILL``."""
+        code = self._proc.poll() if self._proc is not None else None
+        if code is None:
+            return "is running"
+        if code < 0:
+            return f"killed by {signal.Signals(-code).name}"
+        return f"exited with {code}"
+
     def check_alive(self) -> None:
         if self._proc is not None and self._proc.poll() is not None:
             raise ServiceUnavailableError(

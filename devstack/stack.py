@@ -9,13 +9,14 @@ from __future__ import annotations
 
 import os
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from devstack.kafka import KafkaBroker
 from devstack.postgres import PostgresCluster
 from devstack.process import ManagedProcess, free_port, port_open, wait_until
+from devstack.supervisor import Supervisor
 from devstack.temporal import TemporalDevServer
 from messages import queues
 
@@ -29,8 +30,9 @@ class StackOptions:
     # None: SQLite in the run dir, or DATABASE_URL when set; True: a private PostgreSQL cluster.
     postgres: bool = False
     postgres_port: int | None = None
-    # fsync and friends on: the benchmark measures what production would pay.
-    postgres_durable: bool = False
+    # fsync and friends on: a crash of PostgreSQL loses nothing committed. Only the test
+    # suite's throwaway clusters (tests/fixtures/postgres.py) run without, never here.
+    postgres_durable: bool = True
     kafka: bool = False
     kafka_port: int | None = None
     # One process per inner list; the dev default is every queue in one process.
@@ -88,8 +90,12 @@ class Stack:
             db_file = (opts.run_dir / "orders.db").absolute()
             self.env["ORDERS_DATABASE__URL"] = f"sqlite+aiosqlite:///{db_file}"
         if opts.postgres:
+            # A port of its own from the start, so a restarted server comes back where every
+            # child's DATABASE_URL points.
             self.postgres = PostgresCluster(
-                opts.run_dir / "postgres", port=opts.postgres_port, durable=opts.postgres_durable
+                opts.run_dir / "postgres",
+                port=opts.postgres_port or free_port(),
+                durable=opts.postgres_durable,
             )
             self.postgres.start()
             self.postgres.create_database("orders", exist_ok=True)
@@ -132,6 +138,33 @@ class Stack:
             self.postgres.stop()
         if self.temporal is not None:
             self.temporal.stop()
+
+    def supervise(self, say: Callable[[str], None]) -> Supervisor:
+        """A supervisor restarting whatever of this stack dies, polled by the launcher."""
+        supervisor = Supervisor(say)
+        for name, service in (
+            ("temporal", self.temporal),
+            ("postgres", self.postgres),
+            ("kafka", self.kafka),
+        ):
+            if service is not None:
+                supervisor.watch(name, service)
+        for name, process in self.processes.items():
+            supervisor.watch(name, process, process.describe_exit)
+        return supervisor
+
+    def addresses(self) -> dict[str, str]:
+        """Every address this stack serves, for people to copy."""
+        found = {"API": self.api_url, "API docs": f"{self.api_url}/docs"}
+        found["Temporal"] = self.env.get("ORDERS_TEMPORAL__ADDRESS", "")
+        found["Temporal UI"] = self.ui_url
+        if self.postgres is not None:
+            found["PostgreSQL"] = self.postgres.url("orders").replace("+psycopg", "")
+        elif "ORDERS_DATABASE__URL" in self.env:
+            found["database"] = self.env["ORDERS_DATABASE__URL"]
+        if self.kafka is not None:
+            found["Kafka"] = self.kafka.bootstrap_servers
+        return found
 
     def child_env(self) -> dict[str, str]:
         return {**self.env, "PYTHONUNBUFFERED": "1"}

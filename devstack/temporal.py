@@ -122,6 +122,9 @@ class TemporalDevServer:
     def pid(self) -> int | None:
         return self._process.pid if self._process is not None and self._process.alive() else None
 
+    def alive(self) -> bool:
+        return self._process is not None and self._process.alive()
+
     def stop(self) -> None:
         if self._process is not None:
             self._process.stop()

@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from sqlalchemy import event
+from sqlalchemy import exc as sa_exc
 from sqlalchemy.engine import Connection, make_url
 from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker, create_async_engine
 from sqlmodel.ext.asyncio.session import AsyncSession
@@ -22,6 +23,18 @@ from config.settings import DatabaseSettings
 
 SQLITE_BUSY_TIMEOUT_MS = 15_000
 APPLICATION_NAME = "order-saga"
+
+
+def is_unavailable(error: BaseException) -> bool:
+    """True when ``error`` says the database cannot be reached or used right now (down,
+    restarting, connections exhausted), as opposed to a statement it refused: callers
+    answer "try again later" for the first and treat the second as a bug."""
+    if isinstance(error, sa_exc.DBAPIError):
+        return error.connection_invalidated or isinstance(
+            error, sa_exc.OperationalError | sa_exc.InterfaceError
+        )
+    # The pool's own "no connection within pool_timeout".
+    return isinstance(error, sa_exc.TimeoutError)
 
 
 def sqlite_path(url: str) -> Path | None:

@@ -2,8 +2,12 @@
 
 Embedded defaults need nothing installed: the Temporal dev server from the project's
 environment and SQLite for the application. ``--postgres`` / ``--kafka`` start private
-PostgreSQL and Kafka from the machine's binaries; ``DATABASE_URL`` and
+PostgreSQL (durable: fsync on) and Kafka from the machine's binaries; ``DATABASE_URL`` and
 ``KAFKA_BOOTSTRAP_SERVERS`` point at existing ones instead.
+
+A child that dies unexpectedly (a worker killed with ``kill -9``, a crashed broker) is
+logged and started again with backoff, like ``restart: unless-stopped`` in the compose
+file; Ctrl-C stops everything, children first.
 """
 
 from __future__ import annotations
@@ -11,6 +15,7 @@ from __future__ import annotations
 import argparse
 import signal
 import time
+from datetime import UTC, datetime
 from pathlib import Path
 
 from config.settings import load_settings
@@ -59,28 +64,32 @@ def main() -> None:
             settings.auth, subject="customer-1", role="customer", email="customer-1@example.com"
         )
         admin = mint_token(settings.auth, subject="admin-1", role="admin")
+        addresses = {**stack.addresses(), "logs": f"{options.run_dir}/logs/"}
+        width = max(map(len, addresses))
+        listing = "\n".join(f"  {name:<{width}}  {where}" for name, where in addresses.items())
         print(
             f"""
-  API          {stack.api_url}
-  API docs     {stack.api_url}/docs
-  Temporal UI  {stack.ui_url}
-  logs         {options.run_dir}/logs/
+{listing}
 
   customer token: {customer}
   admin token:    {admin}
 
   try: curl -s {stack.api_url}/products -H "Authorization: Bearer $TOKEN"
-  Ctrl-C stops everything.
+  A child that dies is restarted; Ctrl-C stops everything.
 """,
             flush=True,
         )
+        supervisor = stack.supervise(_say)
         while not stopping:
-            for process in stack.processes.values():
-                process.check_alive()
+            supervisor.poll()
             time.sleep(0.5)
     finally:
         print("stopping …", flush=True)
         stack.stop()
+
+
+def _say(message: str) -> None:
+    print(f"{datetime.now(UTC):%H:%M:%S} {message}", flush=True)
 
 
 if __name__ == "__main__":

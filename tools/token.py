@@ -1,6 +1,8 @@
 """``python -m tools.token --sub alice --role customer``: a signed dev token for the API.
 
 Only for the shared-secret dev mode; production tokens come from the identity provider.
+The token carries an e-mail claim (``<sub>@example.com`` unless ``--email`` names one),
+because the API sends order notices to it when the order's body names none.
 """
 
 from __future__ import annotations
@@ -38,13 +40,17 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--sub", required=True, help="the customer or admin id")
     parser.add_argument("--role", choices=["customer", "admin"], default="customer")
-    parser.add_argument("--email")
+    parser.add_argument("--email", help="the e-mail claim (default: <sub>@example.com)")
     parser.add_argument("--hours", type=float, default=12.0)
     args = parser.parse_args()
     settings = load_settings()
     print(
         mint_token(
-            settings.auth, args.sub, args.role, timedelta(hours=args.hours), email=args.email
+            settings.auth,
+            args.sub,
+            args.role,
+            timedelta(hours=args.hours),
+            email=args.email or f"{args.sub}@example.com",
         )
     )
 

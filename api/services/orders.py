@@ -6,6 +6,7 @@ answering for orders it has not recorded yet or whose record lags behind.
 
 from __future__ import annotations
 
+import contextlib
 import uuid
 from dataclasses import dataclass
 from datetime import timedelta
@@ -43,6 +44,7 @@ from config.settings import Settings
 from messages.queues import TaskQueues
 from messages.saga import OrderSagaInput, OrderSnapshot, PaymentInfo
 from models.order_status import OrderStatus, is_terminal
+from persistence.database import is_unavailable
 from persistence.tables import utc_now
 
 
@@ -135,7 +137,15 @@ class OrderService:
         return Placed(from_snapshot(snapshot, OrderStatus.PENDING, snapshot.placed_at), False)
 
     async def get(self, user: Principal, order_id: str) -> OrderPublic:
-        record = await read_model.find_order(self._session, order_id)
+        try:
+            record = await read_model.find_order(self._session, order_id)
+        except Exception as exc:
+            if not is_unavailable(exc):
+                raise
+            # The database is down: the saga still knows the order and its progress.
+            with contextlib.suppress(Exception):
+                await self._session.rollback()
+            return await self._from_saga(user, order_id)
         if record is not None:
             if not user.may_see(record.order.customer_id):
                 raise order_not_found(order_id)
@@ -145,6 +155,10 @@ class OrderService:
                 return view
             return with_live_status(view, await self._workflows.status(order_id))
         await self._session.commit()
+        return await self._from_saga(user, order_id)
+
+    async def _from_saga(self, user: Principal, order_id: str) -> OrderPublic:
+        """The order as its saga carries it: not recorded yet, or the database is away."""
         facts = await self._workflows.describe(order_id)
         if facts is None or not user.may_see(facts.customer_id):
             raise order_not_found(order_id)

@@ -23,7 +23,7 @@ from temporalio.common import SearchAttributePair, TypedSearchAttributes, Workfl
 from temporalio.exceptions import ApplicationError, WorkflowAlreadyStartedError
 from temporalio.service import RPCError, RPCStatusCode
 
-from api.problems import ProblemError
+from api.problems import ProblemError, dependency_unavailable
 from messages import errors
 from messages.queues import TaskQueues, order_workflow_id
 from messages.saga import CancelOutcome, CancelRequest, OrderSagaInput, SagaStatus
@@ -57,12 +57,7 @@ class SagaFacts:
 
 
 def unavailable() -> ProblemError:
-    return ProblemError(
-        503,
-        "The workflow service is unavailable; try again shortly.",
-        slug="unavailable",
-        headers={"Retry-After": "5"},
-    )
+    return dependency_unavailable("workflow service")
 
 
 @contextlib.contextmanager

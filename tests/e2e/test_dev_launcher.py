@@ -11,6 +11,7 @@ import time
 from pathlib import Path
 
 import httpx
+import psutil
 
 from devstack.process import free_port, port_open
 
@@ -31,10 +32,35 @@ def _read_until(proc: subprocess.Popen[str], marker: str, timeout: float) -> str
     raise AssertionError(f"no {marker!r} within {timeout}s; output:\n{''.join(seen)}")
 
 
+def _place_and_confirm(base: str, headers: dict[str, str]) -> None:
+    placed = httpx.post(
+        f"{base}/orders",
+        json={
+            "items": [{"product_id": "sku-ceramic-mug", "quantity": 1}],
+            "payment": {"method": "card", "token": "tok_visa"},
+        },
+        headers=headers,
+        timeout=10,
+    )
+    assert placed.status_code == 202, placed.text
+    order_id = placed.json()["order_id"]
+    status = ""
+    for _ in range(240):
+        status = httpx.get(f"{base}/orders/{order_id}", headers=headers, timeout=10).json()[
+            "status"
+        ]
+        if status == "CONFIRMED":
+            break
+        time.sleep(0.25)
+    assert status == "CONFIRMED"
+
+
 def test_dev_command_serves_ui_docs_and_confirms_an_order_then_stops_cleanly(
     tmp_path: Path,
 ) -> None:
-    """Embedded mode (Temporal dev server + SQLite): UI, /docs, a confirmed order, clean stop."""
+    """Embedded mode (Temporal dev server + SQLite): every printed address answers, an order
+    placed with the printed token is confirmed, a worker killed with SIGKILL comes back by
+    itself and the next order is confirmed too, and Ctrl-C stops everything."""
     api, temporal, ui = free_port(), free_port(), free_port()
     env = {
         k: v
@@ -68,28 +94,19 @@ def test_dev_command_serves_ui_docs_and_confirms_an_order_then_stops_cleanly(
         assert f"http://127.0.0.1:{ui}" in banner
         assert httpx.get(f"http://127.0.0.1:{ui}/", timeout=10).status_code == 200
         base = f"http://127.0.0.1:{api}"
+        assert f"Temporal     127.0.0.1:{temporal}" in banner, banner
+        assert "database" in banner
         assert httpx.get(f"{base}/docs", timeout=10).status_code == 200
         headers = {"Authorization": f"Bearer {token.group(1)}"}
-        placed = httpx.post(
-            f"{base}/orders",
-            json={
-                "items": [{"product_id": "sku-ceramic-mug", "quantity": 1}],
-                "payment": {"method": "card", "token": "tok_visa"},
-            },
-            headers=headers,
-            timeout=10,
-        )
-        assert placed.status_code == 202, placed.text
-        order_id = placed.json()["order_id"]
-        status = ""
-        for _ in range(120):
-            status = httpx.get(f"{base}/orders/{order_id}", headers=headers, timeout=10).json()[
-                "status"
-            ]
-            if status == "CONFIRMED":
-                break
-            time.sleep(0.25)
-        assert status == "CONFIRMED"
+        _place_and_confirm(base, headers)
+
+        (worker,) = [
+            child for child in psutil.Process(proc.pid).children() if "workers" in child.cmdline()
+        ]
+        worker.kill()
+        restarted = _read_until(proc, "restarted (restart #1)", timeout=60)
+        assert "killed by SIGKILL" in restarted, restarted
+        _place_and_confirm(base, headers)
     finally:
         proc.send_signal(signal.SIGINT)
         proc.wait(timeout=60)
