@@ -62,6 +62,8 @@ class RecordPaymentOutcomeInput(BaseModel):
     provider_event_id: str
     reference: str
     reason: str | None = None
+    # False in the authorize/capture flow: the customer's action only authorised the money.
+    capture: bool = True
 
 
 class RecordOrderStatusInput(BaseModel):
