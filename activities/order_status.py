@@ -14,7 +14,7 @@ from temporalio import activity
 
 from activities.recording import business_error, place, record_order
 from messages import errors
-from messages.activities import RecordOrderStatusInput
+from messages.activities import OrderStatusResult, RecordOrderStatusInput
 from models import DomainEvent, IllegalTransitionError, InvalidValueError, OrderStatus
 from persistence.event_store import append_events
 from persistence.tables import utc_now
@@ -30,7 +30,7 @@ class OrderStatusActivities:
         self._sessions = sessions
 
     @activity.defn(name="record_order_status")
-    async def record_order_status(self, arg: RecordOrderStatusInput) -> str:
+    async def record_order_status(self, arg: RecordOrderStatusInput) -> OrderStatusResult:
         """Park the order (NEEDS_ATTENTION, OrderNeedsAttention) or, after an operator's
         retry, return it to the status it left (OrderRetried). Answers the status now."""
         snapshot = arg.order
@@ -40,7 +40,7 @@ class OrderStatusActivities:
                 # Records the order first if no step could (a database down from the start).
                 row = await record_order(session, snapshot)
                 if row.status == target:
-                    return row.status
+                    return OrderStatusResult(order_id=row.id, status=row.status)
                 order, _ = place(snapshot)
                 order.status = OrderStatus(row.status)
                 try:
@@ -59,4 +59,4 @@ class OrderStatusActivities:
                 row.status = order.status.value
                 await append_events(session, [event], occurred_at=utc_now())
             log.info("order %s %s at %s (%s)", row.id, row.status, arg.step, arg.actor)
-            return row.status
+            return OrderStatusResult(order_id=row.id, status=row.status)

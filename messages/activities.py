@@ -101,3 +101,9 @@ class NotificationResult(BaseModel):
     order_id: str
     notification_id: str
     status: str
+
+
+class OrderStatusResult(BaseModel):
+    order_id: str
+    # The order's status as recorded now.
+    status: str
