@@ -31,6 +31,7 @@ from messages import queues
 from messages.queues import TaskQueues
 from persistence.database import create_engine, session_factory
 from telemetry.setup import configure_telemetry
+from workers.failures import ShortFailures
 from workflows import WORKFLOWS
 
 log = logging.getLogger(__name__)
@@ -113,6 +114,7 @@ def build_workers(
                 task_queue=getattr(task_queues, name),
                 activities=activities,
                 max_concurrent_activities=concurrency,
+                interceptors=[ShortFailures()],
                 graceful_shutdown_timeout=grace,
             )
         )
