@@ -14,6 +14,7 @@ import subprocess
 from typing import Any
 
 from sqlmodel import col, select
+from temporalio.api.sdk.v1 import WorkflowMetadata
 from temporalio.client import Client
 
 from activities.payment_records import idempotency_key
@@ -24,6 +25,7 @@ from messages.saga import PaymentOutcome
 from persistence.event_store import load_timeline
 from persistence.tables import RESERVATION_RESERVED, InventoryReservationRow
 from tests.e2e.harness import TERMINAL, Api, running_api
+from workflows.order_saga import CUSTOMER_ID, NEEDS_ATTENTION_SINCE, ORDER_TOTAL
 
 SHORT = SagaSettings(charge_budget_seconds=2)
 
@@ -98,6 +100,10 @@ async def test_an_outage_past_the_budget_parks_and_the_cli_retry_confirms_once(
         admin = api.auth("root", role=api.settings.auth.admin_role)
         page = await api.http.get("/orders?status=NEEDS_ATTENTION", headers=admin)
         held = await reservations(api, order_id)
+        handle = temporal_client.get_workflow_handle(order_workflow_id(order_id))
+        described = await handle.describe()
+        summary, details = await described.static_summary(), await described.static_details()
+        metadata = await handle.query("__temporal_workflow_metadata", result_type=WorkflowMetadata)
 
         api.gateway.outage(False)
         await temporal(
@@ -118,6 +124,20 @@ async def test_an_outage_past_the_budget_parks_and_the_cli_retry_confirms_once(
     assert found[0]["execution"]["workflowId"] == order_workflow_id(order_id)
     assert [o["order_id"] for o in page.json()["data"]] == [order_id]
     assert held == [RESERVATION_RESERVED]
+    # What the Web UI shows: the order, its step and its last error; no personal data.
+    assert summary == f"Order {order_id}: 2 items, 49.80 EUR"
+    assert details is not None
+    assert "sku-beans" in details
+    for shown in (summary, details, metadata.current_details):
+        assert "alice@example.com" not in shown
+        assert "tok_visa" not in shown
+    assert "NEEDS_ATTENTION" in metadata.current_details
+    assert "`charge`" in metadata.current_details
+    assert "simulated outage" in metadata.current_details
+    attributes = described.typed_search_attributes
+    assert attributes.get(ORDER_TOTAL) == 49.8
+    assert attributes.get(CUSTOMER_ID) == "alice"
+    assert attributes.get(NEEDS_ATTENTION_SINCE) is not None
     assert order["status"] == "CONFIRMED"
     assert order["payment"]["status"] == "CAPTURED"
     assert api.gateway.charge_count(idempotency_key(order_id)) == 1
