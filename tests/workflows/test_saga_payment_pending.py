@@ -113,3 +113,31 @@ async def test_no_report_within_the_timeout_voids_and_fails_the_payment(
     assert result.reason == "the payment was not completed in time"
     assert fakes.calls == ["reserve", "charge", "refund", "release", "notify:PAYMENT_FAILED"]
     assert waited.total_seconds() >= 30 * 60
+
+
+async def test_authorised_after_the_customer_acts_then_captured_at_confirmation(
+    temporal_client: Client,
+) -> None:
+    """The authorize/capture flow: the customer's action only authorises; capture comes last."""
+    fakes = FakeActivities(requires_action=True)
+    queues = TaskQueues.with_prefix(f"{uuid.uuid4()}-")
+    saga = sample_order(token="tok_threeDSecureRequired").model_copy(
+        update={"queues": queues, "payment_flow": "authorize_capture"}
+    )
+    async with saga_workers(temporal_client, fakes, queues):
+        handle = await temporal_client.start_workflow(
+            OrderSaga.run, saga, id=order_workflow_id(saga.order.order_id), task_queue=queues.orders
+        )
+        await wait_for_status(handle, "PAYMENT_PENDING")
+        await handle.signal("payment_succeeded", report())
+        result = await handle.result()
+        status = await handle.query(OrderSaga.status)
+    assert result.status == "CONFIRMED"
+    assert fakes.calls == [
+        "reserve",
+        "authorize",
+        "outcome:succeeded",
+        "capture",
+        "notify:ORDER_CONFIRMED",
+    ]
+    assert status.completed_steps[:4] == ["reserved", "payment_pending", "authorized", "captured"]
