@@ -25,6 +25,7 @@ from messages.saga import PaymentOutcome
 from persistence.event_store import load_timeline
 from persistence.tables import RESERVATION_RESERVED, InventoryReservationRow
 from tests.e2e.harness import TERMINAL, Api, running_api
+from tools.customer_action import complete_customer_action
 from workflows.order_saga import CUSTOMER_ID, NEEDS_ATTENTION_SINCE, ORDER_TOTAL
 
 SHORT = SagaSettings(charge_budget_seconds=2)
@@ -187,11 +188,11 @@ async def test_a_payment_needing_the_customer_waits_then_confirms_on_the_report(
         order_id, pending = await _pending(api)
         charge = await api.gateway.find_charge(idempotency_key(order_id))
         assert charge is not None
-        await api.gateway.complete_action(charge.reference, succeed=True)
+        report = await complete_customer_action(
+            api.gateway, temporal_client, order_id, succeed=True
+        )
         handle = temporal_client.get_workflow_handle(order_workflow_id(order_id))
-        report = PaymentOutcome(provider_event_id="evt_1", reference=charge.reference)
-        await handle.signal("payment_succeeded", report)
-        await handle.signal("payment_succeeded", report)
+        await handle.signal("payment_succeeded", report)  # the webhook delivered twice
         order = await api.wait_for(order_id, "alice", TERMINAL)
         timeline = await event_types(api, order_id)
     assert pending["next_action"] == charge.next_action
