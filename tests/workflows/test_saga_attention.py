@@ -24,6 +24,7 @@ from temporalio.testing import WorkflowEnvironment
 from messages import errors
 from messages.queues import TaskQueues, order_workflow_id
 from messages.saga import (
+    CancelOutcome,
     CancelRequest,
     OrderSagaInput,
     RetryOutcome,
@@ -186,3 +187,22 @@ async def test_an_unplanned_error_at_confirm_parks_instead_of_failing(
     assert result.status == "CONFIRMED"
     assert fakes.calls.count("notify:ORDER_CONFIRMED") == 2
     assert "refund" not in fakes.calls
+
+
+async def test_a_cancel_is_accepted_when_parked_at_confirmation(temporal_client: Client) -> None:
+    """Confirmation refuses cancels, except once parked: the operator may compensate then
+    (refund + release), through the same update the API uses."""
+    fakes = FakeActivities(
+        confirm_error=lambda: ApplicationError(
+            "mail template broken", type=errors.UNKNOWN_NOTIFICATION_TYPE, non_retryable=True
+        )
+    )
+    async with parked_saga(temporal_client, fakes) as handle:
+        await wait_for_status(handle, "NEEDS_ATTENTION")
+        outcome = await handle.execute_update(
+            "request_cancel", CancelRequest(reason="cannot confirm"), result_type=CancelOutcome
+        )
+        result = await handle.result()
+    assert outcome.accepted
+    assert result.status == "CANCELLED"
+    assert fakes.calls[-3:] == ["refund", "release", "notify:ORDER_CANCELLED"]
