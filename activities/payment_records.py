@@ -11,12 +11,13 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 
 from activities.recording import lock_order, move_order, stable_id
 from gateways.payment_gateway import ChargeStatus, GatewayCharge
-from messages.activities import PaymentResult
+from messages.activities import PaymentResult, RecordPaymentOutcomeInput
 from models import DomainEvent, Money, OrderStatus, Payment, PaymentStatus
 from persistence.event_store import append_events
 from persistence.tables import PaymentRow, utc_now
 
 __all__ = [
+    "apply_outcome",
     "idempotency_key",
     "payment_id",
     "payment_of",
@@ -56,13 +57,40 @@ def to_domain(row: PaymentRow) -> Payment:
     )
 
 
-def result_of(row: PaymentRow) -> PaymentResult:
+def result_of(row: PaymentRow, next_action: str | None = None) -> PaymentResult:
     return PaymentResult(
         order_id=row.order_id,
         payment_id=row.id,
         status=row.status,
         gateway_reference=row.gateway_reference,
+        next_action=next_action,
     )
+
+
+async def apply_outcome(session: AsyncSession, arg: RecordPaymentOutcomeInput) -> PaymentRow | None:
+    """Record the provider's report on a payment that waited for the customer, once.
+
+    Succeeded: the payment is captured (or authorised) and the order PAID (or back to
+    RESERVED, to be captured at confirmation). Failed: the payment FAILED with its reason;
+    the order's end is recorded with the customer's notice. A payment already past PENDING
+    is left as it is (a report delivered twice). None when there is no payment at all.
+    """
+    order = await lock_order(session, arg.order_id)
+    row = await payment_of(session, arg.order_id, lock=True)
+    if row is None or row.status != PaymentStatus.PENDING:
+        return row
+    payment = to_domain(row)
+    if arg.succeeded:
+        event: DomainEvent = payment.capture() if arg.capture else payment.authorize()
+        after = OrderStatus.PAID if arg.capture else OrderStatus.RESERVED
+        if order is not None and order.status == OrderStatus.PAYMENT_PENDING:
+            move_order(order, after)
+    else:
+        event = payment.fail(arg.reason or "the payment was not completed")
+        row.failure_reason = payment.failure_reason
+    row.status = payment.status.value
+    await append_events(session, [event], occurred_at=utc_now())
+    return row
 
 
 async def save_new(
@@ -72,7 +100,8 @@ async def save_new(
     *,
     gateway_reference: str | None,
 ) -> PaymentRow:
-    """Insert ``payment`` with ``events``; a captured payment makes its order PAID.
+    """Insert ``payment`` with ``events``; a captured payment makes its order PAID, one
+    waiting for the customer's action (still PENDING) makes it PAYMENT_PENDING.
 
     Returns the row already there instead when a concurrent attempt recorded it first.
     """
@@ -95,6 +124,9 @@ async def save_new(
     session.add(row)
     if payment.status is PaymentStatus.CAPTURED and order is not None:
         move_order(order, OrderStatus.PAID)
+    elif payment.status is PaymentStatus.PENDING and order is not None:
+        # The provider waits for the customer: the read model shows it until the report.
+        move_order(order, OrderStatus.PAYMENT_PENDING)
     await session.flush()
     await append_events(session, events, occurred_at=utc_now())
     return row
@@ -134,6 +166,10 @@ async def settle(session: AsyncSession, order_id: str, charge: GatewayCharge) ->
     else:
         payment = to_domain(row)
     target = PaymentStatus(charge.status.value)
+    if payment.status is PaymentStatus.PENDING and target is PaymentStatus.REFUNDED:
+        # The customer completed the payment while it was being abandoned: taken, then given
+        # back, and the timeline says both.
+        events.append(payment.capture())
     if target is not payment.status:
         if target is PaymentStatus.CAPTURED:
             events.append(payment.capture())

@@ -29,6 +29,7 @@ from messages.activities import (
     CapturePaymentInput,
     ChargePaymentInput,
     PaymentResult,
+    RecordPaymentOutcomeInput,
     RefundPaymentInput,
     RefundResult,
 )
@@ -63,7 +64,7 @@ class PaymentActivities:
             async with self._sessions() as session:
                 recorded = await records.payment_of(session, arg.order_id)
                 if recorded is not None:
-                    return _answer(recorded)
+                    return await self._answer_again(recorded)
                 amount = _amount(arg)
                 _check_payable(await session.get(OrderRow, arg.order_id), amount)
             payment = Payment(
@@ -87,13 +88,41 @@ class PaymentActivities:
             except GatewayRequestError as refused:
                 raise business_error(str(refused), GATEWAY_REFUSED) from refused
             else:
-                captured = charge.status is ChargeStatus.CAPTURED
-                events = [payment.capture() if captured else payment.authorize()]
+                events = [_first_event(payment, charge)]
                 reference = charge.reference
             async with self._sessions() as session, session.begin():
                 row = await records.save_new(session, payment, events, gateway_reference=reference)
             log.info("payment %s %s", row.id, row.status)
+            return _answer(row, charge.next_action if reference is not None else None)
+
+    async def _answer_again(self, row: PaymentRow) -> PaymentResult:
+        """A retry's answer from the record; a payment still waiting for the customer
+        asks the provider where the customer completes it."""
+        if row.status != PaymentStatus.PENDING:
             return _answer(row)
+        found = await self._gateway.find_charge(records.idempotency_key(row.order_id))
+        return _answer(row, found.next_action if found is not None else None)
+
+    @activity.defn(name="record_payment_outcome")
+    async def record_payment_outcome(self, arg: RecordPaymentOutcomeInput) -> PaymentResult:
+        """Record what the provider reported (by webhook) on a payment that waited for the
+        customer's action; a second report of the same payment changes nothing."""
+        with order_context(arg.order_id):
+            async with self._sessions() as session, session.begin():
+                row = await records.apply_outcome(session, arg)
+            if row is None:
+                raise business_error(
+                    f"order {arg.order_id} has no payment waiting for the customer",
+                    WRONG_ORDER_STATUS,
+                )
+            if row.gateway_reference != arg.reference:
+                raise business_error(
+                    f"the report names charge {arg.reference}, the order's is "
+                    f"{row.gateway_reference}",
+                    INVALID_ORDER,
+                )
+            log.info("payment %s %s (%s)", row.id, row.status, arg.provider_event_id)
+            return records.result_of(row)
 
     @activity.defn(name="capture_payment")
     async def capture_payment(self, arg: CapturePaymentInput) -> PaymentResult:
@@ -133,6 +162,8 @@ class PaymentActivities:
                 charge = await self._gateway.refund(_reference(row))
             elif row.status == PaymentStatus.AUTHORIZED:
                 charge = await self._gateway.void(_reference(row))
+            elif row.status == PaymentStatus.PENDING and row.gateway_reference is not None:
+                charge = await self._abandon(row)
             else:
                 return _refund_result(row)
             async with self._sessions() as session, session.begin():
@@ -140,10 +171,20 @@ class PaymentActivities:
             log.info("payment %s %s (%s)", row.id, row.status, arg.reason)
             return _refund_result(row)
 
+    async def _abandon(self, row: PaymentRow) -> GatewayCharge:
+        """Void a charge waiting for the customer; if they completed it meanwhile, undo that."""
+        try:
+            return await self._gateway.void(_reference(row))
+        except GatewayRequestError:
+            found = await self._gateway.find_charge(records.idempotency_key(row.order_id))
+            if found is None:
+                raise
+            return await self._undo(found)
+
     async def _undo(self, charge: GatewayCharge) -> GatewayCharge:
         if charge.status is ChargeStatus.CAPTURED:
             return await self._gateway.refund(charge.reference)
-        if charge.status is ChargeStatus.AUTHORIZED:
+        if charge.status in (ChargeStatus.AUTHORIZED, ChargeStatus.REQUIRES_ACTION):
             return await self._gateway.void(charge.reference)
         return charge  # already refunded or voided at the gateway
 
@@ -177,10 +218,16 @@ def _check_payable(order: OrderRow | None, amount: Money) -> None:
         )
 
 
-def _answer(row: PaymentRow) -> PaymentResult:
+def _answer(row: PaymentRow, next_action: str | None = None) -> PaymentResult:
     if row.status == PaymentStatus.FAILED:
         raise business_error(row.failure_reason or "payment declined", errors.PAYMENT_DECLINED)
-    return records.result_of(row)
+    return records.result_of(row, next_action)
+
+
+def _first_event(payment: Payment, charge: GatewayCharge) -> DomainEvent:
+    if charge.status is ChargeStatus.REQUIRES_ACTION:
+        return payment.require_action(charge.next_action)
+    return payment.capture() if charge.status is ChargeStatus.CAPTURED else payment.authorize()
 
 
 def _refund_result(row: PaymentRow) -> RefundResult:

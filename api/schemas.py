@@ -113,6 +113,12 @@ class OrderPublic(BaseModel):
     cancel_reason: str | None = Field(
         default=None, description="Set once a cancel was accepted, before it completes."
     )
+    next_action: str | None = Field(
+        default=None,
+        description="PAYMENT_PENDING: where the customer completes the payment "
+        "(3-D Secure, a wallet, a bank redirect).",
+        examples=["https://payments.simulated.invalid/authenticate/ch_0123"],
+    )
     created_at: datetime
     source: Literal["read_model", "workflow"] = Field(
         description="read_model: the recorded order; workflow: the saga's live state "

@@ -105,6 +105,23 @@ class PaymentSettings(BaseModel):
     simulated_ledger_path: str = ""
 
 
+class SagaSettings(BaseModel):
+    """The saga's budgets and waits, in one place (the fault tests shorten them here).
+
+    Passed to each saga in its input (``messages.saga.SagaPolicy``), since workflow code
+    cannot read the environment: ``ORDERS_SAGA__CHARGE_BUDGET_SECONDS=30``.
+    """
+
+    # Infrastructure failures (database trouble, provider outage) are retried this long,
+    # then the order waits in NEEDS_ATTENTION for an operator instead of failing.
+    reserve_budget_seconds: float = Field(default=120.0, gt=0)
+    charge_budget_seconds: float = Field(default=600.0, gt=0)
+    # A parked order compensates by itself after this hold (a durable timer).
+    attention_hold_seconds: float = Field(default=24 * 3600.0, gt=0)
+    # A payment waiting for the customer's action (3-D Secure…) is voided after this.
+    payment_action_timeout_seconds: float = Field(default=30 * 60.0, gt=0)
+
+
 class NotificationSettings(BaseModel):
     channel: Literal["log", "smtp"] = "log"
     smtp_host: str = "localhost"
@@ -156,6 +173,7 @@ class Settings(BaseSettings):
     outbox: OutboxSettings = Field(default_factory=OutboxSettings)
     restock: RestockSettings = Field(default_factory=RestockSettings)
     payments: PaymentSettings = Field(default_factory=PaymentSettings)
+    saga: SagaSettings = Field(default_factory=SagaSettings)
     notifications: NotificationSettings = Field(default_factory=NotificationSettings)
     auth: AuthSettings = Field(default_factory=AuthSettings)
     api: ApiSettings = Field(default_factory=ApiSettings)

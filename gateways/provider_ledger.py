@@ -24,16 +24,21 @@ from gateways.payment_gateway import (
 from models.money import Money
 
 __all__ = [
+    "ACTION_TOKENS",
     "Books",
     "Entry",
     "InMemoryLedger",
     "Ledger",
     "Request",
     "SqliteLedger",
+    "action_url",
     "initial_status",
 ]
 
 T = TypeVar("T")
+
+# Tokens whose charge waits for the customer's action (3-D Secure), as Stripe's test cards.
+ACTION_TOKENS = frozenset({"tok_threeDSecureRequired"})
 
 
 @dataclass(frozen=True)
@@ -165,11 +170,15 @@ class _SqliteBooks:
         response = None
         if reference is not None:
             # The first answer is fully determined by the request and its reference.
+            status = initial_status(request)
             response = GatewayCharge(
                 reference=reference,
-                status=initial_status(request.capture),
+                status=status,
                 amount=request.amount,
                 idempotency_key=idempotency_key,
+                next_action=action_url(reference)
+                if status is ChargeStatus.REQUIRES_ACTION
+                else None,
             )
         decline = None if decline_code is None else (decline_code, decline_reason)
         return Entry(request, response, decline)
@@ -200,12 +209,14 @@ class _SqliteBooks:
         if row is None:
             return None
         key, status, amount, currency, refund_reference = row
+        waiting = status == ChargeStatus.REQUIRES_ACTION
         return GatewayCharge(
             reference=reference,
             status=ChargeStatus(status),
             amount=Money(Decimal(amount), currency),
             idempotency_key=key,
             refund_reference=refund_reference,
+            next_action=action_url(reference) if waiting else None,
         )
 
     def add_charge(self, charge: GatewayCharge) -> None:
@@ -305,5 +316,12 @@ class SqliteLedger:
             self._conn.close()
 
 
-def initial_status(capture: bool) -> ChargeStatus:
-    return ChargeStatus.CAPTURED if capture else ChargeStatus.AUTHORIZED
+def initial_status(request: Request) -> ChargeStatus:
+    if request.token in ACTION_TOKENS:
+        return ChargeStatus.REQUIRES_ACTION
+    return ChargeStatus.CAPTURED if request.capture else ChargeStatus.AUTHORIZED
+
+
+def action_url(reference: str) -> str:
+    """Where the customer completes a charge waiting for them (a page the shop links to)."""
+    return f"https://payments.simulated.invalid/authenticate/{reference}"

@@ -31,6 +31,10 @@ What it reproduces:
 - declines by test token, deterministic: ``tok_chargeDeclined``, ``tok_insufficientFunds``,
   ``tok_expiredCard`` and ``tok_lostCard`` decline; any other ``tok_…`` (``tok_visa``,
   ``tok_mastercard``) succeeds; a token not shaped like ``tok_…`` is declined as invalid;
+- payments that need the customer: ``tok_threeDSecureRequired`` answers REQUIRES_ACTION
+  with a ``next_action`` URL; ``complete_action`` plays the customer (authenticated: the
+  charge captures or authorises as asked; failed: it is abandoned, VOIDED), and ``void``
+  abandons it as the shop's timeout or cancel does;
 - latency (asyncio.sleep), split in two: half before the request is processed (its trip to
   the provider) and half after (the response's trip back). A caller killed in the second
   half leaves a charge the provider made but the caller never heard of -- the case the
@@ -66,6 +70,7 @@ from gateways.provider_ledger import (
     Ledger,
     Request,
     SqliteLedger,
+    action_url,
     initial_status,
 )
 from models.money import Money
@@ -154,18 +159,32 @@ class SimulatedPaymentGateway:
 
     async def capture(self, reference: str) -> GatewayCharge:
         return await self._request(
-            lambda books: _move(books, reference, ChargeStatus.AUTHORIZED, ChargeStatus.CAPTURED)
+            lambda books: _move(books, reference, (ChargeStatus.AUTHORIZED,), ChargeStatus.CAPTURED)
         )
 
     async def refund(self, reference: str) -> GatewayCharge:
         return await self._request(
-            lambda books: _move(books, reference, ChargeStatus.CAPTURED, ChargeStatus.REFUNDED)
+            lambda books: _move(books, reference, (ChargeStatus.CAPTURED,), ChargeStatus.REFUNDED)
         )
 
     async def void(self, reference: str) -> GatewayCharge:
         return await self._request(
-            lambda books: _move(books, reference, ChargeStatus.AUTHORIZED, ChargeStatus.VOIDED)
+            lambda books: _move(books, reference, _VOIDABLE, ChargeStatus.VOIDED)
         )
+
+    async def complete_action(self, reference: str, *, succeed: bool) -> GatewayCharge:
+        """The customer's side of a charge waiting for them (for tests and demos): the
+        provider would then report the outcome by webhook, which the caller sends."""
+
+        def complete(books: Books) -> GatewayCharge:
+            charge = books.charge(reference)
+            entry = books.entry(charge.idempotency_key) if charge is not None else None
+            if charge is None or entry is None:
+                raise GatewayRequestError(f"no such charge: {reference}")
+            done = _authenticated(entry.request.capture) if succeed else ChargeStatus.VOIDED
+            return _move(books, reference, (ChargeStatus.REQUIRES_ACTION,), done)
+
+        return await self._request(complete)
 
     async def find_charge(self, idempotency_key: str) -> GatewayCharge | None:
         return await self._request(lambda books: _find(books, idempotency_key))
@@ -186,11 +205,14 @@ def _charge(books: Books, idempotency_key: str, request: Request) -> GatewayChar
     if decline is not None:
         books.record_entry(idempotency_key, Entry(request, None, decline))
         raise _declined(decline)
+    reference = f"ch_{uuid.uuid4().hex}"
+    status = initial_status(request)
     charge = GatewayCharge(
-        reference=f"ch_{uuid.uuid4().hex}",
-        status=initial_status(request.capture),
+        reference=reference,
+        status=status,
         amount=request.amount,
         idempotency_key=idempotency_key,
+        next_action=action_url(reference) if status is ChargeStatus.REQUIRES_ACTION else None,
     )
     books.add_charge(charge)
     books.record_entry(idempotency_key, Entry(request, charge, None))
@@ -204,18 +226,25 @@ def _find(books: Books, idempotency_key: str) -> GatewayCharge | None:
     return books.charge(seen.response.reference)
 
 
+_VOIDABLE = (ChargeStatus.AUTHORIZED, ChargeStatus.REQUIRES_ACTION)
+
+
+def _authenticated(capture: bool) -> ChargeStatus:
+    return ChargeStatus.CAPTURED if capture else ChargeStatus.AUTHORIZED
+
+
 def _move(
-    books: Books, reference: str, source: ChargeStatus, target: ChargeStatus
+    books: Books, reference: str, sources: tuple[ChargeStatus, ...], target: ChargeStatus
 ) -> GatewayCharge:
     charge = books.charge(reference)
     if charge is None:
         raise GatewayRequestError(f"no such charge: {reference}")
     if charge.status is target:
         return charge  # repeated request: the provider answers with the current state
-    if charge.status is not source:
+    if charge.status not in sources:
         raise GatewayRequestError(f"charge {reference} is {charge.status}, cannot become {target}")
     refund_reference = f"re_{uuid.uuid4().hex}" if target is ChargeStatus.REFUNDED else None
-    moved = replace(charge, status=target, refund_reference=refund_reference)
+    moved = replace(charge, status=target, refund_reference=refund_reference, next_action=None)
     books.update_charge(moved)
     return moved
 

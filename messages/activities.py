@@ -48,8 +48,33 @@ class CapturePaymentInput(BaseModel):
 class PaymentResult(BaseModel):
     order_id: str
     payment_id: str
+    # A PaymentStatus value; PENDING with ``next_action``: the provider waits for the customer.
     status: str
     gateway_reference: str | None = None
+    next_action: str | None = None
+
+
+class RecordPaymentOutcomeInput(BaseModel):
+    """What the provider reported about a payment that waited for the customer."""
+
+    order_id: str
+    succeeded: bool
+    provider_event_id: str
+    reference: str
+    reason: str | None = None
+    # False in the authorize/capture flow: the customer's action only authorised the money.
+    capture: bool = True
+
+
+class RecordOrderStatusInput(BaseModel):
+    """Park an order (NEEDS_ATTENTION) or send it back to ``status`` after a retry."""
+
+    order: OrderSnapshot
+    status: str
+    step: str
+    reason: str | None = None
+    actor: str = "system"
+    note: str = ""
 
 
 class RefundPaymentInput(BaseModel):
@@ -75,4 +100,10 @@ class NotifyCustomerInput(BaseModel):
 class NotificationResult(BaseModel):
     order_id: str
     notification_id: str
+    status: str
+
+
+class OrderStatusResult(BaseModel):
+    order_id: str
+    # The order's status as recorded now.
     status: str

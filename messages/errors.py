@@ -4,6 +4,8 @@ OUT_OF_STOCK = "OutOfStock"
 PAYMENT_DECLINED = "PaymentDeclined"
 UNKNOWN_PRODUCT = "UnknownProduct"
 CANCEL_REFUSED = "CancelRefused"
+# A retry sent to an order that is not parked in NEEDS_ATTENTION.
+RETRY_REFUSED = "RetryRefused"
 
 # Refusals that mean a bug or a stray late attempt, not a customer's problem; retrying
 # cannot change them, so they are non-retryable and surface to an operator.

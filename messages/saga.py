@@ -42,16 +42,45 @@ class OrderSnapshot(BaseModel):
         return sum((line.unit_price * line.quantity for line in self.lines), Decimal("0.00"))
 
 
+class SagaPolicy(BaseModel):
+    """Budgets and waits the saga runs by, from ``Settings.saga`` (the workflow cannot read
+    the environment). Defaults keep inputs recorded before this existed valid."""
+
+    # How long a step keeps retrying infrastructure failures before the order is parked.
+    reserve_budget_seconds: float = Field(default=120.0, gt=0)
+    charge_budget_seconds: float = Field(default=600.0, gt=0)
+    # How long a parked order waits for an operator before it compensates by itself.
+    attention_hold_seconds: float = Field(default=24 * 3600.0, gt=0)
+    # How long a payment waits for the customer's action before it is voided.
+    payment_action_timeout_seconds: float = Field(default=30 * 60.0, gt=0)
+
+
 class OrderSagaInput(BaseModel):
     order: OrderSnapshot
     payment_flow: PaymentFlow = "direct"
     queues: TaskQueues = Field(default_factory=TaskQueues)
+    policy: SagaPolicy = Field(default_factory=SagaPolicy)
 
 
 class CancelRequest(BaseModel):
     """Plain JSON so the CLI can send it: ``--input '{"reason": "customer"}'``."""
 
     reason: str = "cancelled on request"
+
+
+class RetryRequest(BaseModel):
+    """An operator's retry of a parked order, typeable in the Web UI and the CLI:
+    ``--input '{"operator": "alice", "note": "provider back"}'`` or no input at all."""
+
+    operator: str = "operator"
+    note: str = ""
+
+
+class RetryOutcome(BaseModel):
+    accepted: bool
+    status: str
+    step: str | None = None
+    detail: str
 
 
 class PaymentOutcome(BaseModel):
@@ -81,6 +110,16 @@ class SagaStatus(BaseModel):
     last_error: str | None = None
     cancel_reason: str | None = None
     cancel_refused: str | None = None
+    # The step under way, or the one a parked order waits to retry.
+    step: str | None = None
+    # NEEDS_ATTENTION: since when, and the status a retry returns to.
+    needs_attention_since: datetime | None = None
+    resume_status: str | None = None
+    retries: int = 0
+    # PAYMENT_PENDING: where the customer completes the payment.
+    next_action: str | None = None
+    # Provider events already applied; a second delivery of one changes nothing.
+    payment_events: list[str] = Field(default_factory=list)
 
 
 class SagaResult(BaseModel):

@@ -32,7 +32,10 @@ __all__ = [
     "OrderCancelled",
     "OrderConfirmed",
     "OrderCreated",
+    "OrderNeedsAttention",
     "OrderRejected",
+    "OrderRetried",
+    "PaymentActionRequired",
     "PaymentFailed",
     "PaymentProcessed",
     "PaymentRefunded",
@@ -118,6 +121,27 @@ class OrderRejected(_AboutAnOrder):
 
 
 @dataclass(frozen=True, kw_only=True)
+class OrderNeedsAttention(_AboutAnOrder):
+    """The saga parked the order: ``step`` ran out of its budget or failed unexpectedly."""
+
+    aggregate_type = "order"
+    step: str
+    reason: str
+    # Who decided: "system" here; operators decide what happens next (OrderRetried, …).
+    actor: str = "system"
+
+
+@dataclass(frozen=True, kw_only=True)
+class OrderRetried(_AboutAnOrder):
+    """An operator sent a parked order back to ``step``, with a fresh retry budget."""
+
+    aggregate_type = "order"
+    step: str
+    actor: str
+    note: str = ""
+
+
+@dataclass(frozen=True, kw_only=True)
 class InventoryReserved(_AboutAnOrder):
     aggregate_type = "inventory"
     items: tuple[EventItem, ...]
@@ -167,6 +191,16 @@ class PaymentProcessed(_AboutAnOrder):
 
 
 @dataclass(frozen=True, kw_only=True)
+class PaymentActionRequired(_AboutAnOrder):
+    """The provider waits for the customer (3-D Secure, a wallet, a bank redirect)."""
+
+    aggregate_type = "payment"
+    payment_id: str
+    # Where the customer completes the payment; a provider URL, no personal data.
+    next_action: str | None = None
+
+
+@dataclass(frozen=True, kw_only=True)
 class PaymentFailed(_AboutAnOrder):
     aggregate_type = "payment"
     reason: str
@@ -212,11 +246,14 @@ _ALL: Final = (
     OrderConfirmed,
     OrderCancelled,
     OrderRejected,
+    OrderNeedsAttention,
+    OrderRetried,
     InventoryReserved,
     InventoryReservationFailed,
     InventoryReleased,
     InventoryRestocked,
     LowStockDetected,
+    PaymentActionRequired,
     PaymentProcessed,
     PaymentFailed,
     PaymentRefunded,

@@ -2,7 +2,9 @@
 
 Which method produces which event: an order's own decisions are order events
 (``place`` → OrderCreated, ``confirm`` → OrderConfirmed, ``reject`` → OrderRejected,
-``cancel`` → OrderCancelled). ``mark_reserved``, ``mark_paid`` and ``fail_payment``
+``cancel`` → OrderCancelled, ``park`` → OrderNeedsAttention, ``resume`` → OrderRetried).
+``await_payment_action`` returns None: PaymentActionRequired belongs to the payment.
+``mark_reserved``, ``mark_paid`` and ``fail_payment``
 return None: they record facts whose events belong to the domain that established
 them (InventoryReserved from inventory, PaymentProcessed and PaymentFailed from
 payments), and recording them twice would put two events on the order's timeline.
@@ -14,8 +16,16 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 
 from models._validate import require_count, require_text
-from models.errors import InvalidOrderError, InvalidPaymentError
-from models.events import EventItem, OrderCancelled, OrderConfirmed, OrderCreated, OrderRejected
+from models.errors import IllegalTransitionError, InvalidOrderError, InvalidPaymentError
+from models.events import (
+    EventItem,
+    OrderCancelled,
+    OrderConfirmed,
+    OrderCreated,
+    OrderNeedsAttention,
+    OrderRejected,
+    OrderRetried,
+)
 from models.money import Money, sum_money
 from models.order_status import (
     OrderStatus,
@@ -37,6 +47,13 @@ __all__ = [
 ]
 
 _CARD_NUMBER_LENGTHS = range(12, 20)
+# Where a retry cannot lead: those end an order and have their own methods.
+_ENDINGS = (
+    OrderStatus.CONFIRMED,
+    OrderStatus.REJECTED,
+    OrderStatus.PAYMENT_FAILED,
+    OrderStatus.CANCELLED,
+)
 
 
 @dataclass(frozen=True)
@@ -201,6 +218,26 @@ class Order:
         require_text(payment_id, "payment id", InvalidOrderError)
         self.status = transition(self.status, OrderStatus.PAID)
         self.payment_id = payment_id
+
+    def await_payment_action(self) -> None:
+        self.status = transition(self.status, OrderStatus.PAYMENT_PENDING)
+
+    def park(self, step: str, reason: str) -> OrderNeedsAttention:
+        """Hold everything and wait for an operator: ``step`` could not go on."""
+        require_text(step, "step", InvalidOrderError)
+        require_text(reason, "reason", InvalidOrderError)
+        self.status = transition(self.status, OrderStatus.NEEDS_ATTENTION)
+        return OrderNeedsAttention(order_id=self.id, step=step, reason=reason)
+
+    def resume(self, status: OrderStatus, step: str, actor: str, note: str = "") -> OrderRetried:
+        """An operator's retry: back from NEEDS_ATTENTION to the ``status`` it left."""
+        if self.status is not OrderStatus.NEEDS_ATTENTION:
+            raise IllegalTransitionError("order", self.status, status)
+        if status in (OrderStatus.NEEDS_ATTENTION, *_ENDINGS):
+            raise IllegalTransitionError("order", self.status, status)
+        require_text(actor, "actor", InvalidOrderError)
+        self.status = transition(self.status, status)
+        return OrderRetried(order_id=self.id, step=step, actor=actor, note=note)
 
     def confirm(self) -> OrderConfirmed:
         self.status = transition(self.status, OrderStatus.CONFIRMED)

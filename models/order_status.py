@@ -1,13 +1,27 @@
 """The order's lifecycle: its statuses and the only moves between them.
 
     PENDING ──▶ RESERVED ──▶ PAID ──▶ CONFIRMED
-     │  │         │  │        │
-     │  ▼         │  ▼        │
-     │ REJECTED   │ PAYMENT_FAILED
-     ▼            ▼           │
-    CANCELLED ◀───┴───────────┘
+     │  │         │  │  ▲     │
+     │  ▼         │  ▼  │     │
+     │ REJECTED   │ PAYMENT_FAILED ◀─┐
+     ▼            ▼     │     │      │
+    CANCELLED ◀───┴─────┼─────┘      │
+                        │            │
+     RESERVED ──▶ PAYMENT_PENDING ───┤  (also ──▶ RESERVED, CANCELLED, NEEDS_ATTENTION)
+                                     │
+     PENDING/RESERVED/PAYMENT_PENDING/PAID ──▶ NEEDS_ATTENTION
+     NEEDS_ATTENTION ──▶ the status it left (an operator's retry),
+                         REJECTED, PAYMENT_FAILED, CANCELLED (compensated)
 
-CONFIRMED, REJECTED, PAYMENT_FAILED and CANCELLED are terminal.
+CONFIRMED, REJECTED, PAYMENT_FAILED and CANCELLED are terminal. Two statuses wait:
+
+- PAYMENT_PENDING: the provider needs the customer's action (3-D Secure, a wallet, a bank
+  redirect); the saga waits for the provider's report (``payment_succeeded`` or
+  ``payment_failed``) until a timeout, then voids the charge and ends PAYMENT_FAILED.
+- NEEDS_ATTENTION: a step ran out of its retry budget for an infrastructure reason, or
+  failed in a way the saga did not plan for. The saga keeps what it holds and waits for an
+  operator's ``retry`` (back to the status it left) or ``cancel``; after a hold time it
+  compensates by itself and ends as the step would have had it failed.
 """
 
 from __future__ import annotations
@@ -16,7 +30,14 @@ from enum import StrEnum
 
 from models._transitions import TransitionTable
 
-__all__ = ["OrderStatus", "allowed_transitions", "can_cancel", "is_terminal", "transition"]
+__all__ = [
+    "OrderStatus",
+    "allowed_transitions",
+    "can_cancel",
+    "is_terminal",
+    "is_waiting",
+    "transition",
+]
 
 
 class OrderStatus(StrEnum):
@@ -24,31 +45,59 @@ class OrderStatus(StrEnum):
     # OrderStatus) and shown to operators, so they must read the same everywhere.
     PENDING = "PENDING"
     RESERVED = "RESERVED"
+    PAYMENT_PENDING = "PAYMENT_PENDING"
     PAID = "PAID"
     CONFIRMED = "CONFIRMED"
     REJECTED = "REJECTED"
     PAYMENT_FAILED = "PAYMENT_FAILED"
     CANCELLED = "CANCELLED"
+    NEEDS_ATTENTION = "NEEDS_ATTENTION"
 
 
 _ORDER = TransitionTable(
     "order",
     OrderStatus,
     {
-        OrderStatus.PENDING: (OrderStatus.RESERVED, OrderStatus.REJECTED, OrderStatus.CANCELLED),
+        OrderStatus.PENDING: (
+            OrderStatus.RESERVED,
+            OrderStatus.REJECTED,
+            OrderStatus.CANCELLED,
+            OrderStatus.NEEDS_ATTENTION,
+        ),
         # RESERVED → REJECTED and PAID → PAYMENT_FAILED: a step whose commit landed after
         # the saga had given up on it (its compensation has already undone it) still ends
         # the order the way the saga decided.
         OrderStatus.RESERVED: (
             OrderStatus.PAID,
+            OrderStatus.PAYMENT_PENDING,
             OrderStatus.PAYMENT_FAILED,
             OrderStatus.CANCELLED,
             OrderStatus.REJECTED,
+            OrderStatus.NEEDS_ATTENTION,
+        ),
+        # → RESERVED: the customer authorised a payment that is captured at confirmation.
+        OrderStatus.PAYMENT_PENDING: (
+            OrderStatus.PAID,
+            OrderStatus.RESERVED,
+            OrderStatus.PAYMENT_FAILED,
+            OrderStatus.CANCELLED,
+            OrderStatus.NEEDS_ATTENTION,
         ),
         OrderStatus.PAID: (
             OrderStatus.CONFIRMED,
             OrderStatus.CANCELLED,
             OrderStatus.PAYMENT_FAILED,
+            OrderStatus.NEEDS_ATTENTION,
+        ),
+        # Back to the status it left (an operator's retry), or compensated and ended.
+        OrderStatus.NEEDS_ATTENTION: (
+            OrderStatus.PENDING,
+            OrderStatus.RESERVED,
+            OrderStatus.PAYMENT_PENDING,
+            OrderStatus.PAID,
+            OrderStatus.REJECTED,
+            OrderStatus.PAYMENT_FAILED,
+            OrderStatus.CANCELLED,
         ),
         OrderStatus.CONFIRMED: (),
         OrderStatus.REJECTED: (),
@@ -56,6 +105,8 @@ _ORDER = TransitionTable(
         OrderStatus.CANCELLED: (),
     },
 )
+
+_WAITING = (OrderStatus.PAYMENT_PENDING, OrderStatus.NEEDS_ATTENTION)
 
 
 def transition(current: OrderStatus, target: OrderStatus) -> OrderStatus:
@@ -69,6 +120,11 @@ def allowed_transitions(current: OrderStatus) -> tuple[OrderStatus, ...]:
 
 def is_terminal(status: OrderStatus) -> bool:
     return _ORDER.is_terminal(status)
+
+
+def is_waiting(status: OrderStatus) -> bool:
+    """The saga waits on someone outside it: the customer (with the provider) or an operator."""
+    return status in _WAITING
 
 
 def can_cancel(status: OrderStatus) -> bool:

@@ -4,7 +4,10 @@
        │            │              ▲
        │            └─▶ VOIDED     │
        ├───────────────────────────┘
-       └─▶ FAILED
+       ├─▶ FAILED
+       └─▶ VOIDED  (a charge waiting for the customer's action, abandoned)
+
+A payment stays PENDING while the provider waits for the customer (``require_action``).
 
 A payment is taken in full and refunded in full; partial refunds are not modelled.
 """
@@ -18,7 +21,13 @@ from enum import StrEnum
 from models._transitions import TransitionTable
 from models._validate import require_text
 from models.errors import InvalidPaymentError
-from models.events import PaymentFailed, PaymentProcessed, PaymentRefunded, PaymentVoided
+from models.events import (
+    PaymentActionRequired,
+    PaymentFailed,
+    PaymentProcessed,
+    PaymentRefunded,
+    PaymentVoided,
+)
 from models.money import Money
 
 __all__ = ["Payment", "PaymentStatus", "allowed_payment_transitions", "payment_transition"]
@@ -41,6 +50,7 @@ _PAYMENT = TransitionTable(
             PaymentStatus.AUTHORIZED,
             PaymentStatus.CAPTURED,
             PaymentStatus.FAILED,
+            PaymentStatus.VOIDED,
         ),
         PaymentStatus.AUTHORIZED: (PaymentStatus.CAPTURED, PaymentStatus.VOIDED),
         PaymentStatus.CAPTURED: (PaymentStatus.REFUNDED,),
@@ -91,6 +101,14 @@ class Payment:
     @property
     def is_terminal(self) -> bool:
         return _PAYMENT.is_terminal(self.status)
+
+    def require_action(self, next_action: str | None) -> PaymentActionRequired:
+        """The provider waits for the customer; the payment stays PENDING meanwhile."""
+        if self.status is not PaymentStatus.PENDING:
+            raise InvalidPaymentError(f"payment {self.id} is {self.status}, not waiting")
+        return PaymentActionRequired(
+            order_id=self.order_id, payment_id=self.id, next_action=next_action
+        )
 
     def authorize(self) -> PaymentProcessed:
         """The gateway holds the money; it is taken at capture."""

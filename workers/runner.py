@@ -21,6 +21,7 @@ from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner, SandboxR
 
 from activities.inventory import InventoryActivities
 from activities.notifications import NotificationActivities
+from activities.order_status import OrderStatusActivities
 from activities.payments import PaymentActivities
 from clients.temporal import connect_temporal
 from config.settings import Settings, load_settings
@@ -30,6 +31,7 @@ from messages import queues
 from messages.queues import TaskQueues
 from persistence.database import create_engine, session_factory
 from telemetry.setup import configure_telemetry
+from workers.failures import ShortFailures
 from workflows import WORKFLOWS
 
 log = logging.getLogger(__name__)
@@ -92,11 +94,17 @@ def build_workers(
                 payments.charge_payment,
                 payments.capture_payment,
                 payments.refund_payment,
+                payments.record_payment_outcome,
             ]
             concurrency = limits.payments_max_concurrent_activities
         elif name == queues.NOTIFICATIONS:
             notifications = NotificationActivities(sessions, build_channel(settings.notifications))
-            activities = [notifications.notify_customer, notifications.alert_low_stock]
+            statuses = OrderStatusActivities(sessions)
+            activities = [
+                notifications.notify_customer,
+                notifications.alert_low_stock,
+                statuses.record_order_status,
+            ]
             concurrency = limits.notifications_max_concurrent_activities
         else:
             raise ValueError(f"unknown task queue {name!r}; expected one of {queues.ALL}")
@@ -106,6 +114,7 @@ def build_workers(
                 task_queue=getattr(task_queues, name),
                 activities=activities,
                 max_concurrent_activities=concurrency,
+                interceptors=[ShortFailures()],
                 graceful_shutdown_timeout=grace,
             )
         )

@@ -6,7 +6,15 @@ is the bottleneck and every extra task costs throughput.
 
 Cancellation is checked at step boundaries: the step in flight always finishes (a charge
 half-known is worse than a charge to refund), then the cancel wins. Once confirmation has
-begun, a cancel is refused and recorded in the status.
+begun, a cancel is refused and recorded in the status -- unless the order is parked.
+
+Two waiting states (see models/order_status.py). PAYMENT_PENDING: the charge answered that
+the customer must act; the saga waits for ``payment_succeeded``/``payment_failed`` (sent by
+the provider's webhook) until ``payment_action_timeout_seconds``, then voids the charge and
+ends PAYMENT_FAILED. NEEDS_ATTENTION: a step spent its budget on infrastructure failures or
+failed in a way the saga did not plan for; the saga keeps what it holds and waits for an
+operator's ``retry`` or ``cancel``, and after ``attention_hold_seconds`` compensates by
+itself. Sagas started before these states existed finish as they began (the patch below).
 """
 
 from __future__ import annotations
@@ -14,23 +22,12 @@ from __future__ import annotations
 import asyncio
 import contextlib
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
-from datetime import timedelta
-from typing import TypeVar
 
 from temporalio import workflow
-from temporalio.common import RetryPolicy, SearchAttributeKey
-from temporalio.exceptions import (
-    ActivityError,
-    ApplicationError,
-    TimeoutError,
-    WorkflowAlreadyStartedError,
-)
+from temporalio.exceptions import ActivityError, ApplicationError, WorkflowAlreadyStartedError
 from temporalio.workflow import ParentClosePolicy
 
 with workflow.unsafe.imports_passed_through():
-    from pydantic import BaseModel
-
     from messages import errors
     from messages.activities import (
         CapturePaymentInput,
@@ -50,87 +47,74 @@ with workflow.unsafe.imports_passed_through():
         CancelOutcome,
         CancelRequest,
         OrderSagaInput,
+        PaymentOutcome,
+        RetryOutcome,
+        RetryRequest,
         SagaResult,
         SagaStatus,
     )
     from models.notification import NotificationType
-    from models.order_status import OrderStatus, is_terminal, transition
+    from models.order_status import OrderStatus, is_terminal
     from workflows.restock import RestockWorkflow
+    from workflows.saga_steps import (
+        GIVE_UP,
+        MUST_COMPLETE,
+        CancelRequestedError,
+        PaymentNotCompletedError,
+        StepAbandonedError,
+        charge_policy,
+        classify,
+        is_declined,
+        reserve_policy,
+        run_step,
+    )
+    from workflows.saga_waits import (
+        CUSTOMER_ID,
+        NEEDS_ATTENTION_SINCE,
+        ORDER_STATUS,
+        ORDER_TOTAL,
+        SagaWaits,
+    )
 
-ORDER_STATUS = SearchAttributeKey.for_keyword("OrderStatus")
-_REJECTIONS = frozenset({errors.OUT_OF_STOCK, errors.UNKNOWN_PRODUCT})
-CUSTOMER_ID = SearchAttributeKey.for_keyword("CustomerId")
+__all__ = [
+    "AUTHORIZE_CAPTURE_PATCH",
+    "CUSTOMER_ID",
+    "NEEDS_ATTENTION_SINCE",
+    "ORDER_STATUS",
+    "ORDER_TOTAL",
+    "WAITING_STATES_PATCH",
+    "OrderSaga",
+]
 
 # Gate for the authorize/capture flow: histories recorded before it replay the old path.
 AUTHORIZE_CAPTURE_PATCH = "authorize-capture-flow"
-
-
-@dataclass(frozen=True)
-class StepPolicy:
-    start_to_close: timedelta
-    retry: RetryPolicy
-    # None: keep retrying until it succeeds (compensations and notices must happen).
-    schedule_to_close: timedelta | None = None
-
-
-# A database blip is retried quickly; after two minutes of no inventory service the
-# customer is better served by a clear rejection than by an order hanging.
-RESERVE = StepPolicy(
-    start_to_close=timedelta(seconds=10),
-    schedule_to_close=timedelta(minutes=2),
-    retry=RetryPolicy(
-        initial_interval=timedelta(milliseconds=200), maximum_interval=timedelta(seconds=10)
-    ),
-)
-# Gateway outages are common and short: the breaker fails fast and this backoff waits.
-# Ten minutes bounds how long stock stays held for an order that cannot be paid.
-CHARGE = StepPolicy(
-    start_to_close=timedelta(seconds=15),
-    schedule_to_close=timedelta(minutes=10),
-    retry=RetryPolicy(
-        initial_interval=timedelta(milliseconds=500), maximum_interval=timedelta(seconds=30)
-    ),
-)
-MUST_COMPLETE = StepPolicy(
-    start_to_close=timedelta(seconds=30),
-    retry=RetryPolicy(initial_interval=timedelta(seconds=1), maximum_interval=timedelta(minutes=1)),
-)
-
-ResultT = TypeVar("ResultT", bound=BaseModel)
-
-
-async def _step(
-    activity: str, arg: BaseModel, queue: str, result_type: type[ResultT], policy: StepPolicy
-) -> ResultT:
-    result: ResultT = await workflow.execute_activity(
-        activity,
-        arg,
-        task_queue=queue,
-        result_type=result_type,
-        start_to_close_timeout=policy.start_to_close,
-        schedule_to_close_timeout=policy.schedule_to_close,
-        retry_policy=policy.retry,
-    )
-    return result
-
-
-class _CancelRequestedError(Exception):
-    pass
+# Gate for the waiting states, the skipped refund after a decline and step summaries.
+WAITING_STATES_PATCH = "waiting-states"
 
 
 @workflow.defn(name="OrderSaga")
-class OrderSaga:
+class OrderSaga(SagaWaits):
     @workflow.init
     def __init__(self, saga: OrderSagaInput) -> None:
         self._order = saga.order
         self._queues = saga.queues
+        self._policy = saga.policy
         self._state = SagaStatus(order_id=saga.order.order_id, status=OrderStatus.PENDING)
         self._confirming = False
+        self._compensating = False
         self._step = "start"
+        # The step whose failure (or cancel) the compensations answer: their stated reason.
+        self._failed_step = "start"
+        self._waiting_states = False
+        # False once the provider said no money was taken: the refund step is skipped.
+        self._charge_may_exist = True
+        self._retry: RetryRequest | None = None
+        self._outcome: tuple[PaymentOutcome, bool] | None = None
 
     @workflow.run
     async def run(self, saga: OrderSagaInput) -> SagaResult:
         order = saga.order
+        self._waiting_states = workflow.patched(WAITING_STATES_PATCH)
         two_phase = saga.payment_flow == "authorize_capture" and workflow.patched(
             AUTHORIZE_CAPTURE_PATCH
         )
@@ -140,13 +124,18 @@ class OrderSaga:
 
             # Registered before the step: a reservation whose reply was lost is still released.
             compensations.append(self._release)
-            self._step = "reserve"
-            reservation = await _step(
-                "reserve_inventory",
-                ReserveInventoryInput(order=order),
-                self._queues.inventory,
-                ReservationResult,
-                RESERVE,
+            reservation = await self._attempt(
+                "reserve",
+                lambda: run_step(
+                    "reserve_inventory",
+                    ReserveInventoryInput(order=order),
+                    self._queues.inventory,
+                    ReservationResult,
+                    reserve_policy(self._policy),
+                    summary=self._summary(
+                        f"reserve {sum(line.quantity for line in order.lines)} items"
+                    ),
+                ),
             )
             self._advance(OrderStatus.RESERVED, "reserved")
             for restock in reservation.restocks_needed:
@@ -154,22 +143,27 @@ class OrderSaga:
             self._raise_if_cancel_requested()
 
             compensations.append(self._refund)
-            self._step = "charge"
-            await _step(
-                "charge_payment",
-                ChargePaymentInput(
-                    order_id=order.order_id,
-                    customer_id=order.customer_id,
-                    amount=order.total,
-                    currency=order.currency,
-                    payment=order.payment,
-                    capture=not two_phase,
+            payment = await self._attempt(
+                "charge",
+                lambda: run_step(
+                    "charge_payment",
+                    ChargePaymentInput(
+                        order_id=order.order_id,
+                        customer_id=order.customer_id,
+                        amount=order.total,
+                        currency=order.currency,
+                        payment=order.payment,
+                        capture=not two_phase,
+                    ),
+                    self._queues.payments,
+                    PaymentResult,
+                    charge_policy(self._policy),
+                    summary=self._summary(f"charge {order.total} {order.currency}"),
                 ),
-                self._queues.payments,
-                PaymentResult,
-                CHARGE,
             )
-            if two_phase:
+            if self._waiting_states and payment.status == "PENDING":
+                await self._await_payment(payment, capture=not two_phase)
+            elif two_phase:
                 self._state.completed_steps.append("authorized")
             else:
                 self._advance(OrderStatus.PAID, "charged")
@@ -177,25 +171,42 @@ class OrderSaga:
 
             self._confirming = True
             if two_phase:
-                self._step = "capture"
-                await _step(
-                    "capture_payment",
-                    CapturePaymentInput(order_id=order.order_id),
-                    self._queues.payments,
-                    PaymentResult,
-                    CHARGE,
+                await self._attempt(
+                    "capture",
+                    lambda: run_step(
+                        "capture_payment",
+                        CapturePaymentInput(order_id=order.order_id),
+                        self._queues.payments,
+                        PaymentResult,
+                        charge_policy(self._policy),
+                        summary=self._summary("capture the authorised payment"),
+                    ),
                 )
                 self._advance(OrderStatus.PAID, "captured")
-            self._step = "confirm"
-            await self._notify(NotificationType.ORDER_CONFIRMED, OrderStatus.CONFIRMED, None)
+            await self._attempt(
+                "confirm",
+                lambda: self._notify(NotificationType.ORDER_CONFIRMED, OrderStatus.CONFIRMED, None),
+            )
             return SagaResult(order_id=order.order_id, status=self._state.status)
-        except (ActivityError, _CancelRequestedError, asyncio.CancelledError) as failure:
-            if self._step == "confirm" and isinstance(failure, ActivityError):
-                # The money is taken and the notice retries until it succeeds: only a bug
-                # gets here, and undoing a paid order would hide it. Fail for an operator.
+        except (
+            ActivityError,
+            CancelRequestedError,
+            StepAbandonedError,
+            PaymentNotCompletedError,
+            asyncio.CancelledError,
+        ) as failure:
+            if (
+                not self._waiting_states
+                and self._step == "confirm"
+                and isinstance(failure, ActivityError)
+            ):
+                # Before the waiting states: only a bug gets here, and undoing a paid order
+                # would hide it. Fail for an operator (new sagas park instead).
                 raise
             outcome, notice, reason = self._classify(failure)
             self._state.last_error = reason
+            self._compensating = True
+            self._failed_step = self._step
             # Compensations run even when Temporal cancelled the workflow: shield them.
             await asyncio.shield(self._finish(compensations, outcome, notice, reason))
             if isinstance(failure, asyncio.CancelledError):
@@ -211,53 +222,59 @@ class OrderSaga:
     ) -> None:
         for compensate in reversed(compensations):
             await compensate()
-        await self._notify(notice, outcome, reason)
+        await self._attempt("notify", lambda: self._notify(notice, outcome, reason))
 
     def _classify(self, failure: BaseException) -> tuple[OrderStatus, NotificationType, str]:
-        if isinstance(failure, _CancelRequestedError | asyncio.CancelledError):
+        if isinstance(failure, CancelRequestedError | asyncio.CancelledError):
             reason = self._state.cancel_reason or "cancelled by an operator"
             return OrderStatus.CANCELLED, NotificationType.ORDER_CANCELLED, reason
-        cause = failure.cause if isinstance(failure, ActivityError) else None
-        if self._step == "reserve":
-            if isinstance(cause, ApplicationError) and cause.type in _REJECTIONS:
-                return OrderStatus.REJECTED, NotificationType.ORDER_REJECTED, cause.message
-            return (
-                OrderStatus.REJECTED,
-                NotificationType.ORDER_REJECTED,
-                f"inventory unavailable: {_describe(cause)}",
-            )
-        if isinstance(cause, ApplicationError) and cause.type == errors.PAYMENT_DECLINED:
-            return OrderStatus.PAYMENT_FAILED, NotificationType.PAYMENT_FAILED, cause.message
-        return (
-            OrderStatus.PAYMENT_FAILED,
-            NotificationType.PAYMENT_FAILED,
-            f"payment unavailable: {_describe(cause)}",
-        )
+        if isinstance(failure, PaymentNotCompletedError):
+            return OrderStatus.PAYMENT_FAILED, NotificationType.PAYMENT_FAILED, failure.reason
+        if isinstance(failure, StepAbandonedError):
+            status, notice = GIVE_UP[failure.step]
+            return status, notice, f"no operator decision within the hold: {failure.reason}"
+        assert isinstance(failure, ActivityError)
+        if is_declined(failure):
+            # The provider said no: no charge exists, so new sagas skip the refund step.
+            self._charge_may_exist = not self._waiting_states
+        return classify(self._step, failure)
 
     async def _release(self) -> None:
-        await _step(
-            "release_inventory",
-            ReleaseInventoryInput(order_id=self._order.order_id, reason=self._step),
-            self._queues.inventory,
-            ReleaseResult,
-            MUST_COMPLETE,
+        why = self._failed_step
+        await self._attempt(
+            "compensate:release",
+            lambda: run_step(
+                "release_inventory",
+                ReleaseInventoryInput(order_id=self._order.order_id, reason=why),
+                self._queues.inventory,
+                ReleaseResult,
+                MUST_COMPLETE,
+                summary=self._summary("release the reserved stock"),
+            ),
         )
         self._state.completed_steps.append("released")
 
     async def _refund(self) -> None:
-        result = await _step(
-            "refund_payment",
-            RefundPaymentInput(order_id=self._order.order_id, reason=self._step),
-            self._queues.payments,
-            RefundResult,
-            MUST_COMPLETE,
+        if not self._charge_may_exist:
+            return
+        why = self._failed_step
+        result = await self._attempt(
+            "compensate:refund",
+            lambda: run_step(
+                "refund_payment",
+                RefundPaymentInput(order_id=self._order.order_id, reason=why),
+                self._queues.payments,
+                RefundResult,
+                MUST_COMPLETE,
+                summary=self._summary("refund or void the payment"),
+            ),
         )
         self._state.completed_steps.append(result.outcome.lower())
 
     async def _notify(
         self, notice: NotificationType, outcome: OrderStatus, reason: str | None
     ) -> None:
-        await _step(
+        await run_step(
             "notify_customer",
             NotifyCustomerInput(
                 order=self._order,
@@ -268,19 +285,14 @@ class OrderSaga:
             self._queues.notifications,
             NotificationResult,
             MUST_COMPLETE,
+            summary=self._summary(f"notify {notice} and record {outcome}"),
         )
         self._advance(outcome, f"notified:{notice}")
 
-    def _advance(self, target: OrderStatus, step: str) -> None:
-        self._state.status = transition(OrderStatus(self._state.status), target)
-        self._state.completed_steps.append(step)
-        workflow.upsert_search_attributes([ORDER_STATUS.value_set(self._state.status)])
-
-    def _raise_if_cancel_requested(self) -> None:
-        if self._state.cancel_reason is not None:
-            raise _CancelRequestedError(self._state.cancel_reason)
-
     def _cancel_refusal(self) -> str | None:
+        parked = self._state.status == OrderStatus.NEEDS_ATTENTION and not self._compensating
+        if parked:
+            return None
         if self._confirming or self._state.status == OrderStatus.CONFIRMED:
             return "the order is already being confirmed"
         if is_terminal(OrderStatus(self._state.status)):
@@ -312,6 +324,39 @@ class OrderSaga:
         if refusal is not None:
             raise ApplicationError(refusal, type=errors.CANCEL_REFUSED, non_retryable=True)
 
+    @workflow.signal(name="retry")
+    def retry(self, request: RetryRequest | None = None) -> None:
+        """An operator's retry of a parked order (no input needed); ignored otherwise."""
+        if self._state.status == OrderStatus.NEEDS_ATTENTION and self._retry is None:
+            self._retry = request or RetryRequest()
+
+    @workflow.update(name="retry")
+    def retry_update(self, request: RetryRequest | None = None) -> RetryOutcome:
+        """The same retry, answered: refused (by the validator) unless the order is parked."""
+        self.retry(request)
+        return RetryOutcome(
+            accepted=True, status=self._state.status, step=self._step, detail="retrying"
+        )
+
+    @retry_update.validator
+    def _validate_retry(self, request: RetryRequest | None = None) -> None:  # noqa: ARG002
+        if self._state.status != OrderStatus.NEEDS_ATTENTION:
+            raise ApplicationError(
+                f"the order is {self._state.status}, not NEEDS_ATTENTION: nothing to retry",
+                type=errors.RETRY_REFUSED,
+                non_retryable=True,
+            )
+
+    @workflow.signal(name="payment_succeeded")
+    def payment_succeeded(self, outcome: PaymentOutcome) -> None:
+        """The provider's webhook: the customer completed the payment."""
+        self._report(outcome, succeeded=True)
+
+    @workflow.signal(name="payment_failed")
+    def payment_failed(self, outcome: PaymentOutcome) -> None:
+        """The provider's webhook: the payment failed or was abandoned by the customer."""
+        self._report(outcome, succeeded=False)
+
     @workflow.query(name="status")
     def status(self) -> SagaStatus:
         return self._state
@@ -328,9 +373,3 @@ async def _start_restock(restock: RestockInput) -> None:
             task_queue=restock.queues.orders,
             parent_close_policy=ParentClosePolicy.ABANDON,
         )
-
-
-def _describe(cause: BaseException | None) -> str:
-    if isinstance(cause, TimeoutError):
-        return f"gave up after {cause.type.name.lower() if cause.type else 'timeout'}"
-    return str(cause) if cause is not None else "unknown error"

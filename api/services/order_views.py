@@ -17,11 +17,19 @@ from models.order_status import OrderStatus, is_terminal
 from persistence.tables import OrderRow
 
 # How far along the lifecycle a status is; every terminal status is as far as it goes.
-_PROGRESS = {OrderStatus.PENDING: 0, OrderStatus.RESERVED: 1, OrderStatus.PAID: 2}
+# NEEDS_ATTENTION ranks above every running status: the saga parked the order whatever
+# step the read model last recorded (it may not have been able to record the parking).
+_PROGRESS = {
+    OrderStatus.PENDING: 0,
+    OrderStatus.RESERVED: 1,
+    OrderStatus.PAYMENT_PENDING: 2,
+    OrderStatus.PAID: 3,
+    OrderStatus.NEEDS_ATTENTION: 4,
+}
 
 
 def progress(status: OrderStatus) -> int:
-    return 3 if is_terminal(status) else _PROGRESS[status]
+    return 5 if is_terminal(status) else _PROGRESS[status]
 
 
 def parse_status(value: str | None) -> OrderStatus | None:
@@ -109,6 +117,8 @@ def with_live_status(view: OrderPublic, live: SagaStatus | None) -> OrderPublic:
             update["failure_reason"] = live.last_error
     if live.cancel_reason is not None and not is_terminal(view.status):
         update["cancel_reason"] = live.cancel_reason
+    if live.status == OrderStatus.PAYMENT_PENDING and live.next_action is not None:
+        update["next_action"] = live.next_action
     return view.model_copy(update=update) if update else view
 
 

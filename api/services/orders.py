@@ -42,7 +42,7 @@ from api.services.pricing import check_limits, price_order
 from api.services.workflows import CancelRefusedError, OrderWorkflows, SagaFinishedError
 from config.settings import Settings
 from messages.queues import TaskQueues
-from messages.saga import OrderSagaInput, OrderSnapshot, PaymentInfo
+from messages.saga import OrderSagaInput, OrderSnapshot, PaymentInfo, SagaPolicy
 from models.order_status import OrderStatus, is_terminal
 from persistence.database import is_unavailable
 from persistence.tables import utc_now
@@ -122,7 +122,10 @@ class OrderService:
             placed_at=utc_now(),
         )
         saga = OrderSagaInput(
-            order=snapshot, payment_flow=self._settings.payments.flow, queues=self._queues
+            order=snapshot,
+            payment_flow=self._settings.payments.flow,
+            queues=self._queues,
+            policy=SagaPolicy(**self._settings.saga.model_dump()),
         )
         try:
             started = await self._workflows.start(saga)

@@ -28,7 +28,7 @@ from messages import errors
 from messages.queues import TaskQueues, order_workflow_id
 from messages.saga import CancelOutcome, CancelRequest, OrderSagaInput, SagaStatus
 from models.order_status import OrderStatus
-from workflows.order_saga import CUSTOMER_ID, ORDER_STATUS
+from workflows.order_saga import CUSTOMER_ID, ORDER_STATUS, ORDER_TOTAL
 
 WORKFLOW_TYPE = "OrderSaga"
 START_TIMEOUT = timedelta(seconds=10)
@@ -56,6 +56,26 @@ class SagaFacts:
     started_at: datetime
 
 
+def saga_summary(saga: OrderSagaInput) -> str:
+    """The saga's one line in the Web UI's list; no e-mail, no payment token."""
+    order = saga.order
+    items = sum(line.quantity for line in order.lines)
+    return f"Order {order.order_id}: {items} items, {order.total} {order.currency}"
+
+
+def saga_details(saga: OrderSagaInput) -> str:
+    """The saga's details in the Web UI (markdown); only what an operator needs to act."""
+    order = saga.order
+    lines = "\n".join(
+        f"| {line.product_id} | {line.quantity} | {line.unit_price} |" for line in order.lines
+    )
+    return (
+        f"**Order** `{order.order_id}` (customer `{order.customer_id}`)\n\n"
+        f"**Total** {order.total} {order.currency}, payment flow `{saga.payment_flow}`\n\n"
+        f"| product | quantity | unit price |\n|---|---|---|\n{lines}"
+    )
+
+
 def unavailable() -> ProblemError:
     return dependency_unavailable("workflow service")
 
@@ -78,10 +98,13 @@ class OrderWorkflows:
 
     async def start(self, saga: OrderSagaInput) -> bool:
         """Start the saga; False when it was already started (a retried request)."""
+        order = saga.order
+        # What operators filter on: no personal data (the customer id is a pseudonym).
         attributes = TypedSearchAttributes(
             [
-                SearchAttributePair(CUSTOMER_ID, saga.order.customer_id),
+                SearchAttributePair(CUSTOMER_ID, order.customer_id),
                 SearchAttributePair(ORDER_STATUS, OrderStatus.PENDING.value),
+                SearchAttributePair(ORDER_TOTAL, float(order.total)),
             ]
         )
         try:
@@ -92,6 +115,8 @@ class OrderWorkflows:
                     id=order_workflow_id(saga.order.order_id),
                     task_queue=self._queues.orders,
                     search_attributes=attributes,
+                    static_summary=saga_summary(saga),
+                    static_details=saga_details(saga),
                     # Never a second saga for one order id, even after the first one closed.
                     id_reuse_policy=WorkflowIDReusePolicy.REJECT_DUPLICATE,
                     rpc_timeout=START_TIMEOUT,

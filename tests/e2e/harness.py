@@ -23,7 +23,13 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 from temporalio.client import Client
 
 from api import create_app
-from config.settings import DatabaseSettings, PaymentSettings, Settings, TemporalSettings
+from config.settings import (
+    DatabaseSettings,
+    PaymentSettings,
+    SagaSettings,
+    Settings,
+    TemporalSettings,
+)
 from gateways.simulated_payment import SimulatedPaymentGateway
 from messages import queues
 from persistence.database import create_engine, session_factory
@@ -40,7 +46,12 @@ WAIT_SECONDS = 30.0
 TERMINAL = {"CONFIRMED", "REJECTED", "PAYMENT_FAILED", "CANCELLED"}
 
 
-def e2e_settings(pg_url: str, temporal: TemporalSettings, gateway_latency_ms: int = 0) -> Settings:
+def e2e_settings(
+    pg_url: str,
+    temporal: TemporalSettings,
+    gateway_latency_ms: int = 0,
+    saga: SagaSettings | None = None,
+) -> Settings:
     """Settings for one test: its own database, and task queues no other test polls."""
     prefix = f"e2e-{uuid.uuid4().hex[:12]}-"
     return Settings(
@@ -48,6 +59,7 @@ def e2e_settings(pg_url: str, temporal: TemporalSettings, gateway_latency_ms: in
         database=DatabaseSettings(url=pg_url, pool_size=5, max_overflow=5),
         temporal=temporal.model_copy(update={"task_queue_prefix": prefix}),
         payments=PaymentSettings(gateway_latency_ms=gateway_latency_ms),
+        saga=saga or SagaSettings(),
     )
 
 
@@ -99,11 +111,12 @@ async def running_api(
     gateway_latency_ms: int = 0,
     *,
     activities: bool = True,
+    saga: SagaSettings | None = None,
 ) -> AsyncIterator[Api]:
     """The app (lifespan started) and the production workers (workers.runner), on task
     queues of this test's own. ``activities=False`` runs the workflow worker only: sagas
     then wait at their first step."""
-    settings = e2e_settings(pg_url, temporal, gateway_latency_ms)
+    settings = e2e_settings(pg_url, temporal, gateway_latency_ms, saga)
     app = create_app(settings)
     engine = create_engine(settings.database)
     sessions = session_factory(engine)

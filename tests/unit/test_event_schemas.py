@@ -25,7 +25,10 @@ from models.events import (
     OrderCancelled,
     OrderConfirmed,
     OrderCreated,
+    OrderNeedsAttention,
     OrderRejected,
+    OrderRetried,
+    PaymentActionRequired,
     PaymentFailed,
     PaymentProcessed,
     PaymentRefunded,
@@ -54,6 +57,13 @@ SAMPLES: dict[str, DomainEvent] = {
     "OrderConfirmed": OrderConfirmed(order_id=ORDER),
     "OrderCancelled": OrderCancelled(order_id=ORDER, reason="customer called"),
     "OrderRejected": OrderRejected(order_id=ORDER, reason="out of stock: sku-grinder"),
+    "OrderNeedsAttention": OrderNeedsAttention(
+        order_id=ORDER, step="charge", reason="payment unavailable: gave up after 10 minutes"
+    ),
+    "OrderRetried": OrderRetried(order_id=ORDER, step="charge", actor="alice"),
+    "PaymentActionRequired": PaymentActionRequired(
+        order_id=ORDER, payment_id="pay-1", next_action="https://pay.example/act/ch_1"
+    ),
     "InventoryReserved": InventoryReserved(order_id=ORDER, items=STOCK_LINES),
     "InventoryReservationFailed": InventoryReservationFailed(
         order_id=ORDER, product_id="sku-grinder", requested=3, available=1

@@ -35,7 +35,10 @@ from models import (
     OrderCancelled,
     OrderConfirmed,
     OrderCreated,
+    OrderNeedsAttention,
     OrderRejected,
+    OrderRetried,
+    PaymentActionRequired,
     PaymentFailed,
     PaymentProcessed,
     PaymentRefunded,
@@ -64,6 +67,23 @@ SAMPLES: dict[str, tuple[DomainEvent, str, str]] = {
     "OrderConfirmed": (OrderConfirmed(order_id="o-1"), "order", "o-1"),
     "OrderCancelled": (OrderCancelled(order_id="o-1", reason="asked"), "order", "o-1"),
     "OrderRejected": (OrderRejected(order_id="o-1", reason="no stock"), "order", "o-1"),
+    "OrderNeedsAttention": (
+        OrderNeedsAttention(order_id="o-1", step="charge", reason="provider down"),
+        "order",
+        "o-1",
+    ),
+    "OrderRetried": (
+        OrderRetried(order_id="o-1", step="charge", actor="alice", note="back"),
+        "order",
+        "o-1",
+    ),
+    "PaymentActionRequired": (
+        PaymentActionRequired(
+            order_id="o-1", payment_id="pay-1", next_action="https://provider/act/1"
+        ),
+        "payment",
+        "o-1",
+    ),
     "InventoryReserved": (
         InventoryReserved(order_id="o-1", items=(EventItem("sku-1", 2),)),
         "inventory",

@@ -18,7 +18,9 @@ from models import (
     OrderConfirmed,
     OrderCreated,
     OrderItem,
+    OrderNeedsAttention,
     OrderRejected,
+    OrderRetried,
     OrderStatus,
     PaymentDetails,
 )
@@ -247,6 +249,8 @@ BEHAVIOURS: dict[OrderStatus, Callable[[Order], DomainEvent | None]] = {
     S.REJECTED: lambda order: order.reject("no stock"),
     S.PAYMENT_FAILED: lambda order: order.fail_payment("declined"),
     S.CANCELLED: lambda order: order.cancel("asked to"),
+    S.PAYMENT_PENDING: lambda order: order.await_payment_action(),
+    S.NEEDS_ATTENTION: lambda order: order.park("charge", "provider down"),
 }
 ALL_CASES = [(current, target) for current in OrderStatus for target in BEHAVIOURS]
 
@@ -280,3 +284,49 @@ def test_orders_are_the_same_entity_when_their_ids_match() -> None:
     assert first == second
     assert len({first, second}) == 1
     assert first != Order(id="o-2", customer_id="c-1", items=(line(),), payment=CARD)
+
+
+def test_a_parked_order_records_the_step_and_why() -> None:
+    """NEEDS_ATTENTION says which step could not go on and the cause, decided by the system."""
+    order = order_in(S.RESERVED)
+
+    parked = order.park("charge", "payment unavailable: gave up after schedule_to_close")
+
+    assert order.status is S.NEEDS_ATTENTION
+    assert parked == OrderNeedsAttention(
+        order_id="o-1",
+        step="charge",
+        reason="payment unavailable: gave up after schedule_to_close",
+        actor="system",
+    )
+
+
+def test_a_retry_returns_a_parked_order_to_the_status_it_left() -> None:
+    """The operator's retry is an OrderRetried event naming them and the step."""
+    order = order_in(S.NEEDS_ATTENTION)
+
+    retried = order.resume(S.RESERVED, "charge", "alice", "provider is back")
+
+    assert order.status is S.RESERVED
+    assert retried == OrderRetried(
+        order_id="o-1", step="charge", actor="alice", note="provider is back"
+    )
+
+
+@pytest.mark.parametrize("target", [S.NEEDS_ATTENTION, S.CONFIRMED, S.CANCELLED], ids=str)
+def test_a_retry_cannot_end_an_order_or_stay_parked(target: OrderStatus) -> None:
+    """Ending an order goes through its own method (and event); a retry only resumes."""
+    order = order_in(S.NEEDS_ATTENTION)
+
+    with pytest.raises(IllegalTransitionError):
+        order.resume(target, "charge", "alice")
+
+    assert order.status is S.NEEDS_ATTENTION
+
+
+def test_only_a_parked_order_can_be_retried() -> None:
+    """A running order has nothing to retry."""
+    order = order_in(S.RESERVED)
+
+    with pytest.raises(IllegalTransitionError):
+        order.resume(S.RESERVED, "charge", "alice")

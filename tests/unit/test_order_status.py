@@ -15,14 +15,32 @@ from models import (
     transition,
 )
 from models._transitions import TransitionTable
+from models.order_status import is_waiting
 
 S = OrderStatus
 
 # Written out independently of the model, from the design.
 LEGAL: dict[OrderStatus, set[OrderStatus]] = {
-    S.PENDING: {S.RESERVED, S.REJECTED, S.CANCELLED},
-    S.RESERVED: {S.PAID, S.PAYMENT_FAILED, S.CANCELLED, S.REJECTED},
-    S.PAID: {S.CONFIRMED, S.CANCELLED, S.PAYMENT_FAILED},
+    S.PENDING: {S.RESERVED, S.REJECTED, S.CANCELLED, S.NEEDS_ATTENTION},
+    S.RESERVED: {
+        S.PAID,
+        S.PAYMENT_PENDING,
+        S.PAYMENT_FAILED,
+        S.CANCELLED,
+        S.REJECTED,
+        S.NEEDS_ATTENTION,
+    },
+    S.PAYMENT_PENDING: {S.PAID, S.RESERVED, S.PAYMENT_FAILED, S.CANCELLED, S.NEEDS_ATTENTION},
+    S.PAID: {S.CONFIRMED, S.CANCELLED, S.PAYMENT_FAILED, S.NEEDS_ATTENTION},
+    S.NEEDS_ATTENTION: {
+        S.PENDING,
+        S.RESERVED,
+        S.PAYMENT_PENDING,
+        S.PAID,
+        S.REJECTED,
+        S.PAYMENT_FAILED,
+        S.CANCELLED,
+    },
     S.CONFIRMED: set(),
     S.REJECTED: set(),
     S.PAYMENT_FAILED: set(),
@@ -82,8 +100,16 @@ def test_terminal_statuses_are_the_four_outcomes() -> None:
 
 @pytest.mark.parametrize("status", list(OrderStatus), ids=str)
 def test_an_order_can_be_cancelled_until_it_is_settled(status: OrderStatus) -> None:
-    """Cancelling is open in PENDING, RESERVED and PAID, and nowhere else."""
-    assert can_cancel(status) == (status in {S.PENDING, S.RESERVED, S.PAID})
+    """Cancelling is open in PENDING, RESERVED, PAID and both waiting states, nowhere else."""
+    open_ = {S.PENDING, S.RESERVED, S.PAID, S.PAYMENT_PENDING, S.NEEDS_ATTENTION}
+    assert can_cancel(status) == (status in open_)
+
+
+@pytest.mark.parametrize("status", list(OrderStatus), ids=str)
+def test_only_the_two_waiting_states_wait(status: OrderStatus) -> None:
+    """PAYMENT_PENDING and NEEDS_ATTENTION wait on someone outside; neither is terminal."""
+    assert is_waiting(status) == (status in {S.PAYMENT_PENDING, S.NEEDS_ATTENTION})
+    assert not (is_waiting(status) and is_terminal(status))
 
 
 def test_status_values_are_their_names() -> None:
@@ -94,7 +120,12 @@ def test_status_values_are_their_names() -> None:
 
 def test_allowed_transitions_keep_their_declared_order() -> None:
     """Targets come back in a fixed order, so workflow code that lists them replays alike."""
-    assert allowed_transitions(S.PENDING) == (S.RESERVED, S.REJECTED, S.CANCELLED)
+    assert allowed_transitions(S.PENDING) == (
+        S.RESERVED,
+        S.REJECTED,
+        S.CANCELLED,
+        S.NEEDS_ATTENTION,
+    )
 
 
 def test_a_table_that_forgets_a_status_is_refused() -> None:

@@ -28,7 +28,7 @@ AT = datetime(2025, 1, 2, 3, 4, 5, tzinfo=UTC)
 
 # Written out independently of the model, from the design.
 LEGAL: dict[PaymentStatus, set[PaymentStatus]] = {
-    P.PENDING: {P.AUTHORIZED, P.CAPTURED, P.FAILED},
+    P.PENDING: {P.AUTHORIZED, P.CAPTURED, P.FAILED, P.VOIDED},
     P.AUTHORIZED: {P.CAPTURED, P.VOIDED},
     P.CAPTURED: {P.REFUNDED},
     P.FAILED: set(),

@@ -5,7 +5,8 @@ from __future__ import annotations
 import pytest
 from pydantic import ValidationError
 
-from config.settings import DEV_JWT_SECRET, Settings
+from config.settings import DEV_JWT_SECRET, SagaSettings, Settings
+from messages.saga import SagaPolicy
 
 
 def test_nested_variables_use_double_underscores(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -55,3 +56,29 @@ def test_production_accepts_a_jwks_url(monkeypatch: pytest.MonkeyPatch) -> None:
     settings = Settings()
     assert settings.auth.jwt_secret == DEV_JWT_SECRET
     assert settings.auth.jwks_url
+
+
+def test_saga_budgets_are_settings_read_once(monkeypatch: pytest.MonkeyPatch) -> None:
+    """ORDERS_SAGA__CHARGE_BUDGET_SECONDS shortens the charge budget, as fault tests do."""
+    monkeypatch.setenv("ORDERS_SAGA__CHARGE_BUDGET_SECONDS", "30")
+    saga = Settings(_env_file=None).saga
+    assert saga.charge_budget_seconds == 30
+    assert saga.attention_hold_seconds == 24 * 3600
+    assert saga.payment_action_timeout_seconds == 30 * 60
+
+
+def test_a_saga_budget_of_zero_is_refused_naming_the_setting(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A budget that cannot work stops the process at start, saying which setting."""
+    monkeypatch.setenv("ORDERS_SAGA__ATTENTION_HOLD_SECONDS", "0")
+    with pytest.raises(ValidationError, match="attention_hold_seconds"):
+        Settings(_env_file=None)
+
+
+def test_the_saga_input_carries_exactly_the_saga_settings() -> None:
+    """SagaPolicy (what a saga is started with) and SagaSettings agree field by field, so
+    the API hands every setting over and old inputs get today's defaults."""
+    settings = SagaSettings()
+    assert SagaPolicy(**settings.model_dump()).model_dump() == settings.model_dump()
+    assert SagaPolicy().model_dump() == settings.model_dump()

@@ -284,3 +284,59 @@ async def test_build_payment_gateway_uses_the_configured_ledger(ledger_path: Pat
         assert reader.charge_count("order-1") == 1
     finally:
         reader.close()
+
+
+@pytest.mark.parametrize("on_file", [False, True], ids=["memory", "file"])
+async def test_a_charge_needing_the_customer_waits_with_a_next_action(
+    on_file: bool, tmp_path: Path
+) -> None:
+    """The 3-D Secure test token answers REQUIRES_ACTION and a URL, the same on a repeat."""
+    gateway = SimulatedPaymentGateway(ledger_path=tmp_path / "p.sqlite3" if on_file else None)
+    try:
+        first = await gateway.charge("order-1", TEN, "tok_threeDSecureRequired", capture=True)
+        again = await gateway.charge("order-1", TEN, "tok_threeDSecureRequired", capture=True)
+        found = await gateway.find_charge("order-1")
+        charges = gateway.charge_count("order-1")
+    finally:
+        gateway.close()
+    assert first.status is ChargeStatus.REQUIRES_ACTION
+    assert first.next_action is not None
+    assert first.reference in first.next_action
+    assert again == first
+    assert found == first
+    assert charges == 1
+
+
+@pytest.mark.parametrize(
+    ("succeed", "capture", "status"),
+    [
+        (True, True, ChargeStatus.CAPTURED),
+        (True, False, ChargeStatus.AUTHORIZED),
+        (False, True, ChargeStatus.VOIDED),
+    ],
+)
+async def test_the_customer_completes_or_fails_the_action(
+    succeed: bool, capture: bool, status: ChargeStatus
+) -> None:
+    """Authenticated: captured (or authorised) as asked; failed: abandoned, no money moved."""
+    gateway = SimulatedPaymentGateway()
+    waiting = await gateway.charge("order-1", TEN, "tok_threeDSecureRequired", capture=capture)
+
+    done = await gateway.complete_action(waiting.reference, succeed=succeed)
+
+    assert done.status is status
+    assert done.next_action is None
+    assert await gateway.find_charge("order-1") == done
+
+
+async def test_a_waiting_charge_is_voided_once_and_cannot_be_completed_after() -> None:
+    """The shop's timeout or cancel abandons it; the customer arriving late changes nothing."""
+    gateway = SimulatedPaymentGateway()
+    waiting = await gateway.charge("order-1", TEN, "tok_threeDSecureRequired", capture=True)
+
+    voided = await gateway.void(waiting.reference)
+    again = await gateway.void(waiting.reference)
+
+    assert voided.status is again.status is ChargeStatus.VOIDED
+    with pytest.raises(GatewayRequestError):
+        await gateway.complete_action(waiting.reference, succeed=True)

@@ -15,7 +15,7 @@ from decimal import Decimal
 from typing import Any
 
 from temporalio import activity
-from temporalio.client import Client
+from temporalio.client import Client, WorkflowHandle
 from temporalio.exceptions import ApplicationError
 from temporalio.worker import Worker
 
@@ -25,7 +25,10 @@ from messages.activities import (
     ChargePaymentInput,
     NotificationResult,
     NotifyCustomerInput,
+    OrderStatusResult,
     PaymentResult,
+    RecordOrderStatusInput,
+    RecordPaymentOutcomeInput,
     RefundPaymentInput,
     RefundResult,
     ReleaseInventoryInput,
@@ -35,7 +38,7 @@ from messages.activities import (
 )
 from messages.queues import TaskQueues
 from messages.restock import AlertLowStockInput, RestockInventoryInput, RestockResult
-from messages.saga import OrderLine, OrderSagaInput, OrderSnapshot, PaymentInfo
+from messages.saga import OrderLine, OrderSagaInput, OrderSnapshot, PaymentInfo, SagaStatus
 from workflows import WORKFLOWS
 
 
@@ -60,6 +63,13 @@ class FakeActivities:
     decline: bool = False
     # Raised by charge_payment while set: an outage the saga must ride out or give up on.
     charge_error: Callable[[], Exception] | None = None
+    # Raised by reserve_inventory / notify_customer (ORDER_CONFIRMED) while set.
+    reserve_error: Callable[[], Exception] | None = None
+    confirm_error: Callable[[], Exception] | None = None
+    # charge_payment answers that the customer must act (3-D Secure) instead of charging.
+    requires_action: bool = False
+    # The statuses record_order_status was asked for, with the actor: ("NEEDS_ATTENTION", "system").
+    recorded: list[tuple[str, str]] = field(default_factory=list)
     restocks: list[Any] = field(default_factory=list)
     # A step named here waits until the test sets the event: "while X is in flight…".
     gates: dict[str, asyncio.Event] = field(default_factory=dict)
@@ -82,6 +92,8 @@ class FakeActivities:
         @activity.defn(name="reserve_inventory")
         async def reserve(arg: ReserveInventoryInput) -> ReservationResult:
             await self._enter("reserve")
+            if self.reserve_error is not None:
+                raise self.reserve_error()
             if self.out_of_stock:
                 raise ApplicationError(
                     "sku-1: 1 requested, 0 available", type=errors.OUT_OF_STOCK, non_retryable=True
@@ -102,7 +114,26 @@ class FakeActivities:
                 raise ApplicationError(
                     "card declined", type=errors.PAYMENT_DECLINED, non_retryable=True
                 )
+            if self.requires_action:
+                return PaymentResult(
+                    order_id=arg.order_id,
+                    payment_id="pay-1",
+                    status="PENDING",
+                    gateway_reference="ch_1",
+                    next_action="https://pay.example/authenticate/ch_1",
+                )
             return PaymentResult(order_id=arg.order_id, payment_id="pay-1", status="CAPTURED")
+
+        @activity.defn(name="record_payment_outcome")
+        async def record_outcome(arg: RecordPaymentOutcomeInput) -> PaymentResult:
+            self.calls.append(f"outcome:{'succeeded' if arg.succeeded else 'failed'}")
+            status = "CAPTURED" if arg.succeeded else "FAILED"
+            return PaymentResult(order_id=arg.order_id, payment_id="pay-1", status=status)
+
+        @activity.defn(name="record_order_status")
+        async def record_status(arg: RecordOrderStatusInput) -> OrderStatusResult:
+            self.recorded.append((arg.status, arg.actor))
+            return OrderStatusResult(order_id=arg.order.order_id, status=arg.status)
 
         @activity.defn(name="capture_payment")
         async def capture(arg: CapturePaymentInput) -> PaymentResult:
@@ -117,6 +148,8 @@ class FakeActivities:
         @activity.defn(name="notify_customer")
         async def notify(arg: NotifyCustomerInput) -> NotificationResult:
             await self._enter(f"notify:{arg.notification_type}")
+            if self.confirm_error is not None and arg.notification_type == "ORDER_CONFIRMED":
+                raise self.confirm_error()
             return NotificationResult(
                 order_id=arg.order.order_id, notification_id="n-1", status="SENT"
             )
@@ -131,7 +164,18 @@ class FakeActivities:
             self.calls.append(f"restock:{arg.product_id}:{arg.quantity}")
             return RestockResult(product_id=arg.product_id, quantity_on_hand=100, applied=True)
 
-        return [reserve, release, charge, capture, refund, notify, alert, restock]
+        return [
+            reserve,
+            release,
+            charge,
+            capture,
+            refund,
+            notify,
+            alert,
+            restock,
+            record_outcome,
+            record_status,
+        ]
 
 
 @asynccontextmanager
@@ -147,3 +191,22 @@ async def saga_workers(
         Worker(client, task_queue=queues.notifications, activities=activities),
     ):
         yield
+
+
+def unavailable() -> Exception:
+    """What an outage looks like to the saga: an ordinary (retryable) activity error."""
+    return ApplicationError("payment provider unavailable (simulated outage)", type="Unavailable")
+
+
+async def wait_for_status(
+    handle: WorkflowHandle[Any, Any], status: str, within: float = 30.0
+) -> SagaStatus:
+    """Poll the saga's ``status`` query until it reports ``status``; fail after ``within`` s."""
+    deadline = asyncio.get_running_loop().time() + within
+    while True:
+        current: SagaStatus = await handle.query("status", result_type=SagaStatus)
+        if current.status == status:
+            return current
+        if asyncio.get_running_loop().time() > deadline:
+            raise AssertionError(f"saga stayed {current.status}, never {status}: {current}")
+        await asyncio.sleep(0.1)

@@ -1,0 +1,62 @@
+"""Recording the saga's waiting decisions on the order: parked (NEEDS_ATTENTION) and retried.
+
+Idempotent: an order already in the requested status is left as it is and no second event
+is written, so a retry of this activity after a lost reply records the decision once.
+"""
+
+from __future__ import annotations
+
+import logging
+
+from sqlalchemy.ext.asyncio import async_sessionmaker
+from sqlmodel.ext.asyncio.session import AsyncSession
+from temporalio import activity
+
+from activities.recording import business_error, place, record_order
+from messages import errors
+from messages.activities import OrderStatusResult, RecordOrderStatusInput
+from models import DomainEvent, IllegalTransitionError, InvalidValueError, OrderStatus
+from persistence.event_store import append_events
+from persistence.tables import utc_now
+from telemetry.context import order_context
+
+__all__ = ["OrderStatusActivities"]
+
+log = logging.getLogger(__name__)
+
+
+class OrderStatusActivities:
+    def __init__(self, sessions: async_sessionmaker[AsyncSession]) -> None:
+        self._sessions = sessions
+
+    @activity.defn(name="record_order_status")
+    async def record_order_status(self, arg: RecordOrderStatusInput) -> OrderStatusResult:
+        """Park the order (NEEDS_ATTENTION, OrderNeedsAttention) or, after an operator's
+        retry, return it to the status it left (OrderRetried). Answers the status now."""
+        snapshot = arg.order
+        target = OrderStatus(arg.status)
+        with order_context(snapshot.order_id):
+            async with self._sessions() as session, session.begin():
+                # Records the order first if no step could (a database down from the start).
+                row = await record_order(session, snapshot)
+                if row.status == target:
+                    return OrderStatusResult(order_id=row.id, status=row.status)
+                order, _ = place(snapshot)
+                order.status = OrderStatus(row.status)
+                try:
+                    event: DomainEvent
+                    if target is OrderStatus.NEEDS_ATTENTION:
+                        reason = arg.reason or f"{arg.step} could not go on"
+                        event = order.park(arg.step, reason)
+                        row.failure_reason = reason[:500]
+                    else:
+                        event = order.resume(target, arg.step, arg.actor, arg.note)
+                        row.failure_reason = None
+                except (IllegalTransitionError, InvalidValueError) as refused:
+                    raise business_error(
+                        f"order {row.id}: {refused}", errors.ILLEGAL_TRANSITION
+                    ) from refused
+                row.status = order.status.value
+                await append_events(session, [event], occurred_at=utc_now())
+            log.info("order %s %s at %s (%s)", row.id, row.status, arg.step, arg.actor)
+            return OrderStatusResult(order_id=row.id, status=row.status)
