@@ -124,7 +124,7 @@ async def run_workers(queue_names: Sequence[str], settings: Settings) -> None:
         loop.add_signal_handler(sig, stop.set)
     running = [asyncio.create_task(worker.run()) for worker in workers]
     watching = asyncio.create_task(
-        FrontendFailover(settings.temporal, client, lambda new: _use(workers, new)).run()
+        FrontendFailover(settings.temporal, client, lambda new: use_client(workers, new)).run()
     )
     log.info("workers polling %s on %s", ", ".join(queue_names), settings.temporal.address)
     stopped = asyncio.create_task(stop.wait())
@@ -143,7 +143,7 @@ async def run_workers(queue_names: Sequence[str], settings: Settings) -> None:
         await engine.dispose()
 
 
-def _use(workers: Sequence[Worker], client: Client) -> None:
+def use_client(workers: Sequence[Worker], client: Client) -> None:
     """Point every worker at another frontend (the SDK swaps the client under its pollers)."""
     for worker in workers:
         worker.client = client
