@@ -25,6 +25,7 @@ from tests.e2e.harness import CATALOG, TERMINAL, Api, e2e_settings
 from workers.runner import build_workers, use_client
 
 DECLINE_EVERY = 5
+POST_ATTEMPTS = 30
 
 
 @dataclass
@@ -32,6 +33,7 @@ class Figures:
     """What a fault run measured; printed and quoted in the README."""
 
     placed: int = 0
+    retried_posts: int = 0
     accepted: int = 0
     terminal: int = 0
     confirmed: int = 0
@@ -42,7 +44,8 @@ class Figures:
 
     def line(self, what: str) -> str:
         return (
-            f"{what}: {self.placed} orders placed, {self.accepted} accepted, "
+            f"{what}: {self.placed} orders placed, {self.accepted} accepted "
+            f"({self.retried_posts} POSTs answered 503 and sent again), "
             f"{self.terminal} terminal ({self.statuses}), {self.double_charges} double charges, "
             f"{self.missing_charges} confirmed without a charge, "
             f"recovered in {self.recovery_seconds:.1f} s"
@@ -83,21 +86,32 @@ async def production_processes(
 
 async def place_orders(
     api: Api, count: int, fault_after: int, fault: Callable[[], Any]
-) -> tuple[list[str], float]:
+) -> tuple[list[str], float, int]:
     """POST ``count`` orders, a few at a time; run ``fault`` once ``fault_after`` were
-    accepted. Returns the accepted order ids and when the fault happened."""
+    accepted. Returns the accepted order ids, when the fault happened and how many POSTs
+    were answered 503 (and sent again)."""
     accepted: list[str] = []
+    refused: list[int] = []
     faulted_at = 0.0
     pending: set[asyncio.Task[httpx.Response]] = set()
 
     async def one(i: int) -> httpx.Response:
+        """One order, as a careful client places it: a 503 is retried with the same
+        Idempotency-Key, so the order is placed once however often it is sent."""
         token = "tok_chargeDeclined" if i % DECLINE_EVERY == 0 else "tok_visa"
-        return await api.place(
-            f"fault-{i}",
-            token=token,
-            key=f"fault-{i}-{time.monotonic_ns()}",
-            items=[{"product_id": "sku-beans", "quantity": 1}],
-        )
+        key = f"fault-{i}-{time.monotonic_ns()}"
+        for _ in range(POST_ATTEMPTS):
+            response = await api.place(
+                f"fault-{i}",
+                token=token,
+                key=key,
+                items=[{"product_id": "sku-beans", "quantity": 1}],
+            )
+            if response.status_code != 503:
+                break
+            refused.append(response.status_code)
+            await asyncio.sleep(1.0)
+        return response
 
     for i in range(count):
         pending.add(asyncio.create_task(one(i)))
@@ -114,7 +128,7 @@ async def place_orders(
     if not faulted_at:
         faulted_at = time.monotonic()
         await asyncio.to_thread(fault)
-    return accepted, faulted_at
+    return accepted, faulted_at, len(refused)
 
 
 async def settle(api: Api, order_ids: list[str], faulted_at: float, within: float) -> Figures:
