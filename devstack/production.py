@@ -19,7 +19,7 @@ from pathlib import Path
 from config.settings import load_settings
 from devstack.kafka import KafkaBroker
 from devstack.postgres import PostgresCluster
-from devstack.process import ManagedProcess
+from devstack.process import ManagedProcess, ServiceUnavailableError
 from devstack.stack import Stack, StackOptions
 from devstack.temporal_cluster import TemporalCluster
 from devstack.temporal_tls import SERVER_NAME
@@ -91,13 +91,19 @@ class ProductionStack:
         self.postgres.start()
         self.postgres.create_database(DATABASE, exist_ok=True)
         self.temporal.start()
-        self.ui = TemporalWebUI(
+        ui = TemporalWebUI(
             opts.run_dir / "temporal-ui",
             self.temporal.addresses[0],
             port=opts.ui_port or None,
             namespace=NAMESPACE,
             certificates=self.temporal.certificates,
-        ).start()
+        )
+        try:
+            self.ui = ui.start()
+        except ServiceUnavailableError as exc:
+            # The UI is for people; the system runs without it (README: Web UI).
+            print(f"Temporal Web UI not started: {exc}", flush=True)
+            ui.stop()
         self.kafka = KafkaBroker(opts.run_dir / "kafka", port=opts.kafka_port).start()
         self.stack.kafka = self.kafka  # the stack starts the relay and stops the broker
         self.stack.env.update(
