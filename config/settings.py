@@ -59,8 +59,9 @@ class TemporalSettings(BaseModel):
     # Prometheus endpoint of the SDK's own metrics (task latencies, slots); empty = off.
     metrics_bind_address: str = ""
     # How long one call keeps retrying Unavailable and the like: longer than a cluster
-    # node's eviction (the SDK's default gives up after about 5 s).
-    rpc_retry_seconds: float = Field(default=60.0, gt=0)
+    # node's eviction (the SDK's default gives up after about 5 s), yet short: a call
+    # already on its way to a dead frontend waits it out before the process moves on.
+    rpc_retry_seconds: float = Field(default=30.0, gt=0)
     # How often the current frontend is probed, and after how many failed probes in a row
     # a process moves to another address of the list.
     failover_probe_seconds: float = Field(default=1.0, gt=0)
