@@ -19,13 +19,11 @@ import random
 import signal
 import socket
 import string
-import subprocess
 import time
 from dataclasses import dataclass, field
 from datetime import timedelta
 from pathlib import Path
 
-import psycopg
 import yaml
 from temporalio.api.workflowservice.v1 import DescribeNamespaceRequest
 from temporalio.client import Client, TLSConfig
@@ -33,13 +31,11 @@ from temporalio.client import Client, TLSConfig
 from devstack import go_servers
 from devstack.postgres import SUPERUSER, PostgresCluster
 from devstack.process import ManagedProcess, ServiceUnavailableError, free_port, wait_until
+from devstack.temporal_schema import DATABASE, VISIBILITY_DATABASE, prepare_schemas
 from devstack.temporal_tls import ClusterCertificates
 
 CONFIG_DIR = Path(__file__).resolve().parent / "temporal_cluster_config"
-DATABASE = "temporal"
-VISIBILITY_DATABASE = "temporal_visibility"
 SYSTEM_NAMESPACE = "temporal-system"
-SCHEMA_TIMEOUT = 300.0
 
 
 def free_membership_port() -> int:
@@ -68,48 +64,6 @@ class NodePorts:
     worker: int = field(default_factory=free_port)
     worker_membership: int = field(default_factory=free_membership_port)
     metrics: int = field(default_factory=free_port)
-
-
-def _sql_tool(postgres: PostgresCluster, database: str, *command: str) -> None:
-    args = [
-        str(go_servers.binary("temporal-sql-tool")),
-        "--plugin",
-        "postgres12",
-        "--ep",
-        postgres.host,
-        "-p",
-        str(postgres.port),
-        "-u",
-        SUPERUSER,
-        "--db",
-        database,
-        *command,
-    ]
-    done = subprocess.run(args, capture_output=True, text=True, timeout=SCHEMA_TIMEOUT, check=False)
-    if done.returncode != 0:
-        raise ServiceUnavailableError(
-            f"`{' '.join(args)}` failed ({done.returncode}):\n{done.stdout[-2000:]}"
-            f"{done.stderr[-2000:]}"
-        )
-
-
-def _has_schema(postgres: PostgresCluster, database: str) -> bool:
-
-    with psycopg.connect(postgres.conninfo(database), autocommit=True) as conn:
-        row = conn.execute("SELECT to_regclass('public.schema_version') IS NOT NULL").fetchone()
-        return bool(row and row[0])
-
-
-def prepare_schemas(postgres: PostgresCluster) -> None:
-    """Create both databases and bring their schemas to the server's version (idempotent)."""
-    schema_root = go_servers.module_dir("temporal-server") / "schema" / "postgresql" / "v12"
-    for database, folder in ((DATABASE, "temporal"), (VISIBILITY_DATABASE, "visibility")):
-        postgres.create_database(database, exist_ok=True)
-        if not _has_schema(postgres, database):
-            _sql_tool(postgres, database, "setup-schema", "-v", "0.0")
-        _sql_tool(
-            postgres, database, "update-schema", "-d", str(schema_root / folder / "versioned")
-        )
 
 
 class TemporalNode:

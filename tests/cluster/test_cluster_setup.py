@@ -15,7 +15,8 @@ from temporalio.client import Client
 
 from config.settings import TemporalSettings
 from devstack.postgres import PostgresCluster
-from devstack.temporal_cluster import DATABASE, TemporalCluster
+from devstack.temporal_cluster import TemporalCluster
+from devstack.temporal_schema import DATABASE
 from devstack.temporal_ui import TemporalWebUI
 from tests.cluster.conftest import NAMESPACE
 
