@@ -15,6 +15,7 @@ from typing import Any
 
 from fastapi import FastAPI
 from fastapi.openapi.utils import get_openapi
+from temporalio.client import Client
 
 from api.auth import TokenVerifier
 from api.deps import Resources
@@ -23,6 +24,7 @@ from api.problems import install_problem_handlers, problem_schemas
 from api.routes import health, orders, products
 from api.services.idempotency import purge_expired
 from clients.temporal import connect_temporal
+from clients.temporal_failover import FrontendFailover
 from config.settings import Settings, load_settings
 from messages.queues import TaskQueues
 from persistence.database import create_engine, session_factory
@@ -66,6 +68,17 @@ async def _connect_temporal(resources: Resources) -> None:
             delay = min(delay * 2, MAX_RECONNECT_DELAY_SECONDS)
 
 
+async def _follow_frontends(resources: Resources, connecting: asyncio.Task[None]) -> None:
+    """Once connected, move to another frontend of the list when ours stops answering."""
+    await asyncio.shield(connecting)
+    assert resources.temporal is not None
+
+    def use(client: Client) -> None:
+        resources.temporal = client
+
+    await FrontendFailover(resources.settings.temporal, resources.temporal, use).run()
+
+
 def _lifespan(resources: Resources) -> Callable[[FastAPI], AbstractAsyncContextManager[None]]:
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
@@ -74,12 +87,13 @@ def _lifespan(resources: Resources) -> Callable[[FastAPI], AbstractAsyncContextM
         resources.sessions = session_factory(engine)
         connecting = asyncio.create_task(_connect_temporal(resources))
         purging = asyncio.create_task(_purge_keys_periodically(resources))
+        following = asyncio.create_task(_follow_frontends(resources, connecting))
         # Usually connected at once; if not, order routes answer 503 until it is.
         await asyncio.wait([connecting], timeout=FIRST_CONNECT_WAIT_SECONDS)
         try:
             yield
         finally:
-            for task in (connecting, purging):
+            for task in (connecting, purging, following):
                 task.cancel()
                 with contextlib.suppress(asyncio.CancelledError):
                     await task

@@ -8,15 +8,17 @@ Two conventional shortcuts are honoured because every platform sets them:
 from __future__ import annotations
 
 import os
+import re
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, Field, field_validator, model_validator
+from pydantic import BaseModel, Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 # Only for dev tokens; production refuses to start with it (see the validator below).
 DEV_JWT_SECRET = "dev-only-secret-change-me-0123456789abcdef"  # noqa: S105
 RUN_DIR = Path(".run")
+_HOST_PORT = re.compile(r"[A-Za-z0-9_.\-\[\]:]+:\d{1,5}")
 
 
 class DatabaseSettings(BaseModel):
@@ -45,13 +47,73 @@ class DatabaseSettings(BaseModel):
 
 
 class TemporalSettings(BaseModel):
+    # One frontend, or several comma-separated: processes connect to the first that answers
+    # and move to another when theirs stops answering (clients/temporal_failover.py).
     address: str = "localhost:7233"
     namespace: str = "default"
+    # How long `python -m tools.bootstrap` has the namespace keep closed workflows.
+    namespace_retention_days: int = Field(default=7, ge=1)
     ui_url: str = "http://localhost:8233"
     # Prefix for every task queue name, so two deployments can share one namespace.
     task_queue_prefix: str = ""
     # Prometheus endpoint of the SDK's own metrics (task latencies, slots); empty = off.
     metrics_bind_address: str = ""
+    # How long one call keeps retrying Unavailable and the like: longer than a cluster
+    # node's eviction (the SDK's default gives up after about 5 s), yet short: a call
+    # already on its way to a dead frontend waits it out before the process moves on.
+    rpc_retry_seconds: float = Field(default=30.0, gt=0)
+    # How often the current frontend is probed, and after how many failed probes in a row
+    # a process moves to another address of the list.
+    failover_probe_seconds: float = Field(default=1.0, gt=0)
+    failover_after_failures: int = Field(default=2, ge=1)
+    # TLS (all off in dev). A client certificate makes it mTLS; an API key (Temporal
+    # Cloud) turns TLS on with the system's roots unless a CA is named.
+    tls: bool = False
+    tls_client_cert_path: str = ""
+    tls_client_key_path: str = ""
+    tls_server_ca_path: str = ""
+    tls_server_name: str = ""
+    api_key: SecretStr = SecretStr("")
+
+    @property
+    def addresses(self) -> list[str]:
+        return [part.strip() for part in self.address.split(",") if part.strip()]
+
+    @property
+    def tls_enabled(self) -> bool:
+        return bool(
+            self.tls
+            or self.tls_client_cert_path
+            or self.tls_server_ca_path
+            or self.tls_server_name
+            or self.api_key.get_secret_value()
+        )
+
+    @field_validator("address")
+    @classmethod
+    def _host_port_list(cls, value: str) -> str:
+        parts = [part.strip() for part in value.split(",") if part.strip()]
+        bad = [part for part in parts if not _HOST_PORT.fullmatch(part)]
+        if not parts or bad:
+            raise ValueError(
+                f"ORDERS_TEMPORAL__ADDRESS must be host:port[,host:port…]; got {value!r}"
+            )
+        return value
+
+    @model_validator(mode="after")
+    def _tls_pairs(self) -> TemporalSettings:
+        cert, key = self.tls_client_cert_path, self.tls_client_key_path
+        if cert and not key:
+            raise ValueError(
+                "ORDERS_TEMPORAL__TLS_CLIENT_KEY_PATH is required with "
+                "ORDERS_TEMPORAL__TLS_CLIENT_CERT_PATH (a certificate without its key)"
+            )
+        if key and not cert:
+            raise ValueError(
+                "ORDERS_TEMPORAL__TLS_CLIENT_CERT_PATH is required with "
+                "ORDERS_TEMPORAL__TLS_CLIENT_KEY_PATH (a key without its certificate)"
+            )
+        return self
 
 
 class WorkerSettings(BaseModel):

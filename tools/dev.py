@@ -19,6 +19,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from config.settings import load_settings
+from devstack import production
 from devstack.stack import Stack, StackOptions
 from messages import queues
 from tools.token import mint_token
@@ -35,7 +36,21 @@ def main() -> None:
     parser.add_argument("--api-port", type=int, default=8000)
     parser.add_argument("--temporal-port", type=int, default=7233)
     parser.add_argument("--ui-port", type=int, default=8233)
+    parser.add_argument(
+        "--production",
+        action="store_true",
+        help="the production topology: two-node Temporal cluster (mTLS) on durable "
+        "PostgreSQL, Web UI, Kafka, one worker per queue, relay (devstack/production.py)",
+    )
     args = parser.parse_args()
+    if args.production:
+        run_dir = args.run_dir if args.run_dir != Path(".run") else Path(".run/production")
+        production.run(
+            production.ProductionOptions(
+                run_dir=run_dir, api_port=args.api_port, ui_port=args.ui_port
+            )
+        )
+        return
 
     options = StackOptions(
         run_dir=args.run_dir,

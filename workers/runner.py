@@ -24,6 +24,7 @@ from activities.notifications import NotificationActivities
 from activities.order_status import OrderStatusActivities
 from activities.payments import PaymentActivities
 from clients.temporal import connect_temporal
+from clients.temporal_failover import FrontendFailover
 from config.settings import Settings, load_settings
 from gateways.notification_channels import build_channel
 from gateways.payment_gateway import PaymentGateway, build_payment_gateway
@@ -131,6 +132,9 @@ async def run_workers(queue_names: Sequence[str], settings: Settings) -> None:
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, stop.set)
     running = [asyncio.create_task(worker.run()) for worker in workers]
+    watching = asyncio.create_task(
+        FrontendFailover(settings.temporal, client, lambda new: use_client(workers, new)).run()
+    )
     log.info("workers polling %s on %s", ", ".join(queue_names), settings.temporal.address)
     stopped = asyncio.create_task(stop.wait())
     done, _ = await asyncio.wait([stopped, *running], return_when=asyncio.FIRST_COMPLETED)
@@ -140,10 +144,18 @@ async def run_workers(queue_names: Sequence[str], settings: Settings) -> None:
     for task in running:
         if task in done and task.exception() is not None:
             raise task.exception()  # type: ignore[misc]
+    stopped.cancel()
+    watching.cancel()
     with contextlib.suppress(asyncio.CancelledError):
-        stopped.cancel()
+        await watching
     if engine is not None:
         await engine.dispose()
+
+
+def use_client(workers: Sequence[Worker], client: Client) -> None:
+    """Point every worker at another frontend (the SDK swaps the client under its pollers)."""
+    for worker in workers:
+        worker.client = client
 
 
 def main(queue_names: Sequence[str]) -> None:

@@ -1,0 +1,204 @@
+"""``make dev ARGS=--production``: the production topology on this machine.
+
+A durable PostgreSQL (fsync on) holding the application's database and Temporal's
+persistence and visibility; a two-node Temporal cluster whose frontends serve mTLS with
+certificates generated into the run folder; the Temporal Web UI; Kafka; then
+``python -m tools.bootstrap`` (namespace, search attributes, migrations) and the processes
+of ``devstack.stack`` -- the API, one worker process per task queue, the outbox relay --
+connected to both frontends.
+"""
+
+from __future__ import annotations
+
+import signal
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+from config.settings import load_settings
+from devstack.kafka import KafkaBroker
+from devstack.postgres import PostgresCluster
+from devstack.process import ManagedProcess, ServiceUnavailableError
+from devstack.stack import Stack, StackOptions
+from devstack.temporal_cluster import TemporalCluster
+from devstack.temporal_tls import SERVER_NAME
+from devstack.temporal_ui import TemporalWebUI
+from messages import queues
+from tools.token import mint_token
+
+NAMESPACE = "orders"
+DATABASE = "orders"
+
+
+@dataclass
+class ProductionOptions:
+    run_dir: Path = Path(".run/production")
+    api_port: int = 8000
+    ui_port: int = 8233
+    postgres_port: int | None = None
+    kafka_port: int | None = None
+    nodes: int = 2
+
+
+class ProductionStack:
+    def __init__(self, options: ProductionOptions) -> None:
+        self.options = options
+        run_dir = options.run_dir.absolute()
+        self.postgres = PostgresCluster(
+            run_dir / "postgres", port=options.postgres_port, durable=True
+        )
+        self.temporal = TemporalCluster(
+            run_dir / "temporal", self.postgres, nodes=options.nodes, tls=True
+        )
+        self.ui: TemporalWebUI | None = None
+        self.kafka: KafkaBroker | None = None
+        self.stack = Stack(
+            StackOptions(
+                run_dir=run_dir,
+                api_port=options.api_port,
+                temporal_port=0,
+                worker_groups=[[name] for name in queues.ALL],
+            )
+        )
+
+    def temporal_env(self) -> dict[str, str]:
+        """How every process reaches the cluster: both frontends, over mTLS."""
+        certificates = self.temporal.certificates
+        assert certificates is not None
+        return {
+            "ORDERS_TEMPORAL__ADDRESS": self.temporal.address,
+            "ORDERS_TEMPORAL__NAMESPACE": NAMESPACE,
+            "ORDERS_TEMPORAL__TLS_CLIENT_CERT_PATH": str(certificates.client_cert),
+            "ORDERS_TEMPORAL__TLS_CLIENT_KEY_PATH": str(certificates.client_key),
+            "ORDERS_TEMPORAL__TLS_SERVER_CA_PATH": str(certificates.ca),
+            "ORDERS_TEMPORAL__TLS_SERVER_NAME": SERVER_NAME,
+            "ORDERS_TEMPORAL__UI_URL": self.ui.url if self.ui is not None else "",
+        }
+
+    def start_edge_services(self) -> dict[str, str]:
+        """HOOK for the shared payment-provider service and the RS256/JWKS issuer: start
+        them here and return the variables that point the processes at them (for example
+        ``ORDERS_PAYMENTS__…`` for the provider's URL, ``ORDERS_AUTH__JWKS_URL``,
+        ``ORDERS_AUTH__ISSUER`` and ``ORDERS_AUTH__ALGORITHMS``), and stop them in
+        :meth:`stop`. Until then the workers share the provider's ledger file that
+        ``devstack.stack`` names and the API takes the dev HS256 tokens."""
+        return {}
+
+    def start(self) -> ProductionStack:
+        opts = self.options
+        opts.run_dir.mkdir(parents=True, exist_ok=True)
+        self.postgres.start()
+        self.postgres.create_database(DATABASE, exist_ok=True)
+        self.temporal.start()
+        ui = TemporalWebUI(
+            opts.run_dir / "temporal-ui",
+            self.temporal.addresses[0],
+            port=opts.ui_port or None,
+            namespace=NAMESPACE,
+            certificates=self.temporal.certificates,
+        )
+        try:
+            self.ui = ui.start()
+        except ServiceUnavailableError as exc:
+            # The UI is for people; the system runs without it (README: Web UI).
+            print(f"Temporal Web UI not started: {exc}", flush=True)
+            ui.stop()
+        self.kafka = KafkaBroker(opts.run_dir / "kafka", port=opts.kafka_port).start()
+        self.stack.kafka = self.kafka  # the stack starts the relay and stops the broker
+        self.stack.env.update(
+            {
+                **self.temporal_env(),
+                "ORDERS_DATABASE__URL": self.postgres.url(DATABASE),
+                "ORDERS_KAFKA__BOOTSTRAP_SERVERS": self.kafka.bootstrap_servers,
+                **self.start_edge_services(),
+            }
+        )
+        self.bootstrap()
+        self.stack.prepare_database()  # migrations are at head already; seeds the catalog
+        self.stack.start_processes()
+        return self
+
+    def bootstrap(self) -> None:
+        process = ManagedProcess(
+            "bootstrap",
+            [sys.executable, "-m", "tools.bootstrap"],
+            self.options.run_dir / "logs" / "bootstrap.log",
+            env=self.stack.child_env(),
+        ).start()
+        if process.wait(timeout=300) != 0:
+            raise RuntimeError(f"bootstrap failed:\n{process.log_tail()}")
+        print(process.log_tail(), flush=True)
+
+    def check_alive(self) -> None:
+        for process in self.stack.processes.values():
+            process.check_alive()
+        for node in self.temporal.nodes:
+            node.check_alive()
+
+    def stop(self) -> None:
+        self.stack.stop()  # processes, then Kafka
+        if self.ui is not None:
+            self.ui.stop()
+        self.temporal.stop()
+        self.postgres.stop()
+
+    def addresses(self) -> str:
+        lines = [
+            f"  API               {self.stack.api_url}  (docs: {self.stack.api_url}/docs)",
+            f"  Temporal UI       {self.ui.url if self.ui else '-'}",
+        ]
+        lines += [
+            f"  Temporal {node.name:<8} {node.address}  (mTLS, pid {node.pid})"
+            for node in self.temporal.nodes
+        ]
+        lines += [
+            f"  PostgreSQL        {self.postgres.url(DATABASE)}  (durable)",
+            f"  Kafka             {self.kafka.bootstrap_servers if self.kafka else '-'}",
+            f"  TLS certificates  {self.temporal.run_dir / 'tls'}",
+            f"  logs              {self.options.run_dir}/logs/",
+        ]
+        return "\n".join(lines)
+
+    def cli_hint(self) -> str:
+        certificates = self.temporal.certificates
+        assert certificates is not None
+        return (
+            f"temporal workflow list --address {self.temporal.addresses[-1]} "
+            f"--namespace {NAMESPACE} --query \"OrderStatus='CONFIRMED'\" "
+            f"--tls-cert-path {certificates.client_cert} --tls-key-path {certificates.client_key} "
+            f"--tls-ca-path {certificates.ca} --tls-server-name {SERVER_NAME}"
+        )
+
+
+def run(options: ProductionOptions) -> None:
+    """Start the topology, print every address and two dev tokens, run until Ctrl-C."""
+    production = ProductionStack(options)
+    stopping = False
+
+    def _stop(*_: object) -> None:
+        nonlocal stopping
+        stopping = True
+
+    signal.signal(signal.SIGINT, _stop)
+    signal.signal(signal.SIGTERM, _stop)
+    try:
+        print(
+            "starting PostgreSQL, a two-node Temporal cluster (mTLS), its Web UI, Kafka, "
+            "bootstrap, the API, one worker per queue and the relay …",
+            flush=True,
+        )
+        production.start()
+        auth = load_settings().auth
+        customer = mint_token(auth, subject="customer-1", role="customer", email="c1@example.com")
+        print(
+            f"\n{production.addresses()}\n\n  customer token: {customer}\n\n"
+            f"  try: {production.cli_hint()}\n  Ctrl-C stops everything.\n",
+            flush=True,
+        )
+        while not stopping:
+            production.check_alive()
+            time.sleep(0.5)
+    finally:
+        print("stopping …", flush=True)
+        production.stop()
