@@ -157,6 +157,16 @@ class CancelAccepted(BaseModel):
     detail: str = Field(examples=["cancelling"])
 
 
+class ActorPublic(BaseModel):
+    """Who caused an event. ``user``: subject and role from a verified token; ``operator``:
+    the name declared in a CLI signal's input (not verified); ``system``: the saga or
+    another workflow decided on its own."""
+
+    kind: Literal["user", "operator", "system"]
+    subject: str = Field(examples=["customer-1"])
+    role: str | None = Field(default=None, examples=["customer"])
+
+
 class EventPublic(BaseModel):
     event_id: uuid.UUID
     event_type: str = Field(examples=["OrderCreated"])
@@ -164,6 +174,9 @@ class EventPublic(BaseModel):
     version: int = Field(ge=1)
     occurred_at: datetime
     data: dict[str, Any]
+    actor: ActorPublic | None = Field(
+        default=None, description="Who caused it; null for events recorded before actors were."
+    )
     published_at: datetime | None = None
 
 
