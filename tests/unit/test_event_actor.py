@@ -38,7 +38,7 @@ def _received(row: EventRow) -> Message:
         offset=7,
         key=sent.key,
         value=sent.value,
-        headers=sent.headers,
+        headers=list[tuple[str, str | bytes | None]](sent.headers),
     )
 
 
