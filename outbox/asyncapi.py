@@ -101,7 +101,7 @@ def _key_description(cls: type[DomainEvent]) -> str:
     return "The order id."
 
 
-def _inline_defs(schema: dict[str, Any]) -> dict[str, Any]:
+def inline_defs(schema: dict[str, Any]) -> dict[str, Any]:
     """``schema`` without ``$defs``: each ``#/$defs/X`` reference replaced by X itself.
 
     Inside a larger document a local reference would resolve against that document's root;
@@ -130,7 +130,7 @@ def _message(cls: type[DomainEvent], payload: dict[str, Any]) -> dict[str, Any]:
         "summary": SUMMARIES[cls.__name__],
         "contentType": CONTENT_TYPE,
         "headers": _headers(cls),
-        "payload": {key: value for key, value in _inline_defs(payload).items() if key != "$schema"},
+        "payload": {key: value for key, value in inline_defs(payload).items() if key != "$schema"},
         "bindings": {
             "kafka": {
                 "key": {"type": "string", "description": _key_description(cls)},
