@@ -172,7 +172,7 @@ async def test_tail_events_prints_each_event_readably(
     kafka_broker: KafkaBroker, pg_url: str, pg_sessions: async_sessionmaker[AsyncSession]
 ) -> None:
     """``python -m tools.tail_events --from-beginning`` prints one line per event with its
-    time, type and version, key, ce_id and data."""
+    time, type and version, key, ce_id, actor and data."""
     kafka, rows = await publish_one_order(kafka_broker, pg_url, pg_sessions)
     order_rows = [row for row in rows if row.aggregate_type == "order"]
 
@@ -195,6 +195,7 @@ async def test_tail_events_prints_each_event_readably(
         assert f"{row.event_type}.v1" in line
         assert f"key={row.aggregate_id}" in line
         assert f"ce_id={row.event_id}" in line
+        assert "by=user:customer-1/customer" in line
         assert f'"order_id": "{row.aggregate_id}"' in line
 
 
