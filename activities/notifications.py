@@ -33,6 +33,7 @@ from models import (
     UnknownProductError,
     render_notification,
 )
+from models.actor import SYSTEM
 from persistence.event_store import append_events
 from persistence.tables import NotificationRow, OrderRow, utc_now
 from telemetry.context import order_context
@@ -116,7 +117,7 @@ class NotificationActivities:
         )
         session.add(row)
         await session.flush()
-        await append_events(session, events, occurred_at=utc_now())
+        await append_events(session, events, occurred_at=utc_now(), actor=arg.actor or SYSTEM)
         return row
 
     def _apply(

@@ -13,7 +13,7 @@ from collections.abc import AsyncIterator, Callable
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from typing import Any
 
-from fastapi import FastAPI
+from fastapi import Depends, FastAPI
 from fastapi.openapi.utils import get_openapi
 from temporalio.client import Client
 
@@ -21,6 +21,7 @@ from api.auth import TokenVerifier
 from api.deps import Resources
 from api.middleware import BodySizeLimit
 from api.problems import install_problem_handlers, problem_schemas
+from api.query import reject_unknown_query_parameters
 from api.routes import health, orders, products
 from api.services.idempotency import purge_expired
 from clients.temporal import connect_temporal
@@ -132,6 +133,7 @@ def create_app(settings: Settings, *, queues: TaskQueues | None = None) -> FastA
         description=DESCRIPTION,
         openapi_tags=TAGS,
         lifespan=_lifespan(resources),
+        dependencies=[Depends(reject_unknown_query_parameters)],
     )
     app.state.resources = resources
     install_problem_handlers(app)
@@ -165,7 +167,26 @@ def _openapi_document(app: FastAPI, settings: Settings) -> dict[str, Any]:
     item = schemas.get("OrderItemCreate", {}).get("properties", {})
     if "quantity" in item:
         item["quantity"]["maximum"] = settings.api.max_quantity_per_item
+    for operations in document.get("paths", {}).values():
+        for operation in operations.values():
+            for parameter in operation.get("parameters", []):
+                _not_null(parameter)
     return document
+
+
+def _not_null(parameter: dict[str, Any]) -> None:
+    """An optional query parameter or header is absent or a string, never JSON null:
+    ``X | None = None`` in Python means "may be left out", which the document says with
+    ``required: false``. (A null alternative would also invite clients and fuzzers to send
+    values that have no form on the wire.)"""
+    schema = parameter.get("schema", {})
+    alternatives = schema.get("anyOf")
+    if parameter.get("required") or not isinstance(alternatives, list):
+        return
+    kept = [alt for alt in alternatives if alt != {"type": "null"}]
+    if len(kept) == 1 and len(kept) < len(alternatives):
+        del schema["anyOf"]
+        schema.update(kept[0])
 
 
 def app_from_environment() -> FastAPI:

@@ -21,6 +21,7 @@ from sqlalchemy import func
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
+from models.actor import SYSTEM, Actor
 from persistence.tables import EventRow
 
 
@@ -84,8 +85,12 @@ async def append_events(
     events: Sequence[object],
     occurred_at: datetime,
     traceparent: str | None = None,
+    actor: Actor = SYSTEM,
 ) -> list[EventRow]:
     """Add ``events`` to the session as rows, without committing.
+
+    ``actor`` is who caused them; by default the system (a decision of the service itself):
+    callers acting for a person or an operator say so.
 
     Each row gets ``version`` = the aggregate's last version + 1, in order (read in this
     transaction; if a concurrent transaction appends to the same aggregate first,
@@ -117,6 +122,7 @@ async def append_events(
             occurred_at=occurred_at,
             version=versions[aggregate_id],
             traceparent=traceparent,
+            actor=actor_document(actor),
         )
         if assign_positions:
             position += 1
@@ -125,6 +131,21 @@ async def append_events(
     session.add_all(rows)
     await session.flush()
     return rows
+
+
+def actor_document(actor: Actor) -> dict[str, Any]:
+    """How the ``actor`` column stores an actor (the role only when there is one)."""
+    document: dict[str, Any] = {"kind": actor.kind, "subject": actor.subject}
+    if actor.role is not None:
+        document["role"] = actor.role
+    return document
+
+
+def actor_of(row: EventRow) -> Actor | None:
+    """The actor an events row recorded; None for rows appended before it was recorded."""
+    if row.actor is None:
+        return None
+    return Actor(kind=row.actor["kind"], subject=row.actor["subject"], role=row.actor.get("role"))
 
 
 async def load_timeline(session: AsyncSession, aggregate_id: str) -> list[EventRow]:

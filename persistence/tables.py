@@ -223,6 +223,8 @@ class EventRow(SQLModel, table=True):
     occurred_at: datetime
     version: int
     traceparent: str | None = Field(default=None, sa_type=String(128))
+    # Who caused it: {"kind", "subject", "role"} (models.actor.Actor); null before 0002.
+    actor: dict[str, Any] | None = Field(default=None, sa_type=json_document())
     published_at: datetime | None = Field(default=None)
 
 

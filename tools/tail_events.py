@@ -23,7 +23,7 @@ from outbox.cloudevents import InvalidEventMessageError, from_message
 
 
 def describe(message: Message) -> str:
-    """``time  type  key=…  ce_id=…  partition/offset  data`` for one message."""
+    """``time  type  key=…  ce_id=…  by=kind:subject[/role]  partition/offset  data``."""
     where = f"{message.partition()}/{message.offset()}"
     try:
         event = from_message(message)
@@ -32,9 +32,13 @@ def describe(message: Message) -> str:
         return f"(not an event: {exc})  {where}  {raw}"
     time = event.time.isoformat().replace("+00:00", "Z") if event.time else "-"
     data = json.dumps(event.data, ensure_ascii=False, separators=(", ", ": "))
+    actor = event.actor
+    by = "-" if actor is None else f"{actor.kind}:{actor.subject}"
+    if actor is not None and actor.role is not None:
+        by += f"/{actor.role}"
     return (
         f"{time}  {event.event_type}.v{event.schema_version}  key={event.key}  "
-        f"ce_id={event.event_id}  {where}  {data}"
+        f"ce_id={event.event_id}  by={by}  {where}  {data}"
     )
 
 

@@ -18,6 +18,7 @@ from api import read_model
 from api.auth import Principal, forbidden
 from api.problems import ProblemError
 from api.schemas import (
+    ActorPublic,
     CancelAccepted,
     EventPublic,
     OrderCreate,
@@ -120,6 +121,7 @@ class OrderService:
             lines=priced.lines,
             payment=PaymentInfo(method=body.payment.method, token=body.payment.token),
             placed_at=utc_now(),
+            placed_by=user.actor,
         )
         saga = OrderSagaInput(
             order=snapshot,
@@ -219,7 +221,7 @@ class OrderService:
         if not facts.running:
             raise not_cancellable(order_id, f"it is already {facts.status or 'finished'}")
         try:
-            outcome = await self._workflows.request_cancel(order_id, reason)
+            outcome = await self._workflows.request_cancel(order_id, reason, user.actor)
         except CancelRefusedError as exc:
             raise not_cancellable(order_id, str(exc)) from exc
         except SagaFinishedError as exc:
@@ -245,6 +247,7 @@ class OrderService:
                     version=event.version,
                     occurred_at=event.occurred_at,
                     data=event.event_data,
+                    actor=ActorPublic.model_validate(event.actor) if event.actor else None,
                     published_at=event.published_at,
                 )
                 for event in events
