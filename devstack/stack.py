@@ -38,6 +38,8 @@ class StackOptions:
     api_workers: int = 1
     extra_env: dict[str, str] = field(default_factory=dict)
     seed: bool = True
+    # A Prometheus endpoint on a free port for every process (workers: also the SDK's).
+    metrics: bool = False
 
 
 class Stack:
@@ -58,6 +60,8 @@ class Stack:
         self.postgres: PostgresCluster | None = None
         self.kafka: KafkaBroker | None = None
         self.processes: dict[str, ManagedProcess] = {}
+        # Process name (``<name>-sdk`` for a worker's Temporal SDK metrics) -> its /metrics.
+        self.metrics_urls: dict[str, str] = {}
 
     @property
     def api_url(self) -> str:
@@ -112,7 +116,7 @@ class Stack:
             args = [sys.executable, "-m", "workers"]
             for name in group:
                 args += ["--queue", name]
-            self.spawn(f"worker-{'-'.join(group)}", args)
+            self.spawn(f"worker-{'-'.join(group)}", args, sdk_metrics=True)
         if self.kafka is not None or self._kafka_configured():
             self.spawn("outbox-relay", [sys.executable, "-m", "outbox"])
         wait_until(self._api_ready, 60, f"API on {self.api_url}")
@@ -137,7 +141,8 @@ class Stack:
         return {**self.env, "PYTHONUNBUFFERED": "1"}
 
     def _kafka_configured(self) -> bool:
-        return _configured("KAFKA_BOOTSTRAP_SERVERS", "ORDERS_KAFKA__BOOTSTRAP_SERVERS")
+        variables = ("KAFKA_BOOTSTRAP_SERVERS", "ORDERS_KAFKA__BOOTSTRAP_SERVERS")
+        return _configured(*variables) or any(self.env.get(name) for name in variables)
 
     def _api_ready(self) -> bool:
         for process in self.processes.values():
@@ -159,13 +164,24 @@ class Stack:
     def stop_process(self, name: str) -> None:
         self.processes.pop(name).stop()
 
-    def spawn(self, name: str, args: Sequence[str], env: dict[str, str] | None = None) -> None:
-        process = ManagedProcess(
-            name,
-            args,
-            self.options.run_dir / "logs" / f"{name}.log",
-            env={**self.child_env(), **(env or {})},
-        )
+    def spawn(
+        self,
+        name: str,
+        args: Sequence[str],
+        env: dict[str, str] | None = None,
+        *,
+        sdk_metrics: bool = False,
+    ) -> None:
+        env = {**self.child_env(), **(env or {})}
+        if self.options.metrics:
+            port = free_port()
+            env["ORDERS_TELEMETRY__METRICS_PORT"] = str(port)
+            self.metrics_urls[name] = f"http://127.0.0.1:{port}/metrics"
+            if sdk_metrics:
+                address = f"127.0.0.1:{free_port()}"
+                env["ORDERS_TEMPORAL__METRICS_BIND_ADDRESS"] = address
+                self.metrics_urls[f"{name}-sdk"] = f"http://{address}/metrics"
+        process = ManagedProcess(name, args, self.options.run_dir / "logs" / f"{name}.log", env=env)
         self.processes[name] = process.start()
 
     def _run_once(self, name: str, args: Sequence[str]) -> None:

@@ -22,7 +22,7 @@ from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner, SandboxR
 from activities.inventory import InventoryActivities
 from activities.notifications import NotificationActivities
 from activities.payments import PaymentActivities
-from clients.temporal import connect_temporal
+from clients.temporal import build_runtime, connect_temporal
 from config.settings import Settings, load_settings
 from gateways.notification_channels import build_channel
 from gateways.payment_gateway import PaymentGateway, build_payment_gateway
@@ -113,7 +113,10 @@ def build_workers(
 
 
 async def run_workers(queue_names: Sequence[str], settings: Settings) -> None:
-    client = await connect_temporal(settings.temporal)
+    sdk_metrics = settings.temporal.metrics_bind_address
+    client = await connect_temporal(settings.temporal, runtime=build_runtime(settings.temporal))
+    if sdk_metrics:
+        log.info("Temporal SDK metrics on http://%s/metrics", sdk_metrics)
     needs_db = any(name != queues.ORDERS for name in queue_names)
     engine = create_engine(settings.database) if needs_db else None
     workers = build_workers(queue_names, client, engine, settings)
