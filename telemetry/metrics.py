@@ -25,7 +25,13 @@ import os
 import tempfile
 from pathlib import Path
 
-from prometheus_client import REGISTRY, CollectorRegistry, multiprocess, start_http_server
+from prometheus_client import (
+    REGISTRY,
+    CollectorRegistry,
+    disable_created_metrics,
+    multiprocess,
+    start_http_server,
+)
 
 __all__ = [
     "MULTIPROC_DIR_VARIABLE",
@@ -43,6 +49,8 @@ BIND_HOST = "0.0.0.0"  # noqa: S104
 
 def serve_metrics(port: int, service_name: str, registry: CollectorRegistry = REGISTRY) -> None:
     """Serve ``registry`` on ``http://<host>:<port>/metrics`` from a daemon thread."""
+    # A `_created` series per counter doubles the series for no question we ask.
+    disable_created_metrics()  # type: ignore[no-untyped-call]
     start_http_server(port, addr=BIND_HOST, registry=registry)
     log.info("%s metrics on http://%s:%d/metrics", service_name, BIND_HOST, port)
 
