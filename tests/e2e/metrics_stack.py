@@ -9,10 +9,13 @@ from __future__ import annotations
 import time
 import uuid
 from collections.abc import Iterator
+from datetime import UTC, datetime
+from decimal import Decimal
 from pathlib import Path
 
 import httpx
 import pytest
+import sqlalchemy
 from prometheus_client.parser import text_string_to_metric_families
 
 from devstack.kafka import KafkaBroker
@@ -21,6 +24,7 @@ from devstack.stack import Stack, StackOptions
 from devstack.temporal import TemporalDevServer
 from messages import queues
 
+TERMINAL = {"CONFIRMED", "REJECTED", "PAYMENT_FAILED", "CANCELLED"}
 # Sample name -> {frozenset of (label, value)} -> value
 Samples = dict[str, dict[frozenset[tuple[str, str]], float]]
 
@@ -75,6 +79,64 @@ def wait_for_endpoints(stack: Stack, timeout: float = 120.0) -> None:
         missing = {name: url for name, url in missing.items() if not _answering(url)}
         time.sleep(0.2)
     assert not missing, f"metrics endpoints not answering: {missing}"
+
+
+def place(stack: Stack, headers: dict[str, str], token: str, quantity: int = 1) -> str:
+    response = httpx.post(
+        f"{stack.api_url}/orders",
+        json={
+            "items": [{"product_id": "sku-burr-grinder", "quantity": quantity}],
+            "payment": {"method": "card", "token": token},
+        },
+        headers=headers,
+        timeout=30,
+    )
+    assert response.status_code == 202, response.text
+    order_id: str = response.json()["order_id"]
+    return order_id
+
+
+def wait_terminal(stack: Stack, headers: dict[str, str], order_id: str) -> str:
+    deadline = time.monotonic() + 60
+    status = ""
+    while time.monotonic() < deadline:
+        response = httpx.get(f"{stack.api_url}/orders/{order_id}", headers=headers, timeout=30)
+        status = str(response.json()["status"])
+        if status in TERMINAL:
+            return status
+        time.sleep(0.2)
+    raise AssertionError(f"order {order_id} still {status}")
+
+
+def insert_order_needing_attention(stack: Stack) -> None:
+    """A read-model row in the waiting state (the state itself is another part's work)."""
+    url = stack.env["ORDERS_DATABASE__URL"]
+    engine = sqlalchemy.create_engine(url)
+    now = datetime.now(UTC)
+    with engine.begin() as connection:
+        connection.execute(
+            sqlalchemy.text(
+                "INSERT INTO orders (id, customer_id, status, total_amount, currency, "
+                "payment_method, created_at, updated_at) VALUES "
+                "(:id, 'metrics-operator', 'NEEDS_ATTENTION', :total, 'EUR', 'card', :now, :now)"
+            ),
+            {"id": str(uuid.uuid4()), "total": Decimal("1.00"), "now": now},
+        )
+    engine.dispose()
+
+
+def settled(stack: Stack, before: dict[str, Samples], expected: int) -> dict[str, Samples]:
+    """Scrapes once every order's terminal status is counted (the read model may answer
+    a moment before the concluding activity's commit is counted)."""
+    deadline = time.monotonic() + 30
+    while True:
+        after = scrape_all(stack)
+        moved = grand_total(after, "orders_completed_total") - grand_total(
+            before, "orders_completed_total"
+        )
+        if moved >= expected or time.monotonic() > deadline:
+            return after
+        time.sleep(0.2)
 
 
 @pytest.fixture(scope="module")

@@ -5,13 +5,9 @@ from __future__ import annotations
 
 import time
 import uuid
-from datetime import UTC, datetime
-from decimal import Decimal
 from pathlib import Path
 
-import httpx
 import pytest
-import sqlalchemy
 import yaml
 
 from config.settings import AuthSettings
@@ -23,80 +19,26 @@ from tests.e2e.metrics_stack import (
     Samples,
     exported_names,
     grand_total,
+    insert_order_needing_attention,
     metrics_stack,
+    place,
     scrape,
     scrape_all,
+    settled,
     total,
+    wait_terminal,
 )
 from tests.fixtures.services import service_unavailable
+from tests.integration.promql import alert_expressions, dashboard_expressions, metric_names
 from tools.token import mint_token
 
 __all__ = ["metrics_stack"]
 
 ROOT = Path(__file__).resolve().parents[2]
 ALERTS = ROOT / "deploy" / "prometheus" / "alerts.yml"
-TERMINAL = {"CONFIRMED", "REJECTED", "PAYMENT_FAILED", "CANCELLED"}
 # Orders this module places, by how they end.
 CONFIRMED, DECLINED, OUT_OF_STOCK = 3, 2, 1
 PLACED = CONFIRMED + DECLINED + OUT_OF_STOCK
-
-
-def _place(stack: Stack, headers: dict[str, str], token: str, quantity: int = 1) -> str:
-    response = httpx.post(
-        f"{stack.api_url}/orders",
-        json={
-            "items": [{"product_id": "sku-burr-grinder", "quantity": quantity}],
-            "payment": {"method": "card", "token": token},
-        },
-        headers=headers,
-        timeout=30,
-    )
-    assert response.status_code == 202, response.text
-    order_id: str = response.json()["order_id"]
-    return order_id
-
-
-def _wait_terminal(stack: Stack, headers: dict[str, str], order_id: str) -> str:
-    deadline = time.monotonic() + 60
-    status = ""
-    while time.monotonic() < deadline:
-        response = httpx.get(f"{stack.api_url}/orders/{order_id}", headers=headers, timeout=30)
-        status = str(response.json()["status"])
-        if status in TERMINAL:
-            return status
-        time.sleep(0.2)
-    raise AssertionError(f"order {order_id} still {status}")
-
-
-def _insert_order_needing_attention(stack: Stack) -> None:
-    """A read-model row in the waiting state (the state itself is another part's work)."""
-    url = stack.env["ORDERS_DATABASE__URL"]
-    engine = sqlalchemy.create_engine(url)
-    now = datetime.now(UTC)
-    with engine.begin() as connection:
-        connection.execute(
-            sqlalchemy.text(
-                "INSERT INTO orders (id, customer_id, status, total_amount, currency, "
-                "payment_method, created_at, updated_at) VALUES "
-                "(:id, 'metrics-operator', 'NEEDS_ATTENTION', :total, 'EUR', 'card', :now, :now)"
-            ),
-            {"id": str(uuid.uuid4()), "total": Decimal("1.00"), "now": now},
-        )
-    engine.dispose()
-
-
-def _settled(stack: Stack, before: dict[str, Samples]) -> dict[str, Samples]:
-    """Scrapes once every order's terminal status is counted (the read model may answer
-    a moment before the concluding activity's commit is counted)."""
-    deadline = time.monotonic() + 30
-    while True:
-        after = scrape_all(stack)
-        moved = grand_total(after, "orders_completed_total") - grand_total(
-            before, "orders_completed_total"
-        )
-        if moved >= PLACED or time.monotonic() > deadline:
-            return after
-        time.sleep(0.2)
 
 
 @pytest.fixture(scope="module")
@@ -107,21 +49,21 @@ def placed(metrics_stack: Stack) -> tuple[dict[str, Samples], dict[str, Samples]
     token = mint_token(AuthSettings(), "metrics-customer", "customer", email="m@example.com")
     headers = {"Authorization": f"Bearer {token}"}
     keyed = headers | {"Idempotency-Key": f"metrics-{uuid.uuid4()}"}
-    orders = [_place(stack, keyed, "tok_visa")]
-    assert _place(stack, keyed, "tok_visa") == orders[0]  # a replay: not a second order
-    orders += [_place(stack, headers, "tok_visa") for _ in range(CONFIRMED - 1)]
-    orders += [_place(stack, headers, "tok_chargeDeclined") for _ in range(DECLINED)]
-    orders += [_place(stack, headers, "tok_visa", quantity=999) for _ in range(OUT_OF_STOCK)]
-    statuses = [_wait_terminal(stack, headers, order_id) for order_id in orders]
+    orders = [place(stack, keyed, "tok_visa")]
+    assert place(stack, keyed, "tok_visa") == orders[0]  # a replay: not a second order
+    orders += [place(stack, headers, "tok_visa") for _ in range(CONFIRMED - 1)]
+    orders += [place(stack, headers, "tok_chargeDeclined") for _ in range(DECLINED)]
+    orders += [place(stack, headers, "tok_visa", quantity=999) for _ in range(OUT_OF_STOCK)]
+    statuses = [wait_terminal(stack, headers, order_id) for order_id in orders]
     assert sorted(statuses) == sorted(
         ["CONFIRMED"] * CONFIRMED + ["PAYMENT_FAILED"] * DECLINED + ["REJECTED"] * OUT_OF_STOCK
     )
-    return before, _settled(stack, before)
+    return before, settled(stack, before, PLACED)
 
 
 @pytest.fixture(scope="module")
 def needing_attention(metrics_stack: Stack) -> None:
-    _insert_order_needing_attention(metrics_stack)
+    insert_order_needing_attention(metrics_stack)
 
 
 # What each process must show (the SDK endpoints' names are the Temporal SDK's own).
@@ -201,6 +143,23 @@ def test_counters_moved_by_exactly_the_orders_placed_by_outcome(
     posts = moved("http_requests_total", handler="/orders", method="POST", status="2xx")
     assert posts == PLACED + 1
     assert grand_total(after, "payment_circuit_open") == 0
+
+
+# Served only from a worker's first workflow task failure; tests/integration/
+# test_sdk_metrics.py provokes one and checks the name.
+SHOWN_BY_THE_SDK_TEST = {"temporal_workflow_task_execution_failed"}
+
+
+def test_alerts_and_dashboard_name_only_metrics_the_processes_serve(
+    metrics_stack: Stack, placed: tuple[dict[str, Samples], dict[str, Samples]]
+) -> None:
+    """A renamed metric would leave an alert that never fires or an empty panel."""
+    served = set().union(*(exported_names(url) for url in metrics_stack.metrics_urls.values()))
+    named = set().union(
+        *(metric_names(expr) for expr in alert_expressions() + dashboard_expressions())
+    )
+    assert named - served - SHOWN_BY_THE_SDK_TEST == set()
+    assert named >= SHOWN_BY_THE_SDK_TEST
 
 
 def test_orders_needing_attention_counts_the_read_model(
