@@ -20,8 +20,10 @@ samples through our own code.
 
 from __future__ import annotations
 
+import atexit
 import logging
 import os
+import shutil
 import tempfile
 from pathlib import Path
 
@@ -70,6 +72,7 @@ def prepare_multiprocess_dir() -> Path:
             stale.unlink()
     else:
         folder = Path(tempfile.mkdtemp(prefix="order-api-metrics-"))
+        atexit.register(shutil.rmtree, folder, ignore_errors=True)
     os.environ[MULTIPROC_DIR_VARIABLE] = str(folder)
     return folder
 
