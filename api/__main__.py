@@ -1,4 +1,8 @@
-"""``python -m api [--workers N]``: serve the API with uvicorn on settings.api host/port."""
+"""``python -m api [--workers N]``: serve the API with uvicorn on settings.api host/port.
+
+With ``--workers N`` and a metrics port, this (supervising) process serves the metrics of
+all N worker processes, summed through prometheus-client's multiprocess mode.
+"""
 
 from __future__ import annotations
 
@@ -8,6 +12,7 @@ import uvicorn
 
 from api.app import create_app
 from config.settings import load_settings
+from telemetry.metrics import prepare_multiprocess_dir, serve_multiprocess_metrics
 from telemetry.setup import configure_telemetry
 
 
@@ -20,6 +25,14 @@ def main(argv: list[str] | None = None) -> None:
     settings = load_settings()
     host, port = settings.api.host, settings.api.port
     if args.workers > 1:
+        # Logging here; this process's own metrics port is the workers' summed endpoint.
+        configure_telemetry(
+            settings.telemetry.model_copy(update={"metrics_port": 0}), service_name="api"
+        )
+        if settings.telemetry.metrics_port:
+            # Before uvicorn spawns the workers, so they inherit the folder's variable.
+            folder = prepare_multiprocess_dir()
+            serve_multiprocess_metrics(settings.telemetry.metrics_port, "api", folder)
         # Each process builds its own app (and connections) from the environment.
         uvicorn.run(
             "api.app:app_from_environment",

@@ -19,6 +19,7 @@ from temporalio.client import Client
 
 from api.auth import TokenVerifier
 from api.deps import Resources
+from api.metrics import instrument_http, sample_orders_needing_attention
 from api.middleware import BodySizeLimit
 from api.problems import install_problem_handlers, problem_schemas
 from api.query import reject_unknown_query_parameters
@@ -85,16 +86,21 @@ def _lifespan(resources: Resources) -> Callable[[FastAPI], AbstractAsyncContextM
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
         engine = create_engine(resources.settings.database)
         resources.engine = engine
-        resources.sessions = session_factory(engine)
+        sessions = resources.sessions = session_factory(engine)
         connecting = asyncio.create_task(_connect_temporal(resources))
         purging = asyncio.create_task(_purge_keys_periodically(resources))
         following = asyncio.create_task(_follow_frontends(resources, connecting))
+        sampling = asyncio.create_task(
+            sample_orders_needing_attention(
+                sessions, resources.settings.telemetry.sample_interval_seconds
+            )
+        )
         # Usually connected at once; if not, order routes answer 503 until it is.
         await asyncio.wait([connecting], timeout=FIRST_CONNECT_WAIT_SECONDS)
         try:
             yield
         finally:
-            for task in (connecting, purging, following):
+            for task in (connecting, purging, following, sampling):
                 task.cancel()
                 with contextlib.suppress(asyncio.CancelledError):
                     await task
@@ -138,6 +144,7 @@ def create_app(settings: Settings, *, queues: TaskQueues | None = None) -> FastA
     app.state.resources = resources
     install_problem_handlers(app)
     app.add_middleware(BodySizeLimit, max_bytes=settings.api.max_body_bytes)
+    instrument_http(app)
     for module in (orders, products, health):
         app.include_router(module.router)
 
@@ -192,7 +199,8 @@ def _not_null(parameter: dict[str, Any]) -> None:
 def app_from_environment() -> FastAPI:
     """Zero-argument factory for ``uvicorn --factory`` (each worker process calls it)."""
     settings = load_settings()
-    # Several processes cannot share one metrics port; each worker exports none.
+    # Several processes cannot share one metrics port: each worker writes its samples to
+    # the multiprocess folder and `python -m api` serves their sum (telemetry/metrics.py).
     telemetry = settings.telemetry.model_copy(update={"metrics_port": 0})
     configure_telemetry(telemetry, service_name="api")
     return create_app(settings)

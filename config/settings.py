@@ -56,7 +56,9 @@ class TemporalSettings(BaseModel):
     ui_url: str = "http://localhost:8233"
     # Prefix for every task queue name, so two deployments can share one namespace.
     task_queue_prefix: str = ""
-    # Prometheus endpoint of the SDK's own metrics (task latencies, slots); empty = off.
+    # Prometheus endpoint of the SDK's own metrics on worker processes (task latencies,
+    # slots, failures), e.g. "0.0.0.0:9465"; its own listener beside the process's metrics
+    # port (telemetry/metrics.py says why); empty = off.
     metrics_bind_address: str = ""
     # How long one call keeps retrying Unavailable and the like: longer than a cluster
     # node's eviction (the SDK's default gives up after about 5 s), yet short: a call
@@ -216,7 +218,9 @@ class TelemetrySettings(BaseModel):
     log_level: str = "INFO"
     log_json: bool = False
     # Prometheus /metrics for this process; 0 = off.
-    metrics_port: int = 0
+    metrics_port: int = Field(default=0, ge=0, le=65535)
+    # How often the API re-counts gauges read from the database (orders needing attention).
+    sample_interval_seconds: float = Field(default=15.0, gt=0)
 
 
 class Settings(BaseSettings):
@@ -261,6 +265,18 @@ class Settings(BaseSettings):
             nested.setdefault(field, value)
             data[section] = nested
         return data
+
+    @model_validator(mode="after")
+    def _metrics_ports_differ(self) -> Settings:
+        sdk = self.temporal.metrics_bind_address
+        port = self.telemetry.metrics_port
+        if sdk and port and sdk.rpartition(":")[2] == str(port):
+            raise ValueError(
+                f"ORDERS_TEMPORAL__METRICS_BIND_ADDRESS ({sdk}) and "
+                f"ORDERS_TELEMETRY__METRICS_PORT ({port}) name the same port; the SDK's "
+                "metrics need a listener of their own"
+            )
+        return self
 
     @model_validator(mode="after")
     def _no_dev_secrets_in_production(self) -> Settings:

@@ -8,6 +8,8 @@ child process with its own log under the run directory.
 from __future__ import annotations
 
 import os
+import secrets
+import socket
 import sys
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -40,6 +42,10 @@ class StackOptions:
     api_workers: int = 1
     extra_env: dict[str, str] = field(default_factory=dict)
     seed: bool = True
+    # A Prometheus endpoint on a free port for every process (workers: also the SDK's).
+    metrics: bool = False
+    # How long the API may take to listen (a loaded CI machine starts Python slowly).
+    ready_seconds: float = 60.0
 
 
 class Stack:
@@ -60,6 +66,8 @@ class Stack:
         self.postgres: PostgresCluster | None = None
         self.kafka: KafkaBroker | None = None
         self.processes: dict[str, ManagedProcess] = {}
+        # Process name (``<name>-sdk`` for a worker's Temporal SDK metrics) -> its /metrics.
+        self.metrics_urls: dict[str, str] = {}
 
     @property
     def api_url(self) -> str:
@@ -118,10 +126,10 @@ class Stack:
             args = [sys.executable, "-m", "workers"]
             for name in group:
                 args += ["--queue", name]
-            self.spawn(f"worker-{'-'.join(group)}", args)
+            self.spawn(f"worker-{'-'.join(group)}", args, sdk_metrics=True)
         if self.kafka is not None or self._kafka_configured():
             self.spawn("outbox-relay", [sys.executable, "-m", "outbox"])
-        wait_until(self._api_ready, 60, f"API on {self.api_url}")
+        wait_until(self._api_ready, opts.ready_seconds, f"API on {self.api_url}")
 
     def start(self) -> Stack:
         self.start_services()
@@ -170,7 +178,8 @@ class Stack:
         return {**self.env, "PYTHONUNBUFFERED": "1"}
 
     def _kafka_configured(self) -> bool:
-        return _configured("KAFKA_BOOTSTRAP_SERVERS", "ORDERS_KAFKA__BOOTSTRAP_SERVERS")
+        variables = ("KAFKA_BOOTSTRAP_SERVERS", "ORDERS_KAFKA__BOOTSTRAP_SERVERS")
+        return _configured(*variables) or any(self.env.get(name) for name in variables)
 
     def _api_ready(self) -> bool:
         for process in self.processes.values():
@@ -192,13 +201,24 @@ class Stack:
     def stop_process(self, name: str) -> None:
         self.processes.pop(name).stop()
 
-    def spawn(self, name: str, args: Sequence[str], env: dict[str, str] | None = None) -> None:
-        process = ManagedProcess(
-            name,
-            args,
-            self.options.run_dir / "logs" / f"{name}.log",
-            env={**self.child_env(), **(env or {})},
-        )
+    def spawn(
+        self,
+        name: str,
+        args: Sequence[str],
+        env: dict[str, str] | None = None,
+        *,
+        sdk_metrics: bool = False,
+    ) -> None:
+        env = {**self.child_env(), **(env or {})}
+        if self.options.metrics:
+            port = listen_port()
+            env["ORDERS_TELEMETRY__METRICS_PORT"] = str(port)
+            self.metrics_urls[name] = f"http://127.0.0.1:{port}/metrics"
+            if sdk_metrics:
+                address = f"127.0.0.1:{listen_port()}"
+                env["ORDERS_TEMPORAL__METRICS_BIND_ADDRESS"] = address
+                self.metrics_urls[f"{name}-sdk"] = f"http://{address}/metrics"
+        process = ManagedProcess(name, args, self.options.run_dir / "logs" / f"{name}.log", env=env)
         self.processes[name] = process.start()
 
     def _run_once(self, name: str, args: Sequence[str]) -> None:
@@ -208,6 +228,27 @@ class Stack:
         returncode = process.wait(timeout=300)
         if returncode != 0:
             raise RuntimeError(f"{name} failed ({returncode}):\n{process.log_tail()}")
+
+
+def listen_port() -> int:
+    """A free port below the kernel's ephemeral range, for a server that binds it later.
+
+    ``free_port()`` hands out an ephemeral port, which an outgoing connection may take
+    before a slow-starting process binds it (seen with ten endpoints on a loaded machine);
+    ports below the range are only ever taken by listeners.
+    """
+    for _ in range(200):
+        port = secrets.choice(_LISTEN_PORTS)
+        with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+            try:
+                sock.bind(("127.0.0.1", port))
+            except OSError:
+                continue
+        return port
+    return free_port()
+
+
+_LISTEN_PORTS = range(20000, 32768)
 
 
 def _configured(*variables: str) -> bool:

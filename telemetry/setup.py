@@ -11,10 +11,10 @@ from opentelemetry.exporter.prometheus import PrometheusMetricReader
 from opentelemetry.sdk.metrics import MeterProvider
 from opentelemetry.sdk.resources import Resource
 from opentelemetry.sdk.trace import TracerProvider
-from prometheus_client import start_http_server
 
 from config.settings import TelemetrySettings
 from telemetry.context import OrderContextFilter
+from telemetry.metrics import serve_metrics
 
 TEXT_FORMAT = "%(asctime)s %(levelname)s %(name)s [order=%(order_id)s] %(message)s"
 
@@ -50,6 +50,6 @@ def configure_telemetry(settings: TelemetrySettings, service_name: str) -> None:
     trace.set_tracer_provider(TracerProvider(resource=resource))
     readers = []
     if settings.metrics_port:
-        start_http_server(settings.metrics_port)
+        serve_metrics(settings.metrics_port, service_name)
         readers.append(PrometheusMetricReader())
     metrics.set_meter_provider(MeterProvider(resource=resource, metric_readers=readers))

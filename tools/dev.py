@@ -33,6 +33,9 @@ def main() -> None:
     parser.add_argument(
         "--split-workers", action="store_true", help="one worker process per task queue"
     )
+    parser.add_argument(
+        "--metrics", action="store_true", help="a Prometheus endpoint on every process"
+    )
     parser.add_argument("--api-port", type=int, default=8000)
     parser.add_argument("--temporal-port", type=int, default=7233)
     parser.add_argument("--ui-port", type=int, default=8233)
@@ -59,6 +62,7 @@ def main() -> None:
         api_port=args.api_port,
         temporal_port=args.temporal_port,
         ui_port=args.ui_port,
+        metrics=args.metrics,
     )
     if args.split_workers:
         options.worker_groups = [[name] for name in queues.ALL]
@@ -79,7 +83,11 @@ def main() -> None:
             settings.auth, subject="customer-1", role="customer", email="customer-1@example.com"
         )
         admin = mint_token(settings.auth, subject="admin-1", role="admin")
-        addresses = {**stack.addresses(), "logs": f"{options.run_dir}/logs/"}
+        addresses = {
+            **stack.addresses(),
+            **{f"metrics {name}": url for name, url in stack.metrics_urls.items()},
+            "logs": f"{options.run_dir}/logs/",
+        }
         width = max(map(len, addresses))
         listing = "\n".join(f"  {name:<{width}}  {where}" for name, where in addresses.items())
         print(

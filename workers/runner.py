@@ -23,7 +23,7 @@ from activities.inventory import InventoryActivities
 from activities.notifications import NotificationActivities
 from activities.order_status import OrderStatusActivities
 from activities.payments import PaymentActivities
-from clients.temporal import connect_temporal
+from clients.temporal import build_runtime, connect_temporal
 from clients.temporal_failover import FrontendFailover
 from config.settings import Settings, load_settings
 from gateways.notification_channels import build_channel
@@ -123,7 +123,11 @@ def build_workers(
 
 
 async def run_workers(queue_names: Sequence[str], settings: Settings) -> None:
-    client = await connect_temporal(settings.temporal)
+    sdk_metrics = settings.temporal.metrics_bind_address
+    runtime = build_runtime(settings.temporal)
+    client = await connect_temporal(settings.temporal, runtime=runtime)
+    if sdk_metrics:
+        log.info("Temporal SDK metrics on http://%s/metrics", sdk_metrics)
     needs_db = any(name != queues.ORDERS for name in queue_names)
     engine = create_engine(settings.database) if needs_db else None
     workers = build_workers(queue_names, client, engine, settings)
@@ -133,7 +137,9 @@ async def run_workers(queue_names: Sequence[str], settings: Settings) -> None:
         loop.add_signal_handler(sig, stop.set)
     running = [asyncio.create_task(worker.run()) for worker in workers]
     watching = asyncio.create_task(
-        FrontendFailover(settings.temporal, client, lambda new: use_client(workers, new)).run()
+        FrontendFailover(
+            settings.temporal, client, lambda new: use_client(workers, new), runtime
+        ).run()
     )
     log.info("workers polling %s on %s", ", ".join(queue_names), settings.temporal.address)
     stopped = asyncio.create_task(stop.wait())

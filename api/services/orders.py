@@ -16,6 +16,7 @@ from temporalio.client import Client
 
 from api import read_model
 from api.auth import Principal, forbidden
+from api.metrics import count_order_placed
 from api.problems import ProblemError
 from api.schemas import (
     ActorPublic,
@@ -139,6 +140,7 @@ class OrderService:
             await self._keys.complete(user.subject, key, 202)
         if not started:  # a retry resumed an order whose saga was already running
             return Placed(await self.get(user, order_id), replayed=True)
+        count_order_placed()
         return Placed(from_snapshot(snapshot, OrderStatus.PENDING, snapshot.placed_at), False)
 
     async def get(self, user: Principal, order_id: str) -> OrderPublic:

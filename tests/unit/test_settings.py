@@ -82,3 +82,16 @@ def test_the_saga_input_carries_exactly_the_saga_settings() -> None:
     settings = SagaSettings()
     assert SagaPolicy(**settings.model_dump()).model_dump() == settings.model_dump()
     assert SagaPolicy().model_dump() == settings.model_dump()
+
+
+def test_sdk_metrics_may_not_take_the_process_metrics_port(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Two listeners cannot share a port: the worker would die at start, so Settings says
+    which two settings collide instead."""
+    monkeypatch.setenv("ORDERS_TELEMETRY__METRICS_PORT", "9464")
+    monkeypatch.setenv("ORDERS_TEMPORAL__METRICS_BIND_ADDRESS", "0.0.0.0:9464")
+    with pytest.raises(ValidationError, match="ORDERS_TEMPORAL__METRICS_BIND_ADDRESS"):
+        Settings()
+    monkeypatch.setenv("ORDERS_TEMPORAL__METRICS_BIND_ADDRESS", "0.0.0.0:9465")
+    assert Settings().temporal.metrics_bind_address == "0.0.0.0:9465"
