@@ -57,6 +57,11 @@ SUMMARIES: Final = {
     "PaymentRefunded": "Captured money was returned (cancellation after the charge).",
     "PaymentVoided": "An authorisation was released before capture: no money moved.",
     "NotificationSent": "A notice went out to a customer, or an alert to the operators.",
+    "OrderNeedsAttention": "The saga parked the order for an operator: a step ran out of its "
+    "budget or failed unexpectedly.",
+    "OrderRetried": "An operator sent a parked order back to its step with a fresh budget.",
+    "PaymentActionRequired": "The provider waits for the customer (3-D Secure, a wallet, a "
+    "bank redirect).",
 }
 
 
