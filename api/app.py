@@ -20,7 +20,7 @@ from api.auth import TokenVerifier
 from api.deps import Resources
 from api.middleware import BodySizeLimit
 from api.problems import install_problem_handlers, problem_schemas
-from api.routes import health, orders, products
+from api.routes import health, orders, products, webhooks
 from api.services.idempotency import purge_expired
 from clients.temporal import connect_temporal
 from config.settings import Settings, load_settings
@@ -46,6 +46,7 @@ TAGS = [
     {"name": "orders", "description": "Orders and their sagas."},
     {"name": "products", "description": "The catalog and its stock."},
     {"name": "health", "description": "Probes for the platform."},
+    {"name": "webhooks", "description": "Events from the payment provider (signed by it)."},
 ]
 
 
@@ -122,7 +123,7 @@ def create_app(settings: Settings, *, queues: TaskQueues | None = None) -> FastA
     app.state.resources = resources
     install_problem_handlers(app)
     app.add_middleware(BodySizeLimit, max_bytes=settings.api.max_body_bytes)
-    for module in (orders, products, health):
+    for module in (orders, products, health, webhooks):
         app.include_router(module.router)
 
     def openapi() -> dict[str, Any]:
