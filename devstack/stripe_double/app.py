@@ -36,6 +36,8 @@ class DoubleState:
     base_url: str
     webhook_url: str = ""
     webhook_secret: str = ""
+    # How long each API request takes to arrive (a slow network), for races in tests.
+    latency_seconds: float = 0.0
     clock: Clock = field(default_factory=Clock)
     lock: threading.Lock = field(default_factory=threading.Lock)
     # Every API request as received: (method, path, Idempotency-Key header or None).
@@ -120,6 +122,9 @@ class _Handlers:
         endpoint = f"{request.method} {request.url.path}"
         with self.state.lock:
             self.state.requests.append((request.method, request.url.path, key))
+        if self.state.latency_seconds:
+            await asyncio.sleep(self.state.latency_seconds)  # the request is on its way
+        with self.state.lock:
             events_before = len(self.state.ledger.events)
             if request.method == "POST" and key:
                 try:

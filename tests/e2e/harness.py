@@ -40,14 +40,19 @@ WAIT_SECONDS = 30.0
 TERMINAL = {"CONFIRMED", "REJECTED", "PAYMENT_FAILED", "CANCELLED"}
 
 
-def e2e_settings(pg_url: str, temporal: TemporalSettings, gateway_latency_ms: int = 0) -> Settings:
+def e2e_settings(
+    pg_url: str,
+    temporal: TemporalSettings,
+    gateway_latency_ms: int = 0,
+    payments: PaymentSettings | None = None,
+) -> Settings:
     """Settings for one test: its own database, and task queues no other test polls."""
     prefix = f"e2e-{uuid.uuid4().hex[:12]}-"
     return Settings(
         environment="test",
         database=DatabaseSettings(url=pg_url, pool_size=5, max_overflow=5),
         temporal=temporal.model_copy(update={"task_queue_prefix": prefix}),
-        payments=PaymentSettings(gateway_latency_ms=gateway_latency_ms),
+        payments=payments or PaymentSettings(gateway_latency_ms=gateway_latency_ms),
     )
 
 
@@ -99,11 +104,13 @@ async def running_api(
     gateway_latency_ms: int = 0,
     *,
     activities: bool = True,
+    payments: PaymentSettings | None = None,
 ) -> AsyncIterator[Api]:
     """The app (lifespan started) and the production workers (workers.runner), on task
     queues of this test's own. ``activities=False`` runs the workflow worker only: sagas
-    then wait at their first step."""
-    settings = e2e_settings(pg_url, temporal, gateway_latency_ms)
+    then wait at their first step. ``payments`` with ``provider="stripe"``: the workers
+    build the Stripe gateway from it (``Api.gateway`` is then unused)."""
+    settings = e2e_settings(pg_url, temporal, gateway_latency_ms, payments)
     app = create_app(settings)
     engine = create_engine(settings.database)
     sessions = session_factory(engine)
@@ -111,7 +118,8 @@ async def running_api(
     try:
         await seed_catalog(sessions, CATALOG)
         names = list(queues.ALL) if activities else [queues.ORDERS]
-        workers = build_workers(names, client, engine, settings, payment_gateway=provider)
+        simulated = None if settings.payments.provider == "stripe" else provider
+        workers = build_workers(names, client, engine, settings, payment_gateway=simulated)
         async with AsyncExitStack() as stack:
             for worker in workers:
                 await stack.enter_async_context(worker)
