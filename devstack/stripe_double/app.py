@@ -36,7 +36,7 @@ class DoubleState:
     base_url: str
     webhook_url: str = ""
     webhook_secret: str = ""
-    # How long each API request takes to arrive (a slow network), for races in tests.
+    # A round trip's time (half there, half back), for races and crashes in tests.
     latency_seconds: float = 0.0
     clock: Clock = field(default_factory=Clock)
     lock: threading.Lock = field(default_factory=threading.Lock)
@@ -122,8 +122,9 @@ class _Handlers:
         endpoint = f"{request.method} {request.url.path}"
         with self.state.lock:
             self.state.requests.append((request.method, request.url.path, key))
-        if self.state.latency_seconds:
-            await asyncio.sleep(self.state.latency_seconds)  # the request is on its way
+        half = self.state.latency_seconds / 2
+        if half:
+            await asyncio.sleep(half)  # the request on its way
         with self.state.lock:
             events_before = len(self.state.ledger.events)
             if request.method == "POST" and key:
@@ -149,6 +150,9 @@ class _Handlers:
                 self.state.keys.save(key, endpoint, params, status, body)
             new_events = self.state.ledger.events[events_before:]
         task = BackgroundTask(self.deliver, list(new_events)) if new_events else None
+        if half:
+            # The answer on its way back: a caller dying now never hears what happened.
+            await asyncio.sleep(half)
         return JSONResponse(body, status_code=status, background=task)
 
     def route(self, request: Request, params: dict[str, Any]) -> dict[str, Any]:  # noqa: PLR0911
