@@ -38,6 +38,8 @@ class DoubleState:
     webhook_secret: str = ""
     # A round trip's time (half there, half back), for races and crashes in tests.
     latency_seconds: float = 0.0
+    # HTTP statuses the next API requests answer with instead (429, 500, 503): outages.
+    faults: list[int] = field(default_factory=list)
     clock: Clock = field(default_factory=Clock)
     lock: threading.Lock = field(default_factory=threading.Lock)
     # Every API request as received: (method, path, Idempotency-Key header or None).
@@ -117,6 +119,11 @@ class _Handlers:
                 {"error": {"type": "invalid_request_error", "message": "Invalid API Key."}},
                 status_code=401,
             )
+        if self.state.faults:
+            status = self.state.faults.pop(0)
+            kind = "rate_limit_error" if status == 429 else "api_error"
+            message = "Too many requests." if status == 429 else "An unknown error occurred."
+            return JSONResponse({"error": {"type": kind, "message": message}}, status_code=status)
         params = await _params_of(request)
         key = request.headers.get("idempotency-key")
         endpoint = f"{request.method} {request.url.path}"
