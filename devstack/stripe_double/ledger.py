@@ -14,7 +14,8 @@ What it follows from Stripe's documentation, for the subset the adapter uses:
 - an event per change (``payment_intent.succeeded``, ``…payment_failed``,
   ``…requires_action``, ``…amount_capturable_updated``, ``…canceled``,
   ``charge.refunded``), with the object as it was then.
-Idempotency keys and the clock are in :mod:`devstack.stripe_double.idempotency`.
+Test cards are in :mod:`devstack.stripe_double.cards`, idempotency keys and the clock in
+:mod:`devstack.stripe_double.idempotency`.
 """
 
 from __future__ import annotations
@@ -23,48 +24,19 @@ import secrets
 from dataclasses import dataclass, field
 from typing import Any
 
-__all__ = ["AUTHENTICATING", "DECLINES", "Ledger", "StripeApiError"]
-
-SUCCEEDING = frozenset({"pm_card_visa", "pm_card_mastercard", "pm_card_amex"})
-AUTHENTICATING = frozenset({"pm_card_threeDSecure2Required", "pm_card_authenticationRequired"})
-# payment method -> (code, decline_code, message), as Stripe answers for its test cards
-DECLINES: dict[str, tuple[str, str, str]] = {
-    "pm_card_chargeDeclined": ("card_declined", "generic_decline", "Your card was declined."),
-    "pm_card_chargeDeclinedInsufficientFunds": (
-        "card_declined",
-        "insufficient_funds",
-        "Your card has insufficient funds.",
-    ),
-    "pm_card_chargeDeclinedExpiredCard": ("expired_card", "expired_card", "Your card has expired."),
-    "pm_card_chargeDeclinedLostCard": ("card_declined", "lost_card", "Your card was declined."),
-}
-CANCELABLE = frozenset(
-    {
-        "requires_payment_method",
-        "requires_confirmation",
-        "requires_action",
-        "requires_capture",
-        "processing",
-    }
+from devstack.stripe_double.cards import (
+    AUTHENTICATING,
+    CANCELABLE,
+    DECLINES,
+    StripeApiError,
+    check_payment_method,
+    invalid,
+    next_action,
+    positive_int,
+    unexpected,
 )
 
-
-class StripeApiError(Exception):
-    """An error answer: HTTP status and Stripe's ``error`` object."""
-
-    def __init__(self, status: int, error: dict[str, Any]) -> None:
-        super().__init__(error.get("message", ""))
-        self.status = status
-        self.error = error
-
-
-def invalid(message: str, code: str | None = None, param: str | None = None) -> StripeApiError:
-    error: dict[str, Any] = {"type": "invalid_request_error", "message": message}
-    if code:
-        error["code"] = code
-    if param:
-        error["param"] = param
-    return StripeApiError(404 if code == "resource_missing" else 400, error)
+__all__ = ["Ledger", "StripeApiError", "invalid"]
 
 
 def _id(prefix: str) -> str:
@@ -84,7 +56,7 @@ class Ledger:
     # --- PaymentIntents -------------------------------------------------------------
 
     def create_intent(self, params: dict[str, Any]) -> dict[str, Any]:
-        amount = _positive_int(params.get("amount"), "amount")
+        amount = positive_int(params.get("amount"), "amount")
         currency = params.get("currency")
         if not isinstance(currency, str) or len(currency) != 3:
             raise invalid("Missing required param: currency.", "parameter_missing", "currency")
@@ -93,7 +65,7 @@ class Ledger:
             raise invalid("Invalid capture_method.", "parameter_invalid_string", "capture_method")
         payment_method = params.get("payment_method")
         if payment_method is not None:
-            _check_payment_method(payment_method)
+            check_payment_method(payment_method)
         intent_id = _id("pi")
         intent: dict[str, Any] = {
             "id": intent_id,
@@ -131,12 +103,12 @@ class Ledger:
     def confirm(self, intent_id: str, params: dict[str, Any], *, base_url: str) -> dict[str, Any]:
         intent = self.intent(intent_id)
         if params.get("payment_method"):
-            _check_payment_method(params["payment_method"])
+            check_payment_method(params["payment_method"])
             intent["payment_method"] = params["payment_method"]
         if params.get("return_url"):
             intent["return_url"] = params["return_url"]
         if intent["status"] not in ("requires_payment_method", "requires_confirmation"):
-            raise _unexpected(intent, "confirm")
+            raise unexpected(intent, "confirm")
         method = intent["payment_method"]
         if not method:
             raise invalid(
@@ -145,7 +117,7 @@ class Ledger:
             )
         if method in AUTHENTICATING:
             intent["status"] = "requires_action"
-            intent["next_action"] = _next_action(intent, base_url)
+            intent["next_action"] = next_action(intent, base_url)
             self._event("payment_intent.requires_action", intent)
             return intent
         decline = DECLINES.get(method)
@@ -169,7 +141,7 @@ class Ledger:
         """The customer completes (or fails) 3-D Secure on the next action's page."""
         intent = self.intent(intent_id)
         if intent["status"] != "requires_action":
-            raise _unexpected(intent, "authenticate")
+            raise unexpected(intent, "authenticate")
         intent["next_action"] = None
         if succeed:
             self._hold_or_take(intent)
@@ -185,9 +157,9 @@ class Ledger:
     def capture(self, intent_id: str, params: dict[str, Any]) -> dict[str, Any]:
         intent = self.intent(intent_id)
         if intent["status"] != "requires_capture":
-            raise _unexpected(intent, "capture")
+            raise unexpected(intent, "capture")
         wanted = params.get("amount_to_capture")
-        received = intent["amount"] if wanted is None else _positive_int(wanted, "amount")
+        received = intent["amount"] if wanted is None else positive_int(wanted, "amount")
         if received > intent["amount_capturable"]:
             raise invalid("amount_to_capture exceeds the capturable amount.", "amount_too_large")
         intent.update(status="succeeded", amount_capturable=0, amount_received=received)
@@ -197,7 +169,7 @@ class Ledger:
     def cancel(self, intent_id: str, params: dict[str, Any]) -> dict[str, Any]:
         intent = self.intent(intent_id)
         if intent["status"] not in CANCELABLE:
-            raise _unexpected(intent, "cancel")
+            raise unexpected(intent, "cancel")
         intent.update(
             status="canceled",
             amount_capturable=0,
@@ -223,7 +195,7 @@ class Ledger:
                 f"Charge {intent['latest_charge']} has already been refunded.",
                 "charge_already_refunded",
             )
-        amount = left if params.get("amount") is None else _positive_int(params["amount"], "amount")
+        amount = left if params.get("amount") is None else positive_int(params["amount"], "amount")
         if amount > left:
             raise invalid(
                 f"Refund amount ({amount}) is greater than unrefunded amount on charge ({left})",
@@ -295,36 +267,3 @@ class Ledger:
             payment_method=None,
         )
         self._event("payment_intent.payment_failed", intent)
-
-
-def _check_payment_method(method: object) -> None:
-    known = SUCCEEDING | AUTHENTICATING | DECLINES.keys()
-    if method not in known:
-        raise invalid(f"No such PaymentMethod: '{method}'", "resource_missing", "payment_method")
-
-
-def _positive_int(value: object, param: str) -> int:
-    try:
-        number = int(str(value))
-    except ValueError:
-        raise invalid(f"Invalid integer: {value}", "parameter_invalid_integer", param) from None
-    if number < 1:
-        raise invalid("This value must be greater than or equal to 1.", "amount_too_small", param)
-    return number
-
-
-def _unexpected(intent: dict[str, Any], action: str) -> StripeApiError:
-    return invalid(
-        f"You cannot {action} this PaymentIntent because it has a status of {intent['status']}.",
-        "payment_intent_unexpected_state",
-    )
-
-
-def _next_action(intent: dict[str, Any], base_url: str) -> dict[str, Any]:
-    if intent.get("return_url"):
-        url = f"{base_url}/_test/3ds/{intent['id']}"
-        return {
-            "type": "redirect_to_url",
-            "redirect_to_url": {"url": url, "return_url": intent["return_url"]},
-        }
-    return {"type": "use_stripe_sdk", "use_stripe_sdk": {"type": "three_d_secure_redirect"}}
