@@ -175,3 +175,24 @@ async def test_a_payment_needing_3ds_waits_and_can_be_abandoned(
     assert abandoned.status is ChargeStatus.VOIDED
     assert stripe_double.state.ledger.intents[waiting.reference]["status"] == "canceled"
     assert await gateway.find_charge("order-3ds") is None
+
+
+async def test_the_compensation_abandons_an_unrecorded_payment_waiting_for_3ds(
+    pg_sessions: Sessions, stripe_double: StripeDouble
+) -> None:
+    """The charge step left an intent waiting for the customer and no row: the
+    compensation cancels the intent (it can no longer succeed) and records nothing."""
+    gateway = gateway_on(stripe_double, pg_sessions)
+    order = await reserved_order(pg_sessions, token="pm_card_threeDSecure2Required")
+    waiting = await gateway.charge(
+        key_of(order), Money(order.total, "EUR"), order.payment.token, capture=True
+    )
+
+    result = await PaymentActivities(pg_sessions, gateway).refund_payment(
+        RefundPaymentInput(order_id=order.order_id, reason="customer never authenticated")
+    )
+
+    assert waiting.status is ChargeStatus.REQUIRES_ACTION
+    assert result.outcome == "NOTHING_TO_REFUND"
+    assert stripe_double.state.ledger.intents[waiting.reference]["status"] == "canceled"
+    assert await payment_row(pg_sessions, order.order_id) is None
