@@ -29,6 +29,7 @@ from models import Money
 from persistence.database import create_engine, session_factory
 from persistence.payment_intents import SqlIntentLog
 from persistence.tables import InboxRow
+from tests.e2e.harness import Api
 from tests.e2e.payment_signals import PaymentSignalRecorder
 from tests.fixtures.stripe import TEST_SECRET_KEY
 
@@ -200,3 +201,11 @@ async def test_an_event_for_no_running_saga_is_acknowledged(webhooks: Webhooks) 
     answer = await webhooks.deliver(event)
 
     assert (answer.status_code, answer.json()["outcome"]) == (200, "ignored")
+
+
+async def test_without_stripe_the_endpoint_is_absent(api: Api) -> None:
+    """With the simulated provider no webhook secret is set: 404, as for any unknown path."""
+    answer = await api.http.post("/webhooks/stripe", content=b"{}")
+
+    assert answer.status_code == 404
+    assert answer.json()["type"].endswith("not-configured")
