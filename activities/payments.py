@@ -170,6 +170,10 @@ class PaymentActivities:
                 row = await records.payment_of(session, arg.order_id)
             if row is None:
                 found = await self._gateway.find_charge(records.idempotency_key(arg.order_id))
+                if found is not None and found.status is ChargeStatus.REQUIRES_ACTION:
+                    # Nothing taken yet: abandon it, so the customer cannot complete it later.
+                    await self._gateway.void(found.reference)
+                    found = None
                 if found is None:
                     return RefundResult(order_id=arg.order_id, outcome=NOTHING_TO_REFUND)
                 log.warning("found an unrecorded charge %s; undoing it", found.reference)

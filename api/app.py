@@ -23,7 +23,7 @@ from api.metrics import instrument_http, sample_orders_needing_attention
 from api.middleware import BodySizeLimit
 from api.problems import install_problem_handlers, problem_schemas
 from api.query import reject_unknown_query_parameters
-from api.routes import health, orders, products
+from api.routes import health, orders, products, webhooks
 from api.services.idempotency import purge_expired
 from clients.temporal import connect_temporal
 from clients.temporal_failover import FrontendFailover
@@ -50,6 +50,7 @@ TAGS = [
     {"name": "orders", "description": "Orders and their sagas."},
     {"name": "products", "description": "The catalog and its stock."},
     {"name": "health", "description": "Probes for the platform."},
+    {"name": "webhooks", "description": "Events from the payment provider (signed by it)."},
 ]
 
 
@@ -145,7 +146,7 @@ def create_app(settings: Settings, *, queues: TaskQueues | None = None) -> FastA
     install_problem_handlers(app)
     app.add_middleware(BodySizeLimit, max_bytes=settings.api.max_body_bytes)
     instrument_http(app)
-    for module in (orders, products, health):
+    for module in (orders, products, health, webhooks):
         app.include_router(module.router)
 
     def openapi() -> dict[str, Any]:

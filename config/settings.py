@@ -167,6 +167,28 @@ class PaymentSettings(BaseModel):
     # database: every worker process on the same file shares one provider. Empty = each
     # process keeps its own ledger in memory (unit tests only).
     simulated_ledger_path: str = ""
+    # Which provider takes the money: the simulation, or Stripe (PaymentIntents).
+    provider: Literal["simulated", "stripe"] = "simulated"
+    # Stripe's secret API key (sk_test_… / sk_live_…, or a restricted rk_… key).
+    stripe_secret_key: SecretStr = SecretStr("")
+    # Where the SDK sends its requests; empty = Stripe's own API. Tests point it at a double.
+    stripe_api_base: str = ""
+    # The signing secret of the webhook endpoint (whsec_…) that POST /webhooks/stripe checks.
+    stripe_webhook_secret: SecretStr = SecretStr("")
+    # Where Stripe sends the customer back after 3-D Secure; with it the next action is a
+    # redirect URL, without it the intent's client secret for Stripe.js to handle.
+    stripe_return_url: str = ""
+
+    @model_validator(mode="after")
+    def _stripe_needs_its_secrets(self) -> PaymentSettings:
+        if self.provider == "stripe":
+            for variable, secret in (
+                ("ORDERS_PAYMENTS__STRIPE_SECRET_KEY", self.stripe_secret_key),
+                ("ORDERS_PAYMENTS__STRIPE_WEBHOOK_SECRET", self.stripe_webhook_secret),
+            ):
+                if not secret.get_secret_value():
+                    raise ValueError(f"ORDERS_PAYMENTS__PROVIDER=stripe needs {variable}")
+        return self
 
 
 class SagaSettings(BaseModel):

@@ -46,13 +46,13 @@ def consumer_config(bootstrap_servers: str, group_id: str) -> dict[str, Any]:
     }
 
 
-async def claim(session: AsyncSession, consumer: str, event_id: uuid.UUID) -> bool:
+async def claim(session: AsyncSession, consumer: str, event_id: uuid.UUID | str) -> bool:
     """Record ``event_id`` as handled by ``consumer``; False when it already was.
 
     ``ON CONFLICT DO NOTHING``: a second consumer instance handling the same event at the
     same time waits for the first one's transaction and then inserts nothing.
     """
-    row = {"consumer": consumer, "event_id": event_id, "processed_at": utc_now()}
+    row = {"consumer": consumer, "event_id": str(event_id), "processed_at": utc_now()}
     dialect = session.get_bind().dialect.name
     statement: postgresql.Insert | sqlite.Insert
     if dialect == "postgresql":

@@ -31,6 +31,7 @@ from gateways.payment_gateway import PaymentGateway, build_payment_gateway
 from messages import queues
 from messages.queues import TaskQueues
 from persistence.database import create_engine, session_factory
+from persistence.payment_intents import SqlIntentLog
 from telemetry.setup import configure_telemetry
 from workers.failures import ShortFailures
 from workflows import WORKFLOWS
@@ -89,7 +90,9 @@ def build_workers(
             ]
             concurrency = limits.inventory_max_concurrent_activities
         elif name == queues.PAYMENTS:
-            gateway = payment_gateway or build_payment_gateway(settings.payments)
+            gateway = payment_gateway or build_payment_gateway(
+                settings.payments, intents=SqlIntentLog(sessions)
+            )
             payments = PaymentActivities(sessions, gateway)
             activities = [
                 payments.charge_payment,

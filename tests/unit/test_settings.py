@@ -95,3 +95,36 @@ def test_sdk_metrics_may_not_take_the_process_metrics_port(
         Settings()
     monkeypatch.setenv("ORDERS_TEMPORAL__METRICS_BIND_ADDRESS", "0.0.0.0:9465")
     assert Settings().temporal.metrics_bind_address == "0.0.0.0:9465"
+
+
+@pytest.mark.parametrize(
+    ("present", "missing"),
+    [
+        ({}, "ORDERS_PAYMENTS__STRIPE_SECRET_KEY"),
+        (
+            {"ORDERS_PAYMENTS__STRIPE_SECRET_KEY": "sk_test_1"},
+            "ORDERS_PAYMENTS__STRIPE_WEBHOOK_SECRET",
+        ),
+    ],
+)
+def test_stripe_without_its_secrets_refuses_to_start(
+    monkeypatch: pytest.MonkeyPatch, present: dict[str, str], missing: str
+) -> None:
+    """provider=stripe with no key (or no webhook secret) cannot take money: the error names
+    the variable to set."""
+    monkeypatch.setenv("ORDERS_PAYMENTS__PROVIDER", "stripe")
+    for name, value in present.items():
+        monkeypatch.setenv(name, value)
+    with pytest.raises(ValidationError, match=missing):
+        Settings()
+
+
+def test_stripe_secrets_never_show_in_a_dump(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The key and the webhook secret are SecretStr: repr, str and logs see stars."""
+    monkeypatch.setenv("ORDERS_PAYMENTS__PROVIDER", "stripe")
+    monkeypatch.setenv("ORDERS_PAYMENTS__STRIPE_SECRET_KEY", "sk_test_do_not_print")
+    monkeypatch.setenv("ORDERS_PAYMENTS__STRIPE_WEBHOOK_SECRET", "whsec_do_not_print")
+    settings = Settings()
+    shown = f"{settings!r} {settings} {settings.model_dump()}"
+    assert "do_not_print" not in shown
+    assert settings.payments.stripe_secret_key.get_secret_value() == "sk_test_do_not_print"
