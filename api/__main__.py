@@ -3,12 +3,17 @@
 from __future__ import annotations
 
 import argparse
+from typing import Any
 
 import uvicorn
 
 from api.app import create_app
 from config.settings import load_settings
-from telemetry.setup import configure_telemetry
+from telemetry.setup import API_SERVICE, configure_telemetry
+
+# Uvicorn's loggers go through ours (JSON, with context) instead of its own handlers, and
+# api.access_log writes the access lines (with route, duration and request id).
+LOGGING: dict[str, Any] = {"log_config": None, "access_log": False}
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -27,10 +32,11 @@ def main(argv: list[str] | None = None) -> None:
             host=host,
             port=port,
             workers=args.workers,
+            **LOGGING,
         )
         return
-    configure_telemetry(settings.telemetry, service_name="api")
-    uvicorn.run(create_app(settings), host=host, port=port)
+    configure_telemetry(settings.telemetry, service_name=API_SERVICE)
+    uvicorn.run(create_app(settings), host=host, port=port, **LOGGING)
 
 
 if __name__ == "__main__":

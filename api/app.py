@@ -15,7 +15,9 @@ from typing import Any
 
 from fastapi import FastAPI
 from fastapi.openapi.utils import get_openapi
+from opentelemetry.instrumentation.fastapi import FastAPIInstrumentor
 
+from api.access_log import AccessLog
 from api.auth import TokenVerifier
 from api.deps import Resources
 from api.middleware import BodySizeLimit
@@ -26,7 +28,7 @@ from clients.temporal import connect_temporal
 from config.settings import Settings, load_settings
 from messages.queues import TaskQueues
 from persistence.database import create_engine, session_factory
-from telemetry.setup import configure_telemetry
+from telemetry.setup import API_SERVICE, configure_telemetry
 
 log = logging.getLogger(__name__)
 
@@ -36,6 +38,7 @@ PURGE_INTERVAL_SECONDS = 900.0
 MAX_RECONNECT_DELAY_SECONDS = 10.0
 TITLE = "Order saga API"
 VERSION = "1.0.0"
+PROBE_URLS = "/healthz,/readyz"
 DESCRIPTION = """Submit, read, list and cancel orders; each order is a durable saga on Temporal.
 
 Authenticate with a bearer JWT (`roles`: `customer` or the admin role). Every error is an
@@ -122,6 +125,10 @@ def create_app(settings: Settings, *, queues: TaskQueues | None = None) -> FastA
     app.state.resources = resources
     install_problem_handlers(app)
     app.add_middleware(BodySizeLimit, max_bytes=settings.api.max_body_bytes)
+    # Added last, so it runs first: its line also covers requests refused for their size.
+    app.add_middleware(AccessLog)
+    # Probes would be most of the spans and say nothing about orders.
+    FastAPIInstrumentor.instrument_app(app, excluded_urls=PROBE_URLS)
     for module in (orders, products, health):
         app.include_router(module.router)
 
@@ -159,5 +166,5 @@ def app_from_environment() -> FastAPI:
     settings = load_settings()
     # Several processes cannot share one metrics port; each worker exports none.
     telemetry = settings.telemetry.model_copy(update={"metrics_port": 0})
-    configure_telemetry(telemetry, service_name="api")
+    configure_telemetry(telemetry, service_name=API_SERVICE)
     return create_app(settings)

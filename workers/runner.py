@@ -29,7 +29,7 @@ from gateways.payment_gateway import PaymentGateway, build_payment_gateway
 from messages import queues
 from messages.queues import TaskQueues
 from persistence.database import create_engine, session_factory
-from telemetry.setup import configure_telemetry
+from telemetry.setup import configure_telemetry, worker_service
 from workflows import WORKFLOWS
 
 log = logging.getLogger(__name__)
@@ -139,5 +139,5 @@ async def run_workers(queue_names: Sequence[str], settings: Settings) -> None:
 
 def main(queue_names: Sequence[str]) -> None:
     settings = load_settings()
-    configure_telemetry(settings.telemetry, service_name=f"worker-{'+'.join(queue_names)}")
+    configure_telemetry(settings.telemetry, service_name=worker_service(queue_names))
     asyncio.run(run_workers(queue_names, settings))
