@@ -9,7 +9,7 @@ import logging
 import httpx
 import pytest
 from fastapi import FastAPI
-from opentelemetry.sdk.trace import TracerProvider
+from opentelemetry.sdk.trace import ReadableSpan, TracerProvider
 
 from api.access_log import AccessLog
 from telemetry.context import order_context, request_context
@@ -53,6 +53,7 @@ def test_the_traceparent_is_the_active_spans_and_reads_back_as_its_parent() -> N
         "publish", context=context_from_traceparent(traceparent)
     ) as child:
         assert child.get_span_context().trace_id == context.trace_id
+        assert isinstance(child, ReadableSpan)
         assert child.parent is not None
         assert child.parent.span_id == context.span_id
 
