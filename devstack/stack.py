@@ -13,6 +13,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from devstack.jaeger import Jaeger
 from devstack.kafka import KafkaBroker
 from devstack.postgres import PostgresCluster
 from devstack.process import ManagedProcess, free_port, port_open, wait_until
@@ -37,6 +38,8 @@ class StackOptions:
     worker_groups: list[list[str]] = field(default_factory=lambda: [list(queues.ALL)])
     api_workers: int = 1
     extra_env: dict[str, str] = field(default_factory=dict)
+    # A private Jaeger receiving every process's spans (OTEL_EXPORTER_OTLP_ENDPOINT).
+    tracing: bool = False
     seed: bool = True
 
 
@@ -57,6 +60,7 @@ class Stack:
         self.temporal: TemporalDevServer | None = None
         self.postgres: PostgresCluster | None = None
         self.kafka: KafkaBroker | None = None
+        self.jaeger: Jaeger | None = None
         self.processes: dict[str, ManagedProcess] = {}
 
     @property
@@ -97,6 +101,9 @@ class Stack:
         if opts.kafka:
             self.kafka = KafkaBroker(opts.run_dir / "kafka", port=opts.kafka_port).start()
             self.env["ORDERS_KAFKA__BOOTSTRAP_SERVERS"] = self.kafka.bootstrap_servers
+        if opts.tracing:
+            self.jaeger = Jaeger(opts.run_dir / "jaeger").start()
+            self.env.update(self.jaeger.exporter_env())
 
     def prepare_database(self) -> None:
         self._run_once("migrate", [sys.executable, "-m", "persistence.migrate"])
@@ -128,6 +135,8 @@ class Stack:
             process.stop()
         if self.kafka is not None:
             self.kafka.stop()
+        if self.jaeger is not None:
+            self.jaeger.stop()
         if self.postgres is not None:
             self.postgres.stop()
         if self.temporal is not None:
@@ -151,6 +160,7 @@ class Stack:
             ("temporal", self.temporal),
             ("postgres", self.postgres),
             ("kafka", self.kafka),
+            ("jaeger", self.jaeger),
         ):
             if service is not None and service.pid is not None:
                 pids[name] = service.pid

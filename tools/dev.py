@@ -27,6 +27,9 @@ def main() -> None:
     parser.add_argument(
         "--split-workers", action="store_true", help="one worker process per task queue"
     )
+    parser.add_argument(
+        "--tracing", action="store_true", help="start Jaeger and export every process's spans"
+    )
     parser.add_argument("--api-port", type=int, default=8000)
     parser.add_argument("--temporal-port", type=int, default=7233)
     parser.add_argument("--ui-port", type=int, default=8233)
@@ -39,6 +42,7 @@ def main() -> None:
         api_port=args.api_port,
         temporal_port=args.temporal_port,
         ui_port=args.ui_port,
+        tracing=args.tracing,
     )
     if args.split_workers:
         options.worker_groups = [[name] for name in queues.ALL]
@@ -64,7 +68,7 @@ def main() -> None:
   API          {stack.api_url}
   API docs     {stack.api_url}/docs
   Temporal UI  {stack.ui_url}
-  logs         {options.run_dir}/logs/
+  logs         {options.run_dir}/logs/{_tracing_line(stack)}
 
   customer token: {customer}
   admin token:    {admin}
@@ -81,6 +85,12 @@ def main() -> None:
     finally:
         print("stopping …", flush=True)
         stack.stop()
+
+
+def _tracing_line(stack: Stack) -> str:
+    if stack.jaeger is None:
+        return ""
+    return f"\n  Jaeger API   {stack.jaeger.query_url}/api/traces?service=order-api"
 
 
 if __name__ == "__main__":
