@@ -92,6 +92,8 @@ class Jaeger:
                 },
                 "jaeger_query": {
                     "storage": {"traces": "memstore"},
+                    # On by default in v2: it would export its own spans to the fixed :4317.
+                    "enable_tracing": False,
                     "http": {"endpoint": f"{loopback}:{self.query_port}"},
                     "grpc": {"endpoint": f"{loopback}:{self.query_grpc_port}"},
                 },
