@@ -127,8 +127,11 @@ def create_app(settings: Settings, *, queues: TaskQueues | None = None) -> FastA
     app.add_middleware(BodySizeLimit, max_bytes=settings.api.max_body_bytes)
     # Added last, so it runs first: its line also covers requests refused for their size.
     app.add_middleware(AccessLog)
-    # Probes would be most of the spans and say nothing about orders.
-    FastAPIInstrumentor.instrument_app(app, excluded_urls=PROBE_URLS)
+    # Probes would be most of the spans and say nothing about orders; a span per ASGI
+    # message (receive/send) is noise beside the request's own.
+    FastAPIInstrumentor.instrument_app(
+        app, excluded_urls=PROBE_URLS, exclude_spans=["receive", "send"]
+    )
     for module in (orders, products, health):
         app.include_router(module.router)
 

@@ -26,6 +26,7 @@ from tests.e2e.running_stack import RunningStack, running_stack
 from tests.fixtures.kafka import consume_all
 from tests.integration.outbox_helpers import header_map
 from tools.token import mint_token
+from tools.trace import find_order_trace, render
 
 pytestmark = pytest.mark.integration
 
@@ -209,6 +210,10 @@ async def test_one_order_is_one_trace_across_every_process_and_its_kafka_message
         and span["operationName"].startswith(SAGA_SPANS)
     }
     assert of_order == {trace_id}
+    # tools.trace finds it by order id and draws it from the POST down.
+    assert await asyncio.to_thread(find_order_trace, jaeger.query_url, order_id) == trace_id
+    drawn = list(render(trace))
+    assert drawn[1].split() == ["order-api", "POST", "/orders", *drawn[1].split()[3:]]
 
     # On Kafka, each message's traceparent is its publish span: same trace, that parent.
     per_topic = Counter(topic_for(row.aggregate_type, stack.kafka) for row in all_events)
