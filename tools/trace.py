@@ -67,6 +67,10 @@ def render(trace: dict[str, Any], *, show_sql: bool = False) -> Iterator[str]:
     def walk(parent: str | None, depth: int) -> Iterator[str]:
         kids = sorted(children.get(parent, []), key=lambda span: span["startTime"])
         sql = [span for span in kids if _is_sql(span)]
+        if sql and not show_sql:
+            service = services[sql[0]["processID"]]
+            total = sum(span["duration"] for span in sql) / 1000
+            yield f"{service:<{width}}  {'  ' * depth}({len(sql)} SQL statements, {total:.1f} ms)"
         for span in kids:
             if span in sql and not show_sql:
                 continue
@@ -77,10 +81,6 @@ def render(trace: dict[str, Any], *, show_sql: bool = False) -> Iterator[str]:
                 f"  {took:.1f} ms  (+{offset:.0f} ms)"
             )
             yield from walk(span["spanID"], depth + 1)
-        if sql and not show_sql:
-            service = services[sql[0]["processID"]]
-            total = sum(span["duration"] for span in sql) / 1000
-            yield f"{service:<{width}}  {'  ' * depth}({len(sql)} SQL statements, {total:.1f} ms)"
 
     used = {services[span["processID"]] for span in spans}
     yield f"trace {trace['traceID']}: {len(spans)} spans from {len(used)} services"
