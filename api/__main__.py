@@ -7,13 +7,18 @@ all N worker processes, summed through prometheus-client's multiprocess mode.
 from __future__ import annotations
 
 import argparse
+from typing import Any
 
 import uvicorn
 
 from api.app import create_app
 from config.settings import load_settings
 from telemetry.metrics import prepare_multiprocess_dir, serve_multiprocess_metrics
-from telemetry.setup import configure_telemetry
+from telemetry.setup import API_SERVICE, configure_telemetry
+
+# Uvicorn's loggers go through ours (JSON, with context) instead of its own handlers, and
+# api.access_log writes the access lines (with route, duration and request id).
+LOGGING: dict[str, Any] = {"log_config": None, "access_log": False}
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -27,7 +32,7 @@ def main(argv: list[str] | None = None) -> None:
     if args.workers > 1:
         # Logging here; this process's own metrics port is the workers' summed endpoint.
         configure_telemetry(
-            settings.telemetry.model_copy(update={"metrics_port": 0}), service_name="api"
+            settings.telemetry.model_copy(update={"metrics_port": 0}), service_name=API_SERVICE
         )
         if settings.telemetry.metrics_port:
             # Before uvicorn spawns the workers, so they inherit the folder's variable.
@@ -40,10 +45,11 @@ def main(argv: list[str] | None = None) -> None:
             host=host,
             port=port,
             workers=args.workers,
+            **LOGGING,
         )
         return
-    configure_telemetry(settings.telemetry, service_name="api")
-    uvicorn.run(create_app(settings), host=host, port=port)
+    configure_telemetry(settings.telemetry, service_name=API_SERVICE)
+    uvicorn.run(create_app(settings), host=host, port=port, **LOGGING)
 
 
 if __name__ == "__main__":

@@ -15,8 +15,10 @@ from typing import Any
 
 from fastapi import Depends, FastAPI
 from fastapi.openapi.utils import get_openapi
+from opentelemetry.instrumentation.fastapi import FastAPIInstrumentor
 from temporalio.client import Client
 
+from api.access_log import AccessLog
 from api.auth import TokenVerifier
 from api.deps import Resources
 from api.metrics import instrument_http, sample_orders_needing_attention
@@ -30,7 +32,7 @@ from clients.temporal_failover import FrontendFailover
 from config.settings import Settings, load_settings
 from messages.queues import TaskQueues
 from persistence.database import create_engine, session_factory
-from telemetry.setup import configure_telemetry
+from telemetry.setup import API_SERVICE, configure_telemetry
 
 log = logging.getLogger(__name__)
 
@@ -40,6 +42,7 @@ PURGE_INTERVAL_SECONDS = 900.0
 MAX_RECONNECT_DELAY_SECONDS = 10.0
 TITLE = "Order saga API"
 VERSION = "1.0.0"
+PROBE_URLS = "/healthz,/readyz"
 DESCRIPTION = """Submit, read, list and cancel orders; each order is a durable saga on Temporal.
 
 Authenticate with a bearer JWT (`roles`: `customer` or the admin role). Every error is an
@@ -146,6 +149,13 @@ def create_app(settings: Settings, *, queues: TaskQueues | None = None) -> FastA
     install_problem_handlers(app)
     app.add_middleware(BodySizeLimit, max_bytes=settings.api.max_body_bytes)
     instrument_http(app)
+    # Added last, so it runs first: its line also covers requests refused for their size.
+    app.add_middleware(AccessLog)
+    # Probes would be most of the spans and say nothing about orders; a span per ASGI
+    # message (receive/send) is noise beside the request's own.
+    FastAPIInstrumentor.instrument_app(
+        app, excluded_urls=PROBE_URLS, exclude_spans=["receive", "send"]
+    )
     for module in (orders, products, health, webhooks):
         app.include_router(module.router)
 
@@ -203,5 +213,5 @@ def app_from_environment() -> FastAPI:
     # Several processes cannot share one metrics port: each worker writes its samples to
     # the multiprocess folder and `python -m api` serves their sum (telemetry/metrics.py).
     telemetry = settings.telemetry.model_copy(update={"metrics_port": 0})
-    configure_telemetry(telemetry, service_name="api")
+    configure_telemetry(telemetry, service_name=API_SERVICE)
     return create_app(settings)

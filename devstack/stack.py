@@ -15,6 +15,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from devstack.jaeger import Jaeger
 from devstack.kafka import KafkaBroker
 from devstack.postgres import PostgresCluster
 from devstack.process import ManagedProcess, free_port, port_open, wait_until
@@ -41,6 +42,8 @@ class StackOptions:
     worker_groups: list[list[str]] = field(default_factory=lambda: [list(queues.ALL)])
     api_workers: int = 1
     extra_env: dict[str, str] = field(default_factory=dict)
+    # A private Jaeger receiving every process's spans (OTEL_EXPORTER_OTLP_ENDPOINT).
+    tracing: bool = False
     seed: bool = True
     # A Prometheus endpoint on a free port for every process (workers: also the SDK's).
     metrics: bool = False
@@ -65,6 +68,7 @@ class Stack:
         self.temporal: TemporalDevServer | None = None
         self.postgres: PostgresCluster | None = None
         self.kafka: KafkaBroker | None = None
+        self.jaeger: Jaeger | None = None
         self.processes: dict[str, ManagedProcess] = {}
         # Process name (``<name>-sdk`` for a worker's Temporal SDK metrics) -> its /metrics.
         self.metrics_urls: dict[str, str] = {}
@@ -111,6 +115,9 @@ class Stack:
         if opts.kafka:
             self.kafka = KafkaBroker(opts.run_dir / "kafka", port=opts.kafka_port).start()
             self.env["ORDERS_KAFKA__BOOTSTRAP_SERVERS"] = self.kafka.bootstrap_servers
+        if opts.tracing:
+            self.jaeger = Jaeger(opts.run_dir / "jaeger").start()
+            self.env.update(self.jaeger.exporter_env())
 
     def prepare_database(self) -> None:
         self._run_once("migrate", [sys.executable, "-m", "persistence.migrate"])
@@ -142,6 +149,8 @@ class Stack:
             process.stop()
         if self.kafka is not None:
             self.kafka.stop()
+        if self.jaeger is not None:
+            self.jaeger.stop()
         if self.postgres is not None:
             self.postgres.stop()
         if self.temporal is not None:
@@ -172,6 +181,8 @@ class Stack:
             found["database"] = self.env["ORDERS_DATABASE__URL"]
         if self.kafka is not None:
             found["Kafka"] = self.kafka.bootstrap_servers
+        if self.jaeger is not None:
+            found["Jaeger API"] = f"{self.jaeger.query_url}/api/traces?service=order-api"
         return found
 
     def child_env(self) -> dict[str, str]:
@@ -193,6 +204,7 @@ class Stack:
             ("temporal", self.temporal),
             ("postgres", self.postgres),
             ("kafka", self.kafka),
+            ("jaeger", self.jaeger),
         ):
             if service is not None and service.pid is not None:
                 pids[name] = service.pid

@@ -13,10 +13,9 @@ import sys
 from config.settings import Settings, load_settings
 from outbox.relay import build_relay
 from persistence.database import create_engine, session_factory
-from telemetry.setup import configure_telemetry
+from telemetry.setup import RELAY_SERVICE, configure_telemetry
 
 log = logging.getLogger("outbox")
-SERVICE_NAME = "outbox-relay"
 
 
 async def serve(settings: Settings) -> None:
@@ -42,7 +41,7 @@ async def serve(settings: Settings) -> None:
 
 def main() -> int:
     settings = load_settings()
-    configure_telemetry(settings.telemetry, SERVICE_NAME)
+    configure_telemetry(settings.telemetry, RELAY_SERVICE)
     if not settings.kafka.enabled:
         log.info(
             "outbox relay off: Kafka is not configured (set KAFKA_BOOTSTRAP_SERVERS or "

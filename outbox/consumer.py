@@ -30,6 +30,7 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 from outbox.cloudevents import InvalidEventMessageError, ReceivedEvent, from_message
 from outbox.lease import wait_or_stop
 from persistence.tables import InboxRow, utc_now
+from telemetry.tracing import consumer_span
 
 log = logging.getLogger(__name__)
 
@@ -87,6 +88,7 @@ class InboxConsumer:
         self.name = name
         self._sessions = sessions
         self._handler = handler
+        self._group_id = str(config.get("group.id", name))
         self._consumer = Consumer(
             {**config, "enable.auto.commit": False, "logger": logging.getLogger(__name__)}
         )
@@ -160,10 +162,20 @@ class InboxConsumer:
         except InvalidEventMessageError as exc:
             log.warning("consumer %s: skipping %s: %s", self.name, _position(message), exc)
             return "skipped"
-        async with self._sessions() as session, session.begin():
-            if not await claim(session, self.name, event.event_id):
-                return "duplicates"
-            await self._handler(session, event)
+        # The handler runs in the producer's trace: its SQL and logs join the order's trace.
+        with consumer_span(
+            event.topic,
+            consumer_group=self._group_id,
+            event_id=str(event.event_id),
+            partition=event.partition,
+            offset=event.offset,
+            parent=event.traceparent,
+        ) as span:
+            async with self._sessions() as session, session.begin():
+                if not await claim(session, self.name, event.event_id):
+                    span.set_attribute("order_saga.inbox.duplicate", True)
+                    return "duplicates"
+                await self._handler(session, event)
         return "applied"
 
     def _rewind(self, unhandled: Iterable[Message]) -> None:

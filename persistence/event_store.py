@@ -23,6 +23,7 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 
 from models.actor import SYSTEM, Actor
 from persistence.tables import EventRow
+from telemetry.tracing import current_traceparent
 
 
 def _encode(value: object) -> object:
@@ -96,11 +97,16 @@ async def append_events(
     transaction; if a concurrent transaction appends to the same aggregate first,
     UNIQUE(aggregate_id, version) makes the later commit fail and the caller retries).
     The rows are flushed, so they carry their ``position`` and a conflict surfaces here.
+
+    ``traceparent`` defaults to the active span's (the activity's, the API request's), so
+    the relay publishes each event inside the trace of the order that caused it.
     """
     if occurred_at.utcoffset() is None:
         raise ValueError("occurred_at must be timezone-aware")
     if not events:
         return []
+    if traceparent is None:
+        traceparent = current_traceparent()
     described = [(event, *_describe(event)) for event in events]
     aggregate_ids = list(dict.fromkeys(aggregate_id for _, _, aggregate_id, _ in described))
     versions = await _current_versions(session, aggregate_ids)

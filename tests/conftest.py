@@ -6,4 +6,5 @@ pytest_plugins = [
     "tests.fixtures.kafka",
     "tests.fixtures.smtp",
     "tests.fixtures.stripe",
+    "tests.fixtures.jaeger",
 ]

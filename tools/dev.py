@@ -36,6 +36,9 @@ def main() -> None:
     parser.add_argument(
         "--metrics", action="store_true", help="a Prometheus endpoint on every process"
     )
+    parser.add_argument(
+        "--tracing", action="store_true", help="start Jaeger and export every process's spans"
+    )
     parser.add_argument("--api-port", type=int, default=8000)
     parser.add_argument("--temporal-port", type=int, default=7233)
     parser.add_argument("--ui-port", type=int, default=8233)
@@ -63,6 +66,7 @@ def main() -> None:
         temporal_port=args.temporal_port,
         ui_port=args.ui_port,
         metrics=args.metrics,
+        tracing=args.tracing,
     )
     if args.split_workers:
         options.worker_groups = [[name] for name in queues.ALL]

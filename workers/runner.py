@@ -32,7 +32,7 @@ from messages import queues
 from messages.queues import TaskQueues
 from persistence.database import create_engine, session_factory
 from persistence.payment_intents import SqlIntentLog
-from telemetry.setup import configure_telemetry
+from telemetry.setup import configure_telemetry, worker_service
 from workers.failures import ShortFailures
 from workflows import WORKFLOWS
 
@@ -169,5 +169,5 @@ def use_client(workers: Sequence[Worker], client: Client) -> None:
 
 def main(queue_names: Sequence[str]) -> None:
     settings = load_settings()
-    configure_telemetry(settings.telemetry, service_name=f"worker-{'+'.join(queue_names)}")
+    configure_telemetry(settings.telemetry, service_name=worker_service(queue_names))
     asyncio.run(run_workers(queue_names, settings))
