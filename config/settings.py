@@ -99,9 +99,16 @@ class PaymentSettings(BaseModel):
     breaker_failure_threshold: int = Field(default=5, ge=1)
     breaker_recovery_seconds: float = Field(default=10.0, gt=0)
     currency: str = "EUR"
-    # The simulated provider's ledger, a SQLite file standing for the provider's own
-    # database: every worker process on the same file shares one provider. Empty = each
-    # process keeps its own ledger in memory (unit tests only).
+    # The shared simulated provider service (``python -m provider``), e.g.
+    # ``http://payment-provider:8100``: every worker calls the one provider over HTTP.
+    # Production needs it (or a real provider); empty = the in-process simulation below.
+    provider_url: str = ""
+    # How long a call may take before its outcome counts as unknown (retried, same key).
+    provider_timeout_seconds: float = Field(default=10.0, gt=0)
+    # Without provider_url: the in-process simulation's ledger, a SQLite file standing for
+    # the provider's own database (every process on the file shares one provider); empty =
+    # each process keeps its own ledger in memory (unit tests only). The provider service
+    # keeps its ledger in this file too when started without --ledger.
     simulated_ledger_path: str = ""
 
 

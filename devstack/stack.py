@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from devstack.kafka import KafkaBroker
+from devstack.payment_provider import PaymentProviderService
 from devstack.postgres import PostgresCluster
 from devstack.process import ManagedProcess, free_port, port_open, wait_until
 from devstack.temporal import TemporalDevServer
@@ -47,13 +48,7 @@ class Stack:
             options.api_port = free_port()
         self.options = options
         self.env: dict[str, str] = dict(options.extra_env)
-        # One simulated payment provider for every worker process: its ledger file stands
-        # for the provider's own database. An environment naming another (or "" for each
-        # process its own, in memory) wins.
-        ledger_variable = "ORDERS_PAYMENTS__SIMULATED_LEDGER_PATH"
-        if ledger_variable not in os.environ:
-            ledger = options.run_dir.absolute() / "payment-provider.sqlite3"
-            self.env.setdefault(ledger_variable, str(ledger))
+        self.provider: PaymentProviderService | None = None
         self.temporal: TemporalDevServer | None = None
         self.postgres: PostgresCluster | None = None
         self.kafka: KafkaBroker | None = None
@@ -94,6 +89,11 @@ class Stack:
             self.postgres.start()
             self.postgres.create_database("orders", exist_ok=True)
             self.env["ORDERS_DATABASE__URL"] = self.postgres.url("orders")
+        # One payment provider service for every worker process, unless the environment
+        # names a provider (or a ledger file for the in-process simulation).
+        if not any(name in os.environ for name in _PROVIDER_VARIABLES):
+            self.provider = PaymentProviderService(opts.run_dir, env=self.child_env()).start()
+            self.env["ORDERS_PAYMENTS__PROVIDER_URL"] = self.provider.url
         if opts.kafka:
             self.kafka = KafkaBroker(opts.run_dir / "kafka", port=opts.kafka_port).start()
             self.env["ORDERS_KAFKA__BOOTSTRAP_SERVERS"] = self.kafka.bootstrap_servers
@@ -132,6 +132,8 @@ class Stack:
             self.postgres.stop()
         if self.temporal is not None:
             self.temporal.stop()
+        if self.provider is not None:
+            self.provider.stop()
 
     def child_env(self) -> dict[str, str]:
         return {**self.env, "PYTHONUNBUFFERED": "1"}
@@ -151,6 +153,7 @@ class Stack:
             ("temporal", self.temporal),
             ("postgres", self.postgres),
             ("kafka", self.kafka),
+            ("payment-provider", self.provider),
         ):
             if service is not None and service.pid is not None:
                 pids[name] = service.pid
@@ -175,6 +178,9 @@ class Stack:
         returncode = process.wait(timeout=300)
         if returncode != 0:
             raise RuntimeError(f"{name} failed ({returncode}):\n{process.log_tail()}")
+
+
+_PROVIDER_VARIABLES = ("ORDERS_PAYMENTS__PROVIDER_URL", "ORDERS_PAYMENTS__SIMULATED_LEDGER_PATH")
 
 
 def _configured(*variables: str) -> bool:

@@ -176,19 +176,27 @@ class CircuitBreakerGateway:
 
 
 def build_payment_gateway(settings: PaymentSettings) -> PaymentGateway:
-    """The simulated provider behind a circuit breaker (no real provider is integrated yet).
+    """The payment provider behind a circuit breaker (no real provider is integrated yet).
 
-    With ``simulated_ledger_path`` set, every process building it shares one provider."""
-    # Imported here: the simulation is an adapter of this port and imports it.
+    With ``provider_url`` set, the shared provider service over HTTP; else the in-process
+    simulation, shared by every process only through ``simulated_ledger_path``."""
+    # Imported here: the adapters implement this port and import it.
+    from gateways.http_payment import HttpPaymentGateway  # noqa: PLC0415
     from gateways.simulated_payment import SimulatedPaymentGateway  # noqa: PLC0415
 
-    simulated = SimulatedPaymentGateway(
-        latency_seconds=settings.gateway_latency_ms / 1000,
-        failure_rate=settings.gateway_failure_rate,
-        ledger_path=settings.simulated_ledger_path or None,
-    )
+    inner: PaymentGateway
+    if settings.provider_url:
+        inner = HttpPaymentGateway(
+            settings.provider_url, timeout_seconds=settings.provider_timeout_seconds
+        )
+    else:
+        inner = SimulatedPaymentGateway(
+            latency_seconds=settings.gateway_latency_ms / 1000,
+            failure_rate=settings.gateway_failure_rate,
+            ledger_path=settings.simulated_ledger_path or None,
+        )
     return CircuitBreakerGateway(
-        simulated,
+        inner,
         failure_threshold=settings.breaker_failure_threshold,
         recovery_seconds=settings.breaker_recovery_seconds,
     )

@@ -64,6 +64,7 @@ def main() -> None:
   API          {stack.api_url}
   API docs     {stack.api_url}/docs
   Temporal UI  {stack.ui_url}
+  payment provider {stack.provider.url if stack.provider else "(from the environment)"}
   logs         {options.run_dir}/logs/
 
   customer token: {customer}
