@@ -17,6 +17,11 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 # Only for dev tokens; production refuses to start with it (see the validator below).
 DEV_JWT_SECRET = "dev-only-secret-change-me-0123456789abcdef"  # noqa: S105
 RUN_DIR = Path(".run")
+# The dev token issuer and audience: production must name its identity provider's.
+DEV_ISSUER = "order-saga-dev"
+DEV_AUDIENCE = "order-saga"
+JWKS_ALGORITHMS = ("RS256", "ES256")
+SECRET_ALGORITHMS = ("HS256",)
 
 
 class DatabaseSettings(BaseModel):
@@ -124,11 +129,26 @@ class AuthSettings(BaseModel):
     # Production verifies against the identity provider's JWKS; dev may use a shared secret.
     jwks_url: str = ""
     jwt_secret: str = DEV_JWT_SECRET
-    algorithms: list[str] = Field(default_factory=lambda: ["HS256"])
-    audience: str = "order-saga"
-    issuer: str = "order-saga-dev"
+    # Unset: RS256 and ES256 with a JWKS (public keys), HS256 with the shared secret.
+    algorithms: list[str] = Field(default_factory=list)
+    audience: str = DEV_AUDIENCE
+    issuer: str = DEV_ISSUER
     admin_role: str = "admin"
     customer_role: str = "customer"
+
+    @model_validator(mode="after")
+    def _algorithms_for_the_key_source(self) -> AuthSettings:
+        if not self.algorithms:
+            self.algorithms = list(JWKS_ALGORITHMS if self.jwks_url else SECRET_ALGORITHMS)
+        return self
+
+    @property
+    def usable_algorithms(self) -> list[str]:
+        """The algorithms a token may be signed with here. With a JWKS no HMAC algorithm:
+        one would let a token be "signed" with the public key (algorithm confusion)."""
+        if self.jwks_url:
+            return [name for name in self.algorithms if not name.upper().startswith("HS")]
+        return [name for name in self.algorithms if name.upper().startswith("HS")]
 
 
 class ApiSettings(BaseModel):
@@ -190,12 +210,11 @@ class Settings(BaseSettings):
         return data
 
     @model_validator(mode="after")
-    def _no_dev_secrets_in_production(self) -> Settings:
-        uses_dev_secret = not self.auth.jwks_url and self.auth.jwt_secret == DEV_JWT_SECRET
-        if self.environment == "production" and uses_dev_secret:
-            raise ValueError(
-                "production needs ORDERS_AUTH__JWKS_URL or a non-default ORDERS_AUTH__JWT_SECRET"
-            )
+    def _refuse_what_cannot_work(self) -> Settings:
+        # Imported here: the checks read these models' fields.
+        from config.checks import refuse_unworkable  # noqa: PLC0415
+
+        refuse_unworkable(self)
         return self
 
 
