@@ -6,18 +6,21 @@ turns into a ValidationError at start-up) naming the ``ORDERS_…`` variable to 
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 from jwt.algorithms import get_default_algorithms
 
 if TYPE_CHECKING:
-    from config.settings import AuthSettings, Settings
+    from config.settings import AuthSettings, DatabaseSettings, KafkaSettings, Settings
 
 __all__ = ["refuse_unworkable"]
 
 
 def refuse_unworkable(settings: Settings) -> None:
     problems = _auth_problems(settings.auth)
+    problems += _kafka_problems(settings.kafka)
+    problems += _database_problems(settings.database)
     if settings.environment == "production":
         problems += _production_problems(settings)
     if problems:
@@ -69,4 +72,80 @@ def _production_problems(settings: Settings) -> list[str]:
             "keeps a payment ledger of its own, and a refund landing on another process "
             "never finds its charge"
         )
+    return problems
+
+
+def _missing_files(prefix: str, paths: dict[str, str]) -> list[str]:
+    return [
+        f"{prefix}{field.upper()}={path} names no readable file"
+        for field, path in paths.items()
+        if path and not Path(path).is_file()
+    ]
+
+
+def _kafka_problems(kafka: KafkaSettings) -> list[str]:
+    prefix = "ORDERS_KAFKA__"
+    protocol = kafka.security_protocol
+    problems: list[str] = []
+    tls_files = {
+        "ssl_ca_location": kafka.ssl_ca_location,
+        "ssl_certificate_location": kafka.ssl_certificate_location,
+        "ssl_key_location": kafka.ssl_key_location,
+    }
+    if "SSL" not in protocol and any([*tls_files.values(), kafka.ssl_key_password]):
+        problems.append(
+            f"{prefix}SSL_* is set but {prefix}SECURITY_PROTOCOL={protocol} does not use TLS "
+            "(SSL or SASL_SSL): the certificates would be ignored"
+        )
+    if bool(kafka.ssl_certificate_location) != bool(kafka.ssl_key_location):
+        problems.append(
+            f"{prefix}SSL_CERTIFICATE_LOCATION and {prefix}SSL_KEY_LOCATION go together "
+            "(a client certificate needs its key)"
+        )
+    problems += _missing_files(prefix, tls_files)
+    sasl = [kafka.sasl_mechanism, kafka.sasl_username, kafka.sasl_password]
+    if protocol.startswith("SASL"):
+        if not all(sasl):
+            problems.append(
+                f"{prefix}SECURITY_PROTOCOL={protocol} needs {prefix}SASL_MECHANISM, "
+                f"{prefix}SASL_USERNAME and {prefix}SASL_PASSWORD"
+            )
+    elif any(sasl):
+        problems.append(
+            f"{prefix}SASL_* is set but {prefix}SECURITY_PROTOCOL={protocol} does not use SASL "
+            "(SASL_SSL or SASL_PLAINTEXT): the credentials would be ignored"
+        )
+    return problems
+
+
+def _database_problems(database: DatabaseSettings) -> list[str]:
+    prefix = "ORDERS_DATABASE__"
+    tls = database.tls_connect_args()
+    if not tls:
+        return []
+    if not database.is_postgres:
+        return [f"{prefix}SSL* is set for a database that is not PostgreSQL ({prefix}URL)"]
+    problems: list[str] = []
+    if database.sslmode in {"verify-ca", "verify-full"} and not database.sslrootcert:
+        problems.append(
+            f"{prefix}SSLMODE={database.sslmode} needs {prefix}SSLROOTCERT (the CA file the "
+            "server's certificate is checked against)"
+        )
+    if database.sslmode in {"disable", "allow", "prefer"} and (
+        database.sslrootcert or database.sslcert
+    ):
+        problems.append(
+            f"{prefix}SSLROOTCERT/SSLCERT are set but {prefix}SSLMODE={database.sslmode} does "
+            "not check the server: use verify-full"
+        )
+    if bool(database.sslcert) != bool(database.sslkey):
+        problems.append(f"{prefix}SSLCERT and {prefix}SSLKEY go together")
+    problems += _missing_files(
+        prefix,
+        {
+            "sslrootcert": database.sslrootcert,
+            "sslcert": database.sslcert,
+            "sslkey": database.sslkey,
+        },
+    )
     return problems

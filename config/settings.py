@@ -30,6 +30,17 @@ class DatabaseSettings(BaseModel):
     pool_size: int = Field(default=10, ge=1)
     max_overflow: int = Field(default=10, ge=0)
     echo: bool = False
+    # TLS to PostgreSQL (libpq's parameters; all empty in dev = the driver's defaults).
+    # verify-full with the server's CA is what production wants.
+    sslmode: Literal["", "disable", "allow", "prefer", "require", "verify-ca", "verify-full"] = ""
+    sslrootcert: str = ""  # CA file the server's certificate must chain to
+    sslcert: str = ""  # client certificate, when the server asks for one
+    sslkey: str = ""
+
+    def tls_connect_args(self) -> dict[str, str]:
+        """The libpq TLS parameters that are set, for every PostgreSQL connection we open."""
+        fields = ("sslmode", "sslrootcert", "sslcert", "sslkey")
+        return {name: getattr(self, name) for name in fields if getattr(self, name)}
 
     @field_validator("url")
     @classmethod
@@ -69,6 +80,18 @@ class WorkerSettings(BaseModel):
     graceful_shutdown_seconds: float = Field(default=10.0, ge=0)
 
 
+# Our field -> librdkafka's configuration property.
+_KAFKA_SECURITY_NAMES = {
+    "ssl_ca_location": "ssl.ca.location",
+    "ssl_certificate_location": "ssl.certificate.location",
+    "ssl_key_location": "ssl.key.location",
+    "ssl_key_password": "ssl.key.password",
+    "sasl_mechanism": "sasl.mechanism",
+    "sasl_username": "sasl.username",
+    "sasl_password": "sasl.password",
+}
+
+
 class KafkaSettings(BaseModel):
     # Empty = no broker: the relay stays off and events wait in the events table.
     bootstrap_servers: str = ""
@@ -79,10 +102,29 @@ class KafkaSettings(BaseModel):
     partitions: int = Field(default=3, ge=1)
     replication_factor: int = Field(default=1, ge=1)
     event_source: str = "/order-saga"
+    # TLS and SASL to the brokers (librdkafka's names; PLAINTEXT and nothing else in dev).
+    security_protocol: Literal["PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL"] = "PLAINTEXT"
+    ssl_ca_location: str = ""  # CA file for the brokers' certificates
+    ssl_certificate_location: str = ""  # client certificate (mutual TLS)
+    ssl_key_location: str = ""
+    ssl_key_password: str = ""
+    sasl_mechanism: Literal["", "PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512"] = ""
+    sasl_username: str = ""
+    sasl_password: str = ""
 
     @property
     def enabled(self) -> bool:
         return bool(self.bootstrap_servers)
+
+    def client_config(self) -> dict[str, str | int | float | bool]:
+        """``bootstrap.servers`` and the security settings, for every client we build."""
+        config: dict[str, str | int | float | bool] = {"bootstrap.servers": self.bootstrap_servers}
+        if self.security_protocol != "PLAINTEXT":
+            config["security.protocol"] = self.security_protocol.lower()
+        for field, name in _KAFKA_SECURITY_NAMES.items():
+            if getattr(self, field):
+                config[name] = getattr(self, field)
+        return config
 
 
 class RestockSettings(BaseModel):

@@ -247,6 +247,6 @@ def build_relay(
         outbox,
         lease=make_lease(database, retry_seconds=lease_retry_seconds),
         publisher=KafkaPublisher(producer_config(kafka, outbox.batch_size)),
-        admin=AdminClient({"bootstrap.servers": kafka.bootstrap_servers}),
+        admin=AdminClient(kafka.client_config()),
         metrics=metrics,
     )
