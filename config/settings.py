@@ -207,6 +207,9 @@ class TelemetrySettings(BaseModel):
     log_json: bool = False
     # Prometheus /metrics for this process; 0 = off.
     metrics_port: int = 0
+    # /healthz (live) and /readyz (ready) of a worker or relay process; 0 = off.
+    probe_port: int = Field(default=0, ge=0)
+    probe_host: str = "127.0.0.1"
 
 
 class Settings(BaseSettings):

@@ -29,7 +29,9 @@ from gateways.payment_gateway import PaymentGateway, build_payment_gateway
 from messages import queues
 from messages.queues import TaskQueues
 from persistence.database import create_engine, session_factory
+from telemetry.probes import ProbeServer
 from telemetry.setup import configure_telemetry
+from workers.health import WorkerHealth
 from workflows import WORKFLOWS
 
 log = logging.getLogger(__name__)
@@ -122,11 +124,16 @@ async def run_workers(queue_names: Sequence[str], settings: Settings) -> None:
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, stop.set)
     running = [asyncio.create_task(worker.run()) for worker in workers]
+    health = WorkerHealth(client, workers)
+    health.watch(running)
+    probes = _start_probes(settings, health, loop)
     log.info("workers polling %s on %s", ", ".join(queue_names), settings.temporal.address)
     stopped = asyncio.create_task(stop.wait())
     done, _ = await asyncio.wait([stopped, *running], return_when=asyncio.FIRST_COMPLETED)
     # Graceful: stop polling, let in-flight activities finish within the configured grace.
     log.info("shutting down workers")
+    if probes is not None:
+        probes.stop()
     await asyncio.gather(*(worker.shutdown() for worker in workers), return_exceptions=True)
     for task in running:
         if task in done and task.exception() is not None:
@@ -135,6 +142,21 @@ async def run_workers(queue_names: Sequence[str], settings: Settings) -> None:
         stopped.cancel()
     if engine is not None:
         await engine.dispose()
+
+
+def _start_probes(
+    settings: Settings, health: WorkerHealth, loop: asyncio.AbstractEventLoop
+) -> ProbeServer | None:
+    telemetry = settings.telemetry
+    if not telemetry.probe_port:
+        return None
+    return ProbeServer(
+        telemetry.probe_host,
+        telemetry.probe_port,
+        live=health.live,
+        ready=health.ready,
+        loop=loop,
+    ).start()
 
 
 def main(queue_names: Sequence[str]) -> None:
