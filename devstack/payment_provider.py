@@ -60,7 +60,8 @@ class PaymentProviderService:
             "payment-provider",
             args,
             self.run_dir / "logs" / "payment-provider.log",
-            env={**self.env, "PYTHONUNBUFFERED": "1"},
+            # Its own URL too: a production environment refuses settings without one.
+            env={**self.env, "ORDERS_PAYMENTS__PROVIDER_URL": self.url, "PYTHONUNBUFFERED": "1"},
         ).start()
         wait_until(self._healthy, timeout, f"payment provider on {self.url}")
         return self

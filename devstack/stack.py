@@ -13,6 +13,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from devstack.jwks_issuer import JwksIssuer
 from devstack.kafka import KafkaBroker
 from devstack.payment_provider import PaymentProviderService
 from devstack.postgres import PostgresCluster
@@ -39,6 +40,9 @@ class StackOptions:
     api_workers: int = 1
     extra_env: dict[str, str] = field(default_factory=dict)
     seed: bool = True
+    # A local token issuer (RSA key + JWKS over HTTP) the API trusts instead of the dev
+    # secret: tokens then come from `python -m tools.token --issuer-key <issuer.key_path>`.
+    local_issuer: bool = False
 
 
 class Stack:
@@ -49,6 +53,7 @@ class Stack:
         self.options = options
         self.env: dict[str, str] = dict(options.extra_env)
         self.provider: PaymentProviderService | None = None
+        self.issuer: JwksIssuer | None = None
         self.temporal: TemporalDevServer | None = None
         self.postgres: PostgresCluster | None = None
         self.kafka: KafkaBroker | None = None
@@ -89,6 +94,9 @@ class Stack:
             self.postgres.start()
             self.postgres.create_database("orders", exist_ok=True)
             self.env["ORDERS_DATABASE__URL"] = self.postgres.url("orders")
+        if opts.local_issuer:
+            self.issuer = JwksIssuer(opts.run_dir / "issuer").start()
+            self.env.update(self.issuer.settings_env())
         # One payment provider service for every worker process, unless the environment
         # names a provider (or a ledger file for the in-process simulation).
         if not any(name in os.environ for name in _PROVIDER_VARIABLES):
@@ -134,6 +142,8 @@ class Stack:
             self.temporal.stop()
         if self.provider is not None:
             self.provider.stop()
+        if self.issuer is not None:
+            self.issuer.stop()
 
     def child_env(self) -> dict[str, str]:
         return {**self.env, "PYTHONUNBUFFERED": "1"}
