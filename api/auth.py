@@ -97,12 +97,7 @@ class TokenVerifier:
             if auth.jwks_url
             else None
         )
-        # With public keys an HMAC algorithm would let a token be signed with the public key.
-        self._algorithms = (
-            [name for name in auth.algorithms if not name.upper().startswith("HS")]
-            if self._jwks is not None
-            else list(auth.algorithms)
-        )
+        self._algorithms = auth.usable_algorithms
 
     async def _key(self, token: str) -> Any:
         if self._jwks is None:

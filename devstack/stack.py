@@ -16,7 +16,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from devstack.jaeger import Jaeger
+from devstack.jwks_issuer import JwksIssuer
 from devstack.kafka import KafkaBroker
+from devstack.payment_provider import PaymentProviderService
 from devstack.postgres import PostgresCluster
 from devstack.process import ManagedProcess, free_port, port_open, wait_until
 from devstack.supervisor import Supervisor
@@ -49,6 +51,9 @@ class StackOptions:
     metrics: bool = False
     # How long the API may take to listen (a loaded CI machine starts Python slowly).
     ready_seconds: float = 60.0
+    # A local token issuer (RSA key + JWKS over HTTP) the API trusts instead of the dev
+    # secret: tokens then come from `python -m tools.token --issuer-key <issuer.key_path>`.
+    local_issuer: bool = False
 
 
 class Stack:
@@ -58,13 +63,8 @@ class Stack:
             options.api_port = free_port()
         self.options = options
         self.env: dict[str, str] = dict(options.extra_env)
-        # One simulated payment provider for every worker process: its ledger file stands
-        # for the provider's own database. An environment naming another (or "" for each
-        # process its own, in memory) wins.
-        ledger_variable = "ORDERS_PAYMENTS__SIMULATED_LEDGER_PATH"
-        if ledger_variable not in os.environ:
-            ledger = options.run_dir.absolute() / "payment-provider.sqlite3"
-            self.env.setdefault(ledger_variable, str(ledger))
+        self.provider: PaymentProviderService | None = None
+        self.issuer: JwksIssuer | None = None
         self.temporal: TemporalDevServer | None = None
         self.postgres: PostgresCluster | None = None
         self.kafka: KafkaBroker | None = None
@@ -112,6 +112,14 @@ class Stack:
             self.postgres.start()
             self.postgres.create_database("orders", exist_ok=True)
             self.env["ORDERS_DATABASE__URL"] = self.postgres.url("orders")
+        if opts.local_issuer:
+            self.issuer = JwksIssuer(opts.run_dir / "issuer").start()
+            self.env.update(self.issuer.settings_env())
+        # One payment provider service for every worker process, unless the environment
+        # names a provider (or a ledger file for the in-process simulation).
+        if not any(name in os.environ for name in _PROVIDER_VARIABLES):
+            self.provider = PaymentProviderService(opts.run_dir, env=self.child_env()).start()
+            self.env["ORDERS_PAYMENTS__PROVIDER_URL"] = self.provider.url
         if opts.kafka:
             self.kafka = KafkaBroker(opts.run_dir / "kafka", port=opts.kafka_port).start()
             self.env["ORDERS_KAFKA__BOOTSTRAP_SERVERS"] = self.kafka.bootstrap_servers
@@ -155,6 +163,10 @@ class Stack:
             self.postgres.stop()
         if self.temporal is not None:
             self.temporal.stop()
+        if self.provider is not None:
+            self.provider.stop()
+        if self.issuer is not None:
+            self.issuer.stop()
 
     def supervise(self, say: Callable[[str], None]) -> Supervisor:
         """A supervisor restarting whatever of this stack dies, polled by the launcher."""
@@ -205,6 +217,7 @@ class Stack:
             ("postgres", self.postgres),
             ("kafka", self.kafka),
             ("jaeger", self.jaeger),
+            ("payment-provider", self.provider),
         ):
             if service is not None and service.pid is not None:
                 pids[name] = service.pid
@@ -261,6 +274,9 @@ def listen_port() -> int:
 
 
 _LISTEN_PORTS = range(20000, 32768)
+
+
+_PROVIDER_VARIABLES = ("ORDERS_PAYMENTS__PROVIDER_URL", "ORDERS_PAYMENTS__SIMULATED_LEDGER_PATH")
 
 
 def _configured(*variables: str) -> bool:

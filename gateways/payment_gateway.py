@@ -183,10 +183,11 @@ def build_payment_gateway(
 ) -> PaymentGateway:
     """The configured provider (``settings.provider``) behind a circuit breaker.
 
-    The simulated one: with ``simulated_ledger_path`` set, every process building it shares
-    one provider. Stripe: needs ``intents``, where each intent's id is recorded as soon as
-    it exists (see gateways/stripe_gateway.py)."""
-    # Imported here: the adapters import this port.
+    Stripe: needs ``intents``, where each intent's id is recorded as soon as it exists (see
+    gateways/stripe_gateway.py). The simulated one: with ``provider_url`` set, the shared
+    provider service over HTTP; else the in-process simulation, shared by every process
+    only through ``simulated_ledger_path``."""
+    # Imported here: the adapters implement this port and import it.
     inner: PaymentGateway
     if settings.provider == "stripe":
         from gateways.stripe_gateway import StripeGateway, build_stripe_client  # noqa: PLC0415
@@ -197,6 +198,12 @@ def build_payment_gateway(
             settings.stripe_secret_key.get_secret_value(), api_base=settings.stripe_api_base
         )
         inner = StripeGateway(client, intents, return_url=settings.stripe_return_url)
+    elif settings.provider_url:
+        from gateways.http_payment import HttpPaymentGateway  # noqa: PLC0415
+
+        inner = HttpPaymentGateway(
+            settings.provider_url, timeout_seconds=settings.provider_timeout_seconds
+        )
     else:
         from gateways.simulated_payment import SimulatedPaymentGateway  # noqa: PLC0415
 

@@ -37,8 +37,12 @@ log = logging.getLogger(__name__)
 Handler = Callable[[AsyncSession, ReceivedEvent], Awaitable[None]]
 
 
-def consumer_config(bootstrap_servers: str, group_id: str) -> dict[str, Any]:
+def consumer_config(
+    bootstrap_servers: str, group_id: str, security: Mapping[str, Any] | None = None
+) -> dict[str, Any]:
+    """``security``: TLS/SASL properties (``KafkaSettings.client_config()``)."""
     return {
+        **(security or {}),
         "bootstrap.servers": bootstrap_servers,
         "group.id": group_id,
         "enable.auto.commit": False,
@@ -104,8 +108,9 @@ class InboxConsumer:
         sessions: async_sessionmaker[AsyncSession],
         handler: Handler,
         group_id: str | None = None,
+        security: Mapping[str, Any] | None = None,
     ) -> InboxConsumer:
-        config = consumer_config(bootstrap_servers, group_id or name)
+        config = consumer_config(bootstrap_servers, group_id or name, security)
         return cls(name, topics, sessions, handler, config)
 
     async def poll(self, seconds: float = 1.0, max_messages: int = 100) -> PollResult:

@@ -31,7 +31,7 @@ CLIENT_ID = "order-saga-outbox-relay"
 
 def producer_config(kafka: KafkaSettings, batch_size: int) -> dict[str, Any]:
     return {
-        "bootstrap.servers": kafka.bootstrap_servers,
+        **kafka.client_config(),  # brokers, TLS and SASL
         "client.id": CLIENT_ID,
         "enable.idempotence": True,
         "acks": "all",

@@ -67,7 +67,8 @@ def create_engine(settings: DatabaseSettings) -> AsyncEngine:
             pool_size=settings.pool_size,
             max_overflow=settings.max_overflow,
             pool_pre_ping=True,
-            connect_args={"application_name": APPLICATION_NAME},
+            # TLS (sslmode, CA, client certificate) as the settings say; none in dev.
+            connect_args={"application_name": APPLICATION_NAME, **settings.tls_connect_args()},
         )
     if make_url(settings.url).get_backend_name() == "sqlite":
         ensure_sqlite_parent(settings.url)

@@ -18,7 +18,7 @@ from typing import Any
 
 from confluent_kafka import Consumer, Message
 
-from config.settings import load_settings
+from config.settings import KafkaSettings, load_settings
 from outbox.cloudevents import InvalidEventMessageError, from_message
 
 
@@ -42,8 +42,9 @@ def describe(message: Message) -> str:
     )
 
 
-def _consumer(bootstrap_servers: str, from_beginning: bool) -> Consumer:
+def _consumer(bootstrap_servers: str, from_beginning: bool, kafka: KafkaSettings) -> Consumer:
     config: dict[str, Any] = {
+        **kafka.client_config(),  # TLS and SASL as the settings say
         "bootstrap.servers": bootstrap_servers,
         "group.id": f"tail-events-{uuid.uuid4()}",
         "enable.auto.commit": False,
@@ -60,7 +61,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--max-messages", type=int, default=0, help="stop after N (0: never)")
     args = parser.parse_args(argv)
 
-    bootstrap = args.bootstrap_servers or load_settings().kafka.bootstrap_servers
+    kafka = load_settings().kafka
+    bootstrap = args.bootstrap_servers or kafka.bootstrap_servers
     if not bootstrap:
         print("no Kafka configured: pass --bootstrap-servers or set KAFKA_BOOTSTRAP_SERVERS")
         return 2
@@ -72,7 +74,7 @@ def main(argv: list[str] | None = None) -> int:
 
     signal.signal(signal.SIGINT, _stop)
     signal.signal(signal.SIGTERM, _stop)
-    consumer = _consumer(bootstrap, args.from_beginning)
+    consumer = _consumer(bootstrap, args.from_beginning, kafka)
     consumer.subscribe([args.topic])
     printed = 0
     try:

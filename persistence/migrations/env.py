@@ -111,7 +111,9 @@ def run_migrations_online() -> None:
         return
     url = sync_url(database_url())
     ensure_sqlite_parent(url)
-    engine = create_engine(url, poolclass=pool.NullPool)
+    # TLS to PostgreSQL comes from the settings, whoever named the URL.
+    tls = load_settings().database.tls_connect_args() if url.startswith("postgresql") else {}
+    engine = create_engine(url, poolclass=pool.NullPool, connect_args=tls)
     try:
         with engine.connect() as conn:
             do_run_migrations(conn)

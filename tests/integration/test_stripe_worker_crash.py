@@ -49,7 +49,8 @@ def stripe_workers(
     tmp_path: Path,
 ) -> Iterator[Callable[[], Workers]]:
     prefix = f"crash-stripe-{uuid.uuid4().hex[:8]}-"
-    env = worker_env(pg_url, temporal_server, prefix, tmp_path / "unused.sqlite3", 0) | {
+    # Stripe is the provider: the simulated provider's URL is never called.
+    env = worker_env(pg_url, temporal_server, prefix, "") | {
         "ORDERS_PAYMENTS__PROVIDER": "stripe",
         "ORDERS_PAYMENTS__STRIPE_SECRET_KEY": TEST_SECRET_KEY,
         "ORDERS_PAYMENTS__STRIPE_API_BASE": slow_double.base_url,
