@@ -148,6 +148,9 @@ class JwksIssuer:
         wait_until(ready, timeout, f"JWKS issuer on {self.issuer}")
         return self
 
+    def alive(self) -> bool:
+        return self._process is not None and self._process.alive()
+
     def stop(self) -> None:
         if self._process is not None:
             self._process.stop()

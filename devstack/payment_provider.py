@@ -70,6 +70,9 @@ class PaymentProviderService:
     def pid(self) -> int | None:
         return self._process.pid if self._process is not None and self._process.alive() else None
 
+    def alive(self) -> bool:
+        return self._process is not None and self._process.alive()
+
     def stop(self) -> None:
         if self._process is not None:
             self._process.stop()

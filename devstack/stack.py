@@ -175,6 +175,8 @@ class Stack:
             ("temporal", self.temporal),
             ("postgres", self.postgres),
             ("kafka", self.kafka),
+            ("payment-provider", self.provider),
+            ("token issuer", self.issuer),
         ):
             if service is not None:
                 supervisor.watch(name, service)

@@ -15,12 +15,12 @@ from __future__ import annotations
 import argparse
 import signal
 import time
-from datetime import UTC, datetime
 from pathlib import Path
 
 from config.settings import load_settings
 from devstack import production
 from devstack.stack import Stack, StackOptions
+from devstack.supervisor import say
 from messages import queues
 from tools.token import mint_token
 
@@ -106,17 +106,13 @@ def main() -> None:
 """,
             flush=True,
         )
-        supervisor = stack.supervise(_say)
+        supervisor = stack.supervise(say)
         while not stopping:
             supervisor.poll()
             time.sleep(0.5)
     finally:
         print("stopping …", flush=True)
         stack.stop()
-
-
-def _say(message: str) -> None:
-    print(f"{datetime.now(UTC):%H:%M:%S} {message}", flush=True)
 
 
 if __name__ == "__main__":
