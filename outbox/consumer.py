@@ -226,10 +226,10 @@ class InboxConsumer:
         committed = self._consumer.committed(assigned, timeout=timeout)
         lag = {}
         for partition in committed:
-            low, high = self._consumer.get_watermark_offsets(
-                partition, timeout=timeout, cached=False
-            )
-            start = partition.offset if partition.offset >= 0 else low
+            # Cached: the high watermark of the last fetch response. Asking the broker costs
+            # a round trip per partition that waits behind the fetch in flight (~0.5 s each).
+            low, high = self._consumer.get_watermark_offsets(partition, cached=True)
+            start = partition.offset if partition.offset >= 0 else max(low, 0)
             lag[(partition.topic, partition.partition)] = max(high - start, 0)
         return lag
 
