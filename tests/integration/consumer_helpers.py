@@ -107,6 +107,7 @@ async def publish_pending(
 @dataclass
 class Totals(PollResult):
     polls: int = 0
+    raised: int = 0  # polls that ended in a handler's error (retried by the next poll)
 
     def add(self, result: PollResult) -> None:
         self.polls += 1
@@ -120,11 +121,15 @@ async def consume_until(
     built: OrderHistoryConsumer, handled: int, within: float = 90, quiet_polls: int = 0
 ) -> Totals:
     """Poll until ``handled`` messages were handled (any outcome), then ``quiet_polls`` more
-    (which must find nothing more to do, or the totals show it)."""
+    (which must find nothing more to do, or the totals show it). A handler's error is
+    counted and the next poll retries, as ``InboxConsumer.run`` would."""
     totals = Totals()
 
     async def enough() -> bool:
-        totals.add(await built.consumer.poll(seconds=0.5))
+        try:
+            totals.add(await built.consumer.poll(seconds=0.5))
+        except Exception:  # as InboxConsumer.run does: the message was rewound, poll again
+            totals.raised += 1
         seen = totals.applied + totals.duplicates + totals.skipped + totals.dead_lettered
         return seen >= handled
 
