@@ -64,6 +64,8 @@ def main() -> None:
   API          {stack.api_url}
   API docs     {stack.api_url}/docs
   Temporal UI  {stack.ui_url}
+  database     {stack.env.get("ORDERS_DATABASE__URL", settings.database.url)}
+  Kafka        {stack.env.get("ORDERS_KAFKA__BOOTSTRAP_SERVERS") or "off (--kafka starts one)"}
   logs         {options.run_dir}/logs/
 
   customer token: {customer}
