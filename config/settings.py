@@ -112,6 +112,10 @@ class ConsumerSettings(BaseModel):
     retry_backoff_seconds: float = Field(default=0.5, gt=0)
     retry_backoff_max_seconds: float = Field(default=30.0, gt=0)
     on_exhausted: Literal["dead_letter", "stop"] = "dead_letter"
+    # How soon the group gives a crashed member's partitions to the others (Kafka's
+    # default is 45 s). Heartbeats come from the client's own thread, so a busy handler
+    # does not count against it.
+    session_timeout_seconds: float = Field(default=10.0, ge=6, le=300)
     # Prometheus /metrics (consumer_lag_messages, consumer_messages_total); 0 = off.
     metrics_port: int = Field(default=0, ge=0, le=65535)
     lag_interval_seconds: float = Field(default=5.0, gt=0)

@@ -19,7 +19,7 @@ from consumers.metrics import ConsumerMetrics
 from consumers.order_history.projection import change_for, later_statuses
 from consumers.validation import SchemaValidator
 from outbox.cloudevents import ReceivedEvent
-from outbox.consumer import Handler, InboxConsumer, PollResult, RetryPolicy
+from outbox.consumer import Handler, InboxConsumer, PollResult, RetryPolicy, consumer_config
 from outbox.dead_letters import KafkaDeadLetters, dead_letter_producer_config
 from outbox.topics import dead_letter_topic, ensure_topics
 from persistence.order_history import apply_change
@@ -64,13 +64,14 @@ def build(
         dead_letter_producer_config(settings.kafka.bootstrap_servers, f"{options.name}-dlq"),
         suffix=settings.kafka.dead_letter_suffix,
     )
-    consumer = InboxConsumer.connect(
+    config = consumer_config(settings.kafka.bootstrap_servers, options.group)
+    config["session.timeout.ms"] = int(options.session_timeout_seconds * 1000)
+    consumer = InboxConsumer(
         options.name,
-        bootstrap_servers=settings.kafka.bootstrap_servers,
-        topics=topics,
-        sessions=sessions,
-        handler=handler,
-        group_id=options.group,
+        topics,
+        sessions,
+        handler,
+        config,
         dead_letters=dead_letters,
         validate=SchemaValidator(),
         retry=RetryPolicy(

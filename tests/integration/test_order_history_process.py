@@ -63,6 +63,7 @@ async def test_killed_mid_stream_and_restarted_the_consumer_applies_each_event_o
         ORDERS_CONSUMER__POLL_SECONDS="0.2",
         ORDERS_CONSUMER__METRICS_PORT=str(port),
         ORDERS_CONSUMER__LAG_INTERVAL_SECONDS="1",
+        ORDERS_CONSUMER__SESSION_TIMEOUT_SECONDS="6",
     )
     log_path = tmp_path / "consumer.log"
 
