@@ -8,12 +8,15 @@ with the scrape thread).
 
 from __future__ import annotations
 
+import logging
 import time
 
+from confluent_kafka import KafkaException
 from prometheus_client import CollectorRegistry, Counter, Gauge
 
 from outbox.consumer import InboxConsumer, PollResult
 
+log = logging.getLogger(__name__)
 OUTCOMES = ("applied", "duplicates", "skipped", "dead_lettered")
 
 
@@ -48,5 +51,10 @@ class ConsumerMetrics:
         if not force and now - self._sampled_at < self._interval:
             return
         self._sampled_at = now
-        for (topic, partition), behind in (await consumer.lag()).items():
+        try:
+            lag = await consumer.lag()
+        except KafkaException as exc:  # a broker hiccup must not stop the consuming
+            log.warning("could not sample the consumer lag: %s", exc)
+            return
+        for (topic, partition), behind in lag.items():
             self.lag.labels(self._group, topic, str(partition)).set(behind)

@@ -131,6 +131,7 @@ class InboxConsumer:
         # Failures of the message at the head of a partition, while it keeps failing.
         self._failures: dict[tuple[str, int, int], int] = {}
         self._last_failures = 0
+        self.last_result = PollResult()
         self._consumer = Consumer(
             {**config, "enable.auto.commit": False, "logger": logging.getLogger(__name__)}
         )
@@ -184,6 +185,9 @@ class InboxConsumer:
             self._rewind(pending)
             raise
         finally:
+            # Also when a handler raised: what was handled before it is committed, and
+            # counted (``last_result``), so metrics do not lose it.
+            self.last_result = result
             await self._commit(handled)
         return result
 
@@ -211,6 +215,8 @@ class InboxConsumer:
                 log.exception("consumer %s: Kafka error; retrying", self.name)
                 await wait_or_stop(stop, backoff_seconds)
             except Exception:  # the message is rewound and retried; keep the consumer alive
+                if after_poll is not None:
+                    await after_poll(self.last_result)
                 delay = self._retry.delay(self._last_failures)
                 log.exception("consumer %s: handling failed; retrying in %.1f s", self.name, delay)
                 await wait_or_stop(stop, delay)
