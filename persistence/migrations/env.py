@@ -23,6 +23,7 @@ from sqlalchemy import create_engine, pool, text
 from sqlalchemy.engine import Connection, make_url
 from sqlmodel.sql.sqltypes import AutoString, UTCDateTime
 
+import persistence.order_history  # the order-history read model's table, on the metadata
 import persistence.tables  # noqa: F401  (registers every table on the metadata)
 from config.settings import load_settings
 from persistence.database import ensure_sqlite_parent
