@@ -61,6 +61,20 @@ async def authenticate(double: StripeDouble, intent_id: str, outcome: str = "suc
     assert answer.status_code == 200, answer.text
 
 
+def stray_success(intent: dict[str, Any]) -> dict[str, Any]:
+    """A genuine, signed ``payment_intent.succeeded`` naming the order but another intent
+    (one the order does not wait for, e.g. made by another integration of the shop)."""
+    other = {**intent, "id": "pi_not_this_order", "status": "succeeded"}
+    return {
+        "id": "evt_stray_" + intent["id"],
+        "object": "event",
+        "type": "payment_intent.succeeded",
+        "created": intent["created"],
+        "livemode": False,
+        "data": {"object": other},
+    }
+
+
 async def inbox_rows(api: Api) -> int:
     async with api.sessions() as session:
         return (await session.exec(select(func.count()).select_from(InboxRow))).one()
@@ -91,6 +105,9 @@ async def test_a_3ds_payment_waits_then_the_signed_webhook_confirms_it_once(
     order = await pending(stripe_api)
     order_id = order["order_id"]
     intent = intent_of(double, order_id)
+    stray_answer = await deliver(stripe_api, double, stray_success(intent))
+    await asyncio.sleep(0.5)  # had the saga taken it, the order would have moved on
+    unmoved = await stripe_api.wait_for(order_id, "alice", {"PAYMENT_PENDING"})
     await authenticate(double, intent["id"])
     events = events_of(double, intent["id"])
     succeeded = next(e for e in events if e["type"] == "payment_intent.succeeded")
@@ -106,6 +123,8 @@ async def test_a_3ds_payment_waits_then_the_signed_webhook_confirms_it_once(
     history = await timeline(stripe_api, order_id)
 
     assert order["next_action"] == f"stripe-js:{intent['client_secret']}"
+    assert stray_answer.json()["outcome"] == "signalled"
+    assert (unmoved["payment"]["status"], unmoved["source"]) == ("PENDING", "read_model")
     assert order["payment"]["status"] == "PENDING"
     assert forged.status_code == 400
     assert still["status"] == "PAYMENT_PENDING"
