@@ -85,6 +85,12 @@ async def timeline(api: Api, order_id: str) -> list[str]:
         return [row.event_type for row in await load_timeline(session, order_id)]
 
 
+async def saga_ended(client: Client, order_id: str) -> SagaResult:
+    """The saga's own end: the read model shows the last status a moment before it."""
+    handle = client.get_workflow_handle(order_workflow_id(order_id), result_type=SagaResult)
+    return await handle.result()
+
+
 async def pending(api: Api) -> dict[str, Any]:
     """An order paid with the 3-D Secure test card, once the read model shows it waiting."""
     order_id = (await api.place("alice", token=THREE_D_SECURE)).json()["order_id"]
@@ -208,6 +214,8 @@ async def test_webhooks_of_an_ordinary_payment_change_nothing(
     while the saga runs, the saga is not waiting for it; delivered after the saga ended, it
     is acknowledged (200 ``ignored``), so Stripe stops sending it. Both orders CONFIRMED,
     each charged once, never parked."""
+    # A slow answer from Stripe: its webhook arrives while the charge step still waits.
+    double.state.latency_seconds = 1.0
     running_id = (await stripe_api.place("alice", token="pm_card_visa")).json()["order_id"]
     for _ in range(500):  # as soon as Stripe has the event, as a prompt webhook would
         if any(e["type"] == "payment_intent.succeeded" for e in double.state.ledger.events):
@@ -218,10 +226,9 @@ async def test_webhooks_of_an_ordinary_payment_change_nothing(
         for e in events_of(double, intent_of(double, running_id)["id"])
     ]
     running = await stripe_api.wait_for(running_id, "alice", TERMINAL)
-    handle = temporal_client.get_workflow_handle(
-        order_workflow_id(running_id), result_type=SagaResult
-    )
-    result = await handle.result()
+    double.state.latency_seconds = 0.0
+    result = await saga_ended(temporal_client, running_id)
+    handle = temporal_client.get_workflow_handle(order_workflow_id(running_id))
     signals = [
         e.workflow_execution_signaled_event_attributes.signal_name
         async for e in handle.fetch_history_events()
@@ -229,6 +236,7 @@ async def test_webhooks_of_an_ordinary_payment_change_nothing(
     ]
     finished_id = (await stripe_api.place("alice", token="pm_card_visa")).json()["order_id"]
     finished = await stripe_api.wait_for(finished_id, "alice", TERMINAL)
+    await saga_ended(temporal_client, finished_id)
     late = [
         (await deliver(stripe_api, double, e))
         for e in events_of(double, intent_of(double, finished_id)["id"])
@@ -249,3 +257,70 @@ async def test_webhooks_of_an_ordinary_payment_change_nothing(
     assert double.state.ledger.charges == 2
     for order_id in (running_id, finished_id):
         assert "OrderNeedsAttention" not in await timeline(stripe_api, order_id)
+
+
+async def test_a_cancel_while_pending_cancels_the_intent_and_releases_stock(
+    stripe_api: Api, double: StripeDouble
+) -> None:
+    """Cancelled before the customer authenticates: the intent is cancelled at Stripe (the
+    customer can no longer complete it), the stock released, the order CANCELLED."""
+    order_id = (await pending(stripe_api))["order_id"]
+
+    cancel = await stripe_api.http.post(
+        f"/orders/{order_id}/cancel",
+        json={"reason": "changed my mind"},
+        headers=stripe_api.auth("alice"),
+    )
+    order = await stripe_api.wait_for(order_id, "alice", TERMINAL)
+    stock = await stock_of(stripe_api.sessions, "sku-beans")
+    intent = intent_of(double, order_id)
+    async with httpx.AsyncClient(base_url=double.base_url) as client:
+        late = await client.post(
+            f"/_test/payment_intents/{intent['id']}/authenticate", data={"outcome": "succeed"}
+        )
+
+    assert cancel.status_code == 202, cancel.text
+    assert order["status"] == "CANCELLED"
+    assert order["payment"]["status"] == "VOIDED"
+    assert intent["status"] == "canceled"
+    assert late.status_code == 400  # too late for the customer: nothing can be taken
+    assert (stock.quantity, stock.reserved) == (100, 0)
+    assert double.state.ledger.charges == 0
+
+
+async def test_authorised_by_the_customer_then_captured_at_confirmation(
+    pg_url: str,
+    temporal_settings: TemporalSettings,
+    temporal_client: Client,
+    double: StripeDouble,
+) -> None:
+    """ORDERS_PAYMENTS__FLOW=authorize_capture: 3-D Secure authorises
+    (``payment_intent.amount_capturable_updated`` is the success the saga waits for), the
+    confirmation captures, and the ``payment_intent.succeeded`` that capture makes is
+    harmless. One charge, captured once."""
+    payments = stripe_settings(double).model_copy(update={"flow": "authorize_capture"})
+    async with running_api(pg_url, temporal_settings, temporal_client, payments=payments) as api:
+        order_id = (await pending(api))["order_id"]
+        intent_id = intent_of(double, order_id)["id"]
+        await authenticate(double, intent_id)
+        answers = [
+            (await deliver(api, double, e)).json()["outcome"] for e in events_of(double, intent_id)
+        ]
+        order = await api.wait_for(order_id, "alice", TERMINAL)
+        await saga_ended(temporal_client, order_id)
+        after = [
+            (await deliver(api, double, e)).json()["outcome"]
+            for e in events_of(double, intent_id)[len(answers) :]
+        ]
+        history = await timeline(api, order_id)
+    intent = intent_of(double, order_id)
+    assert answers == ["ignored", "ignored", "signalled"]
+    assert [e["type"] for e in events_of(double, intent_id)][len(answers) :] == [
+        "payment_intent.succeeded"
+    ]
+    assert after == ["ignored"]  # the saga had ended
+    assert order["status"] == "CONFIRMED"
+    assert order["payment"]["status"] == "CAPTURED"
+    assert (intent["status"], intent["amount_received"]) == ("succeeded", 4980)
+    assert double.state.ledger.charges == 1
+    assert "OrderNeedsAttention" not in history
