@@ -88,7 +88,8 @@ async def timeline(api: Api, order_id: str) -> list[str]:
 async def saga_ended(client: Client, order_id: str) -> SagaResult:
     """The saga's own end: the read model shows the last status a moment before it."""
     handle = client.get_workflow_handle(order_workflow_id(order_id), result_type=SagaResult)
-    return await handle.result()
+    result: SagaResult = await handle.result()
+    return result
 
 
 async def pending(api: Api) -> dict[str, Any]:
