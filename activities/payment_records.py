@@ -73,11 +73,12 @@ async def apply_outcome(session: AsyncSession, arg: RecordPaymentOutcomeInput) -
     Succeeded: the payment is captured (or authorised) and the order PAID (or back to
     RESERVED, to be captured at confirmation). Failed: the payment FAILED with its reason;
     the order's end is recorded with the customer's notice. A payment already past PENDING
-    is left as it is (a report delivered twice). None when there is no payment at all.
+    is left as it is (a report delivered twice), and so is one waiting on another charge
+    than the one reported (the caller refuses that). None when there is no payment at all.
     """
     order = await lock_order(session, arg.order_id)
     row = await payment_of(session, arg.order_id, lock=True)
-    if row is None or row.status != PaymentStatus.PENDING:
+    if row is None or row.status != PaymentStatus.PENDING or row.gateway_reference != arg.reference:
         return row
     payment = to_domain(row)
     if arg.succeeded:

@@ -110,7 +110,8 @@ class OrderSaga(SagaWaits):
         # False once the provider said no money was taken: the refund step is skipped.
         self._charge_may_exist = True
         self._retry: RetryRequest | None = None
-        self._outcome: tuple[PaymentOutcome, bool] | None = None
+        # The provider's reports in arrival order, each event once: (report, succeeded).
+        self._outcomes: list[tuple[PaymentOutcome, bool]] = []
         # Who asked for the cancel that won; None: whatever ends the order, the saga decided.
         self._cancel_actor: Actor | None = None
 

@@ -58,7 +58,7 @@ class SagaWaits:
     _waiting_states: bool
     _charge_may_exist: bool
     _retry: RetryRequest | None
-    _outcome: tuple[PaymentOutcome, bool] | None
+    _outcomes: list[tuple[PaymentOutcome, bool]]
 
     async def _attempt(self, step: str, call: Callable[[], Awaitable[T]]) -> T:
         """Run ``step``; on a failure the saga did not plan for, park and await a decision."""
@@ -165,14 +165,17 @@ class SagaWaits:
         )
         try:
             await workflow.wait_condition(
-                lambda: self._outcome is not None or self._state.cancel_reason is not None,
+                lambda: (
+                    self._outcome_of(payment) is not None or self._state.cancel_reason is not None
+                ),
                 timeout=self._policy.payment_action_timeout_seconds,
             )
         except TimeoutError:
             raise PaymentNotCompletedError("the payment was not completed in time") from None
         self._raise_if_cancel_requested()
-        assert self._outcome is not None
-        outcome, succeeded = self._outcome
+        reported = self._outcome_of(payment)
+        assert reported is not None
+        outcome, succeeded = reported
         await self._attempt(
             "payment_outcome",
             lambda: run_step(
@@ -214,10 +217,19 @@ class SagaWaits:
         if self._state.cancel_reason is not None:
             raise CancelRequestedError(self._state.cancel_reason)
 
+    def _outcome_of(self, payment: PaymentResult) -> tuple[PaymentOutcome, bool] | None:
+        """The first report on the charge the saga waits for. Reports on other charges
+        (an ordinary payment's own webhook, another intent naming this order) are not its
+        outcome; kept from before the wait, a report that beat the charge's reply counts."""
+        reference = payment.gateway_reference
+        for outcome, succeeded in self._outcomes:
+            if reference is None or outcome.reference == reference:
+                return outcome, succeeded
+        return None
+
     def _report(self, outcome: PaymentOutcome, *, succeeded: bool) -> None:
         # A webhook delivered twice, or a second report after the first: the first stands.
         if outcome.provider_event_id in self._state.payment_events:
             return
         self._state.payment_events.append(outcome.provider_event_id)
-        if self._outcome is None:
-            self._outcome = (outcome, succeeded)
+        self._outcomes.append((outcome, succeeded))

@@ -72,16 +72,30 @@ async def test_a_reported_success_captures_and_pays_the_order_once(
     assert (await event_types(pg_sessions, order.order_id)).count("PaymentProcessed") == 1
 
 
-async def test_a_report_naming_another_charge_is_refused(pg_sessions: Sessions) -> None:
-    """A report for a charge that is not this order's is a bug to look at, not a payment."""
+@pytest.mark.parametrize("succeeded", [True, False])
+async def test_a_report_naming_another_charge_is_refused_and_changes_nothing(
+    pg_sessions: Sessions, succeeded: bool
+) -> None:
+    """A report for a charge that is not this order's is a bug to look at, not a payment:
+    the payment stays PENDING, the order PAYMENT_PENDING, no event is written."""
     gateway = SimulatedPaymentGateway()
     order, payments, _ = await waiting(pg_sessions, gateway)
+    before = await event_types(pg_sessions, order.order_id)
     report = RecordPaymentOutcomeInput(
-        order_id=order.order_id, succeeded=False, provider_event_id="evt_x", reference="ch_other"
+        order_id=order.order_id,
+        succeeded=succeeded,
+        provider_event_id="evt_x",
+        reference="ch_other",
     )
     with pytest.raises(ApplicationError) as refused:
         await payments.record_payment_outcome(report)
+    row = await order_of(pg_sessions, order.order_id)
+    payment = await payment_row(pg_sessions, order.order_id)
     assert refused.value.type == errors.INVALID_ORDER
+    assert row is not None
+    assert payment is not None
+    assert (row.status, payment.status) == ("PAYMENT_PENDING", "PENDING")
+    assert await event_types(pg_sessions, order.order_id) == before
 
 
 async def test_an_abandoned_waiting_charge_is_voided_at_the_provider(

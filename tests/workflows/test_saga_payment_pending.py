@@ -4,6 +4,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import uuid
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -32,8 +33,10 @@ async def pending_saga(
         yield handle
 
 
-def report(event_id: str = "evt_1", reason: str | None = None) -> PaymentOutcome:
-    return PaymentOutcome(provider_event_id=event_id, reference="ch_1", reason=reason)
+def report(
+    event_id: str = "evt_1", reason: str | None = None, reference: str = "ch_1"
+) -> PaymentOutcome:
+    return PaymentOutcome(provider_event_id=event_id, reference=reference, reason=reason)
 
 
 async def test_payment_succeeded_confirms_the_waiting_order(temporal_client: Client) -> None:
@@ -85,6 +88,42 @@ async def test_a_report_delivered_twice_changes_nothing(temporal_client: Client)
     assert status.payment_events == ["evt_same"]
     assert fakes.calls.count("outcome:succeeded") == 1
     assert "outcome:failed" not in fakes.calls
+
+
+async def test_reports_on_another_charge_are_not_this_payments_outcome(
+    temporal_client: Client,
+) -> None:
+    """Stripe also reports intents the saga does not wait for (an ordinary payment's own
+    ``payment_intent.succeeded``, another intent naming the order): they change nothing;
+    the report on the waiting charge decides."""
+    fakes = FakeActivities(requires_action=True)
+    async with pending_saga(temporal_client, fakes) as handle:
+        await wait_for_status(handle, "PAYMENT_PENDING")
+        await handle.signal("payment_succeeded", report("evt_other", reference="pi_other"))
+        await handle.signal("payment_failed", report("evt_other_2", reference="pi_other"))
+        await asyncio.sleep(0.5)  # had the saga taken either, it would have moved on
+        still = await wait_for_status(handle, "PAYMENT_PENDING")
+        await handle.signal("payment_succeeded", report("evt_mine"))
+        result = await handle.result()
+    assert still.payment_events == ["evt_other", "evt_other_2"]
+    assert result.status == "CONFIRMED"
+    assert fakes.calls == ["reserve", "charge", "outcome:succeeded", "notify:ORDER_CONFIRMED"]
+
+
+async def test_a_report_that_beats_the_charges_reply_still_counts(
+    temporal_client: Client,
+) -> None:
+    """The customer authenticated and the webhook arrived before the charge step's reply
+    reached the saga: the report is kept and decides as soon as the saga waits."""
+    fakes = FakeActivities(requires_action=True)
+    started, release = fakes.hold("charge")
+    async with pending_saga(temporal_client, fakes) as handle:
+        await started.wait()
+        await handle.signal("payment_succeeded", report())
+        release.set()
+        result = await handle.result()
+    assert result.status == "CONFIRMED"
+    assert fakes.calls == ["reserve", "charge", "outcome:succeeded", "notify:ORDER_CONFIRMED"]
 
 
 async def test_a_cancel_while_pending_voids_and_releases(temporal_client: Client) -> None:
