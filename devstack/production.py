@@ -10,9 +10,7 @@ connected to both frontends.
 
 from __future__ import annotations
 
-import signal
 import sys
-import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -24,7 +22,7 @@ from devstack.payment_provider import PaymentProviderService
 from devstack.postgres import PostgresCluster
 from devstack.process import ManagedProcess, ServiceUnavailableError
 from devstack.stack import Stack, StackOptions
-from devstack.supervisor import Supervisor, say
+from devstack.supervisor import StopRequest, Supervisor, say
 from devstack.temporal_cluster import TemporalCluster, TemporalNode
 from devstack.temporal_tls import SERVER_NAME
 from devstack.temporal_ui import TemporalWebUI
@@ -201,14 +199,7 @@ class _RestartableNode:
 def run(options: ProductionOptions) -> None:
     """Start the topology, print every address and two dev tokens, run until Ctrl-C."""
     production = ProductionStack(options)
-    stopping = False
-
-    def _stop(*_: object) -> None:
-        nonlocal stopping
-        stopping = True
-
-    signal.signal(signal.SIGINT, _stop)
-    signal.signal(signal.SIGTERM, _stop)
+    stop = StopRequest()
     try:
         print(
             "starting PostgreSQL, a two-node Temporal cluster (mTLS), its Web UI, Kafka, "
@@ -231,10 +222,7 @@ def run(options: ProductionOptions) -> None:
             "  A child that dies is restarted; Ctrl-C stops everything.\n",
             flush=True,
         )
-        supervisor = production.supervise(say)
-        while not stopping:
-            supervisor.poll()
-            time.sleep(0.5)
+        stop.supervise_until_requested(production.supervise(say))
     finally:
         print("stopping …", flush=True)
         production.stop()

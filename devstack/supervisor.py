@@ -10,6 +10,7 @@ watches while it is polled.
 
 from __future__ import annotations
 
+import signal
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -96,3 +97,21 @@ class Supervisor:
             return
         watched.started_at = self.clock()
         self.say(f"{name} restarted (restart #{watched.restarts})")
+
+
+class StopRequest:
+    """Set by SIGINT or SIGTERM, so a launcher stops its stack in order instead of dying
+    mid-start; installed before anything starts, so Ctrl-C during start-up counts too."""
+
+    def __init__(self) -> None:
+        self.requested = False
+        signal.signal(signal.SIGINT, self._set)
+        signal.signal(signal.SIGTERM, self._set)
+
+    def _set(self, *_: object) -> None:
+        self.requested = True
+
+    def supervise_until_requested(self, supervisor: Supervisor, interval: float = 0.5) -> None:
+        while not self.requested:
+            supervisor.poll()
+            time.sleep(interval)

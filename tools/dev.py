@@ -13,14 +13,12 @@ file; Ctrl-C stops everything, children first.
 from __future__ import annotations
 
 import argparse
-import signal
-import time
 from pathlib import Path
 
 from config.settings import load_settings
 from devstack import production
 from devstack.stack import Stack, StackOptions
-from devstack.supervisor import say
+from devstack.supervisor import StopRequest, say
 from messages import queues
 from tools.token import mint_token
 
@@ -71,14 +69,7 @@ def main() -> None:
     if args.split_workers:
         options.worker_groups = [[name] for name in queues.ALL]
     stack = Stack(options)
-    stopping = False
-
-    def _stop(*_: object) -> None:
-        nonlocal stopping
-        stopping = True
-
-    signal.signal(signal.SIGINT, _stop)
-    signal.signal(signal.SIGTERM, _stop)
+    stop = StopRequest()
     try:
         print("starting Temporal, database, API and workers …", flush=True)
         stack.start()
@@ -106,10 +97,7 @@ def main() -> None:
 """,
             flush=True,
         )
-        supervisor = stack.supervise(say)
-        while not stopping:
-            supervisor.poll()
-            time.sleep(0.5)
+        stop.supervise_until_requested(stack.supervise(say))
     finally:
         print("stopping …", flush=True)
         stack.stop()
