@@ -95,6 +95,8 @@ class NotifyCustomerInput(BaseModel):
     # The terminal status this notification announces; it commits with the notification record.
     conclude_status: str | None = None
     reason: str | None = None
+    # ORDER_REFUNDED: the amount given back, said in the notice.
+    refund_amount: Decimal | None = None
 
 
 class NotificationResult(BaseModel):
