@@ -102,6 +102,10 @@ class Ledger(Protocol):
         """How many charges were made under ``idempotency_key`` (blocking, for tests)."""
         ...
 
+    def refund_count(self, charge_reference: str) -> int:
+        """How many refunds were made of one charge (blocking, for tests)."""
+        ...
+
     def close(self) -> None: ...
 
 
@@ -144,6 +148,9 @@ class InMemoryLedger:
 
     def record_refund(self, idempotency_key: str, refund: Refund) -> None:
         self._refunds[idempotency_key] = refund
+
+    def refund_count(self, charge_reference: str) -> int:
+        return sum(1 for r in self._refunds.values() if r.charge_reference == charge_reference)
 
     def refunded(self, charge_reference: str) -> Decimal:
         return sum(
@@ -384,6 +391,13 @@ class SqliteLedger:
     def charge_count(self, idempotency_key: str) -> int:
         with self._lock:
             return _count(self._conn, idempotency_key)
+
+    def refund_count(self, charge_reference: str) -> int:
+        with self._lock:
+            row = self._conn.execute(
+                "SELECT COUNT(*) FROM refunds WHERE charge_reference = ?", (charge_reference,)
+            ).fetchone()
+            return int(row[0])
 
     def close(self) -> None:
         with self._lock:

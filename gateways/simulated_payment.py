@@ -126,6 +126,10 @@ class SimulatedPaymentGateway:
         as the ledger (shared, when it is a file) records it."""
         return self._ledger.charge_count(idempotency_key)
 
+    def refund_count(self, charge_reference: str) -> int:
+        """How many refunds the provider made of one charge (a full one counts once)."""
+        return self._ledger.refund_count(charge_reference)
+
     def close(self) -> None:
         """Let go of the ledger (its file stays: it is the provider's database)."""
         self._ledger.close()
