@@ -14,6 +14,7 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 from temporalio.client import Client
 from temporalio.common import WorkflowIDConflictPolicy, WorkflowIDReusePolicy
 from temporalio.exceptions import WorkflowAlreadyStartedError
+from temporalio.service import RPCError
 
 from api import read_model
 from api.auth import Principal
@@ -48,7 +49,10 @@ class RefundService:
             raise ProblemError(404, f"No order {order_id}.", slug="order-not-found")
         if record.order.status != OrderStatus.CONFIRMED:
             raise refund_refused(order_id, f"it is {record.order.status}, not CONFIRMED")
-        saga = await self._workflows.saga_input(order_id)
+        try:
+            saga = await self._workflows.saga_input(order_id)
+        except RPCError:  # NOT_FOUND (others became 503): the history is gone
+            saga = None
         if saga is None:
             raise refund_refused(order_id, "its saga's history is no longer kept")
         lines = _returned_lines(saga.order, body)
