@@ -1,12 +1,12 @@
-"""The Temporal client every process uses: pydantic payloads and tracing."""
+"""The Temporal client every process uses: pydantic payloads, encrypted, and tracing."""
 
 from __future__ import annotations
 
 from temporalio.client import Client
 from temporalio.contrib.opentelemetry import TracingInterceptor
-from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.runtime import PrometheusConfig, Runtime, TelemetryConfig
 
+from clients.codec import data_converter
 from config.settings import TemporalSettings
 
 
@@ -25,7 +25,7 @@ async def connect_temporal(settings: TemporalSettings) -> Client:
     return await Client.connect(
         settings.address,
         namespace=settings.namespace,
-        data_converter=pydantic_data_converter,
+        data_converter=data_converter(settings.codec),
         interceptors=[TracingInterceptor()],
         runtime=build_runtime(settings),
     )

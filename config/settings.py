@@ -7,6 +7,8 @@ Two conventional shortcuts are honoured because every platform sets them:
 
 from __future__ import annotations
 
+import base64
+import binascii
 import os
 from pathlib import Path
 from typing import Any, Literal
@@ -17,6 +19,10 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 # Only for dev tokens; production refuses to start with it (see the validator below).
 DEV_JWT_SECRET = "dev-only-secret-change-me-0123456789abcdef"  # noqa: S105
 RUN_DIR = Path(".run")
+# Only for dev and tests: payloads it encrypts are as good as clear to anyone with this file.
+# Production refuses to start with it (see the validator below).
+DEV_CODEC_KEY_ID = "dev"
+DEV_CODEC_KEY = "ZGV2LW9ubHktY29kZWMta2V5LW5vdC1hLXNlY3JldCE="
 
 
 class DatabaseSettings(BaseModel):
@@ -44,6 +50,44 @@ class DatabaseSettings(BaseModel):
         return self.url.startswith("postgresql")
 
 
+class CodecSettings(BaseModel):
+    """The payload codec's keys (``clients/codec.py``), e.g.
+    ``ORDERS_TEMPORAL__CODEC__KEYS='{"2026-12": "<base64 AES key>"}'`` and
+    ``ORDERS_TEMPORAL__CODEC__ACTIVE_KEY_ID=2026-12``. To rotate: add the new key, make it
+    active, keep the old ones as long as histories encrypted with them are kept."""
+
+    keys: dict[str, str] = Field(default_factory=lambda: {DEV_CODEC_KEY_ID: DEV_CODEC_KEY})
+    active_key_id: str = DEV_CODEC_KEY_ID
+    # Browser origins (the Web UI's) allowed to call the codec endpoint ``/codec``; in dev
+    # any loopback origin is allowed too.
+    cors_origins: list[str] = Field(default_factory=list)
+
+    @model_validator(mode="after")
+    def _usable(self) -> CodecSettings:
+        self.key_bytes()
+        if self.active_key_id not in self.keys:
+            raise ValueError(
+                f"ORDERS_TEMPORAL__CODEC__ACTIVE_KEY_ID {self.active_key_id!r} is not a key of "
+                "ORDERS_TEMPORAL__CODEC__KEYS"
+            )
+        return self
+
+    def key_bytes(self) -> dict[str, bytes]:
+        keys = {}
+        for key_id, encoded in self.keys.items():
+            try:
+                key = base64.b64decode(encoded, validate=True)
+            except (binascii.Error, ValueError) as exc:
+                raise ValueError(f"ORDERS_TEMPORAL__CODEC__KEYS[{key_id!r}] is not base64") from exc
+            if len(key) not in (16, 24, 32):
+                raise ValueError(
+                    f"ORDERS_TEMPORAL__CODEC__KEYS[{key_id!r}] must be a 128, 192 or 256-bit "
+                    f"AES key, not {len(key) * 8} bits"
+                )
+            keys[key_id] = key
+        return keys
+
+
 class TemporalSettings(BaseModel):
     address: str = "localhost:7233"
     namespace: str = "default"
@@ -52,6 +96,7 @@ class TemporalSettings(BaseModel):
     task_queue_prefix: str = ""
     # Prometheus endpoint of the SDK's own metrics (task latencies, slots); empty = off.
     metrics_bind_address: str = ""
+    codec: CodecSettings = Field(default_factory=CodecSettings)
 
 
 class WorkerSettings(BaseModel):
@@ -206,6 +251,11 @@ class Settings(BaseSettings):
         if self.environment == "production" and uses_dev_secret:
             raise ValueError(
                 "production needs ORDERS_AUTH__JWKS_URL or a non-default ORDERS_AUTH__JWT_SECRET"
+            )
+        if self.environment == "production" and DEV_CODEC_KEY_ID in self.temporal.codec.keys:
+            raise ValueError(
+                "production needs its own ORDERS_TEMPORAL__CODEC__KEYS and "
+                "ORDERS_TEMPORAL__CODEC__ACTIVE_KEY_ID (the dev key is public)"
             )
         return self
 
