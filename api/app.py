@@ -17,6 +17,7 @@ from fastapi import FastAPI
 from fastapi.openapi.utils import get_openapi
 
 from api.auth import TokenVerifier
+from api.codec_server import codec_app
 from api.deps import Resources
 from api.middleware import BodySizeLimit
 from api.problems import install_problem_handlers, problem_schemas
@@ -124,6 +125,7 @@ def create_app(settings: Settings, *, queues: TaskQueues | None = None) -> FastA
     app.add_middleware(BodySizeLimit, max_bytes=settings.api.max_body_bytes)
     for module in (orders, products, health):
         app.include_router(module.router)
+    app.mount("/codec", codec_app(settings, resources))
 
     def openapi() -> dict[str, Any]:
         if app.openapi_schema is None:

@@ -16,9 +16,10 @@ from typing import Any
 
 from temporalio import activity
 from temporalio.client import Client, WorkflowHistory
-from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.worker import Replayer, Worker
 
+from clients.codec import data_converter
+from config.settings import CodecSettings
 from messages.activities import NotificationResult, NotifyCustomerInput
 from messages.queues import TaskQueues
 from messages.refund import (
@@ -35,6 +36,8 @@ from tests.workflows.fakes import sample_order
 from workflows import WORKFLOWS
 from workflows.refund import RefundWorkflow
 
+# The clients' converter: fresh histories are encrypted, committed ones pass through.
+CONVERTER = data_converter(CodecSettings())
 HISTORY = Path(__file__).parent / "histories" / "refund" / "refunded.json"
 
 
@@ -102,7 +105,7 @@ async def test_money_then_stock_then_the_notice(temporal_client: Client) -> None
     if os.environ.get("RECORD_HISTORIES") and not HISTORY.exists():
         HISTORY.parent.mkdir(parents=True, exist_ok=True)
         HISTORY.write_text(history.to_json())
-    replayer = Replayer(workflows=WORKFLOWS, data_converter=pydantic_data_converter)
+    replayer = Replayer(workflows=WORKFLOWS, data_converter=CONVERTER)
     assert (await replayer.replay_workflow(history)).replay_failure is None
 
 
@@ -110,6 +113,6 @@ async def test_the_committed_refund_history_replays() -> None:
     """A refund started on the committed code would finish on this code."""
     text = await asyncio.to_thread(HISTORY.read_text)
     history = WorkflowHistory.from_json("replay-refund", text)
-    replayer = Replayer(workflows=WORKFLOWS, data_converter=pydantic_data_converter)
+    replayer = Replayer(workflows=WORKFLOWS, data_converter=CONVERTER)
     result = await replayer.replay_workflow(history, raise_on_replay_failure=False)
     assert result.replay_failure is None, result.replay_failure
