@@ -82,6 +82,8 @@ class Stack:
                 opts.run_dir / "temporal",
                 port=opts.temporal_port or None,
                 ui_port=opts.ui_port or None,
+                # The API serves the codec endpoint; the dev UI (loopback, no login) may use it.
+                ui_codec_endpoint=f"{self.api_url}/codec",
                 db_filename=opts.run_dir / "temporal" / "temporal.db",
             ).start()
             self.env["ORDERS_TEMPORAL__ADDRESS"] = self.temporal.address
@@ -158,6 +160,7 @@ class Stack:
         found = {"API": self.api_url, "API docs": f"{self.api_url}/docs"}
         found["Temporal"] = self.env.get("ORDERS_TEMPORAL__ADDRESS", "")
         found["Temporal UI"] = self.ui_url
+        found["payload codec"] = f"{self.api_url}/codec"
         if self.postgres is not None:
             found["PostgreSQL"] = self.postgres.url("orders").replace("+psycopg", "")
         elif "ORDERS_DATABASE__URL" in self.env:
