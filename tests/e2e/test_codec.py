@@ -4,43 +4,20 @@ call it) decodes it for an admin only."""
 
 from __future__ import annotations
 
-import asyncio
 import base64
-import contextlib
 import json
-from collections.abc import AsyncIterator
 
-import uvicorn
 from google.protobuf import json_format
 from temporalio.api.common.v1 import Payloads
 from temporalio.client import Client
 
 from config.settings import TemporalSettings
-from devstack.process import free_port
 from messages.queues import order_workflow_id
-from tests.e2e.harness import Api
+from tests.e2e.harness import Api, serve_http
 from tests.e2e.test_waiting_states import temporal
 
 EMAIL = "codec-check@example.com"
 TOKEN = "tok_codecCheckSecret"
-
-
-@contextlib.asynccontextmanager
-async def served(api: Api) -> AsyncIterator[str]:
-    """The app on a real port of its own (its lifespan already runs), for the CLI."""
-    port = free_port()
-    config = uvicorn.Config(
-        api.app, host="127.0.0.1", port=port, lifespan="off", log_level="warning"
-    )
-    server = uvicorn.Server(config)
-    task = asyncio.create_task(server.serve())
-    while not server.started:  # noqa: ASYNC110 - uvicorn offers no event to wait on
-        await asyncio.sleep(0.05)
-    try:
-        yield f"http://127.0.0.1:{port}/codec"
-    finally:
-        server.should_exit = True
-        await task
 
 
 async def placed_order(api: Api) -> str:
@@ -67,7 +44,8 @@ async def test_the_history_shows_no_customer_data_but_the_codec_endpoint_does_fo
         assert secret not in shown
         assert base64.b64encode(secret.encode()).decode()[:12] not in shown
     assert base64.b64encode(b"binary/encrypted").decode() in shown
-    async with served(api) as endpoint:
+    async with serve_http(api) as base:
+        endpoint = f"{base}/codec"
         admin = api.auth("ops-admin", "admin")["Authorization"]
         decoded = await temporal(
             temporal_settings,
