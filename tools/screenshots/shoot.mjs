@@ -25,18 +25,14 @@ try {
     await page.getByText(/Send a Signal/i).filter({ visible: true }).first().click();
     const dialog = page.locator("dialog[open], [role=dialog]").filter({ visible: true }).first();
     await dialog.waitFor();
-    await page.screenshot({ path: png.replace(/\.png$/, "-open.png") });
-    const box = await dialog.getByText(/Select a signal/i).first().boundingBox();
-    await page.mouse.click(box.x + box.width / 2, box.y + box.height / 2);
-    await page.waitForTimeout(500);
-    await page.screenshot({ path: png.replace(/\.png$/, "-menu.png") });
-    await page.getByText(name, { exact: true }).filter({ visible: true }).first().click();
+    await page.getByTestId("signal-select-button").filter({ visible: true }).first().click();
+    await page.locator("#signal-select-select").getByText(name, { exact: true }).filter({ visible: true }).first().click();
     const editor = dialog.locator(".cm-content, textarea, [contenteditable=true]").filter({ visible: true }).first();
     await editor.click();
     await page.keyboard.press("Control+A");
     await page.keyboard.type(input);
     await page.screenshot({ path: png, fullPage: false });
-    await dialog.getByRole("button", { name: /Submit|Send|Confirm/i }).filter({ visible: true }).last().click();
+    await page.getByTestId("confirm-modal-button").filter({ visible: true }).first().click();
     await page.waitForTimeout(1500);
   } else {
     throw new Error(`unknown step ${step}`);
