@@ -108,13 +108,12 @@ class NotificationActivities:
             if order_row.status != target:
                 concluded = target
             events += self._apply(order_row, arg, target)
-        is_confirmation = kind is NotificationType.ORDER_CONFIRMED
-        text = render_notification(
-            kind,
-            snapshot.order_id,
-            reason=arg.reason,
-            total=Money(snapshot.total, snapshot.currency) if is_confirmation else None,
-        )
+        total = None
+        if kind is NotificationType.ORDER_CONFIRMED:
+            total = Money(snapshot.total, snapshot.currency)
+        elif kind is NotificationType.ORDER_REFUNDED and arg.refund_amount is not None:
+            total = Money(arg.refund_amount, snapshot.currency)
+        text = render_notification(kind, snapshot.order_id, reason=arg.reason, total=total)
         row = NotificationRow(
             id=stable_id("notification", snapshot.order_id, kind.value),
             order_id=snapshot.order_id,

@@ -20,6 +20,7 @@ from temporalio.client import Client
 
 from api.access_log import AccessLog
 from api.auth import TokenVerifier
+from api.codec_server import codec_app
 from api.deps import Resources
 from api.metrics import instrument_http, sample_orders_needing_attention
 from api.middleware import BodySizeLimit
@@ -158,6 +159,7 @@ def create_app(settings: Settings, *, queues: TaskQueues | None = None) -> FastA
     )
     for module in (orders, products, health, webhooks):
         app.include_router(module.router)
+    app.mount("/codec", codec_app(settings, resources))
 
     def openapi() -> dict[str, Any]:
         if app.openapi_schema is None:

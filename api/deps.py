@@ -27,6 +27,7 @@ from api.auth import (
 from api.problems import ProblemError
 from api.services.orders import OrderService
 from api.services.products import ProductService
+from api.services.refunds import RefundService
 from config.settings import Settings
 from messages.queues import TaskQueues
 
@@ -106,9 +107,16 @@ def get_order_service(
     return OrderService(session, temporal, resources.settings, resources.queues)
 
 
+def get_refund_service(
+    session: SessionDep, temporal: TemporalDep, resources: ResourcesDep
+) -> RefundService:
+    return RefundService(session, temporal, resources.queues)
+
+
 def get_product_service(session: SessionDep) -> ProductService:
     return ProductService(session)
 
 
 OrderServiceDep = Annotated[OrderService, Depends(get_order_service)]
 ProductServiceDep = Annotated[ProductService, Depends(get_product_service)]
+RefundServiceDep = Annotated[RefundService, Depends(get_refund_service)]

@@ -260,3 +260,30 @@ class Readiness(BaseModel):
     status: Literal["ready"] = "ready"
     checks: dict[str, str] = Field(examples=[{"database": "ok", "temporal": "ok"}])
     outbox: OutboxLag
+
+
+class RefundLineCreate(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    product_id: str = Field(min_length=1, max_length=128, examples=["sku-123"])
+    quantity: int = Field(ge=1, le=10_000, examples=[1])
+
+
+class RefundCreate(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    reason: str = Field(min_length=1, max_length=500, examples=["returned: damaged in transit"])
+    lines: list[RefundLineCreate] | None = Field(
+        default=None,
+        max_length=100,
+        description="The returned lines (a partial refund, priced as ordered); "
+        "omit to refund the whole order.",
+    )
+
+
+class RefundAccepted(BaseModel):
+    order_id: str = Field(examples=["0b9f4c1e-6a55-4d8e-9d0c-2f3a1b7e5c42"])
+    workflow_id: str = Field(examples=["refund-0b9f4c1e-6a55-4d8e-9d0c-2f3a1b7e5c42"])
+    amount: Decimal = Field(description="What goes back to the customer.")
+    currency: str = Field(examples=["EUR"])
+    lines: list[RefundLineCreate]

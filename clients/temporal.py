@@ -1,4 +1,5 @@
-"""The Temporal client every process uses: pydantic payloads, tracing, TLS, a retry budget.
+"""The Temporal client every process uses: pydantic payloads, encrypted (clients/codec.py),
+tracing, TLS, a retry budget.
 
 ``connect_temporal`` connects to the first frontend of ``settings.address`` (a
 comma-separated list) that answers; ``clients.temporal_failover`` moves a running process
@@ -12,10 +13,10 @@ from pathlib import Path
 
 from temporalio.client import Client, TLSConfig
 from temporalio.contrib.opentelemetry import TracingInterceptor
-from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.runtime import PrometheusConfig, Runtime, TelemetryConfig
 from temporalio.service import RetryConfig
 
+from clients.codec import data_converter
 from config.settings import TemporalSettings
 
 log = logging.getLogger(__name__)
@@ -94,7 +95,7 @@ async def connect_to(
     return await Client.connect(
         address,
         namespace=settings.namespace,
-        data_converter=pydantic_data_converter,
+        data_converter=data_converter(settings.codec),
         interceptors=[TracingInterceptor()],
         runtime=runtime,
         tls=tls_config(settings),

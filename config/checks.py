@@ -48,7 +48,7 @@ def _auth_problems(auth: AuthSettings) -> list[str]:
 
 def _production_problems(settings: Settings) -> list[str]:
     # Imported here: settings imports this module while its class is being built.
-    from config.settings import DEV_ISSUER, DEV_JWT_SECRET  # noqa: PLC0415
+    from config.settings import DEV_CODEC_KEY_ID, DEV_ISSUER, DEV_JWT_SECRET  # noqa: PLC0415
 
     auth = settings.auth
     problems: list[str] = []
@@ -65,6 +65,12 @@ def _production_problems(settings: Settings) -> list[str]:
         problems.append(
             "production needs ORDERS_AUTH__AUDIENCE set to the audience its identity "
             "provider puts in this service's tokens"
+        )
+    if DEV_CODEC_KEY_ID in settings.temporal.codec.keys:
+        problems.append(
+            "production needs its own ORDERS_TEMPORAL__CODEC__KEYS and "
+            "ORDERS_TEMPORAL__CODEC__ACTIVE_KEY_ID (the dev key is public: payloads it "
+            "encrypts are as good as clear)"
         )
     if not settings.payments.provider_url:
         problems.append(

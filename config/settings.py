@@ -7,6 +7,8 @@ Two conventional shortcuts are honoured because every platform sets them:
 
 from __future__ import annotations
 
+import base64
+import binascii
 import os
 import re
 from pathlib import Path
@@ -24,6 +26,10 @@ DEV_ISSUER = "order-saga-dev"
 DEV_AUDIENCE = "order-saga"
 JWKS_ALGORITHMS = ("RS256", "ES256")
 SECRET_ALGORITHMS = ("HS256",)
+# Only for dev and tests: payloads it encrypts are as good as clear to anyone with this file.
+# Production refuses to start with it (see the validator below).
+DEV_CODEC_KEY_ID = "dev"
+DEV_CODEC_KEY = "ZGV2LW9ubHktY29kZWMta2V5LW5vdC1hLXNlY3JldCE="
 
 
 class DatabaseSettings(BaseModel):
@@ -62,6 +68,44 @@ class DatabaseSettings(BaseModel):
         return self.url.startswith("postgresql")
 
 
+class CodecSettings(BaseModel):
+    """The payload codec's keys (``clients/codec.py``), e.g.
+    ``ORDERS_TEMPORAL__CODEC__KEYS='{"2026-12": "<base64 AES key>"}'`` and
+    ``ORDERS_TEMPORAL__CODEC__ACTIVE_KEY_ID=2026-12``. To rotate: add the new key, make it
+    active, keep the old ones as long as histories encrypted with them are kept."""
+
+    keys: dict[str, str] = Field(default_factory=lambda: {DEV_CODEC_KEY_ID: DEV_CODEC_KEY})
+    active_key_id: str = DEV_CODEC_KEY_ID
+    # Browser origins (the Web UI's) allowed to call the codec endpoint ``/codec``; in dev
+    # any loopback origin is allowed too.
+    cors_origins: list[str] = Field(default_factory=list)
+
+    @model_validator(mode="after")
+    def _usable(self) -> CodecSettings:
+        self.key_bytes()
+        if self.active_key_id not in self.keys:
+            raise ValueError(
+                f"ORDERS_TEMPORAL__CODEC__ACTIVE_KEY_ID {self.active_key_id!r} is not a key of "
+                "ORDERS_TEMPORAL__CODEC__KEYS"
+            )
+        return self
+
+    def key_bytes(self) -> dict[str, bytes]:
+        keys = {}
+        for key_id, encoded in self.keys.items():
+            try:
+                key = base64.b64decode(encoded, validate=True)
+            except (binascii.Error, ValueError) as exc:
+                raise ValueError(f"ORDERS_TEMPORAL__CODEC__KEYS[{key_id!r}] is not base64") from exc
+            if len(key) not in (16, 24, 32):
+                raise ValueError(
+                    f"ORDERS_TEMPORAL__CODEC__KEYS[{key_id!r}] must be a 128, 192 or 256-bit "
+                    f"AES key, not {len(key) * 8} bits"
+                )
+            keys[key_id] = key
+        return keys
+
+
 class TemporalSettings(BaseModel):
     # One frontend, or several comma-separated: processes connect to the first that answers
     # and move to another when theirs stops answering (clients/temporal_failover.py).
@@ -92,6 +136,7 @@ class TemporalSettings(BaseModel):
     tls_server_ca_path: str = ""
     tls_server_name: str = ""
     api_key: SecretStr = SecretStr("")
+    codec: CodecSettings = Field(default_factory=CodecSettings)
 
     @property
     def addresses(self) -> list[str]:

@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from config.settings import load_settings
+from devstack.codec_keys import codec_env
 from devstack.jwks_issuer import JwksIssuer
 from devstack.kafka import KafkaBroker
 from devstack.payment_provider import PaymentProviderService
@@ -88,6 +89,7 @@ class ProductionStack:
         self.stack.provider = PaymentProviderService(run_dir, env=self.stack.child_env()).start()
         return {
             **self.stack.issuer.settings_env(),
+            **codec_env(run_dir),
             "ORDERS_PAYMENTS__PROVIDER_URL": self.stack.provider.url,
             "ORDERS_ENVIRONMENT": "production",
         }

@@ -15,6 +15,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from devstack.codec_keys import codec_env
 from devstack.jaeger import Jaeger
 from devstack.jwks_issuer import JwksIssuer
 from devstack.kafka import KafkaBroker
@@ -94,6 +95,8 @@ class Stack:
                 opts.run_dir / "temporal",
                 port=opts.temporal_port or None,
                 ui_port=opts.ui_port or None,
+                # The API serves the codec endpoint; the dev UI (loopback, no login) may use it.
+                ui_codec_endpoint=f"{self.api_url}/codec",
                 db_filename=opts.run_dir / "temporal" / "temporal.db",
             ).start()
             self.env["ORDERS_TEMPORAL__ADDRESS"] = self.temporal.address
@@ -112,6 +115,10 @@ class Stack:
             self.postgres.start()
             self.postgres.create_database("orders", exist_ok=True)
             self.env["ORDERS_DATABASE__URL"] = self.postgres.url("orders")
+        if self.env.get("ORDERS_ENVIRONMENT") == "production" and not _configured(
+            "ORDERS_TEMPORAL__CODEC__KEYS"
+        ):
+            self.env.update(codec_env(opts.run_dir.absolute()))
         if opts.local_issuer:
             self.issuer = JwksIssuer(opts.run_dir / "issuer").start()
             self.env.update(self.issuer.settings_env())
@@ -189,6 +196,7 @@ class Stack:
         found = {"API": self.api_url, "API docs": f"{self.api_url}/docs"}
         found["Temporal"] = self.env.get("ORDERS_TEMPORAL__ADDRESS", "")
         found["Temporal UI"] = self.ui_url
+        found["payload codec"] = f"{self.api_url}/codec"
         if self.postgres is not None:
             found["PostgreSQL"] = self.postgres.url("orders").replace("+psycopg", "")
         elif "ORDERS_DATABASE__URL" in self.env:

@@ -67,12 +67,15 @@ class TemporalDevServer:
         db_filename: Path | None = None,
         headless: bool = False,
         namespace: str = "default",
+        ui_codec_endpoint: str | None = None,
     ) -> None:
         self.run_dir = run_dir
         self.port = port or free_port()
         self.ui_port = None if headless else (ui_port or free_port())
         self.db_filename = db_filename
         self.namespace = namespace
+        # The Web UI decodes payloads through it (the API's /codec in `make dev`).
+        self.ui_codec_endpoint = ui_codec_endpoint
         self._process: ManagedProcess | None = None
 
     @property
@@ -104,6 +107,8 @@ class TemporalDevServer:
             args.append("--headless")
         else:
             args += ["--ui-port", str(self.ui_port), "--ui-ip", "127.0.0.1"]
+            if self.ui_codec_endpoint:
+                args += ["--ui-codec-endpoint", self.ui_codec_endpoint]
         if self.db_filename is not None:
             self.db_filename.parent.mkdir(parents=True, exist_ok=True)
             args += ["--db-filename", str(self.db_filename)]

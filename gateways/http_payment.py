@@ -98,8 +98,16 @@ class HttpPaymentGateway:
     async def capture(self, reference: str) -> GatewayCharge:
         return await self._charge_call(await self._send("POST", f"/v1/charges/{reference}/capture"))
 
-    async def refund(self, reference: str) -> GatewayCharge:
-        return await self._charge_call(await self._send("POST", f"/v1/charges/{reference}/refund"))
+    async def refund(
+        self, reference: str, amount: Money | None = None, *, idempotency_key: str | None = None
+    ) -> GatewayCharge:
+        body: dict[str, str] = {}
+        if amount is not None:
+            body = {"amount": str(amount.amount), "currency": amount.currency}
+        if idempotency_key is not None:
+            body["idempotency_key"] = idempotency_key
+        path = f"/v1/charges/{reference}/refund"
+        return await self._charge_call(await self._send("POST", path, json=body or None))
 
     async def void(self, reference: str) -> GatewayCharge:
         return await self._charge_call(await self._send("POST", f"/v1/charges/{reference}/void"))

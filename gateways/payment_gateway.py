@@ -100,8 +100,14 @@ class PaymentGateway(Protocol):
         """Take authorised money; capturing a captured charge returns it unchanged."""
         ...
 
-    async def refund(self, reference: str) -> GatewayCharge:
-        """Give captured money back in full; refunding twice refunds once."""
+    async def refund(
+        self, reference: str, amount: Money | None = None, *, idempotency_key: str | None = None
+    ) -> GatewayCharge:
+        """Give captured money back: in full (``amount`` None; refunding twice refunds once),
+        or ``amount`` of it (an after-sale partial refund), once per ``idempotency_key``.
+
+        A partial refund leaves the charge CAPTURED until all of it is given back; the
+        answer's ``refund_reference`` names the refund the key made."""
         ...
 
     async def void(self, reference: str) -> GatewayCharge:
@@ -168,8 +174,12 @@ class CircuitBreakerGateway:
     async def capture(self, reference: str) -> GatewayCharge:
         return await self._guarded(lambda: self._inner.capture(reference))
 
-    async def refund(self, reference: str) -> GatewayCharge:
-        return await self._guarded(lambda: self._inner.refund(reference))
+    async def refund(
+        self, reference: str, amount: Money | None = None, *, idempotency_key: str | None = None
+    ) -> GatewayCharge:
+        return await self._guarded(
+            lambda: self._inner.refund(reference, amount, idempotency_key=idempotency_key)
+        )
 
     async def void(self, reference: str) -> GatewayCharge:
         return await self._guarded(lambda: self._inner.void(reference))

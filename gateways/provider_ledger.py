@@ -29,6 +29,7 @@ __all__ = [
     "Entry",
     "InMemoryLedger",
     "Ledger",
+    "Refund",
     "Request",
     "SqliteLedger",
     "action_url",
@@ -46,6 +47,15 @@ class Request:
     amount: Money
     token: str
     capture: bool
+
+
+@dataclass(frozen=True)
+class Refund:
+    """One refund the provider made of a charge, under the caller's idempotency key."""
+
+    charge_reference: str
+    amount: Money
+    refund_reference: str
 
 
 @dataclass
@@ -71,6 +81,14 @@ class Books(Protocol):
 
     def charge_count(self, idempotency_key: str) -> int: ...
 
+    def refund(self, idempotency_key: str) -> Refund | None: ...
+
+    def record_refund(self, idempotency_key: str, refund: Refund) -> None: ...
+
+    def refunded(self, charge_reference: str) -> Decimal:
+        """How much of the charge was given back so far."""
+        ...
+
 
 class Ledger(Protocol):
     """The provider's database: processes each request atomically against its books."""
@@ -84,6 +102,10 @@ class Ledger(Protocol):
         """How many charges were made under ``idempotency_key`` (blocking, for tests)."""
         ...
 
+    def refund_count(self, charge_reference: str) -> int:
+        """How many refunds were made of one charge (blocking, for tests)."""
+        ...
+
     def close(self) -> None: ...
 
 
@@ -94,6 +116,7 @@ class InMemoryLedger:
         self._entries: dict[str, Entry] = {}
         self._charges: dict[str, GatewayCharge] = {}  # current state, by reference
         self._charge_counts: dict[str, int] = {}
+        self._refunds: dict[str, Refund] = {}
 
     async def transact(self, process: Callable[[Books], T]) -> T:
         # No await: one request is processed atomically on the event loop. Nothing is
@@ -119,6 +142,25 @@ class InMemoryLedger:
 
     def charge_count(self, idempotency_key: str) -> int:
         return self._charge_counts.get(idempotency_key, 0)
+
+    def refund(self, idempotency_key: str) -> Refund | None:
+        return self._refunds.get(idempotency_key)
+
+    def record_refund(self, idempotency_key: str, refund: Refund) -> None:
+        self._refunds[idempotency_key] = refund
+
+    def refund_count(self, charge_reference: str) -> int:
+        return sum(1 for r in self._refunds.values() if r.charge_reference == charge_reference)
+
+    def refunded(self, charge_reference: str) -> Decimal:
+        return sum(
+            (
+                r.amount.amount
+                for r in self._refunds.values()
+                if r.charge_reference == charge_reference
+            ),
+            Decimal(0),
+        )
 
     def close(self) -> None:
         pass
@@ -148,6 +190,15 @@ _SCHEMA = (
     )
     """,
     "CREATE INDEX IF NOT EXISTS charges_by_key ON charges (idempotency_key)",
+    """
+    CREATE TABLE IF NOT EXISTS refunds (
+        idempotency_key TEXT PRIMARY KEY,
+        charge_reference TEXT NOT NULL,
+        amount TEXT NOT NULL,
+        currency TEXT NOT NULL,
+        refund_reference TEXT NOT NULL
+    )
+    """,
 )
 
 
@@ -242,6 +293,36 @@ class _SqliteBooks:
     def charge_count(self, idempotency_key: str) -> int:
         return _count(self._conn, idempotency_key)
 
+    def refund(self, idempotency_key: str) -> Refund | None:
+        row = self._conn.execute(
+            "SELECT charge_reference, amount, currency, refund_reference"
+            " FROM refunds WHERE idempotency_key = ?",
+            (idempotency_key,),
+        ).fetchone()
+        if row is None:
+            return None
+        reference, amount, currency, refund_reference = row
+        return Refund(reference, Money(Decimal(amount), currency), refund_reference)
+
+    def record_refund(self, idempotency_key: str, refund: Refund) -> None:
+        self._conn.execute(
+            "INSERT INTO refunds (idempotency_key, charge_reference, amount, currency,"
+            " refund_reference) VALUES (?, ?, ?, ?, ?)",
+            (
+                idempotency_key,
+                refund.charge_reference,
+                str(refund.amount.amount),
+                refund.amount.currency,
+                refund.refund_reference,
+            ),
+        )
+
+    def refunded(self, charge_reference: str) -> Decimal:
+        rows = self._conn.execute(
+            "SELECT amount FROM refunds WHERE charge_reference = ?", (charge_reference,)
+        ).fetchall()
+        return sum((Decimal(amount) for (amount,) in rows), Decimal(0))
+
 
 def _count(conn: sqlite3.Connection, idempotency_key: str) -> int:
     row = conn.execute(
@@ -310,6 +391,13 @@ class SqliteLedger:
     def charge_count(self, idempotency_key: str) -> int:
         with self._lock:
             return _count(self._conn, idempotency_key)
+
+    def refund_count(self, charge_reference: str) -> int:
+        with self._lock:
+            row = self._conn.execute(
+                "SELECT COUNT(*) FROM refunds WHERE charge_reference = ?", (charge_reference,)
+            ).fetchone()
+            return int(row[0])
 
     def close(self) -> None:
         with self._lock:

@@ -68,6 +68,7 @@ from gateways.provider_ledger import (
     Entry,
     InMemoryLedger,
     Ledger,
+    Refund,
     Request,
     SqliteLedger,
     action_url,
@@ -125,6 +126,10 @@ class SimulatedPaymentGateway:
         as the ledger (shared, when it is a file) records it."""
         return self._ledger.charge_count(idempotency_key)
 
+    def refund_count(self, charge_reference: str) -> int:
+        """How many refunds the provider made of one charge (a full one counts once)."""
+        return self._ledger.refund_count(charge_reference)
+
     def close(self) -> None:
         """Let go of the ledger (its file stays: it is the provider's database)."""
         self._ledger.close()
@@ -162,10 +167,10 @@ class SimulatedPaymentGateway:
             lambda books: _move(books, reference, (ChargeStatus.AUTHORIZED,), ChargeStatus.CAPTURED)
         )
 
-    async def refund(self, reference: str) -> GatewayCharge:
-        return await self._request(
-            lambda books: _move(books, reference, (ChargeStatus.CAPTURED,), ChargeStatus.REFUNDED)
-        )
+    async def refund(
+        self, reference: str, amount: Money | None = None, *, idempotency_key: str | None = None
+    ) -> GatewayCharge:
+        return await self._request(lambda books: _refund(books, reference, amount, idempotency_key))
 
     async def void(self, reference: str) -> GatewayCharge:
         return await self._request(
@@ -245,6 +250,45 @@ def _move(
         raise GatewayRequestError(f"charge {reference} is {charge.status}, cannot become {target}")
     refund_reference = f"re_{uuid.uuid4().hex}" if target is ChargeStatus.REFUNDED else None
     moved = replace(charge, status=target, refund_reference=refund_reference, next_action=None)
+    books.update_charge(moved)
+    return moved
+
+
+def _refund(
+    books: Books, reference: str, amount: Money | None, idempotency_key: str | None
+) -> GatewayCharge:
+    """Give back ``amount`` (None: all that is left) of a captured charge, once per key.
+
+    Without a key, a full refund is recognised by the charge's state (REFUNDED), as before
+    partial refunds existed; a key repeated with another charge or amount is refused."""
+    charge = books.charge(reference)
+    if charge is None:
+        raise GatewayRequestError(f"no such charge: {reference}")
+    if idempotency_key is not None:
+        seen = books.refund(idempotency_key)
+        if seen is not None:
+            if seen.charge_reference != reference or (amount not in (None, seen.amount)):
+                raise IdempotencyKeyReusedError(
+                    f"idempotency key {idempotency_key!r} was used with other parameters"
+                )
+            return replace(charge, refund_reference=seen.refund_reference)
+    if charge.status is ChargeStatus.REFUNDED and amount is None:
+        return charge  # repeated full refund: the provider answers with the current state
+    if charge.status is not ChargeStatus.CAPTURED:
+        raise GatewayRequestError(f"charge {reference} is {charge.status}, cannot be refunded")
+    left = charge.amount.amount - books.refunded(reference)
+    give = left if amount is None else amount.amount
+    if amount is not None and amount.currency != charge.amount.currency:
+        raise GatewayRequestError(f"refund in {amount.currency} of a {charge.amount} charge")
+    if not 0 < give <= left:
+        raise GatewayRequestError(
+            f"cannot refund {give} of charge {reference}: {left} is left to refund"
+        )
+    refund_reference = f"re_{uuid.uuid4().hex}"
+    refund = Refund(reference, Money(give, charge.amount.currency), refund_reference)
+    books.record_refund(idempotency_key or refund_reference, refund)
+    status = ChargeStatus.REFUNDED if give == left else ChargeStatus.CAPTURED
+    moved = replace(charge, status=status, refund_reference=refund_reference, next_action=None)
     books.update_charge(moved)
     return moved
 

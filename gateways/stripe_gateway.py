@@ -94,9 +94,12 @@ class StripeGateway:
             raise GatewayRequestError(f"intent {reference} is {intent.status}: cannot void it")
         return _charge_of(intent)
 
-    async def refund(self, reference: str, amount: Money | None = None) -> GatewayCharge:
-        """Refund the captured money; ``amount``: part of it (this adapter only: the port
-        refunds in full). Refunding what is already refunded refunds nothing more."""
+    async def refund(
+        self, reference: str, amount: Money | None = None, *, idempotency_key: str | None = None
+    ) -> GatewayCharge:
+        """Refund the captured money, or ``amount`` of it (each distinct partial refund under
+        a key of its own, from ``idempotency_key`` when given). Refunding what is already
+        refunded refunds nothing more."""
         intent = await self._stripe.retrieve(reference)
         if intent.status != "succeeded":
             raise GatewayRequestError(f"intent {reference} is {intent.status}: nothing to refund")
@@ -104,7 +107,7 @@ class StripeGateway:
         refunded = sum(r.amount for r in standing)
         if amount is None and standing and refunded >= intent.amount_received:
             return _charge_of(intent, refund_id=standing[0].id, refunded=True)
-        refund = await self._stripe.refund(_key_of(intent), reference, amount)
+        refund = await self._stripe.refund(idempotency_key or _key_of(intent), reference, amount)
         fully = refunded + refund.amount >= intent.amount_received
         return _charge_of(intent, refund_id=refund.id, refunded=fully)
 

@@ -98,6 +98,8 @@ class NotifyCustomerInput(BaseModel):
     reason: str | None = None
     # Who caused the outcome (a cancel's requester); None: the saga decided it (system).
     actor: Actor | None = None
+    # ORDER_REFUNDED: the amount given back, said in the notice.
+    refund_amount: Decimal | None = None
 
 
 class NotificationResult(BaseModel):

@@ -27,12 +27,14 @@ __all__ = [
     "InventoryReservationFailed",
     "InventoryReserved",
     "InventoryRestocked",
+    "InventoryReturned",
     "LowStockDetected",
     "NotificationSent",
     "OrderCancelled",
     "OrderConfirmed",
     "OrderCreated",
     "OrderNeedsAttention",
+    "OrderRefunded",
     "OrderRejected",
     "OrderRetried",
     "PaymentActionRequired",
@@ -142,6 +144,29 @@ class OrderRetried(_AboutAnOrder):
 
 
 @dataclass(frozen=True, kw_only=True)
+class OrderRefunded(_AboutAnOrder):
+    """An operator refunded a confirmed order after the sale: ``amount`` went back to the
+    customer and ``items`` (all the order's lines, or the returned ones) go back to stock."""
+
+    aggregate_type = "order"
+    amount: Decimal
+    currency: str
+    items: tuple[EventItem, ...]
+    reason: str
+    actor: str
+    # The provider's reference of this refund.
+    refund_reference: str | None = None
+
+
+@dataclass(frozen=True, kw_only=True)
+class InventoryReturned(_AboutAnOrder):
+    """Returned goods of a refunded order went back to stock."""
+
+    aggregate_type = "inventory"
+    items: tuple[EventItem, ...]
+
+
+@dataclass(frozen=True, kw_only=True)
 class InventoryReserved(_AboutAnOrder):
     aggregate_type = "inventory"
     items: tuple[EventItem, ...]
@@ -248,7 +273,9 @@ _ALL: Final = (
     OrderRejected,
     OrderNeedsAttention,
     OrderRetried,
+    OrderRefunded,
     InventoryReserved,
+    InventoryReturned,
     InventoryReservationFailed,
     InventoryReleased,
     InventoryRestocked,

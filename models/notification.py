@@ -27,6 +27,7 @@ class NotificationType(StrEnum):
     PAYMENT_FAILED = "PAYMENT_FAILED"
     ORDER_CANCELLED = "ORDER_CANCELLED"
     ORDER_REJECTED = "ORDER_REJECTED"
+    ORDER_REFUNDED = "ORDER_REFUNDED"
     LOW_STOCK_ALERT = "LOW_STOCK_ALERT"
 
 
@@ -160,5 +161,12 @@ def render_notification(
             f"Order {order} cancelled",
             f"Order {order} has been cancelled{because}. "
             "Any payment taken for it will be refunded in full.",
+        )
+    if kind is NotificationType.ORDER_REFUNDED:
+        amount = f" of {total}" if total is not None else ""
+        return NotificationText(
+            f"Order {order} refunded",
+            f"We have refunded{amount} for order {order}{because}. "
+            "The money is on its way back to your payment method.",
         )
     assert_never(kind)

@@ -13,7 +13,10 @@
      NEEDS_ATTENTION ──▶ the status it left (an operator's retry),
                          REJECTED, PAYMENT_FAILED, CANCELLED (compensated)
 
-CONFIRMED, REJECTED, PAYMENT_FAILED and CANCELLED are terminal. Two statuses wait:
+     CONFIRMED ──▶ REFUNDED  (an after-sale refund, outside the saga)
+
+CONFIRMED, REJECTED, PAYMENT_FAILED, CANCELLED and REFUNDED are terminal for the saga
+(``is_terminal``); only an after-sale refund still moves a CONFIRMED order. Two statuses wait:
 
 - PAYMENT_PENDING: the provider needs the customer's action (3-D Secure, a wallet, a bank
   redirect); the saga waits for the provider's report (``payment_succeeded`` or
@@ -52,6 +55,8 @@ class OrderStatus(StrEnum):
     PAYMENT_FAILED = "PAYMENT_FAILED"
     CANCELLED = "CANCELLED"
     NEEDS_ATTENTION = "NEEDS_ATTENTION"
+    # An operator refunded a confirmed order (all of it or some lines) after the sale.
+    REFUNDED = "REFUNDED"
 
 
 _ORDER = TransitionTable(
@@ -99,11 +104,21 @@ _ORDER = TransitionTable(
             OrderStatus.PAYMENT_FAILED,
             OrderStatus.CANCELLED,
         ),
-        OrderStatus.CONFIRMED: (),
+        OrderStatus.CONFIRMED: (OrderStatus.REFUNDED,),
+        OrderStatus.REFUNDED: (),
         OrderStatus.REJECTED: (),
         OrderStatus.PAYMENT_FAILED: (),
         OrderStatus.CANCELLED: (),
     },
+)
+
+# The saga is over in these: CONFIRMED too, though a refund workflow may still move it.
+_FINISHED = (
+    OrderStatus.CONFIRMED,
+    OrderStatus.REJECTED,
+    OrderStatus.PAYMENT_FAILED,
+    OrderStatus.CANCELLED,
+    OrderStatus.REFUNDED,
 )
 
 _WAITING = (OrderStatus.PAYMENT_PENDING, OrderStatus.NEEDS_ATTENTION)
@@ -119,7 +134,8 @@ def allowed_transitions(current: OrderStatus) -> tuple[OrderStatus, ...]:
 
 
 def is_terminal(status: OrderStatus) -> bool:
-    return _ORDER.is_terminal(status)
+    """The saga has finished with the order (whatever an after-sale refund does later)."""
+    return status in _FINISHED
 
 
 def is_waiting(status: OrderStatus) -> bool:

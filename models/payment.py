@@ -135,13 +135,21 @@ class Payment:
             currency=self.amount.currency,
         )
 
-    def refund(self) -> PaymentRefunded:
-        self.status = payment_transition(self.status, PaymentStatus.REFUNDED)
+    def refund(self, amount: Money | None = None) -> PaymentRefunded:
+        """Give the money back: all of it (REFUNDED), or ``amount`` of a captured payment,
+        which stays CAPTURED (an after-sale refund of some lines)."""
+        given = self.amount if amount is None else amount
+        if given == self.amount:
+            self.status = payment_transition(self.status, PaymentStatus.REFUNDED)
+        elif self.status is not PaymentStatus.CAPTURED or not given.is_positive():
+            raise InvalidPaymentError(f"cannot refund {given} of a {self.status} payment")
+        elif given > self.amount:
+            raise InvalidPaymentError(f"cannot refund {given} of a payment of {self.amount}")
         return PaymentRefunded(
             order_id=self.order_id,
             payment_id=self.id,
-            amount=self.amount.amount,
-            currency=self.amount.currency,
+            amount=given.amount,
+            currency=given.currency,
         )
 
     def _processed(self) -> PaymentProcessed:

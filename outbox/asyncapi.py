@@ -62,6 +62,8 @@ SUMMARIES: Final = {
     "OrderRetried": "An operator sent a parked order back to its step with a fresh budget.",
     "PaymentActionRequired": "The provider waits for the customer (3-D Secure, a wallet, a "
     "bank redirect).",
+    "OrderRefunded": "An admin refunded a confirmed order after the sale, in full or in part.",
+    "InventoryReturned": "Returned items of a refunded order went back into stock.",
 }
 
 

@@ -46,6 +46,15 @@ class ChargeRequest(BaseModel):
     capture: bool
 
 
+class RefundRequest(BaseModel):
+    """Empty: refund in full. ``amount``/``currency``: a partial refund, made once per
+    ``idempotency_key``."""
+
+    amount: str | None = None
+    currency: str | None = None
+    idempotency_key: str | None = None
+
+
 class OutageSwitch(BaseModel):
     on: bool
 
@@ -101,8 +110,17 @@ def create_provider_app(gateway: SimulatedPaymentGateway) -> FastAPI:
         return _answer(await gateway.capture(reference))
 
     @app.post("/v1/charges/{reference}/refund")
-    async def refund(reference: str) -> JSONResponse:
-        return _answer(await gateway.refund(reference))
+    async def refund(reference: str, body: RefundRequest | None = None) -> JSONResponse:
+        body = body or RefundRequest()
+        amount = None
+        if body.amount is not None:
+            try:
+                amount = Money(Decimal(body.amount), body.currency or "")
+            except (InvalidOperation, InvalidMoneyError, TypeError) as exc:
+                return _error(400, INVALID_REQUEST_ERROR, f"invalid amount: {exc}")
+        return _answer(
+            await gateway.refund(reference, amount, idempotency_key=body.idempotency_key)
+        )
 
     @app.post("/v1/charges/{reference}/void")
     async def void(reference: str) -> JSONResponse:

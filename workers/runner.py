@@ -23,6 +23,7 @@ from activities.inventory import InventoryActivities
 from activities.notifications import NotificationActivities
 from activities.order_status import OrderStatusActivities
 from activities.payments import PaymentActivities
+from activities.refunds import RefundPayments, StockReturns
 from clients.temporal import build_runtime, connect_temporal
 from clients.temporal_failover import FrontendFailover
 from config.settings import Settings, load_settings
@@ -89,6 +90,7 @@ def build_workers(
                 inventory.reserve_inventory,
                 inventory.release_inventory,
                 inventory.restock_inventory,
+                StockReturns(sessions).return_stock,
             ]
             concurrency = limits.inventory_max_concurrent_activities
         elif name == queues.PAYMENTS:
@@ -101,6 +103,7 @@ def build_workers(
                 payments.capture_payment,
                 payments.refund_payment,
                 payments.record_payment_outcome,
+                RefundPayments(sessions, gateway).refund_order_payment,
             ]
             concurrency = limits.payments_max_concurrent_activities
         elif name == queues.NOTIFICATIONS:

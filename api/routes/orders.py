@@ -7,7 +7,7 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Header, Query, Response, status
 
-from api.deps import CurrentUser, OrderServiceDep
+from api.deps import AdminUser, CurrentUser, OrderServiceDep, RefundServiceDep
 from api.problems import problem_responses
 from api.schemas import (
     CancelAccepted,
@@ -16,6 +16,8 @@ from api.schemas import (
     OrderPublic,
     OrdersPage,
     OrderTimeline,
+    RefundAccepted,
+    RefundCreate,
 )
 from models.order_status import OrderStatus
 
@@ -114,6 +116,29 @@ async def cancel_order(
     """Asks the saga to cancel; refused (409) once it is confirming or finished."""
     reason = (body or CancelCreate()).reason
     accepted = await orders.cancel(user, str(order_id), reason)
+    response.headers["Location"] = f"/orders/{order_id}"
+    return accepted
+
+
+@router.post(
+    "/{order_id}/refund",
+    status_code=status.HTTP_202_ACCEPTED,
+    summary="Refund a confirmed order (admins)",
+    responses={
+        202: {"description": "Accepted: the refund workflow `refund-<order_id>` runs."},
+        **problem_responses(400, 404, 409, 422, 503),
+    },
+)
+async def refund_order(
+    order_id: uuid.UUID,
+    body: RefundCreate,
+    admin: AdminUser,
+    refunds: RefundServiceDep,
+    response: Response,
+) -> RefundAccepted:
+    """Gives the money back (all, or the returned lines), puts the goods back in stock and
+    tells the customer. Only CONFIRMED orders; one refund per order (409 otherwise)."""
+    accepted = await refunds.refund(admin, str(order_id), body)
     response.headers["Location"] = f"/orders/{order_id}"
     return accepted
 

@@ -17,6 +17,7 @@ from typing import Any
 
 import httpx
 import pytest_asyncio
+import uvicorn
 from fastapi import FastAPI
 from sqlalchemy.ext.asyncio import async_sessionmaker
 from sqlmodel.ext.asyncio.session import AsyncSession
@@ -30,6 +31,7 @@ from config.settings import (
     Settings,
     TemporalSettings,
 )
+from devstack.process import free_port
 from gateways.simulated_payment import SimulatedPaymentGateway
 from messages import queues
 from persistence.database import create_engine, session_factory
@@ -147,3 +149,21 @@ async def api(
 ) -> AsyncIterator[Api]:
     async with running_api(pg_url, temporal_settings, temporal_client) as running:
         yield running
+
+
+@contextlib.asynccontextmanager
+async def serve_http(api: Api) -> AsyncIterator[str]:
+    """The app on a real port of its own (its lifespan already runs), for the CLI and curl."""
+    port = free_port()
+    config = uvicorn.Config(
+        api.app, host="127.0.0.1", port=port, lifespan="off", log_level="warning"
+    )
+    server = uvicorn.Server(config)
+    task = asyncio.create_task(server.serve())
+    while not server.started:  # noqa: ASYNC110 - uvicorn offers no event to wait on
+        await asyncio.sleep(0.05)
+    try:
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        server.should_exit = True
+        await task

@@ -20,12 +20,14 @@ from models.events import (
     InventoryReservationFailed,
     InventoryReserved,
     InventoryRestocked,
+    InventoryReturned,
     LowStockDetected,
     NotificationSent,
     OrderCancelled,
     OrderConfirmed,
     OrderCreated,
     OrderNeedsAttention,
+    OrderRefunded,
     OrderRejected,
     OrderRetried,
     PaymentActionRequired,
@@ -69,6 +71,16 @@ SAMPLES: dict[str, DomainEvent] = {
         order_id=ORDER, product_id="sku-grinder", requested=3, available=1
     ),
     "InventoryReleased": InventoryReleased(order_id=ORDER, items=STOCK_LINES),
+    "InventoryReturned": InventoryReturned(order_id=ORDER, items=STOCK_LINES),
+    "OrderRefunded": OrderRefunded(
+        order_id=ORDER,
+        amount=Decimal("12.50"),
+        currency="EUR",
+        items=STOCK_LINES,
+        reason="returned: damaged",
+        actor="alice",
+        refund_reference="re_1",
+    ),
     "InventoryRestocked": InventoryRestocked(
         product_id="sku-grinder", quantity_added=20, quantity_on_hand=21
     ),

@@ -26,6 +26,7 @@ from models import (
     InventoryReservationFailed,
     InventoryReserved,
     InventoryRestocked,
+    InventoryReturned,
     LowStockDetected,
     Money,
     Notification,
@@ -36,6 +37,7 @@ from models import (
     OrderConfirmed,
     OrderCreated,
     OrderNeedsAttention,
+    OrderRefunded,
     OrderRejected,
     OrderRetried,
     PaymentActionRequired,
@@ -97,6 +99,23 @@ SAMPLES: dict[str, tuple[DomainEvent, str, str]] = {
     "InventoryReleased": (
         InventoryReleased(order_id="o-1", items=(EventItem("sku-1", 2),)),
         "inventory",
+        "o-1",
+    ),
+    "InventoryReturned": (
+        InventoryReturned(order_id="o-1", items=(EventItem("sku-1", 1),)),
+        "inventory",
+        "o-1",
+    ),
+    "OrderRefunded": (
+        OrderRefunded(
+            order_id="o-1",
+            amount=Decimal("4.50"),
+            currency="EUR",
+            items=(EventItem("sku-1", 1),),
+            reason="returned",
+            actor="alice",
+        ),
+        "order",
         "o-1",
     ),
     "InventoryRestocked": (

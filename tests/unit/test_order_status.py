@@ -41,7 +41,8 @@ LEGAL: dict[OrderStatus, set[OrderStatus]] = {
         S.PAYMENT_FAILED,
         S.CANCELLED,
     },
-    S.CONFIRMED: set(),
+    S.CONFIRMED: {S.REFUNDED},
+    S.REFUNDED: set(),
     S.REJECTED: set(),
     S.PAYMENT_FAILED: set(),
     S.CANCELLED: set(),
@@ -84,17 +85,18 @@ def test_allowed_transitions_match_the_table(status: OrderStatus) -> None:
 
 @pytest.mark.parametrize("status", list(OrderStatus), ids=str)
 def test_a_status_is_terminal_exactly_when_it_has_no_way_out(status: OrderStatus) -> None:
-    """CONFIRMED, REJECTED, PAYMENT_FAILED and CANCELLED end the order."""
-    assert is_terminal(status) == (not LEGAL[status])
+    """The saga's outcomes end the order; CONFIRMED is left only by an after-sale refund."""
+    assert is_terminal(status) == (not LEGAL[status] or LEGAL[status] == {S.REFUNDED})
 
 
-def test_terminal_statuses_are_the_four_outcomes() -> None:
+def test_terminal_statuses_are_the_saga_outcomes_and_refunded() -> None:
     """The terminal set is the one the design names."""
     assert {status for status in OrderStatus if is_terminal(status)} == {
         S.CONFIRMED,
         S.REJECTED,
         S.PAYMENT_FAILED,
         S.CANCELLED,
+        S.REFUNDED,
     }
 
 

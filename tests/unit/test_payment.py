@@ -160,6 +160,20 @@ def test_a_payment_cannot_be_refunded_twice() -> None:
         payment.refund()
 
 
+def test_a_partial_refund_keeps_the_payment_captured() -> None:
+    """Part of a capture given back (an after-sale refund of some lines): the event says how
+    much, the payment stays CAPTURED; more than was paid, or of an authorisation, is refused."""
+    payment = payment_in(P.CAPTURED)
+    assert payment.refund(Money.of("10.00", "EUR")) == PaymentRefunded(
+        order_id="o-1", payment_id="pay-1", amount=Decimal("10.00"), currency="EUR"
+    )
+    assert payment.status is P.CAPTURED
+    with pytest.raises(InvalidPaymentError):
+        payment.refund(Money.of("30.00", "EUR"))
+    with pytest.raises(InvalidPaymentError):
+        payment_in(P.AUTHORIZED).refund(Money.of("10.00", "EUR"))
+
+
 @pytest.mark.parametrize("amount", ["0", "-5.00"])
 def test_a_payment_is_for_a_positive_amount(amount: str) -> None:
     """Nothing or less than nothing cannot be charged."""

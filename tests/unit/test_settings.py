@@ -49,8 +49,11 @@ def test_production_refuses_the_dev_secret(monkeypatch: pytest.MonkeyPatch) -> N
         Settings()
 
 
+PRODUCTION_KEY = "MDEyMzQ1Njc4OWFiY2RlZjAxMjM0NTY3ODlhYmNkZWY="
 PRODUCTION = {
     "ORDERS_ENVIRONMENT": "production",
+    "ORDERS_TEMPORAL__CODEC__KEYS": f'{{"k1": "{PRODUCTION_KEY}"}}',
+    "ORDERS_TEMPORAL__CODEC__ACTIVE_KEY_ID": "k1",
     "ORDERS_AUTH__JWKS_URL": "https://id.example.com/jwks.json",
     "ORDERS_AUTH__ISSUER": "https://id.example.com/",
     "ORDERS_AUTH__AUDIENCE": "order-saga-api",
@@ -71,6 +74,31 @@ def test_production_accepts_a_jwks_url(monkeypatch: pytest.MonkeyPatch) -> None:
     settings = Settings(_env_file=None)
     assert settings.auth.jwt_secret == DEV_JWT_SECRET
     assert settings.auth.jwks_url
+
+
+def test_production_refuses_the_dev_codec_key(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The dev payload key is public: a production process will not encrypt with it."""
+    monkeypatch.setenv("ORDERS_ENVIRONMENT", "production")
+    monkeypatch.setenv("ORDERS_AUTH__JWKS_URL", "https://id.example.com/jwks.json")
+    with pytest.raises(ValidationError, match="ORDERS_TEMPORAL__CODEC__KEYS"):
+        Settings(_env_file=None)
+
+
+@pytest.mark.parametrize(
+    ("keys", "active", "named"),
+    [
+        ('{"k1": "not base64!"}', "k1", "is not base64"),
+        ('{"k1": "c2hvcnQ="}', "k1", "AES key"),
+        (f'{{"k1": "{PRODUCTION_KEY}"}}', "k2", "ACTIVE_KEY_ID"),
+    ],
+)
+def test_unusable_codec_keys_are_refused_naming_the_setting(
+    monkeypatch: pytest.MonkeyPatch, keys: str, active: str, named: str
+) -> None:
+    monkeypatch.setenv("ORDERS_TEMPORAL__CODEC__KEYS", keys)
+    monkeypatch.setenv("ORDERS_TEMPORAL__CODEC__ACTIVE_KEY_ID", active)
+    with pytest.raises(ValidationError, match=named):
+        Settings(_env_file=None)
 
 
 def test_saga_budgets_are_settings_read_once(monkeypatch: pytest.MonkeyPatch) -> None:

@@ -340,3 +340,39 @@ async def test_a_waiting_charge_is_voided_once_and_cannot_be_completed_after() -
     assert voided.status is again.status is ChargeStatus.VOIDED
     with pytest.raises(GatewayRequestError):
         await gateway.complete_action(waiting.reference, succeed=True)
+
+
+async def test_a_partial_refund_is_made_once_per_key() -> None:
+    """An after-sale refund of part of a charge: once per key, the rest stays refundable,
+    more than is left is refused, and the last part makes the charge REFUNDED."""
+    gateway = SimulatedPaymentGateway()
+    charge = await gateway.charge("order-1", TEN, "tok_visa", capture=True)
+    four = Money.of("4.00", "EUR")
+
+    first = await gateway.refund(charge.reference, four, idempotency_key="refund-1")
+    again = await gateway.refund(charge.reference, four, idempotency_key="refund-1")
+
+    assert first.status is ChargeStatus.CAPTURED
+    assert again.refund_reference == first.refund_reference
+    with pytest.raises(IdempotencyKeyReusedError):
+        await gateway.refund(charge.reference, TEN, idempotency_key="refund-1")
+    with pytest.raises(GatewayRequestError):
+        await gateway.refund(charge.reference, TEN, idempotency_key="refund-2")
+    rest = await gateway.refund(charge.reference, idempotency_key="refund-3")
+    assert rest.status is ChargeStatus.REFUNDED
+    assert rest.refund_reference != first.refund_reference
+
+
+async def test_partial_refunds_are_shared_through_the_ledger_file(tmp_path: Path) -> None:
+    """Two gateways on one ledger file see one provider's refunds."""
+    path = tmp_path / "provider.sqlite3"
+    one = SimulatedPaymentGateway(ledger_path=path)
+    two = SimulatedPaymentGateway(ledger_path=path)
+    charge = await one.charge("order-1", TEN, "tok_visa", capture=True)
+    four = Money.of("4.00", "EUR")
+    first = await one.refund(charge.reference, four, idempotency_key="refund-1")
+    assert (await two.refund(charge.reference, four, idempotency_key="refund-1")) == first
+    with pytest.raises(GatewayRequestError):
+        await two.refund(charge.reference, Money.of("6.01", "EUR"), idempotency_key="refund-2")
+    one.close()
+    two.close()

@@ -19,9 +19,10 @@ from typing import Any
 import pytest
 from temporalio import workflow
 from temporalio.client import Client, WorkflowHandle, WorkflowHistory
-from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.worker import Replayer
 
+from clients.codec import data_converter
+from config.settings import CodecSettings
 from messages.queues import TaskQueues, order_workflow_id
 from messages.saga import (
     CancelRequest,
@@ -40,6 +41,8 @@ from tests.workflows.fakes import (
 from workflows import WORKFLOWS
 from workflows.order_saga import WAITING_STATES_PATCH, OrderSaga
 
+# The clients' converter: fresh histories are encrypted, committed ones pass through.
+CONVERTER = data_converter(CodecSettings())
 HISTORIES = Path(__file__).parent / "histories"
 
 # How a test drives a saga while it waits (an operator's retry, the provider's webhook).
@@ -92,7 +95,7 @@ LEGACY = {"confirmed", "rejected", "payment_failed", "authorize_capture", "cance
 
 
 def _replayer() -> Replayer:
-    return Replayer(workflows=WORKFLOWS, data_converter=pydantic_data_converter)
+    return Replayer(workflows=WORKFLOWS, data_converter=CONVERTER)
 
 
 async def _record(client: Client, name: str) -> WorkflowHistory:
@@ -180,6 +183,6 @@ async def test_replay_catches_a_reordered_saga() -> None:
     history = WorkflowHistory.from_json(
         "replay-confirmed", (HISTORIES / "confirmed.json").read_text()
     )
-    replayer = Replayer(workflows=[ChargeFirstSaga], data_converter=pydantic_data_converter)
+    replayer = Replayer(workflows=[ChargeFirstSaga], data_converter=CONVERTER)
     result = await replayer.replay_workflow(history, raise_on_replay_failure=False)
     assert result.replay_failure is not None

@@ -1,0 +1,89 @@
+"""The codec endpoint: Temporal's remote codec protocol, so authorised operators see
+decoded payloads in the Web UI and the CLI (``--codec-endpoint``).
+
+``POST /codec/decode`` and ``POST /codec/encode`` take and answer ``{"payloads": [...]}``
+(the protobuf JSON of ``temporal.api.common.v1.Payloads``). Decoding shows customers' data,
+so it needs an admin's bearer token (the UI passes its access token; the CLI sends
+``--codec-auth 'Bearer …'``). In dev only, the Web UI of ``make dev`` (no login, a loopback
+origin) may call it without one. Mounted as its own small app so its CORS policy (the UI's
+origin) applies to it alone.
+"""
+
+from __future__ import annotations
+
+import re
+
+from fastapi import FastAPI, Request
+from fastapi.responses import JSONResponse
+from google.protobuf import json_format
+from starlette.middleware.cors import CORSMiddleware
+from temporalio.api.common.v1 import Payloads
+
+from api.auth import require_admin, unauthorized
+from api.deps import Resources
+from api.problems import ProblemError, install_problem_handlers
+from clients.codec import EncryptionCodec, UnknownKeyError
+from config.settings import Settings
+
+__all__ = ["LOOPBACK_ORIGIN", "codec_app"]
+
+LOOPBACK_ORIGIN = r"^https?://(localhost|127\.0\.0\.1|\[::1\])(:\d+)?$"
+
+
+def codec_app(settings: Settings, resources: Resources) -> FastAPI:
+    """The codec endpoint for ``settings``; ``resources`` are the API's (its token verifier)."""
+    codec = EncryptionCodec.from_settings(settings.temporal.codec)
+    dev = settings.environment == "dev"
+    app = FastAPI(title="Payload codec", openapi_url=None, docs_url=None, redoc_url=None)
+    app.state.resources = resources
+    install_problem_handlers(app)
+    app.add_middleware(
+        CORSMiddleware,
+        allow_origins=settings.temporal.codec.cors_origins,
+        allow_origin_regex=LOOPBACK_ORIGIN if dev else None,
+        allow_methods=["POST"],
+        allow_headers=["Authorization", "Content-Type", "X-Namespace"],
+        allow_credentials=True,
+    )
+
+    async def authorize(request: Request) -> None:
+        header = request.headers.get("authorization")
+        if not header:
+            origin = request.headers.get("origin") or ""
+            if dev and re.match(LOOPBACK_ORIGIN, origin):
+                return  # the dev UI has no login; only in dev, only from loopback
+            raise unauthorized(None)
+        scheme, _, token = header.partition(" ")
+        if scheme.lower() != "bearer" or not token:
+            raise unauthorized("Send the token as `Authorization: Bearer <token>`.")
+        require_admin(await resources.verifier.verify(token))
+
+    async def payloads_of(request: Request) -> Payloads:
+        try:
+            return json_format.Parse(await request.body(), Payloads())
+        except json_format.ParseError as exc:
+            raise ProblemError(
+                400, f"Not a JSON Payloads message: {exc}", slug="bad-payloads"
+            ) from exc
+
+    def answer(payloads: Payloads) -> JSONResponse:
+        body = json_format.MessageToDict(payloads)
+        return JSONResponse({"payloads": body.get("payloads", [])})
+
+    @app.post("/decode")
+    async def decode(request: Request) -> JSONResponse:
+        await authorize(request)
+        received = await payloads_of(request)
+        try:
+            decoded = await codec.decode(received.payloads)
+        except UnknownKeyError as exc:
+            raise ProblemError(422, str(exc), slug="unknown-codec-key") from exc
+        return answer(Payloads(payloads=decoded))
+
+    @app.post("/encode")
+    async def encode(request: Request) -> JSONResponse:
+        await authorize(request)
+        received = await payloads_of(request)
+        return answer(Payloads(payloads=await codec.encode(received.payloads)))
+
+    return app

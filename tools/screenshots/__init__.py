@@ -1,0 +1,1 @@
+"""Screenshots of the Web UI for docs/operations.md (``python -m tools.screenshots``)."""

@@ -1,0 +1,48 @@
+// Headless Chromium through the Temporal Web UI, one step per call:
+//   node shoot.mjs page <url> <png> [text to wait for]
+//   node shoot.mjs signal <workflow url> <png> <signal name> <json input>
+// Called by `python -m tools.screenshots`, which runs the stack and checks the outcome.
+import { chromium } from "playwright-core";
+
+const [step, url, png, ...rest] = process.argv.slice(2);
+const browser = await chromium.launch({
+  executablePath: process.env.CHROMIUM || "/usr/bin/chromium",
+  args: [
+    "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+    "--disable-background-networking", "--disable-component-update", "--disable-sync",
+  ],
+});
+const page = await browser.newPage({ viewport: { width: 1400, height: 900 } });
+try {
+  await page.goto(url, { waitUntil: "load" });
+  await page.waitForTimeout(3000); // the UI fetches and decodes after load
+  if (step === "page") {
+    if (rest[0]) await page.getByText(rest[0], { exact: false }).first().waitFor({ timeout: 30000 });
+    await page.screenshot({ path: png, fullPage: false });
+  } else if (step === "signal") {
+    const [name, input] = rest;
+    await page.getByRole("button", { name: /More Actions/i }).first().click();
+    await page.getByText(/Send a Signal/i).filter({ visible: true }).first().click();
+    const dialog = page.locator("dialog[open], [role=dialog]").filter({ visible: true }).first();
+    await dialog.waitFor();
+    await page.getByTestId("signal-select-button").filter({ visible: true }).first().click();
+    await page.locator("#signal-select-select").getByText(name, { exact: true }).filter({ visible: true }).first().click();
+    const editor = dialog.locator(".cm-content, textarea, [contenteditable=true]").filter({ visible: true }).first();
+    await editor.click();
+    await page.keyboard.press("Control+A");
+    await page.keyboard.type(input);
+    await page.screenshot({ path: png, fullPage: false });
+    await page.getByTestId("confirm-modal-button").filter({ visible: true }).first().click();
+    await page.waitForTimeout(1500);
+  } else {
+    throw new Error(`unknown step ${step}`);
+  }
+} catch (error) {
+  // What the page showed when a step failed, for whoever fixes the selector.
+  await page.screenshot({ path: png.replace(/\.png$/, "-failed.png") }).catch(() => {});
+  const html = await page.locator("dialog[open], [role=dialog]").first().innerHTML().catch(() => "");
+  if (html) (await import("node:fs")).writeFileSync(png.replace(/\.png$/, "-failed.html"), html);
+  throw error;
+} finally {
+  await browser.close();
+}
