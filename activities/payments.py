@@ -122,10 +122,21 @@ class PaymentActivities:
     @activity.defn(name="record_payment_outcome")
     async def record_payment_outcome(self, arg: RecordPaymentOutcomeInput) -> PaymentResult:
         """Record what the provider reported (by webhook) on a payment that waited for the
-        customer's action; a second report of the same payment changes nothing."""
+        customer's action; a second report of the same payment changes nothing.
+
+        A failure also closes the charge at the provider first: Stripe leaves an intent
+        whose authentication failed open (``requires_payment_method``) with its client
+        secret already shown to the customer, who could otherwise still pay it after the
+        order has ended. Had they paid it meanwhile, the money is given back and recorded.
+        """
         with order_context(arg.order_id):
+            closed = None if arg.succeeded else await self._close_failed(arg)
+            row: PaymentRow | None
             async with self._sessions() as session, session.begin():
-                row = await records.apply_outcome(session, arg)
+                if closed is not None and closed.status is not ChargeStatus.VOIDED:
+                    row = await records.settle(session, arg.order_id, closed)
+                else:
+                    row = await records.apply_outcome(session, arg)
             if row is None:
                 raise business_error(
                     f"order {arg.order_id} has no payment waiting for the customer",
@@ -139,6 +150,24 @@ class PaymentActivities:
                 )
             log.info("payment %s %s (%s)", row.id, row.status, arg.provider_event_id)
             return records.result_of(row)
+
+    async def _close_failed(self, arg: RecordPaymentOutcomeInput) -> GatewayCharge | None:
+        """Close the reported charge before its failure is recorded (a retry after the
+        record finds nothing left to do); None when there is nothing of ours to close."""
+        async with self._sessions() as session:
+            row = await records.payment_of(session, arg.order_id)
+        if (
+            row is None
+            or row.status != PaymentStatus.PENDING
+            or row.gateway_reference != arg.reference
+        ):
+            return None
+        charge = await self._abandon(row)
+        if charge.status is not ChargeStatus.VOIDED:
+            log.warning(
+                "charge %s was paid after it failed; now %s", charge.reference, charge.status
+            )
+        return charge
 
     @activity.defn(name="capture_payment")
     async def capture_payment(self, arg: CapturePaymentInput) -> PaymentResult:

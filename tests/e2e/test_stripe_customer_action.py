@@ -20,6 +20,7 @@ from persistence.event_store import load_timeline
 from persistence.tables import InboxRow
 from tests.e2e.harness import TERMINAL, Api, running_api
 from tests.e2e.test_stripe_orders import double, stripe_api, stripe_settings
+from tests.fixtures.stripe import TEST_SECRET_KEY
 from tests.integration.saga_data import stock_of
 
 __all__ = ["double", "stripe_api"]
@@ -156,19 +157,41 @@ async def test_a_3ds_failure_reported_by_webhook_fails_the_payment_and_releases_
     stripe_api: Api, double: StripeDouble
 ) -> None:
     """The customer fails 3-D Secure: ``payment_intent.payment_failed`` → PAYMENT_FAILED,
-    stock released, nothing charged."""
+    stock released, nothing charged. Stripe leaves such an intent open for another card
+    (``requires_payment_method``), so it is cancelled: paying it afterwards is refused,
+    and Stripe's ``payment_intent.canceled`` that follows changes nothing."""
     order_id = (await pending(stripe_api))["order_id"]
     intent = intent_of(double, order_id)
     await authenticate(double, intent["id"], "fail")
     failed = next(
         e for e in events_of(double, intent["id"]) if e["type"] == "payment_intent.payment_failed"
     )
+    assert intent_of(double, order_id)["status"] == "requires_payment_method"
 
     answer = await deliver(stripe_api, double, failed)
     order = await stripe_api.wait_for(order_id, "alice", TERMINAL)
     stock = await stock_of(stripe_api.sessions, "sku-beans")
+    closed = dict(intent_of(double, order_id))  # the double updates its own in place
+    async with httpx.AsyncClient(
+        base_url=double.base_url, headers={"Authorization": f"Bearer {TEST_SECRET_KEY}"}
+    ) as client:
+        paid_late = await client.post(
+            f"/v1/payment_intents/{intent['id']}/confirm", data={"payment_method": "pm_card_visa"}
+        )
+    canceled = [
+        e for e in events_of(double, intent["id"]) if e["type"] == "payment_intent.canceled"
+    ]
+    late = [(await deliver(stripe_api, double, e)).json()["outcome"] for e in canceled]
+    history = await timeline(stripe_api, order_id)
 
     assert answer.json()["outcome"] == "signalled"
+    assert closed["status"] == "canceled"
+    assert paid_late.status_code == 400, paid_late.text
+    assert paid_late.json()["error"]["code"] == "payment_intent_unexpected_state"
+    assert intent_of(double, order_id)["status"] == "canceled"
+    assert late == ["ignored"]
+    assert history.count("PaymentFailed") == 1
+    assert "PaymentVoided" not in history
     assert order["status"] == "PAYMENT_FAILED"
     assert order["payment"]["status"] == "FAILED"
     assert order["failure_reason"] == "The customer failed to authenticate this payment."

@@ -13,6 +13,7 @@ import json
 import subprocess
 from typing import Any
 
+import pytest
 from sqlmodel import col, select
 from temporalio.api.sdk.v1 import WorkflowMetadata
 from temporalio.client import Client
@@ -20,6 +21,7 @@ from temporalio.client import Client
 from activities.payment_records import idempotency_key
 from config.settings import SagaSettings, TemporalSettings
 from devstack.temporal import temporal_cli
+from gateways.payment_gateway import GatewayRequestError
 from messages.queues import order_workflow_id
 from messages.saga import PaymentOutcome
 from persistence.event_store import load_timeline
@@ -222,11 +224,16 @@ async def test_a_failed_customer_action_ends_payment_failed_with_stock_released(
         order = await api.wait_for(order_id, "alice", TERMINAL)
         held = await reservations(api, order_id)
         history = await handle.fetch_history()
+        closed = await api.gateway.find_charge(idempotency_key(order_id))
+        with pytest.raises(GatewayRequestError):
+            await api.gateway.complete_action(charge.reference, succeed=True)
     assert order["status"] == "PAYMENT_FAILED"
     assert order["payment"]["status"] == "FAILED"
     assert order["failure_reason"] == "authentication failed"
     assert held == ["RELEASED"]
     assert "refund_payment" not in history.to_json()
+    assert closed is not None
+    assert closed.status == "VOIDED"  # closed at the provider: nothing can be taken later
 
 
 async def test_no_report_within_the_timeout_voids_the_charge(

@@ -9,6 +9,7 @@ from temporalio.exceptions import ApplicationError
 
 from activities.order_status import OrderStatusActivities
 from activities.payments import PaymentActivities
+from gateways.payment_gateway import GatewayRequestError
 from gateways.simulated_payment import SimulatedPaymentGateway
 from messages import errors
 from messages.activities import (
@@ -96,6 +97,61 @@ async def test_a_report_naming_another_charge_is_refused_and_changes_nothing(
     assert payment is not None
     assert (row.status, payment.status) == ("PAYMENT_PENDING", "PENDING")
     assert await event_types(pg_sessions, order.order_id) == before
+
+
+@pytest.mark.parametrize("customer_failed_first", [True, False])
+async def test_a_reported_failure_closes_the_charge_at_the_provider_once(
+    pg_sessions: Sessions, customer_failed_first: bool
+) -> None:
+    """Payment FAILED, the charge VOIDED at the provider (left open, the customer could
+    still complete it after the order ended), whether or not the provider had closed it
+    already; the report recorded twice writes nothing more and calls nothing that fails."""
+    gateway = SimulatedPaymentGateway()
+    order, payments, reference = await waiting(pg_sessions, gateway)
+    if customer_failed_first:
+        await gateway.complete_action(reference, succeed=False)
+    report = RecordPaymentOutcomeInput(
+        order_id=order.order_id,
+        succeeded=False,
+        provider_event_id="evt_f",
+        reference=reference,
+        reason="authentication failed",
+    )
+    first = await payments.record_payment_outcome(report)
+    timeline = await event_types(pg_sessions, order.order_id)
+    second = await payments.record_payment_outcome(report)
+    charge = await gateway.find_charge(key_of(order))
+    payment = await payment_row(pg_sessions, order.order_id)
+    assert first.status == second.status == "FAILED"
+    assert charge is not None
+    assert charge.status == "VOIDED"
+    assert payment is not None
+    assert (payment.status, payment.failure_reason) == ("FAILED", "authentication failed")
+    assert timeline.count("PaymentFailed") == 1
+    assert await event_types(pg_sessions, order.order_id) == timeline
+    with pytest.raises(GatewayRequestError):
+        await gateway.complete_action(reference, succeed=True)
+
+
+async def test_a_failed_charge_the_customer_paid_meanwhile_is_refunded(
+    pg_sessions: Sessions,
+) -> None:
+    """The failure reported after the customer completed the charge after all: the money
+    is given back and the timeline says it was taken and refunded, once."""
+    gateway = SimulatedPaymentGateway()
+    order, payments, reference = await waiting(pg_sessions, gateway)
+    await gateway.complete_action(reference, succeed=True)
+    report = RecordPaymentOutcomeInput(
+        order_id=order.order_id, succeeded=False, provider_event_id="evt_l", reference=reference
+    )
+    first = await payments.record_payment_outcome(report)
+    second = await payments.record_payment_outcome(report)
+    charge = await gateway.find_charge(key_of(order))
+    timeline = await event_types(pg_sessions, order.order_id)
+    assert first.status == second.status == "REFUNDED"
+    assert charge is not None
+    assert charge.status == "REFUNDED"
+    assert (timeline.count("PaymentProcessed"), timeline.count("PaymentRefunded")) == (1, 1)
 
 
 async def test_an_abandoned_waiting_charge_is_voided_at_the_provider(
