@@ -28,6 +28,7 @@ from config.settings import Settings
 __all__ = ["LOOPBACK_ORIGIN", "codec_app"]
 
 LOOPBACK_ORIGIN = r"^https?://(localhost|127\.0\.0\.1|\[::1\])(:\d+)?$"
+LOOPBACK_PEERS = frozenset({"127.0.0.1", "::1"})
 
 
 def codec_app(settings: Settings, resources: Resources) -> FastAPI:
@@ -50,8 +51,11 @@ def codec_app(settings: Settings, resources: Resources) -> FastAPI:
         header = request.headers.get("authorization")
         if not header:
             origin = request.headers.get("origin") or ""
-            if dev and re.match(LOOPBACK_ORIGIN, origin):
-                return  # the dev UI has no login; only in dev, only from loopback
+            peer = request.client.host if request.client else ""
+            if dev and re.match(LOOPBACK_ORIGIN, origin) and peer in LOOPBACK_PEERS:
+                # The dev UI has no login: only in dev, only a loopback page on this machine
+                # (the Origin header alone can be set by any client).
+                return
             raise unauthorized(None)
         scheme, _, token = header.partition(" ")
         if scheme.lower() != "bearer" or not token:

@@ -18,20 +18,16 @@ from sqlalchemy.ext.asyncio import async_sessionmaker
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
+from models.order_status import OrderStatus
 from persistence.tables import OrderRow
 
 __all__ = [
-    "NEEDS_ATTENTION",
     "count_order_placed",
     "instrument_http",
     "sample_orders_needing_attention",
 ]
 
 log = logging.getLogger(__name__)
-
-# The waiting state another part of the saga adds; counted by its stored name, so the gauge
-# reads 0 until the state exists and needs no change when it does.
-NEEDS_ATTENTION = "NEEDS_ATTENTION"
 
 ORDERS_PLACED = Counter(
     "orders_placed",
@@ -69,7 +65,7 @@ async def sample_orders_needing_attention(
                 statement = (
                     select(func.count())
                     .select_from(OrderRow)
-                    .where(col(OrderRow.status) == NEEDS_ATTENTION)
+                    .where(col(OrderRow.status) == OrderStatus.NEEDS_ATTENTION.value)
                 )
                 count = (await session.exec(statement)).one()
             ORDERS_NEEDING_ATTENTION.set(count)

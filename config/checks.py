@@ -48,7 +48,12 @@ def _auth_problems(auth: AuthSettings) -> list[str]:
 
 def _production_problems(settings: Settings) -> list[str]:
     # Imported here: settings imports this module while its class is being built.
-    from config.settings import DEV_CODEC_KEY_ID, DEV_ISSUER, DEV_JWT_SECRET  # noqa: PLC0415
+    from config.settings import (  # noqa: PLC0415
+        DEV_CODEC_KEY,
+        DEV_ISSUER,
+        DEV_JWT_SECRET,
+        EXAMPLE_CODEC_KEY,
+    )
 
     auth = settings.auth
     problems: list[str] = []
@@ -66,13 +71,15 @@ def _production_problems(settings: Settings) -> list[str]:
             "production needs ORDERS_AUTH__AUDIENCE set to the audience its identity "
             "provider puts in this service's tokens"
         )
-    if DEV_CODEC_KEY_ID in settings.temporal.codec.keys:
+    # By value, whatever id it is filed under: a key anyone can read protects nothing.
+    public = {DEV_CODEC_KEY, EXAMPLE_CODEC_KEY} & set(settings.temporal.codec.keys.values())
+    if public:
         problems.append(
             "production needs its own ORDERS_TEMPORAL__CODEC__KEYS and "
-            "ORDERS_TEMPORAL__CODEC__ACTIVE_KEY_ID (the dev key is public: payloads it "
-            "encrypts are as good as clear)"
+            "ORDERS_TEMPORAL__CODEC__ACTIVE_KEY_ID (the dev and example keys are public: "
+            "payloads they encrypt are as good as clear)"
         )
-    if not settings.payments.provider_url:
+    if settings.payments.provider == "simulated" and not settings.payments.provider_url:
         problems.append(
             "production needs ORDERS_PAYMENTS__PROVIDER_URL: without it each worker process "
             "keeps a payment ledger of its own, and a refund landing on another process "

@@ -30,6 +30,9 @@ SECRET_ALGORITHMS = ("HS256",)
 # Production refuses to start with it (see the validator below).
 DEV_CODEC_KEY_ID = "dev"
 DEV_CODEC_KEY = "ZGV2LW9ubHktY29kZWMta2V5LW5vdC1hLXNlY3JldCE="
+# The example key in deploy/k8s/configmap.yaml's Secret and the compose file: as public as
+# the dev key, so production refuses it too; a deployment puts its own there.
+EXAMPLE_CODEC_KEY = "7FzS5W2wrOfwWnMZIhdXmN4vov5rrvT6Bg9ITwtzSiA="
 
 
 class DatabaseSettings(BaseModel):

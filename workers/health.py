@@ -61,9 +61,12 @@ class WorkerHealth:
 
     async def _polling(self) -> str | None:
         for worker in self._workers:
-            identity = worker.config(active_config=True).get("identity") or self._client.identity
+            # The worker's own client: after a failover (clients.temporal_failover) it is
+            # the new frontend's, and the one this object was built with may be gone.
+            client = worker.client
+            identity = worker.config(active_config=True).get("identity") or client.identity
             for kind in _queue_types(worker):
-                seen = await self._last_poll(worker.task_queue, kind, identity)
+                seen = await self._last_poll(client, worker.task_queue, kind, identity)
                 if seen is None:
                     return f"{identity} is not (yet) polling {worker.task_queue}"
                 age = datetime.now(UTC) - seen
@@ -72,11 +75,11 @@ class WorkerHealth:
         return None
 
     async def _last_poll(
-        self, task_queue: str, kind: TaskQueueType.ValueType, identity: str
+        self, client: Client, task_queue: str, kind: TaskQueueType.ValueType, identity: str
     ) -> datetime | None:
-        response = await self._client.workflow_service.describe_task_queue(
+        response = await client.workflow_service.describe_task_queue(
             DescribeTaskQueueRequest(
-                namespace=self._client.namespace,
+                namespace=client.namespace,
                 task_queue=TaskQueue(name=task_queue),
                 task_queue_type=kind,
             ),

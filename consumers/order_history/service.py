@@ -61,10 +61,15 @@ def build(
     options = settings.consumer
     topics = consumer_topics(settings)
     dead_letters = KafkaDeadLetters(
-        dead_letter_producer_config(settings.kafka.bootstrap_servers, f"{options.name}-dlq"),
+        {
+            **settings.kafka.client_config(),
+            **dead_letter_producer_config(settings.kafka.bootstrap_servers, f"{options.name}-dlq"),
+        },
         suffix=settings.kafka.dead_letter_suffix,
     )
-    config = consumer_config(settings.kafka.bootstrap_servers, options.group)
+    config = consumer_config(
+        settings.kafka.bootstrap_servers, options.group, settings.kafka.client_config()
+    )
     config["session.timeout.ms"] = int(options.session_timeout_seconds * 1000)
     consumer = InboxConsumer(
         options.name,
@@ -89,7 +94,7 @@ def ensure_dead_letter_topics(settings: Settings, topics: list[str]) -> None:
 
     Best effort: the broker may be starting; the first parked message then waits for it.
     """
-    admin = AdminClient({"bootstrap.servers": settings.kafka.bootstrap_servers})
+    admin = AdminClient(settings.kafka.client_config())
     names = [dead_letter_topic(topic, settings.kafka) for topic in topics]
     try:
         ensure_topics(admin, settings.kafka, names=names)

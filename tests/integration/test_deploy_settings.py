@@ -9,6 +9,7 @@ the API must build.
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
@@ -25,6 +26,7 @@ from pydantic import ValidationError
 from api.app import create_app
 from api.auth import TokenVerifier
 from api.problems import ProblemError
+from clients.codec import new_key
 from config.settings import Settings
 from devstack.jwks_issuer import JwksIssuer, load_or_create_key, public_jwk
 from gateways.http_payment import HttpPaymentGateway
@@ -53,7 +55,20 @@ def compose_environment(service: str = "api") -> dict[str, str]:
     return {name: str(value) for name, value in env.items()}
 
 
-DEPLOYMENTS = {"k8s": k8s_environment, "compose": compose_environment}
+def operator_filled(env: dict[str, str]) -> dict[str, str]:
+    """The shipped environment with what an operator must put in: a codec key of their own
+    (the shipped one is an example, refused in production)."""
+    return {
+        **env,
+        "ORDERS_TEMPORAL__CODEC__KEYS": json.dumps({"own-1": new_key()}),
+        "ORDERS_TEMPORAL__CODEC__ACTIVE_KEY_ID": "own-1",
+    }
+
+
+DEPLOYMENTS = {
+    "k8s": lambda: operator_filled(k8s_environment()),
+    "compose": lambda: operator_filled(compose_environment()),
+}
 
 
 @pytest.fixture(scope="module")
@@ -134,7 +149,7 @@ def test_the_k8s_configuration_as_it_was_would_refuse_to_start(
     monkeypatch: pytest.MonkeyPatch, change: dict[str, str | None], named: str
 ) -> None:
     """Each fault the old manifests had stops start-up with the setting's name."""
-    env = {**k8s_environment(), **{k: v for k, v in change.items() if v is not None}}
+    env = {**DEPLOYMENTS["k8s"](), **{k: v for k, v in change.items() if v is not None}}
     env = {k: v for k, v in env.items() if not (k in change and change[k] is None)}
     with pytest.raises(ValidationError, match=named):
         settings_from(monkeypatch, env)
@@ -175,3 +190,14 @@ async def test_the_token_tool_keeps_hs256_in_plain_dev(monkeypatch: pytest.Monke
     assert jwt.get_unverified_header(token)["alg"] == "HS256"
     principal = await TokenVerifier(settings.auth).verify(token)
     assert (principal.subject, principal.email) == ("carol", "c@example.org")
+
+
+@pytest.mark.parametrize("deployment", ["k8s", "compose"])
+def test_the_shipped_example_codec_key_is_refused_in_production(
+    monkeypatch: pytest.MonkeyPatch, deployment: str
+) -> None:
+    """The example key in the files is public: production does not start until it is
+    replaced, and says which setting to fill."""
+    shipped = k8s_environment() if deployment == "k8s" else compose_environment()
+    with pytest.raises(ValidationError, match="ORDERS_TEMPORAL__CODEC__KEYS"):
+        settings_from(monkeypatch, shipped)
