@@ -30,6 +30,7 @@ from gateways.payment_gateway import (
     GatewayUnavailableError,
     PaymentDeclinedError,
     PaymentGateway,
+    public_next_action,
 )
 from messages import errors
 from messages.activities import (
@@ -275,7 +276,7 @@ def _answer(row: PaymentRow, next_action: str | None = None) -> PaymentResult:
 
 def _first_event(payment: Payment, charge: GatewayCharge) -> DomainEvent:
     if charge.status is ChargeStatus.REQUIRES_ACTION:
-        return payment.require_action(charge.next_action)
+        return payment.require_action(public_next_action(charge.next_action))
     return payment.capture() if charge.status is ChargeStatus.CAPTURED else payment.authorize()
 
 

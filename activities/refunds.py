@@ -9,6 +9,7 @@ whose recording was lost meets the same refund at the provider, never a second o
 from __future__ import annotations
 
 import logging
+from typing import Any
 
 from sqlalchemy.ext.asyncio import async_sessionmaker
 from sqlmodel.ext.asyncio.session import AsyncSession
@@ -17,7 +18,8 @@ from temporalio import activity
 from activities import payment_records as records
 from activities import stock
 from activities.recording import WRONG_ORDER_STATUS, business_error, lock_order, move_order
-from gateways.payment_gateway import PaymentGateway
+from gateways.payment_gateway import GatewayRequestError, PaymentGateway
+from messages import errors
 from messages.refund import (
     RefundMoneyInput,
     RefundMoneyResult,
@@ -33,6 +35,7 @@ from models import (
     OrderStatus,
     PaymentStatus,
 )
+from models.actor import Actor
 from persistence.event_store import append_events
 from persistence.tables import RESERVATION_RELEASED, OrderRow, PaymentRow, utc_now
 from telemetry.context import order_context
@@ -63,9 +66,17 @@ class RefundPayments:
                     return done
                 reference = _refundable(arg.order_id, order, payment)
             amount = Money.of(arg.amount, arg.currency)
-            charge = await self._gateway.refund(
-                reference, amount, idempotency_key=refund_idempotency_key(arg.order_id)
-            )
+            try:
+                charge = await self._gateway.refund(
+                    reference, amount, idempotency_key=refund_idempotency_key(arg.order_id)
+                )
+            except GatewayRequestError as refused:
+                # The provider answered no (already refunded elsewhere, more than is left):
+                # asking again gets the same answer, so the refund fails for a person to see.
+                raise business_error(
+                    f"order {arg.order_id}: the provider refused the refund: {refused}",
+                    errors.GATEWAY_REFUSED,
+                ) from refused
             async with self._sessions() as session, session.begin():
                 order = await lock_order(session, arg.order_id)
                 payment = await records.payment_of(session, arg.order_id, lock=True)
@@ -94,7 +105,9 @@ class RefundPayments:
                 payment.refunded_at = utc_now()
                 payment.refund_reference = charge.refund_reference
                 move_order(order, OrderStatus.REFUNDED, arg.reason)
-                await append_events(session, events, occurred_at=utc_now())
+                # The admin who asked, through a verified token (POST /orders/{id}/refund).
+                admin = Actor(kind="user", subject=arg.actor, role="admin")
+                await append_events(session, events, occurred_at=utc_now(), actor=admin)
             log.info("order %s refunded %s (%s)", arg.order_id, amount, charge.refund_reference)
             return RefundMoneyResult(
                 order_id=arg.order_id,
@@ -114,18 +127,21 @@ class StockReturns:
         with order_context(arg.order_id):
             async with self._sessions() as session, session.begin():
                 await lock_order(session, arg.order_id)
-                if await stock.find_event(session, arg.order_id, _RETURNED) is not None:
-                    return _returned(arg)
+                recorded = await stock.find_event(session, arg.order_id, _RETURNED)
+                if recorded is not None:
+                    return _returned(arg.order_id, recorded.event_data)
                 held = {
                     row.product_id: row
                     for row in await stock.reservations_of(session, arg.order_id, lock=True)
                 }
                 now = utc_now()
+                given: dict[str, int] = {}
                 for line in arg.lines:
                     row = held.get(line.product_id)
                     if row is None or row.status == RESERVATION_RELEASED:
                         continue  # never held by this order: nothing of it to put back
                     quantity = min(line.quantity, row.quantity)
+                    given[line.product_id] = given.get(line.product_id, 0) + quantity
                     # A confirmed order's units stay reserved (sold); returning frees them.
                     await stock.give_back(session, line.product_id, quantity)
                     if quantity == row.quantity:
@@ -133,17 +149,18 @@ class StockReturns:
                         row.released_at = now
                     else:
                         row.quantity -= quantity
-                items = tuple(EventItem(line.product_id, line.quantity) for line in arg.lines)
+                # What really went back, not what was asked for: consumers count stock by it.
+                items = tuple(EventItem(product, quantity) for product, quantity in given.items())
                 event = InventoryReturned(order_id=arg.order_id, items=items)
                 await append_events(session, [event], occurred_at=now)
-            log.info("returned %d lines to stock", len(arg.lines))
-            return _returned(arg)
+            log.info("returned %d lines to stock", len(given))
+            return ReturnStockResult(order_id=arg.order_id, returned=given)
 
 
-def _returned(arg: ReturnStockInput) -> ReturnStockResult:
-    return ReturnStockResult(
-        order_id=arg.order_id, returned={line.product_id: line.quantity for line in arg.lines}
-    )
+def _returned(order_id: str, recorded: dict[str, Any]) -> ReturnStockResult:
+    """The answer a first run gave, from its InventoryReturned event."""
+    returned = {item["product_id"]: int(item["quantity"]) for item in recorded.get("items", [])}
+    return ReturnStockResult(order_id=order_id, returned=returned)
 
 
 async def _recorded(session: AsyncSession, arg: RefundMoneyInput) -> RefundMoneyResult | None:

@@ -83,7 +83,8 @@ SOURCE_MODULES: dict[str, tuple[str, str]] = {
     "keda": ("github.com/kedacore/keda/v2", "v2.21.0"),  # config/crd/bases: KEDA's CRDs
 }
 
-_HOW_TO_GET = "Go is needed to build it (Debian: apt-get install -y golang-go; any go >= 1.21)"
+# Debian 12's golang-go (1.19) is too old to fetch the toolchain the modules ask for.
+_HOW_TO_GET = "Go >= 1.21 is needed to build it (it then fetches the toolchain it needs)"
 
 
 def cache_root() -> Path:

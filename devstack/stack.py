@@ -203,6 +203,10 @@ class Stack:
             found["database"] = self.env["ORDERS_DATABASE__URL"]
         if self.kafka is not None:
             found["Kafka"] = self.kafka.bootstrap_servers
+        if self.provider is not None:
+            found["payment provider"] = self.provider.url
+        if self.issuer is not None:
+            found["token issuer"] = self.issuer.jwks_url
         if self.jaeger is not None:
             found["Jaeger API"] = f"{self.jaeger.query_url}/api/traces?service=order-api"
         return found

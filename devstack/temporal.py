@@ -8,6 +8,7 @@ from __future__ import annotations
 import argparse
 import shutil
 import signal
+import subprocess
 import sys
 import time
 from pathlib import Path
@@ -126,8 +127,25 @@ class TemporalDevServer:
             process.check_alive()
             return port_open(self.port) and (self.ui_port is None or port_open(self.ui_port))
 
+        deadline = time.monotonic() + timeout
         wait_until(ready, timeout, f"Temporal dev server on {self.address}")
+        # The port opens before the frontend serves: on a loaded machine the first calls
+        # then fail with "Frontend is not healthy yet". Wait for its own health check.
+        wait_until(
+            self._healthy,
+            max(deadline - time.monotonic(), 5.0),
+            f"Temporal dev server health on {self.address}",
+            interval=0.3,
+        )
         return self
+
+    def _healthy(self) -> bool:
+        check = [str(temporal_cli()), "operator", "cluster", "health", "--address", self.address]
+        try:
+            done = subprocess.run(check, capture_output=True, timeout=10, check=False)
+        except subprocess.TimeoutExpired:
+            return False
+        return done.returncode == 0
 
     @property
     def pid(self) -> int | None:

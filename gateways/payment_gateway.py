@@ -31,6 +31,7 @@ __all__ = [
     "PaymentGateway",
     "PaymentGatewayError",
     "build_payment_gateway",
+    "public_next_action",
 ]
 
 T = TypeVar("T")
@@ -57,6 +58,16 @@ class GatewayCharge:
     refund_reference: str | None = None
     # With REQUIRES_ACTION: where the customer completes the payment (a URL the shop shows).
     next_action: str | None = None
+
+
+def public_next_action(next_action: str | None) -> str | None:
+    """What of a next action may be stored and published: a redirect URL as it is; a step
+    the shop's page runs with a client secret (``stripe-js:<secret>``) by its kind only,
+    because whoever holds the secret can complete the payment. The customer gets the whole
+    value from the API (the saga's status), never from the events."""
+    if next_action is None or next_action.startswith(("https://", "http://")):
+        return next_action
+    return next_action.partition(":")[0]
 
 
 class PaymentGatewayError(Exception):

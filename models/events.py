@@ -221,7 +221,8 @@ class PaymentActionRequired(_AboutAnOrder):
 
     aggregate_type = "payment"
     payment_id: str
-    # Where the customer completes the payment; a provider URL, no personal data.
+    # Where the customer completes the payment: a provider URL, or only the kind of a
+    # client-side step (e.g. "stripe-js"); never a secret, never personal data.
     next_action: str | None = None
 
 

@@ -12,12 +12,13 @@ from __future__ import annotations
 import argparse
 import asyncio
 import uuid
+from pathlib import Path
 
 from temporalio.client import Client
 
 from activities.payment_records import idempotency_key
 from clients.temporal import connect_temporal
-from config.settings import load_settings
+from config.settings import RUN_DIR, Settings, load_settings
 from gateways.simulated_payment import SimulatedPaymentGateway
 from messages.queues import order_workflow_id
 from messages.saga import PaymentOutcome
@@ -44,14 +45,23 @@ async def complete_customer_action(
     return outcome
 
 
-async def _run(order_id: str, succeed: bool) -> None:
-    settings = load_settings()
-    if not settings.payments.simulated_ledger_path:
+DEV_LEDGER = RUN_DIR / "payment-provider.sqlite3"
+
+
+def _ledger(settings: Settings) -> str:
+    # make dev's provider service keeps its ledger in the run folder; the ledger is a
+    # SQLite file several processes share, so this one can play the customer on it.
+    ledger = settings.payments.simulated_ledger_path or str(DEV_LEDGER)
+    if not Path(ledger).exists():
         raise SystemExit(
-            "ORDERS_PAYMENTS__SIMULATED_LEDGER_PATH is empty: the provider lives inside the "
-            "worker process and cannot be reached (make dev sets it)"
+            f"no simulated provider ledger at {ledger}: set "
+            "ORDERS_PAYMENTS__SIMULATED_LEDGER_PATH to the provider's ledger file"
         )
-    provider = SimulatedPaymentGateway(ledger_path=settings.payments.simulated_ledger_path)
+    return ledger
+
+
+async def _run(settings: Settings, ledger: str, order_id: str, succeed: bool) -> None:
+    provider = SimulatedPaymentGateway(ledger_path=ledger)
     try:
         client = await connect_temporal(settings.temporal)
         outcome = await complete_customer_action(provider, client, order_id, succeed=succeed)
@@ -66,7 +76,8 @@ def main() -> None:
     parser.add_argument("order_id")
     parser.add_argument("outcome", choices=["succeed", "fail"])
     args = parser.parse_args()
-    asyncio.run(_run(args.order_id, args.outcome == "succeed"))
+    settings = load_settings()
+    asyncio.run(_run(settings, _ledger(settings), args.order_id, args.outcome == "succeed"))
 
 
 if __name__ == "__main__":

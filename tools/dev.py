@@ -48,6 +48,16 @@ def main() -> None:
     )
     args = parser.parse_args()
     if args.production:
+        ignored = [
+            flag
+            for flag in ("postgres", "kafka", "split_workers", "metrics", "tracing")
+            if getattr(args, flag)
+        ]
+        if ignored:
+            parser.error(
+                "--production already runs PostgreSQL, Kafka and one worker per queue; it "
+                f"cannot be combined with --{', --'.join(f.replace('_', '-') for f in ignored)}"
+            )
         run_dir = args.run_dir if args.run_dir != Path(".run") else Path(".run/production")
         production.run(
             production.ProductionOptions(

@@ -13,6 +13,7 @@ before a release. Commit the changed files with the release.
 
 from __future__ import annotations
 
+import argparse
 import json
 import shutil
 import sys
@@ -73,6 +74,7 @@ def publish(
 
 
 def main() -> int:
+    argparse.ArgumentParser(description=__doc__.split("\n\n")[0]).parse_args()
     written = publish()
     for path in written:
         sys.stdout.write(f"published {path}\n")
