@@ -12,7 +12,7 @@ from datetime import UTC, datetime
 from decimal import Decimal, InvalidOperation
 from functools import cache
 
-from models.order_status import OrderStatus, allowed_transitions
+from models.order_status import OrderStatus
 from outbox.cloudevents import ReceivedEvent
 from persistence.order_history import HistoryChange, StatusOrder
 
@@ -24,23 +24,34 @@ STATUS_AFTER: dict[str, OrderStatus] = {
     "OrderRejected": OrderStatus.REJECTED,
     "PaymentFailed": OrderStatus.PAYMENT_FAILED,
     "OrderCancelled": OrderStatus.CANCELLED,
+    "OrderRefunded": OrderStatus.REFUNDED,
+}
+
+
+# How far along its life an order is, as this history records it. Not derived from the
+# transition table: the waiting states (NEEDS_ATTENTION, PAYMENT_PENDING) lead back to
+# earlier statuses there, and a late-read older event must never move a row backwards.
+_RANK: dict[OrderStatus, int] = {
+    OrderStatus.PENDING: 0,
+    OrderStatus.RESERVED: 1,
+    OrderStatus.PAID: 2,
+    OrderStatus.CONFIRMED: 3,
+    OrderStatus.REJECTED: 3,
+    OrderStatus.PAYMENT_FAILED: 3,
+    OrderStatus.CANCELLED: 3,
+    OrderStatus.REFUNDED: 4,
 }
 
 
 @cache
 def later_statuses() -> StatusOrder:
-    """Each status -> every status reachable from it by one or more transitions."""
-    reachable: StatusOrder = {}
-    for start in OrderStatus:
-        seen: set[str] = set()
-        frontier = list(allowed_transitions(start))
-        while frontier:
-            status = frontier.pop()
-            if status not in seen:
-                seen.add(status)
-                frontier.extend(allowed_transitions(status))
-        reachable[start.value] = frozenset(seen)
-    return reachable
+    """Each recorded status -> the statuses that come after it in an order's life."""
+    return {
+        status.value: frozenset(
+            later.value for later, rank in _RANK.items() if rank > _RANK[status]
+        )
+        for status in _RANK
+    }
 
 
 def change_for(event: ReceivedEvent) -> HistoryChange | None:
