@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from devstack.kafka import KafkaBroker
+from devstack.kafka_cluster import REPLICATION, KafkaCluster
 from devstack.postgres import PostgresCluster
 from devstack.process import ManagedProcess, free_port, port_open, wait_until
 from devstack.supervisor import Supervisor
@@ -35,6 +36,8 @@ class StackOptions:
     postgres_durable: bool = True
     kafka: bool = False
     kafka_port: int | None = None
+    # 1: one broker (dev); 3: a KRaft cluster whose topics are replicated three times.
+    kafka_brokers: int = 1
     # One process per inner list; the dev default is every queue in one process.
     worker_groups: list[list[str]] = field(default_factory=lambda: [list(queues.ALL)])
     api_workers: int = 1
@@ -58,7 +61,7 @@ class Stack:
             self.env.setdefault(ledger_variable, str(ledger))
         self.temporal: TemporalDevServer | None = None
         self.postgres: PostgresCluster | None = None
-        self.kafka: KafkaBroker | None = None
+        self.kafka: KafkaBroker | KafkaCluster | None = None
         self.processes: dict[str, ManagedProcess] = {}
 
     @property
@@ -100,8 +103,13 @@ class Stack:
             self.postgres.start()
             self.postgres.create_database("orders", exist_ok=True)
             self.env["ORDERS_DATABASE__URL"] = self.postgres.url("orders")
-        if opts.kafka:
+        if opts.kafka and opts.kafka_brokers > 1:
+            self.kafka = KafkaCluster(opts.run_dir / "kafka", size=opts.kafka_brokers).start()
+            replication = min(REPLICATION, opts.kafka_brokers)
+            self.env["ORDERS_KAFKA__REPLICATION_FACTOR"] = str(replication)
+        elif opts.kafka:
             self.kafka = KafkaBroker(opts.run_dir / "kafka", port=opts.kafka_port).start()
+        if self.kafka is not None:
             self.env["ORDERS_KAFKA__BOOTSTRAP_SERVERS"] = self.kafka.bootstrap_servers
 
     def prepare_database(self) -> None:
