@@ -19,7 +19,8 @@ _INTRO = """\
 Produced by `make faults` ({mode} run: {orders} orders per fault at {rate:g}/s, outages of
 {outage:g} s; the provider's {provider:g} s, with a charge budget of half that) on
 {date}, commit `{commit}`, in {seconds:g} s.
-Temporal: {temporal}. Kafka: {kafka}. Each fault is injected while its orders run; every
+Temporal: {temporal}. Kafka: {kafka}.
+Each fault is injected while its orders run; every
 accepted order is followed to its end, then the database, the provider's ledger and the
 topics are read. Figures per fault: orders placed / accepted / terminal, POSTs the client
 had to resend with the same Idempotency-Key, orders stuck, lost orders, charges (double
@@ -43,6 +44,7 @@ _COLUMNS = (
     "accepted",
     "terminal",
     "POSTs retried",
+    "parked, then retried",
     "stuck",
     "lost orders",
     "charges (double)",
@@ -66,6 +68,7 @@ def _row(index: int, row: dict[str, Any]) -> str:
         row["accepted"],
         row["terminal"],
         row["posts_retried"],
+        row["parked_needs_attention"],
         len(row["stuck"]),
         len(row["lost_orders"]),
         f"{row['charges']} ({len(row['double_charges'])})",
