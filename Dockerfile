@@ -7,7 +7,8 @@ WORKDIR /app
 COPY pyproject.toml uv.lock ./
 RUN uv sync --frozen --no-dev
 COPY . .
-RUN useradd --system --uid 10001 orders
+RUN useradd --system --uid 10001 orders \
+    && install -d -o orders /var/lib/payment-provider /var/lib/issuer
 USER orders
 EXPOSE 8000
 CMD ["python", "-m", "api"]

@@ -6,7 +6,7 @@ UV_VERSION := 0.13.8
 UV := $(or $(shell command -v uv 2>/dev/null),.cache/uv/bin/uv)
 export UV_PYTHON_DOWNLOADS := never
 
-.PHONY: install dev test lint typecheck unit bench bench-smoke faults schemas clean
+.PHONY: install dev test lint typecheck unit bench bench-smoke faults schemas publish-contracts clean
 
 .cache/uv/bin/uv:
 	$(PYTHON) -m venv .cache/uv
@@ -41,5 +41,11 @@ faults: install
 clean:
 	rm -rf .run .venv .cache/uv
 
+# Event JSON Schemas and the AsyncAPI document, from models/events.py.
 schemas: install
 	$(UV) run python -m outbox.schemas
+
+# When a release is cut: the event schemas and the OpenAPI document become the published
+# contract (schemas/events/published/, schemas/openapi/published.json) later changes must keep.
+publish-contracts: schemas
+	$(UV) run python -m tools.publish_contracts

@@ -14,6 +14,7 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 from temporalio import activity
 
 from activities import stock
+from activities.metrics import count_reservation_refused
 from activities.recording import (
     WRONG_ORDER_STATUS,
     business_error,
@@ -77,6 +78,7 @@ class InventoryActivities:
             except OutOfStockError as refused:
                 return await self._refuse(order, refused)
             except UnknownProductError as unknown:
+                count_reservation_refused("unknown_product")
                 raise business_error(str(unknown), errors.UNKNOWN_PRODUCT) from unknown
 
     async def _reserve(self, snapshot: OrderSnapshot) -> ReservationResult:
@@ -128,6 +130,7 @@ class InventoryActivities:
                 available=refused.available,
             )
             await append_events(session, [failed], occurred_at=utc_now())
+        count_reservation_refused("out_of_stock")
         log.info("refused: %s", refused)
         raise business_error(str(refused), errors.OUT_OF_STOCK)
 

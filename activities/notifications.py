@@ -17,6 +17,7 @@ from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 from temporalio import activity
 
+from activities.metrics import count_order_concluded
 from activities.recording import business_error, place, record_order, stable_id
 from gateways.notification_channels import DeliveryRefusedError, NotificationChannel
 from messages import errors
@@ -33,6 +34,7 @@ from models import (
     UnknownProductError,
     render_notification,
 )
+from models.actor import SYSTEM
 from persistence.event_store import append_events
 from persistence.tables import NotificationRow, OrderRow, utc_now
 from telemetry.context import order_context
@@ -68,7 +70,9 @@ class NotificationActivities:
             raise business_error(str(unknown), UNKNOWN_NOTIFICATION_TYPE) from unknown
         with order_context(arg.order.order_id):
             async with self._sessions() as session, session.begin():
-                row = await self._conclude(session, arg, kind)
+                row, concluded = await self._conclude(session, arg, kind)
+            if concluded is not None:
+                count_order_concluded(concluded, arg.order.placed_at)
             status = await self._deliver(row, arg.order.customer_email)
             return NotificationResult(
                 order_id=arg.order.order_id, notification_id=row.id, status=status
@@ -76,7 +80,9 @@ class NotificationActivities:
 
     async def _conclude(
         self, session: AsyncSession, arg: NotifyCustomerInput, kind: NotificationType
-    ) -> NotificationRow:
+    ) -> tuple[NotificationRow, OrderStatus | None]:
+        """The notice's row, and the terminal status this call moved the order to (None
+        when an earlier attempt already did, or nothing was to be concluded)."""
         snapshot = arg.order
         try:
             # Locks the order: attempts for one order take turns from here.
@@ -94,10 +100,14 @@ class NotificationActivities:
             )
         ).first()
         if existing is not None:
-            return existing
+            return existing, None
         events: list[DomainEvent] = []
+        concluded: OrderStatus | None = None
         if order_row is not None and arg.conclude_status is not None:
-            events += self._apply(order_row, arg, OrderStatus(arg.conclude_status))
+            target = OrderStatus(arg.conclude_status)
+            if order_row.status != target:
+                concluded = target
+            events += self._apply(order_row, arg, target)
         is_confirmation = kind is NotificationType.ORDER_CONFIRMED
         text = render_notification(
             kind,
@@ -116,8 +126,8 @@ class NotificationActivities:
         )
         session.add(row)
         await session.flush()
-        await append_events(session, events, occurred_at=utc_now())
-        return row
+        await append_events(session, events, occurred_at=utc_now(), actor=arg.actor or SYSTEM)
+        return row, concluded
 
     def _apply(
         self, row: OrderRow, arg: NotifyCustomerInput, target: OrderStatus

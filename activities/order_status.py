@@ -16,6 +16,7 @@ from activities.recording import business_error, place, record_order
 from messages import errors
 from messages.activities import OrderStatusResult, RecordOrderStatusInput
 from models import DomainEvent, IllegalTransitionError, InvalidValueError, OrderStatus
+from models.actor import SYSTEM, operator
 from persistence.event_store import append_events
 from persistence.tables import utc_now
 from telemetry.context import order_context
@@ -57,6 +58,9 @@ class OrderStatusActivities:
                         f"order {row.id}: {refused}", errors.ILLEGAL_TRANSITION
                     ) from refused
                 row.status = order.status.value
-                await append_events(session, [event], occurred_at=utc_now())
+                # The envelope says who decided, as for every other event (models/actor.py):
+                # the saga parks an order; an operator declared in the retry's input resumes it.
+                actor = SYSTEM if arg.actor == "system" else operator(arg.actor)
+                await append_events(session, [event], occurred_at=utc_now(), actor=actor)
             log.info("order %s %s at %s (%s)", row.id, row.status, arg.step, arg.actor)
             return OrderStatusResult(order_id=row.id, status=row.status)

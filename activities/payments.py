@@ -16,11 +16,18 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 from temporalio import activity
 
 from activities import payment_records as records
+from activities.metrics import (
+    count_charge,
+    count_charge_error,
+    count_charge_refused,
+    watch_payment_circuit,
+)
 from activities.recording import INVALID_ORDER, WRONG_ORDER_STATUS, business_error
 from gateways.payment_gateway import (
     ChargeStatus,
     GatewayCharge,
     GatewayRequestError,
+    GatewayUnavailableError,
     PaymentDeclinedError,
     PaymentGateway,
 )
@@ -52,6 +59,7 @@ class PaymentActivities:
     def __init__(self, sessions: async_sessionmaker[AsyncSession], gateway: PaymentGateway) -> None:
         self._sessions = sessions
         self._gateway = gateway
+        watch_payment_circuit(gateway)
 
     @activity.defn(name="charge_payment")
     async def charge_payment(self, arg: ChargePaymentInput) -> PaymentResult:
@@ -86,12 +94,20 @@ class PaymentActivities:
                 events = [payment.fail(declined.reason)]
                 reference = None
             except GatewayRequestError as refused:
+                count_charge_refused()
                 raise business_error(str(refused), GATEWAY_REFUSED) from refused
+            except GatewayUnavailableError:
+                count_charge_error()
+                raise
             else:
                 events = [_first_event(payment, charge)]
                 reference = charge.reference
             async with self._sessions() as session, session.begin():
                 row = await records.save_new(session, payment, events, gateway_reference=reference)
+                # save_new returns a racing twin's row instead when that one recorded first.
+                recorded_here = row.created_at == payment.timestamp
+            if recorded_here:
+                count_charge(row.status)
             log.info("payment %s %s", row.id, row.status)
             return _answer(row, charge.next_action if reference is not None else None)
 
@@ -154,6 +170,10 @@ class PaymentActivities:
                 row = await records.payment_of(session, arg.order_id)
             if row is None:
                 found = await self._gateway.find_charge(records.idempotency_key(arg.order_id))
+                if found is not None and found.status is ChargeStatus.REQUIRES_ACTION:
+                    # Nothing taken yet: abandon it, so the customer cannot complete it later.
+                    await self._gateway.void(found.reference)
+                    found = None
                 if found is None:
                     return RefundResult(order_id=arg.order_id, outcome=NOTHING_TO_REFUND)
                 log.warning("found an unrecorded charge %s; undoing it", found.reference)

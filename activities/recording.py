@@ -28,6 +28,7 @@ from models import (
     UnknownProductError,
     transition,
 )
+from models.actor import SYSTEM
 from persistence.event_store import append_events
 from persistence.tables import OrderItemRow, OrderRow, ProductRow
 
@@ -128,7 +129,9 @@ async def record_order(session: AsyncSession, snapshot: OrderSnapshot) -> OrderR
     )
     await session.flush()
     # The order was placed when the customer placed it, whichever step records it.
-    await append_events(session, [created], occurred_at=snapshot.placed_at)
+    await append_events(
+        session, [created], occurred_at=snapshot.placed_at, actor=snapshot.placed_by or SYSTEM
+    )
     return row
 
 

@@ -13,22 +13,26 @@ from collections.abc import AsyncIterator, Callable
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from typing import Any
 
-from fastapi import FastAPI
+from fastapi import Depends, FastAPI
 from fastapi.openapi.utils import get_openapi
+from opentelemetry.instrumentation.fastapi import FastAPIInstrumentor
 from temporalio.client import Client
 
+from api.access_log import AccessLog
 from api.auth import TokenVerifier
 from api.deps import Resources
+from api.metrics import instrument_http, sample_orders_needing_attention
 from api.middleware import BodySizeLimit
 from api.problems import install_problem_handlers, problem_schemas
-from api.routes import health, orders, products
+from api.query import reject_unknown_query_parameters
+from api.routes import health, orders, products, webhooks
 from api.services.idempotency import purge_expired
 from clients.temporal import connect_temporal
 from clients.temporal_failover import FrontendFailover
 from config.settings import Settings, load_settings
 from messages.queues import TaskQueues
 from persistence.database import create_engine, session_factory
-from telemetry.setup import configure_telemetry
+from telemetry.setup import API_SERVICE, configure_telemetry
 
 log = logging.getLogger(__name__)
 
@@ -38,6 +42,7 @@ PURGE_INTERVAL_SECONDS = 900.0
 MAX_RECONNECT_DELAY_SECONDS = 10.0
 TITLE = "Order saga API"
 VERSION = "1.0.0"
+PROBE_URLS = "/healthz,/readyz"
 DESCRIPTION = """Submit, read, list and cancel orders; each order is a durable saga on Temporal.
 
 Authenticate with a bearer JWT (`roles`: `customer` or the admin role). Every error is an
@@ -48,6 +53,7 @@ TAGS = [
     {"name": "orders", "description": "Orders and their sagas."},
     {"name": "products", "description": "The catalog and its stock."},
     {"name": "health", "description": "Probes for the platform."},
+    {"name": "webhooks", "description": "Events from the payment provider (signed by it)."},
 ]
 
 
@@ -84,16 +90,21 @@ def _lifespan(resources: Resources) -> Callable[[FastAPI], AbstractAsyncContextM
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
         engine = create_engine(resources.settings.database)
         resources.engine = engine
-        resources.sessions = session_factory(engine)
+        sessions = resources.sessions = session_factory(engine)
         connecting = asyncio.create_task(_connect_temporal(resources))
         purging = asyncio.create_task(_purge_keys_periodically(resources))
         following = asyncio.create_task(_follow_frontends(resources, connecting))
+        sampling = asyncio.create_task(
+            sample_orders_needing_attention(
+                sessions, resources.settings.telemetry.sample_interval_seconds
+            )
+        )
         # Usually connected at once; if not, order routes answer 503 until it is.
         await asyncio.wait([connecting], timeout=FIRST_CONNECT_WAIT_SECONDS)
         try:
             yield
         finally:
-            for task in (connecting, purging, following):
+            for task in (connecting, purging, following, sampling):
                 task.cancel()
                 with contextlib.suppress(asyncio.CancelledError):
                     await task
@@ -132,11 +143,20 @@ def create_app(settings: Settings, *, queues: TaskQueues | None = None) -> FastA
         description=DESCRIPTION,
         openapi_tags=TAGS,
         lifespan=_lifespan(resources),
+        dependencies=[Depends(reject_unknown_query_parameters)],
     )
     app.state.resources = resources
     install_problem_handlers(app)
     app.add_middleware(BodySizeLimit, max_bytes=settings.api.max_body_bytes)
-    for module in (orders, products, health):
+    instrument_http(app)
+    # Added last, so it runs first: its line also covers requests refused for their size.
+    app.add_middleware(AccessLog)
+    # Probes would be most of the spans and say nothing about orders; a span per ASGI
+    # message (receive/send) is noise beside the request's own.
+    FastAPIInstrumentor.instrument_app(
+        app, excluded_urls=PROBE_URLS, exclude_spans=["receive", "send"]
+    )
+    for module in (orders, products, health, webhooks):
         app.include_router(module.router)
 
     def openapi() -> dict[str, Any]:
@@ -165,13 +185,33 @@ def _openapi_document(app: FastAPI, settings: Settings) -> dict[str, Any]:
     item = schemas.get("OrderItemCreate", {}).get("properties", {})
     if "quantity" in item:
         item["quantity"]["maximum"] = settings.api.max_quantity_per_item
+    for operations in document.get("paths", {}).values():
+        for operation in operations.values():
+            for parameter in operation.get("parameters", []):
+                _not_null(parameter)
     return document
+
+
+def _not_null(parameter: dict[str, Any]) -> None:
+    """An optional query parameter or header is absent or a string, never JSON null:
+    ``X | None = None`` in Python means "may be left out", which the document says with
+    ``required: false``. (A null alternative would also invite clients and fuzzers to send
+    values that have no form on the wire.)"""
+    schema = parameter.get("schema", {})
+    alternatives = schema.get("anyOf")
+    if parameter.get("required") or not isinstance(alternatives, list):
+        return
+    kept = [alt for alt in alternatives if alt != {"type": "null"}]
+    if len(kept) == 1 and len(kept) < len(alternatives):
+        del schema["anyOf"]
+        schema.update(kept[0])
 
 
 def app_from_environment() -> FastAPI:
     """Zero-argument factory for ``uvicorn --factory`` (each worker process calls it)."""
     settings = load_settings()
-    # Several processes cannot share one metrics port; each worker exports none.
+    # Several processes cannot share one metrics port: each worker writes its samples to
+    # the multiprocess folder and `python -m api` serves their sum (telemetry/metrics.py).
     telemetry = settings.telemetry.model_copy(update={"metrics_port": 0})
-    configure_telemetry(telemetry, service_name="api")
+    configure_telemetry(telemetry, service_name=API_SERVICE)
     return create_app(settings)

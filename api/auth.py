@@ -16,6 +16,7 @@ from fastapi.security import HTTPBearer
 
 from api.problems import ProblemError
 from config.settings import AuthSettings
+from models.actor import Actor
 
 REALM = "order-saga"
 # Tolerated clock difference between the identity provider and this service.
@@ -44,6 +45,14 @@ class Principal:
 
     def may_see(self, customer_id: str | None) -> bool:
         return self.is_admin or (customer_id is not None and customer_id == self.subject)
+
+    @property
+    def actor(self) -> Actor:
+        """Who this caller is in the events it causes: the role it acted in."""
+        role = self.admin_role if self.is_admin else None
+        if role is None and self.customer_role in self.roles:
+            role = self.customer_role
+        return Actor(kind="user", subject=self.subject, role=role)
 
 
 def unauthorized(description: str | None) -> ProblemError:
@@ -88,12 +97,7 @@ class TokenVerifier:
             if auth.jwks_url
             else None
         )
-        # With public keys an HMAC algorithm would let a token be signed with the public key.
-        self._algorithms = (
-            [name for name in auth.algorithms if not name.upper().startswith("HS")]
-            if self._jwks is not None
-            else list(auth.algorithms)
-        )
+        self._algorithms = auth.usable_algorithms
 
     async def _key(self, token: str) -> Any:
         if self._jwks is None:

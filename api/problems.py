@@ -1,8 +1,9 @@
 """RFC 9457 problem details: the one shape of every error the API answers with.
 
 Handlers here turn our own :class:`ProblemError`, Starlette's HTTP errors (404 for unknown
-routes, 405), request validation errors and anything unexpected into
-``application/problem+json``. The catch-all logs the exception and hides it from the client.
+routes, 405 with every method the path allows), request validation errors and anything
+unexpected into ``application/problem+json``. The catch-all logs the exception and hides it
+from the client.
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, Field
 from sqlalchemy import exc as sa_exc
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.routing import Match
 
 from persistence.database import is_unavailable
 
@@ -128,11 +130,36 @@ async def _on_problem(request: Request, exc: Exception) -> ProblemResponse:
     return problem_response(request, exc)
 
 
+# The methods a route can serve (RFC 9110's, CONNECT aside, and PATCH), probed in turn.
+_METHODS = ("GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS", "TRACE")
+
+
+def allowed_methods(request: Request) -> list[str]:
+    """Every method some route serves at the request's path.
+
+    Starlette's router answers 405 from the first route whose path matches and lists only
+    that route's methods, while one path is often served by several routes (``GET /orders``
+    and ``POST /orders``); RFC 9110 wants them all in ``Allow``. Each method is probed
+    against the app's routes as the router itself would match it, so included routers and
+    mounts count too.
+    """
+    routes = request.app.router.routes
+    allowed = []
+    for method in _METHODS:
+        probe = {**request.scope, "method": method}
+        if any(route.matches(probe)[0] is Match.FULL for route in routes):
+            allowed.append(method)
+    return allowed
+
+
 async def _on_http_error(request: Request, exc: Exception) -> ProblemResponse:
     assert isinstance(exc, StarletteHTTPException)
     phrase = HTTPStatus(exc.status_code).phrase
     detail = exc.detail if isinstance(exc.detail, str) and exc.detail != phrase else None
-    problem = ProblemError(exc.status_code, detail, headers=exc.headers)
+    headers = dict(exc.headers or {})
+    if exc.status_code == HTTPStatus.METHOD_NOT_ALLOWED:
+        headers["Allow"] = ", ".join(allowed_methods(request))
+    problem = ProblemError(exc.status_code, detail, headers=headers)
     return problem_response(request, problem)
 
 

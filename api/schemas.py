@@ -11,7 +11,7 @@ from datetime import datetime
 from decimal import Decimal
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints, model_validator
+from pydantic import BaseModel, ConfigDict, Field, Strict, StringConstraints, model_validator
 
 from models.order_status import OrderStatus
 
@@ -28,14 +28,17 @@ Email = Annotated[
 Amount = Annotated[Decimal, Field(examples=["24.90"])]
 # A Postgres INTEGER column holds stock; keep every count far below its limit.
 MAX_STOCK = 1_000_000_000
-StockCount = Annotated[int, Field(ge=0, le=MAX_STOCK)]
+# Counts in requests are strict: JSON `true` or `"5"` is not a count (lax mode took both).
+StockCount = Annotated[int, Strict(), Field(ge=0, le=MAX_STOCK)]
 
 
 class OrderItemCreate(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     product_id: ProductId
-    quantity: int = Field(ge=1, description="Capped by the service's max quantity per item.")
+    quantity: int = Field(
+        ge=1, strict=True, description="Capped by the service's max quantity per item."
+    )
 
 
 class PaymentCreate(BaseModel):
@@ -160,6 +163,16 @@ class CancelAccepted(BaseModel):
     detail: str = Field(examples=["cancelling"])
 
 
+class ActorPublic(BaseModel):
+    """Who caused an event. ``user``: subject and role from a verified token; ``operator``:
+    the name declared in a CLI signal's input (not verified); ``system``: the saga or
+    another workflow decided on its own."""
+
+    kind: Literal["user", "operator", "system"]
+    subject: str = Field(examples=["customer-1"])
+    role: str | None = Field(default=None, examples=["customer"])
+
+
 class EventPublic(BaseModel):
     event_id: uuid.UUID
     event_type: str = Field(examples=["OrderCreated"])
@@ -167,6 +180,9 @@ class EventPublic(BaseModel):
     version: int = Field(ge=1)
     occurred_at: datetime
     data: dict[str, Any]
+    actor: ActorPublic | None = Field(
+        default=None, description="Who caused it; null for events recorded before actors were."
+    )
     published_at: datetime | None = None
 
 

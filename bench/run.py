@@ -242,7 +242,13 @@ async def _scale_out(
     config: BenchConfig, stack: Stack, orders: measure.OrderClient
 ) -> dict[str, measure.Phase]:
     """Payments as the bottleneck: a slow gateway and a capped pool, one process then two."""
+    # The slow provider is the in-process simulation on one shared ledger file, so its
+    # latency is these workers' own and the stack's provider service stays fast.
     slow = {
+        "ORDERS_PAYMENTS__PROVIDER_URL": "",
+        "ORDERS_PAYMENTS__SIMULATED_LEDGER_PATH": str(
+            stack.options.run_dir.absolute() / "slow-provider.sqlite3"
+        ),
         "ORDERS_PAYMENTS__GATEWAY_LATENCY_MS": str(config.gateway_latency_ms),
         "ORDERS_WORKERS__PAYMENTS_MAX_CONCURRENT_ACTIVITIES": str(config.payments_cap),
     }

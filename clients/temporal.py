@@ -29,13 +29,22 @@ class TemporalConfigError(ValueError):
 
 
 def build_runtime(settings: TemporalSettings) -> Runtime | None:
-    """A runtime exporting the SDK's own metrics when an address is configured."""
+    """A runtime exporting the SDK's own metrics when an address is configured.
+
+    The SDK's names (``temporal_workflow_task_execution_failed``,
+    ``temporal_activity_schedule_to_start_latency`` …, counters without ``_total``), with
+    durations in seconds like every other duration we export. The runtime binds its own
+    listener, so only one per process: worker processes ask for it, the API does not
+    (several API worker processes would race for the one address).
+    """
     if not settings.metrics_bind_address:
         return None
     if settings.metrics_bind_address not in _runtimes:
         _runtimes[settings.metrics_bind_address] = Runtime(
             telemetry=TelemetryConfig(
-                metrics=PrometheusConfig(bind_address=settings.metrics_bind_address)
+                metrics=PrometheusConfig(
+                    bind_address=settings.metrics_bind_address, durations_as_seconds=True
+                )
             )
         )
     return _runtimes[settings.metrics_bind_address]
@@ -79,27 +88,33 @@ def retry_config(settings: TemporalSettings) -> RetryConfig:
     )
 
 
-async def connect_to(settings: TemporalSettings, address: str) -> Client:
+async def connect_to(
+    settings: TemporalSettings, address: str, runtime: Runtime | None = None
+) -> Client:
     return await Client.connect(
         address,
         namespace=settings.namespace,
         data_converter=pydantic_data_converter,
         interceptors=[TracingInterceptor()],
-        runtime=build_runtime(settings),
+        runtime=runtime,
         tls=tls_config(settings),
         api_key=settings.api_key.get_secret_value() or None,
         retry_config=retry_config(settings),
     )
 
 
-async def connect_temporal(settings: TemporalSettings, *, start_at: int = 0) -> Client:
-    """A client on the first frontend (from ``start_at`` in the list, wrapping) that answers."""
+async def connect_temporal(
+    settings: TemporalSettings, *, start_at: int = 0, runtime: Runtime | None = None
+) -> Client:
+    """A client on the first frontend (from ``start_at`` in the list, wrapping) that answers.
+
+    ``runtime``: the SDK runtime (``build_runtime``) for a worker process; else the default."""
     addresses = settings.addresses
     errors: list[str] = []
     for offset in range(len(addresses)):
         address = addresses[(start_at + offset) % len(addresses)]
         try:
-            return await connect_to(settings, address)
+            return await connect_to(settings, address, runtime)
         except TemporalConfigError:
             raise
         except Exception as exc:  # the bridge raises RuntimeError for any connection failure

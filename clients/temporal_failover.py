@@ -17,6 +17,7 @@ from collections.abc import Callable
 from datetime import timedelta
 
 from temporalio.client import Client
+from temporalio.runtime import Runtime
 
 from clients.temporal import connect_temporal
 from config.settings import TemporalSettings
@@ -41,8 +42,11 @@ class FrontendFailover:
         settings: TemporalSettings,
         client: Client,
         on_switch: Callable[[Client], None],
+        runtime: Runtime | None = None,
     ) -> None:
         self.settings = settings
+        # A worker's clients share its runtime: the SDK metrics endpoint is bound once.
+        self.runtime = runtime
         self.client = client
         self.on_switch = on_switch
         self.switches = 0
@@ -69,7 +73,7 @@ class FrontendFailover:
         current = self.current_address
         start = (addresses.index(current) + 1) if current in addresses else 0
         try:
-            client = await connect_temporal(self.settings, start_at=start)
+            client = await connect_temporal(self.settings, start_at=start, runtime=self.runtime)
         except RuntimeError as exc:
             log.warning("no other Temporal frontend answers yet: %s", exc)
             return False

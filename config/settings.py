@@ -19,6 +19,11 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 DEV_JWT_SECRET = "dev-only-secret-change-me-0123456789abcdef"  # noqa: S105
 RUN_DIR = Path(".run")
 _HOST_PORT = re.compile(r"[A-Za-z0-9_.\-\[\]:]+:\d{1,5}")
+# The dev token issuer and audience: production must name its identity provider's.
+DEV_ISSUER = "order-saga-dev"
+DEV_AUDIENCE = "order-saga"
+JWKS_ALGORITHMS = ("RS256", "ES256")
+SECRET_ALGORITHMS = ("HS256",)
 
 
 class DatabaseSettings(BaseModel):
@@ -27,6 +32,17 @@ class DatabaseSettings(BaseModel):
     pool_size: int = Field(default=10, ge=1)
     max_overflow: int = Field(default=10, ge=0)
     echo: bool = False
+    # TLS to PostgreSQL (libpq's parameters; all empty in dev = the driver's defaults).
+    # verify-full with the server's CA is what production wants.
+    sslmode: Literal["", "disable", "allow", "prefer", "require", "verify-ca", "verify-full"] = ""
+    sslrootcert: str = ""  # CA file the server's certificate must chain to
+    sslcert: str = ""  # client certificate, when the server asks for one
+    sslkey: str = ""
+
+    def tls_connect_args(self) -> dict[str, str]:
+        """The libpq TLS parameters that are set, for every PostgreSQL connection we open."""
+        fields = ("sslmode", "sslrootcert", "sslcert", "sslkey")
+        return {name: getattr(self, name) for name in fields if getattr(self, name)}
 
     @field_validator("url")
     @classmethod
@@ -56,7 +72,9 @@ class TemporalSettings(BaseModel):
     ui_url: str = "http://localhost:8233"
     # Prefix for every task queue name, so two deployments can share one namespace.
     task_queue_prefix: str = ""
-    # Prometheus endpoint of the SDK's own metrics (task latencies, slots); empty = off.
+    # Prometheus endpoint of the SDK's own metrics on worker processes (task latencies,
+    # slots, failures), e.g. "0.0.0.0:9465"; its own listener beside the process's metrics
+    # port (telemetry/metrics.py says why); empty = off.
     metrics_bind_address: str = ""
     # How long one call keeps retrying Unavailable and the like: longer than a cluster
     # node's eviction (the SDK's default gives up after about 5 s), yet short: a call
@@ -126,6 +144,18 @@ class WorkerSettings(BaseModel):
     graceful_shutdown_seconds: float = Field(default=10.0, ge=0)
 
 
+# Our field -> librdkafka's configuration property.
+_KAFKA_SECURITY_NAMES = {
+    "ssl_ca_location": "ssl.ca.location",
+    "ssl_certificate_location": "ssl.certificate.location",
+    "ssl_key_location": "ssl.key.location",
+    "ssl_key_password": "ssl.key.password",
+    "sasl_mechanism": "sasl.mechanism",
+    "sasl_username": "sasl.username",
+    "sasl_password": "sasl.password",
+}
+
+
 class KafkaSettings(BaseModel):
     # Empty = no broker: the relay stays off and events wait in the events table.
     bootstrap_servers: str = ""
@@ -136,10 +166,83 @@ class KafkaSettings(BaseModel):
     partitions: int = Field(default=3, ge=1)
     replication_factor: int = Field(default=1, ge=1)
     event_source: str = "/order-saga"
+    # TLS and SASL to the brokers (librdkafka's names; PLAINTEXT and nothing else in dev).
+    security_protocol: Literal["PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL"] = "PLAINTEXT"
+    ssl_ca_location: str = ""  # CA file for the brokers' certificates
+    ssl_certificate_location: str = ""  # client certificate (mutual TLS)
+    ssl_key_location: str = ""
+    ssl_key_password: str = ""
+    sasl_mechanism: Literal["", "PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512"] = ""
+    sasl_username: str = ""
+    sasl_password: str = ""
+    # Set when the relay (or a consumer, for its dead-letter topics) creates a topic; an
+    # existing topic keeps its configuration. See docs/events.md, "Retention and compaction".
+    retention_days: int = Field(default=30, ge=1)
+    dead_letter_retention_days: int = Field(default=90, ge=1)
+    dead_letter_suffix: str = Field(default=".dlq", min_length=1)
 
     @property
     def enabled(self) -> bool:
         return bool(self.bootstrap_servers)
+
+    def client_config(self) -> dict[str, str | int | float | bool]:
+        """``bootstrap.servers`` and the security settings, for every client we build."""
+        config: dict[str, str | int | float | bool] = {"bootstrap.servers": self.bootstrap_servers}
+        if self.security_protocol != "PLAINTEXT":
+            config["security.protocol"] = self.security_protocol.lower()
+        for field, name in _KAFKA_SECURITY_NAMES.items():
+            if getattr(self, field):
+                config[name] = getattr(self, field)
+        return config
+
+    @model_validator(mode="after")
+    def _dead_letters_outlive_events(self) -> KafkaSettings:
+        if self.dead_letter_retention_days < self.retention_days:
+            raise ValueError(
+                "ORDERS_KAFKA__DEAD_LETTER_RETENTION_DAYS must be at least "
+                "ORDERS_KAFKA__RETENTION_DAYS: a parked message must outlive the events "
+                "around it, or it cannot be re-driven after the fix"
+            )
+        return self
+
+
+class ConsumerSettings(BaseModel):
+    """The reference consumer (``python -m consumers.order_history``)."""
+
+    # The inbox's consumer name and the default Kafka consumer group.
+    name: str = Field(default="order-history", min_length=1)
+    group_id: str = ""  # empty = ``name``
+    # Empty = the order, inventory and payment topics of the Kafka settings.
+    topics: list[str] = Field(default_factory=list)
+    poll_seconds: float = Field(default=1.0, gt=0)
+    max_messages_per_poll: int = Field(default=100, ge=1)
+    # A handler that raises is retried this many times in all (backoff doubling from
+    # retry_backoff_seconds up to retry_backoff_max_seconds), then the message is parked
+    # in <topic><dead_letter_suffix> ("dead_letter") or the consumer exits ("stop").
+    max_attempts: int = Field(default=5, ge=1)
+    retry_backoff_seconds: float = Field(default=0.5, gt=0)
+    retry_backoff_max_seconds: float = Field(default=30.0, gt=0)
+    on_exhausted: Literal["dead_letter", "stop"] = "dead_letter"
+    # How soon the group gives a crashed member's partitions to the others (Kafka's
+    # default is 45 s). Heartbeats come from the client's own thread, so a busy handler
+    # does not count against it.
+    session_timeout_seconds: float = Field(default=10.0, ge=6, le=300)
+    # Prometheus /metrics (consumer_lag_messages, consumer_messages_total); 0 = off.
+    metrics_port: int = Field(default=0, ge=0, le=65535)
+    lag_interval_seconds: float = Field(default=5.0, gt=0)
+
+    @property
+    def group(self) -> str:
+        return self.group_id or self.name
+
+    @model_validator(mode="after")
+    def _backoff_bounds(self) -> ConsumerSettings:
+        if self.retry_backoff_max_seconds < self.retry_backoff_seconds:
+            raise ValueError(
+                "ORDERS_CONSUMER__RETRY_BACKOFF_MAX_SECONDS must be at least "
+                "ORDERS_CONSUMER__RETRY_BACKOFF_SECONDS"
+            )
+        return self
 
 
 class RestockSettings(BaseModel):
@@ -161,10 +264,39 @@ class PaymentSettings(BaseModel):
     breaker_failure_threshold: int = Field(default=5, ge=1)
     breaker_recovery_seconds: float = Field(default=10.0, gt=0)
     currency: str = "EUR"
-    # The simulated provider's ledger, a SQLite file standing for the provider's own
-    # database: every worker process on the same file shares one provider. Empty = each
-    # process keeps its own ledger in memory (unit tests only).
+    # The shared simulated provider service (``python -m provider``), e.g.
+    # ``http://payment-provider:8100``: every worker calls the one provider over HTTP.
+    # Production needs it (or a real provider); empty = the in-process simulation below.
+    provider_url: str = ""
+    # How long a call may take before its outcome counts as unknown (retried, same key).
+    provider_timeout_seconds: float = Field(default=10.0, gt=0)
+    # Without provider_url: the in-process simulation's ledger, a SQLite file standing for
+    # the provider's own database (every process on the file shares one provider); empty =
+    # each process keeps its own ledger in memory (unit tests only). The provider service
+    # keeps its ledger in this file too when started without --ledger.
     simulated_ledger_path: str = ""
+    # Which provider takes the money: the simulation, or Stripe (PaymentIntents).
+    provider: Literal["simulated", "stripe"] = "simulated"
+    # Stripe's secret API key (sk_test_… / sk_live_…, or a restricted rk_… key).
+    stripe_secret_key: SecretStr = SecretStr("")
+    # Where the SDK sends its requests; empty = Stripe's own API. Tests point it at a double.
+    stripe_api_base: str = ""
+    # The signing secret of the webhook endpoint (whsec_…) that POST /webhooks/stripe checks.
+    stripe_webhook_secret: SecretStr = SecretStr("")
+    # Where Stripe sends the customer back after 3-D Secure; with it the next action is a
+    # redirect URL, without it the intent's client secret for Stripe.js to handle.
+    stripe_return_url: str = ""
+
+    @model_validator(mode="after")
+    def _stripe_needs_its_secrets(self) -> PaymentSettings:
+        if self.provider == "stripe":
+            for variable, secret in (
+                ("ORDERS_PAYMENTS__STRIPE_SECRET_KEY", self.stripe_secret_key),
+                ("ORDERS_PAYMENTS__STRIPE_WEBHOOK_SECRET", self.stripe_webhook_secret),
+            ):
+                if not secret.get_secret_value():
+                    raise ValueError(f"ORDERS_PAYMENTS__PROVIDER=stripe needs {variable}")
+        return self
 
 
 class SagaSettings(BaseModel):
@@ -196,11 +328,26 @@ class AuthSettings(BaseModel):
     # Production verifies against the identity provider's JWKS; dev may use a shared secret.
     jwks_url: str = ""
     jwt_secret: str = DEV_JWT_SECRET
-    algorithms: list[str] = Field(default_factory=lambda: ["HS256"])
-    audience: str = "order-saga"
-    issuer: str = "order-saga-dev"
+    # Unset: RS256 and ES256 with a JWKS (public keys), HS256 with the shared secret.
+    algorithms: list[str] = Field(default_factory=list)
+    audience: str = DEV_AUDIENCE
+    issuer: str = DEV_ISSUER
     admin_role: str = "admin"
     customer_role: str = "customer"
+
+    @model_validator(mode="after")
+    def _algorithms_for_the_key_source(self) -> AuthSettings:
+        if not self.algorithms:
+            self.algorithms = list(JWKS_ALGORITHMS if self.jwks_url else SECRET_ALGORITHMS)
+        return self
+
+    @property
+    def usable_algorithms(self) -> list[str]:
+        """The algorithms a token may be signed with here. With a JWKS no HMAC algorithm:
+        one would let a token be "signed" with the public key (algorithm confusion)."""
+        if self.jwks_url:
+            return [name for name in self.algorithms if not name.upper().startswith("HS")]
+        return [name for name in self.algorithms if name.upper().startswith("HS")]
 
 
 class ApiSettings(BaseModel):
@@ -216,7 +363,12 @@ class TelemetrySettings(BaseModel):
     log_level: str = "INFO"
     log_json: bool = False
     # Prometheus /metrics for this process; 0 = off.
-    metrics_port: int = 0
+    metrics_port: int = Field(default=0, ge=0, le=65535)
+    # How often the API re-counts gauges read from the database (orders needing attention).
+    sample_interval_seconds: float = Field(default=15.0, gt=0)
+    # /healthz (live) and /readyz (ready) of a worker or relay process; 0 = off.
+    probe_port: int = Field(default=0, ge=0, le=65535)
+    probe_host: str = "127.0.0.1"
 
 
 class Settings(BaseSettings):
@@ -233,6 +385,7 @@ class Settings(BaseSettings):
     workers: WorkerSettings = Field(default_factory=WorkerSettings)
     kafka: KafkaSettings = Field(default_factory=KafkaSettings)
     outbox: OutboxSettings = Field(default_factory=OutboxSettings)
+    consumer: ConsumerSettings = Field(default_factory=ConsumerSettings)
     restock: RestockSettings = Field(default_factory=RestockSettings)
     payments: PaymentSettings = Field(default_factory=PaymentSettings)
     saga: SagaSettings = Field(default_factory=SagaSettings)
@@ -263,12 +416,23 @@ class Settings(BaseSettings):
         return data
 
     @model_validator(mode="after")
-    def _no_dev_secrets_in_production(self) -> Settings:
-        uses_dev_secret = not self.auth.jwks_url and self.auth.jwt_secret == DEV_JWT_SECRET
-        if self.environment == "production" and uses_dev_secret:
+    def _metrics_ports_differ(self) -> Settings:
+        sdk = self.temporal.metrics_bind_address
+        port = self.telemetry.metrics_port
+        if sdk and port and sdk.rpartition(":")[2] == str(port):
             raise ValueError(
-                "production needs ORDERS_AUTH__JWKS_URL or a non-default ORDERS_AUTH__JWT_SECRET"
+                f"ORDERS_TEMPORAL__METRICS_BIND_ADDRESS ({sdk}) and "
+                f"ORDERS_TELEMETRY__METRICS_PORT ({port}) name the same port; the SDK's "
+                "metrics need a listener of their own"
             )
+        return self
+
+    @model_validator(mode="after")
+    def _refuse_what_cannot_work(self) -> Settings:
+        # Imported here: the checks read these models' fields.
+        from config.checks import refuse_unworkable  # noqa: PLC0415
+
+        refuse_unworkable(self)
         return self
 
 

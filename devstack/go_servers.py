@@ -78,6 +78,11 @@ SERVERS: dict[str, GoServer] = {
     )
 }
 
+# Modules we read but do not build (schemas, CRDs), by a short name.
+SOURCE_MODULES: dict[str, tuple[str, str]] = {
+    "keda": ("github.com/kedacore/keda/v2", "v2.21.0"),  # config/crd/bases: KEDA's CRDs
+}
+
 _HOW_TO_GET = "Go is needed to build it (Debian: apt-get install -y golang-go; any go >= 1.21)"
 
 
@@ -121,9 +126,18 @@ def _run(args: list[str], cwd: Path | None = None) -> str:
 
 
 def module_dir(name: str) -> Path:
-    """The module's source in Go's module cache (read-only): schemas, configs, CRDs."""
+    """The module's source in Go's module cache (read-only): schemas, configs, CRDs.
+
+    ``name`` is a server of SERVERS or a module of SOURCE_MODULES."""
+    if name in SOURCE_MODULES:
+        return download_module(*SOURCE_MODULES[name])
     server = SERVERS[name]
-    out = _run([_go(), "mod", "download", "-json", f"{server.module}@{server.version}"])
+    return download_module(server.module, server.version)
+
+
+def download_module(module: str, version: str) -> Path:
+    """Any module's source, downloaded once into Go's module cache."""
+    out = _run([_go(), "mod", "download", "-json", f"{module}@{version}"])
     return Path(json.loads(out)["Dir"])
 
 
@@ -215,7 +229,7 @@ def main() -> None:
     path = sub.add_parser("path", help="print a server's binary, building it if missing")
     path.add_argument("name", choices=list(SERVERS))
     source = sub.add_parser("module-dir", help="print the folder of a server's module source")
-    source.add_argument("name", choices=list(SERVERS))
+    source.add_argument("name", choices=[*SERVERS, *SOURCE_MODULES])
     args = parser.parse_args()
     unknown = [name for name in getattr(args, "names", []) if name not in SERVERS]
     if unknown:

@@ -9,6 +9,7 @@ kill and a restart, as :class:`devstack.kafka.KafkaBroker` does.
 
 from __future__ import annotations
 
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 from devstack.kafka import READY_TIMEOUT, STOP_TIMEOUT, KafkaBroker, random_cluster_id
@@ -91,8 +92,10 @@ class KafkaCluster:
         return self
 
     def stop(self, timeout: float = STOP_TIMEOUT) -> None:
-        for node in reversed(self.nodes):
-            node.stop(timeout=timeout)
+        """All nodes at once: one by one, the last could not finish its controlled
+        shutdown without a quorum and would wait out ``timeout``."""
+        with ThreadPoolExecutor(len(self.nodes)) as pool:
+            list(pool.map(lambda node: node.stop(timeout=timeout), self.nodes))
 
     def __enter__(self) -> KafkaCluster:
         return self.start()

@@ -13,15 +13,19 @@ from __future__ import annotations
 import signal
 import sys
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
 from config.settings import load_settings
+from devstack.jwks_issuer import JwksIssuer
 from devstack.kafka import KafkaBroker
+from devstack.payment_provider import PaymentProviderService
 from devstack.postgres import PostgresCluster
 from devstack.process import ManagedProcess, ServiceUnavailableError
 from devstack.stack import Stack, StackOptions
-from devstack.temporal_cluster import TemporalCluster
+from devstack.supervisor import Supervisor, say
+from devstack.temporal_cluster import TemporalCluster, TemporalNode
 from devstack.temporal_tls import SERVER_NAME
 from devstack.temporal_ui import TemporalWebUI
 from messages import queues
@@ -77,13 +81,18 @@ class ProductionStack:
         }
 
     def start_edge_services(self) -> dict[str, str]:
-        """HOOK for the shared payment-provider service and the RS256/JWKS issuer: start
-        them here and return the variables that point the processes at them (for example
-        ``ORDERS_PAYMENTS__…`` for the provider's URL, ``ORDERS_AUTH__JWKS_URL``,
-        ``ORDERS_AUTH__ISSUER`` and ``ORDERS_AUTH__ALGORITHMS``), and stop them in
-        :meth:`stop`. Until then the workers share the provider's ledger file that
-        ``devstack.stack`` names and the API takes the dev HS256 tokens."""
-        return {}
+        """The local token issuer (RS256; the API fetches its JWKS) and the one shared payment
+        provider service; the stack stops both. Every process then runs with the production
+        checks on (config/checks.py): no dev secret, issuer or audience, no in-process
+        provider."""
+        run_dir = self.options.run_dir.absolute()
+        self.stack.issuer = JwksIssuer(run_dir / "issuer").start()
+        self.stack.provider = PaymentProviderService(run_dir, env=self.stack.child_env()).start()
+        return {
+            **self.stack.issuer.settings_env(),
+            "ORDERS_PAYMENTS__PROVIDER_URL": self.stack.provider.url,
+            "ORDERS_ENVIRONMENT": "production",
+        }
 
     def start(self) -> ProductionStack:
         opts = self.options
@@ -130,11 +139,15 @@ class ProductionStack:
             raise RuntimeError(f"bootstrap failed:\n{process.log_tail()}")
         print(process.log_tail(), flush=True)
 
-    def check_alive(self) -> None:
-        for process in self.stack.processes.values():
-            process.check_alive()
+    def supervise(self, say: Callable[[str], None]) -> Supervisor:
+        """Restarts whatever dies: the stack's processes and Kafka, and a Temporal node
+        (the other frontend serves meanwhile)."""
+        supervisor = self.stack.supervise(say)
         for node in self.temporal.nodes:
-            node.check_alive()
+            supervisor.watch(
+                f"temporal {node.name}", _RestartableNode(self.temporal, node), lambda: "exited"
+            )
+        return supervisor
 
     def stop(self) -> None:
         self.stack.stop()  # processes, then Kafka
@@ -155,6 +168,8 @@ class ProductionStack:
         lines += [
             f"  PostgreSQL        {self.postgres.url(DATABASE)}  (durable)",
             f"  Kafka             {self.kafka.bootstrap_servers if self.kafka else '-'}",
+            f"  payment provider  {self.stack.provider.url if self.stack.provider else '-'}",
+            f"  token issuer      {self.stack.issuer.jwks_url if self.stack.issuer else '-'}",
             f"  TLS certificates  {self.temporal.run_dir / 'tls'}",
             f"  logs              {self.options.run_dir}/logs/",
         ]
@@ -169,6 +184,18 @@ class ProductionStack:
             f"--tls-cert-path {certificates.client_cert} --tls-key-path {certificates.client_key} "
             f"--tls-ca-path {certificates.ca} --tls-server-name {SERVER_NAME}"
         )
+
+
+@dataclass(frozen=True)
+class _RestartableNode:
+    cluster: TemporalCluster
+    node: TemporalNode
+
+    def alive(self) -> bool:
+        return self.node.alive()
+
+    def start(self) -> None:
+        self.cluster.start_node(self.node)
 
 
 def run(options: ProductionOptions) -> None:
@@ -190,14 +217,23 @@ def run(options: ProductionOptions) -> None:
         )
         production.start()
         auth = load_settings().auth
-        customer = mint_token(auth, subject="customer-1", role="customer", email="c1@example.com")
+        issuer = production.stack.issuer
+        assert issuer is not None
+        customer = mint_token(
+            auth, "customer-1", "customer", email="c1@example.com", issuer_key=issuer.key_path
+        )
+        admin = mint_token(auth, "admin-1", "admin", issuer_key=issuer.key_path)
         print(
-            f"\n{production.addresses()}\n\n  customer token: {customer}\n\n"
-            f"  try: {production.cli_hint()}\n  Ctrl-C stops everything.\n",
+            f"\n{production.addresses()}\n\n  customer token: {customer}\n"
+            f"  admin token:    {admin}\n"
+            f"  more: python -m tools.token --sub alice --issuer-key {issuer.key_path}\n\n"
+            f"  try: {production.cli_hint()}\n"
+            "  A child that dies is restarted; Ctrl-C stops everything.\n",
             flush=True,
         )
+        supervisor = production.supervise(say)
         while not stopping:
-            production.check_alive()
+            supervisor.poll()
             time.sleep(0.5)
     finally:
         print("stopping …", flush=True)

@@ -8,13 +8,18 @@ child process with its own log under the run directory.
 from __future__ import annotations
 
 import os
+import secrets
+import socket
 import sys
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from devstack.jaeger import Jaeger
+from devstack.jwks_issuer import JwksIssuer
 from devstack.kafka import KafkaBroker
 from devstack.kafka_cluster import REPLICATION, KafkaCluster
+from devstack.payment_provider import PaymentProviderService
 from devstack.postgres import PostgresCluster
 from devstack.process import ManagedProcess, free_port, port_open, wait_until
 from devstack.supervisor import Supervisor
@@ -42,7 +47,16 @@ class StackOptions:
     worker_groups: list[list[str]] = field(default_factory=lambda: [list(queues.ALL)])
     api_workers: int = 1
     extra_env: dict[str, str] = field(default_factory=dict)
+    # A private Jaeger receiving every process's spans (OTEL_EXPORTER_OTLP_ENDPOINT).
+    tracing: bool = False
     seed: bool = True
+    # A Prometheus endpoint on a free port for every process (workers: also the SDK's).
+    metrics: bool = False
+    # How long the API may take to listen (a loaded CI machine starts Python slowly).
+    ready_seconds: float = 60.0
+    # A local token issuer (RSA key + JWKS over HTTP) the API trusts instead of the dev
+    # secret: tokens then come from `python -m tools.token --issuer-key <issuer.key_path>`.
+    local_issuer: bool = False
 
 
 class Stack:
@@ -52,17 +66,15 @@ class Stack:
             options.api_port = free_port()
         self.options = options
         self.env: dict[str, str] = dict(options.extra_env)
-        # One simulated payment provider for every worker process: its ledger file stands
-        # for the provider's own database. An environment naming another (or "" for each
-        # process its own, in memory) wins.
-        ledger_variable = "ORDERS_PAYMENTS__SIMULATED_LEDGER_PATH"
-        if ledger_variable not in os.environ:
-            ledger = options.run_dir.absolute() / "payment-provider.sqlite3"
-            self.env.setdefault(ledger_variable, str(ledger))
+        self.provider: PaymentProviderService | None = None
+        self.issuer: JwksIssuer | None = None
         self.temporal: TemporalDevServer | None = None
         self.postgres: PostgresCluster | None = None
         self.kafka: KafkaBroker | KafkaCluster | None = None
+        self.jaeger: Jaeger | None = None
         self.processes: dict[str, ManagedProcess] = {}
+        # Process name (``<name>-sdk`` for a worker's Temporal SDK metrics) -> its /metrics.
+        self.metrics_urls: dict[str, str] = {}
 
     @property
     def api_url(self) -> str:
@@ -103,6 +115,14 @@ class Stack:
             self.postgres.start()
             self.postgres.create_database("orders", exist_ok=True)
             self.env["ORDERS_DATABASE__URL"] = self.postgres.url("orders")
+        if opts.local_issuer:
+            self.issuer = JwksIssuer(opts.run_dir / "issuer").start()
+            self.env.update(self.issuer.settings_env())
+        # One payment provider service for every worker process, unless the environment
+        # names a provider (or a ledger file for the in-process simulation).
+        if not any(name in os.environ for name in _PROVIDER_VARIABLES):
+            self.provider = PaymentProviderService(opts.run_dir, env=self.child_env()).start()
+            self.env["ORDERS_PAYMENTS__PROVIDER_URL"] = self.provider.url
         if opts.kafka and opts.kafka_brokers > 1:
             self.kafka = KafkaCluster(opts.run_dir / "kafka", size=opts.kafka_brokers).start()
             replication = min(REPLICATION, opts.kafka_brokers)
@@ -111,6 +131,9 @@ class Stack:
             self.kafka = KafkaBroker(opts.run_dir / "kafka", port=opts.kafka_port).start()
         if self.kafka is not None:
             self.env["ORDERS_KAFKA__BOOTSTRAP_SERVERS"] = self.kafka.bootstrap_servers
+        if opts.tracing:
+            self.jaeger = Jaeger(opts.run_dir / "jaeger").start()
+            self.env.update(self.jaeger.exporter_env())
 
     def prepare_database(self) -> None:
         self._run_once("migrate", [sys.executable, "-m", "persistence.migrate"])
@@ -126,10 +149,10 @@ class Stack:
             args = [sys.executable, "-m", "workers"]
             for name in group:
                 args += ["--queue", name]
-            self.spawn(f"worker-{'-'.join(group)}", args)
+            self.spawn(f"worker-{'-'.join(group)}", args, sdk_metrics=True)
         if self.kafka is not None or self._kafka_configured():
             self.spawn("outbox-relay", [sys.executable, "-m", "outbox"])
-        wait_until(self._api_ready, 60, f"API on {self.api_url}")
+        wait_until(self._api_ready, opts.ready_seconds, f"API on {self.api_url}")
 
     def start(self) -> Stack:
         self.start_services()
@@ -142,10 +165,16 @@ class Stack:
             process.stop()
         if self.kafka is not None:
             self.kafka.stop()
+        if self.jaeger is not None:
+            self.jaeger.stop()
         if self.postgres is not None:
             self.postgres.stop()
         if self.temporal is not None:
             self.temporal.stop()
+        if self.provider is not None:
+            self.provider.stop()
+        if self.issuer is not None:
+            self.issuer.stop()
 
     def supervise(self, say: Callable[[str], None]) -> Supervisor:
         """A supervisor restarting whatever of this stack dies, polled by the launcher."""
@@ -154,6 +183,8 @@ class Stack:
             ("temporal", self.temporal),
             ("postgres", self.postgres),
             ("kafka", self.kafka),
+            ("payment-provider", self.provider),
+            ("token issuer", self.issuer),
         ):
             if service is not None:
                 supervisor.watch(name, service)
@@ -172,13 +203,16 @@ class Stack:
             found["database"] = self.env["ORDERS_DATABASE__URL"]
         if self.kafka is not None:
             found["Kafka"] = self.kafka.bootstrap_servers
+        if self.jaeger is not None:
+            found["Jaeger API"] = f"{self.jaeger.query_url}/api/traces?service=order-api"
         return found
 
     def child_env(self) -> dict[str, str]:
         return {**self.env, "PYTHONUNBUFFERED": "1"}
 
     def _kafka_configured(self) -> bool:
-        return _configured("KAFKA_BOOTSTRAP_SERVERS", "ORDERS_KAFKA__BOOTSTRAP_SERVERS")
+        variables = ("KAFKA_BOOTSTRAP_SERVERS", "ORDERS_KAFKA__BOOTSTRAP_SERVERS")
+        return _configured(*variables) or any(self.env.get(name) for name in variables)
 
     def _api_ready(self) -> bool:
         for process in self.processes.values():
@@ -192,6 +226,8 @@ class Stack:
             ("temporal", self.temporal),
             ("postgres", self.postgres),
             ("kafka", self.kafka),
+            ("jaeger", self.jaeger),
+            ("payment-provider", self.provider),
         ):
             if service is not None and service.pid is not None:
                 pids[name] = service.pid
@@ -200,13 +236,24 @@ class Stack:
     def stop_process(self, name: str) -> None:
         self.processes.pop(name).stop()
 
-    def spawn(self, name: str, args: Sequence[str], env: dict[str, str] | None = None) -> None:
-        process = ManagedProcess(
-            name,
-            args,
-            self.options.run_dir / "logs" / f"{name}.log",
-            env={**self.child_env(), **(env or {})},
-        )
+    def spawn(
+        self,
+        name: str,
+        args: Sequence[str],
+        env: dict[str, str] | None = None,
+        *,
+        sdk_metrics: bool = False,
+    ) -> None:
+        env = {**self.child_env(), **(env or {})}
+        if self.options.metrics:
+            port = listen_port()
+            env["ORDERS_TELEMETRY__METRICS_PORT"] = str(port)
+            self.metrics_urls[name] = f"http://127.0.0.1:{port}/metrics"
+            if sdk_metrics:
+                address = f"127.0.0.1:{listen_port()}"
+                env["ORDERS_TEMPORAL__METRICS_BIND_ADDRESS"] = address
+                self.metrics_urls[f"{name}-sdk"] = f"http://{address}/metrics"
+        process = ManagedProcess(name, args, self.options.run_dir / "logs" / f"{name}.log", env=env)
         self.processes[name] = process.start()
 
     def _run_once(self, name: str, args: Sequence[str]) -> None:
@@ -216,6 +263,30 @@ class Stack:
         returncode = process.wait(timeout=300)
         if returncode != 0:
             raise RuntimeError(f"{name} failed ({returncode}):\n{process.log_tail()}")
+
+
+def listen_port() -> int:
+    """A free port below the kernel's ephemeral range, for a server that binds it later.
+
+    ``free_port()`` hands out an ephemeral port, which an outgoing connection may take
+    before a slow-starting process binds it (seen with ten endpoints on a loaded machine);
+    ports below the range are only ever taken by listeners.
+    """
+    for _ in range(200):
+        port = secrets.choice(_LISTEN_PORTS)
+        with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+            try:
+                sock.bind(("127.0.0.1", port))
+            except OSError:
+                continue
+        return port
+    return free_port()
+
+
+_LISTEN_PORTS = range(20000, 32768)
+
+
+_PROVIDER_VARIABLES = ("ORDERS_PAYMENTS__PROVIDER_URL", "ORDERS_PAYMENTS__SIMULATED_LEDGER_PATH")
 
 
 def _configured(*variables: str) -> bool:

@@ -13,7 +13,13 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from typing import Protocol
+
+
+def say(message: str) -> None:
+    """What a launcher prints about its children: one timestamped line each."""
+    print(f"{datetime.now(UTC):%H:%M:%S} {message}", flush=True)
 
 
 class Restartable(Protocol):

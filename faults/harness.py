@@ -167,6 +167,8 @@ async def running(
         for name, address in stack.addresses().items():
             say(f"  {name}: {address}")
         say(f"  SMTP: {LOOPBACK}:{mail.port}")
+        if stack.provider is not None:
+            say(f"  payment provider: {stack.provider.url}")
         # Only the project's processes: the run stops and starts the services itself.
         supervisor = Supervisor(say, RestartPolicy(initial_backoff=0.5, max_backoff=5.0))
         for name, process in stack.processes.items():

@@ -80,7 +80,8 @@ FAULTS: tuple[Fault, ...] = (
     ),
     Fault(
         "payment provider down past the charge budget",
-        "the provider refuses every request for longer than ORDERS_SAGA__CHARGE_BUDGET_SECONDS",
+        "the shared provider service in its outage (tools.provider) for longer than"
+        " ORDERS_SAGA__CHARGE_BUDGET_SECONDS",
         "orders park in NEEDS_ATTENTION (not stuck); after the outage an operator's retry"
         " confirms each with exactly one charge",
         settles_in=frozenset({"NEEDS_ATTENTION", "CONFIRMED"}),

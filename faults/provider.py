@@ -1,9 +1,8 @@
-"""The payment provider's outage past the charge budget, as the payments workers see it.
+"""The payment provider's outage past the charge budget.
 
-The simulated provider is a client-side gateway over a shared ledger file, so its outage is
-switched where the requests start: the payments worker is restarted (drained by SIGTERM)
-with a failure rate of 1 — every request fails before it reaches the ledger, exactly like
-a provider that answers nothing — and restarted with the normal settings to end it.
+The stack's one shared provider service (``python -m provider``) is switched into its
+outage through its admin endpoint, as ``python -m tools.provider outage on|off`` does:
+every payments worker sees it at once, as it would a real provider's.
 
 The charge budget travels in each saga's input, set by the API from its settings; for this
 fault only, the API is restarted with a short budget, so the run need not wait the
@@ -19,40 +18,33 @@ from collections.abc import AsyncIterator
 from typing import TYPE_CHECKING
 
 from devstack.process import port_open, wait_until
-from messages import queues
+from tools.provider import switch_outage
 
 if TYPE_CHECKING:
     from faults.harness import Harness
-
-WORKER = f"worker-{queues.PAYMENTS}"
-
-
-def _replace(h: Harness, name: str, args: list[str], env: dict[str, str]) -> None:
-    h.supervisor.forget(name)
-    h.stack.stop_process(name)
-    h.stack.spawn(name, args, env)
-    process = h.stack.processes[name]
-    h.supervisor.watch(name, process, process.describe_exit)
-
-
-def _payments(h: Harness, env: dict[str, str]) -> None:
-    _replace(h, WORKER, [sys.executable, "-m", "workers", "--queue", queues.PAYMENTS], env)
 
 
 def _api(h: Harness, env: dict[str, str]) -> None:
     port = h.stack.options.api_port
     args = [sys.executable, "-m", "api", "--workers", str(h.stack.options.api_workers)]
-    _replace(h, "api", args, {"ORDERS_API__PORT": str(port), **env})
+    h.supervisor.forget("api")
+    h.stack.stop_process("api")
+    h.stack.spawn("api", args, {"ORDERS_API__PORT": str(port), **env})
+    process = h.stack.processes["api"]
+    h.supervisor.watch("api", process, process.describe_exit)
     wait_until(lambda: port_open(port), 60, f"API on port {port}")
 
 
 @contextlib.asynccontextmanager
 async def provider_outage(h: Harness, charge_budget: float) -> AsyncIterator[None]:
+    provider = h.stack.provider
+    if provider is None:
+        raise RuntimeError("the stack runs no provider service (ORDERS_PAYMENTS__* set?)")
     budget = {"ORDERS_SAGA__CHARGE_BUDGET_SECONDS": str(charge_budget)}
     await asyncio.to_thread(_api, h, budget)
-    await asyncio.to_thread(_payments, h, {"ORDERS_PAYMENTS__GATEWAY_FAILURE_RATE": "1.0"})
+    await asyncio.to_thread(switch_outage, provider.url, True)
     try:
         yield
     finally:
-        await asyncio.to_thread(_payments, h, {})
+        await asyncio.to_thread(switch_outage, provider.url, False)
         await asyncio.to_thread(_api, h, {})

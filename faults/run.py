@@ -155,7 +155,8 @@ async def _main(config: RunConfig) -> int:
         await _applied(h, set(books.events))
         assert h.stack.kafka is not None
         await asyncio.to_thread(audit.read_topics, h.stack.kafka.bootstrap_servers, books)
-        ledger = h.stack.env["ORDERS_PAYMENTS__SIMULATED_LEDGER_PATH"]
+        assert h.stack.provider is not None
+        ledger = str(h.stack.provider.ledger_path)
         await asyncio.to_thread(audit.read_ledger, ledger, books, order_ids)
         rows = [judge(run, books, h.applied.counts) for run in runs]
         mails = h.mail.mailbox.accepted

@@ -8,6 +8,7 @@ from pydantic import BaseModel, Field
 
 from messages.restock import RestockInput
 from messages.saga import OrderSnapshot, PaymentInfo
+from models.actor import Actor
 
 
 class ReserveInventoryInput(BaseModel):
@@ -95,6 +96,8 @@ class NotifyCustomerInput(BaseModel):
     # The terminal status this notification announces; it commits with the notification record.
     conclude_status: str | None = None
     reason: str | None = None
+    # Who caused the outcome (a cancel's requester); None: the saga decided it (system).
+    actor: Actor | None = None
 
 
 class NotificationResult(BaseModel):

@@ -9,6 +9,7 @@ from typing import Literal
 from pydantic import BaseModel, Field
 
 from messages.queues import TaskQueues
+from models.actor import Actor
 
 PaymentFlow = Literal["direct", "authorize_capture"]
 
@@ -36,6 +37,8 @@ class OrderSnapshot(BaseModel):
     lines: list[OrderLine]
     payment: PaymentInfo
     placed_at: datetime
+    # Who placed it (the API's verified caller); None from callers that predate the field.
+    placed_by: Actor | None = None
 
     @property
     def total(self) -> Decimal:
@@ -63,9 +66,17 @@ class OrderSagaInput(BaseModel):
 
 
 class CancelRequest(BaseModel):
-    """Plain JSON so the CLI can send it: ``--input '{"reason": "customer"}'``."""
+    """Plain JSON so the CLI can send it:
+    ``--input '{"reason": "customer called", "operator": "alice"}'``.
+
+    ``operator`` is declared, not verified: a workflow cannot see who sent a signal, so the
+    name is recorded as the cancel's actor as given. The API sets ``actor`` from the
+    caller's verified token instead.
+    """
 
     reason: str = "cancelled on request"
+    operator: str | None = None
+    actor: Actor | None = None
 
 
 class RetryRequest(BaseModel):

@@ -11,12 +11,13 @@ import signal
 import sys
 
 from config.settings import Settings, load_settings
+from outbox.health import RelayHealth
 from outbox.relay import build_relay
 from persistence.database import create_engine, session_factory
-from telemetry.setup import configure_telemetry
+from telemetry.probes import ProbeServer
+from telemetry.setup import RELAY_SERVICE, configure_telemetry
 
 log = logging.getLogger("outbox")
-SERVICE_NAME = "outbox-relay"
 
 
 async def serve(settings: Settings) -> None:
@@ -35,14 +36,31 @@ async def serve(settings: Settings) -> None:
             settings.outbox.batch_size,
             settings.outbox.poll_interval_seconds,
         )
-        await relay.run(stop)
+        run = asyncio.create_task(relay.run(stop))
+        probes = _start_probes(settings, RelayHealth(relay, run), loop)
+        try:
+            await run
+        finally:
+            if probes is not None:
+                probes.stop()
     finally:
         await engine.dispose()
 
 
+def _start_probes(
+    settings: Settings, health: RelayHealth, loop: asyncio.AbstractEventLoop
+) -> ProbeServer | None:
+    telemetry = settings.telemetry
+    if not telemetry.probe_port:
+        return None
+    return ProbeServer(
+        telemetry.probe_host, telemetry.probe_port, live=health.live, ready=health.ready, loop=loop
+    ).start()
+
+
 def main() -> int:
     settings = load_settings()
-    configure_telemetry(settings.telemetry, SERVICE_NAME)
+    configure_telemetry(settings.telemetry, RELAY_SERVICE)
     if not settings.kafka.enabled:
         log.info(
             "outbox relay off: Kafka is not configured (set KAFKA_BOOTSTRAP_SERVERS or "

@@ -8,6 +8,9 @@ other CloudEvents SDK. Two things are added here:
   (a ``ce_traceparent`` extension would be invisible to them).
 - ``ce_type`` = ``com.example.orders.<EventType>.v<schema_version>``: the version is part of
   the type, so a consumer routes on one header and never parses a body it does not know.
+- Who caused the event, as extension attributes: ``ce_actorkind`` (user, operator, system),
+  ``ce_actor`` (its subject) and ``ce_actorrole`` (when it has one). In the envelope, not the
+  body: it is about the event, like ``ce_source``, and a consumer can filter on it unparsed.
 """
 
 from __future__ import annotations
@@ -19,12 +22,15 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, Final
 
+from cloudevents.core.base import BaseCloudEvent
 from cloudevents.core.bindings.kafka import KafkaMessage, from_binary, to_binary
 from cloudevents.core.exceptions import BaseCloudEventException
 from cloudevents.core.formats.json import JSONFormat
 from cloudevents.core.v1.event import CloudEvent
 from confluent_kafka import Message
 
+from models.actor import Actor
+from persistence.event_store import actor_of
 from persistence.tables import EventRow
 
 SPECVERSION: Final = "1.0"
@@ -32,6 +38,10 @@ CE_TYPE_PREFIX: Final = "com.example.orders"
 CONTENT_TYPE: Final = "application/json"
 TRACEPARENT_HEADER: Final = "traceparent"
 SCHEMA_VERSION_FIELD: Final = "schema_version"
+# CloudEvents extension attributes (lower-case letters and digits only, per the spec).
+ACTOR_KIND: Final = "actorkind"
+ACTOR: Final = "actor"
+ACTOR_ROLE: Final = "actorrole"
 _CE_TYPE = re.compile(rf"^{re.escape(CE_TYPE_PREFIX)}\.(?P<name>[A-Za-z0-9]+)\.v(?P<version>\d+)$")
 _FORMAT: Final = JSONFormat()
 
@@ -77,6 +87,7 @@ def to_message(row: EventRow, topic: str, source: str) -> OutgoingMessage:
         "time": row.occurred_at.astimezone(UTC),
         "subject": row.aggregate_id,
         "datacontenttype": CONTENT_TYPE,
+        **actor_attributes(actor_of(row)),
     }
     body = message_body(row.event_data, row.schema_version)
     # Serialised here, compactly, instead of by the format: the bytes are the contract.
@@ -92,6 +103,25 @@ def to_message(row: EventRow, topic: str, source: str) -> OutgoingMessage:
         value=binary.value,
         headers=headers,
     )
+
+
+def actor_attributes(actor: Actor | None) -> dict[str, str]:
+    """The extension attributes naming ``actor``; none for events that did not record one."""
+    if actor is None:
+        return {}
+    attributes = {ACTOR_KIND: actor.kind, ACTOR: actor.subject}
+    if actor.role is not None:
+        attributes[ACTOR_ROLE] = actor.role
+    return attributes
+
+
+def _actor_from(event: BaseCloudEvent) -> Actor | None:
+    attributes = event.get_attributes()
+    kind, subject = attributes.get(ACTOR_KIND), attributes.get(ACTOR)
+    if kind not in ("user", "operator", "system") or not subject:
+        return None
+    role = attributes.get(ACTOR_ROLE)
+    return Actor(kind=kind, subject=str(subject), role=str(role) if role else None)
 
 
 @dataclass(frozen=True)
@@ -111,6 +141,8 @@ class ReceivedEvent:
     topic: str
     partition: int
     offset: int
+    # Who caused it (ce_actor* extension attributes); None when the producer did not say.
+    actor: Actor | None = None
 
 
 def from_message(message: Message) -> ReceivedEvent:
@@ -149,6 +181,7 @@ def from_message(message: Message) -> ReceivedEvent:
         topic=topic,
         partition=partition,
         offset=offset,
+        actor=_actor_from(event),
     )
 
 

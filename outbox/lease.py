@@ -32,6 +32,7 @@ from typing import IO, Final, Protocol
 
 import psycopg
 from psycopg import sql
+from psycopg.conninfo import make_conninfo
 from sqlalchemy.engine import make_url
 
 from config.settings import DatabaseSettings
@@ -74,7 +75,9 @@ async def wait_or_stop(stop: asyncio.Event, seconds: float) -> bool:
 
 def make_lease(database: DatabaseSettings, retry_seconds: float = 1.0) -> Lease:
     if database.is_postgres:
-        return PostgresLease(database.url, retry_seconds=retry_seconds)
+        return PostgresLease(
+            database.url, retry_seconds=retry_seconds, tls=database.tls_connect_args()
+        )
     if make_url(database.url).get_backend_name() == "sqlite":
         path = sqlite_path(database.url)
         lock_file = path.with_name(path.name + ".outbox-relay.lock") if path else None
@@ -91,10 +94,11 @@ class PostgresLease:
         channel: str = NOTIFY_CHANNEL,
         retry_seconds: float = 1.0,
         check_timeout: float = 5.0,
+        tls: dict[str, str] | None = None,
     ) -> None:
-        self._conninfo = (
-            make_url(url).set(drivername="postgresql").render_as_string(hide_password=False)
-        )
+        plain = make_url(url).set(drivername="postgresql").render_as_string(hide_password=False)
+        # TLS parameters (sslmode, CA, client certificate) join the connection string.
+        self._conninfo = make_conninfo(plain, **(tls or {}))
         self._key = key
         self._channel = channel
         self._retry_seconds = retry_seconds

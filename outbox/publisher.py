@@ -19,9 +19,11 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from confluent_kafka import KafkaException, Producer
+from opentelemetry.trace import Span, Status, StatusCode
 
 from config.settings import KafkaSettings
-from outbox.cloudevents import OutgoingMessage
+from outbox.cloudevents import TRACEPARENT_HEADER, OutgoingMessage
+from telemetry.tracing import span_traceparent, start_producer_span
 
 log = logging.getLogger(__name__)
 CLIENT_ID = "order-saga-outbox-relay"
@@ -29,7 +31,7 @@ CLIENT_ID = "order-saga-outbox-relay"
 
 def producer_config(kafka: KafkaSettings, batch_size: int) -> dict[str, Any]:
     return {
-        "bootstrap.servers": kafka.bootstrap_servers,
+        **kafka.client_config(),  # brokers, TLS and SASL
         "client.id": CLIENT_ID,
         "enable.idempotence": True,
         "acks": "all",
@@ -100,18 +102,19 @@ class KafkaPublisher:
             if message.key in blocked:
                 delivery.held_back += 1
                 continue
-            headers: list[tuple[str, str | bytes | None]] = [*message.headers]
+            span, headers = _traced(message)
             try:
                 self._producer.produce(
                     message.topic,
                     key=message.key,
                     value=message.value,
                     headers=headers,
-                    on_delivery=functools.partial(delivery.on_delivery, message),
+                    on_delivery=functools.partial(_answered, delivery, message, span),
                 )
             except (KafkaException, BufferError, ValueError) as exc:
                 blocked.add(message.key)
                 delivery.failed.append((message, str(exc)))
+                _end_span(span, str(exc))
             else:
                 delivery.sent += 1
         return delivery
@@ -149,3 +152,34 @@ class KafkaPublisher:
         elif text != self._last_error:
             log.warning("Kafka producer: %s", text)
         self._last_error = text
+
+
+def _traced(message: OutgoingMessage) -> tuple[Span, list[tuple[str, str | bytes | None]]]:
+    """A PRODUCER span, child of the event's stored trace context, and the headers with
+    the span's own ``traceparent`` in place of the stored one (consumers become its
+    children; the trace id is the same)."""
+    stored = next((v for k, v in message.headers if k == TRACEPARENT_HEADER), None)
+    span = start_producer_span(
+        message.topic, message.key, str(message.event_id), stored.decode() if stored else None
+    )
+    headers: list[tuple[str, str | bytes | None]] = [
+        (name, value) for name, value in message.headers if name != TRACEPARENT_HEADER
+    ]
+    traceparent = span_traceparent(span)
+    if traceparent is not None:
+        headers.append((TRACEPARENT_HEADER, traceparent.encode()))
+    return span, headers
+
+
+def _answered(
+    delivery: Delivery, message: OutgoingMessage, span: Span, error: Any, record: Any
+) -> None:
+    # The span lasts until the broker answered: its duration is the publish latency.
+    _end_span(span, None if error is None else str(error))
+    delivery.on_delivery(message, error, record)
+
+
+def _end_span(span: Span, error: str | None) -> None:
+    if error is not None:
+        span.set_status(Status(StatusCode.ERROR, error))
+    span.end()

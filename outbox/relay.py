@@ -76,6 +76,8 @@ class OutboxRelay:
         self.metrics = metrics or RelayMetrics()
         self._shutdown_grace = shutdown_grace_seconds
         self._lag_sample_seconds = lag_sample_seconds
+        # time.monotonic() of the last successful lag sample (readiness: lag is known).
+        self.lag_sampled_at: float | None = None
 
     async def run(self, stop: asyncio.Event) -> None:
         """Relay until ``stop`` is set; the batch in flight is finished first."""
@@ -170,7 +172,22 @@ class OutboxRelay:
             count = await unpublished_count(session)
             oldest = await oldest_unpublished_at(session) if count else None
         self.metrics.sampled(count, oldest)
+        self.lag_sampled_at = time.monotonic()
         return self.metrics.lag
+
+    @property
+    def lag_sample_seconds(self) -> float:
+        return self._lag_sample_seconds
+
+    async def broker_problem(self, wait_seconds: float = 3.0) -> str | None:
+        """None when the cluster answers a metadata request with brokers, else why not."""
+        try:
+            metadata = await asyncio.to_thread(self._admin.list_topics, timeout=wait_seconds)
+        except KafkaException as exc:
+            return f"Kafka unreachable: {exc}"
+        if not metadata.brokers:
+            return "Kafka answered without brokers"
+        return None
 
     async def _lead_or_stand_by(self, stop: asyncio.Event) -> None:
         while not stop.is_set():
@@ -247,6 +264,6 @@ def build_relay(
         outbox,
         lease=make_lease(database, retry_seconds=lease_retry_seconds),
         publisher=KafkaPublisher(producer_config(kafka, outbox.batch_size)),
-        admin=AdminClient({"bootstrap.servers": kafka.bootstrap_servers}),
+        admin=AdminClient(kafka.client_config()),
         metrics=metrics,
     )

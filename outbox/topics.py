@@ -1,4 +1,10 @@
-"""Which topic carries an event, and creating the topics when the relay starts."""
+"""Which topic carries an event, and creating the topics (with their retention) at start-up.
+
+Domain topics delete by time (``retention.ms`` from ``ORDERS_KAFKA__RETENTION_DAYS``), never
+compact: keyed by order id, compaction would keep only an order's latest event and drop
+the rest of its history. Dead-letter topics (``<topic>.dlq``) keep their messages longer
+(``ORDERS_KAFKA__DEAD_LETTER_RETENTION_DAYS``), so a parked message outlives the fix.
+"""
 
 from __future__ import annotations
 
@@ -34,15 +40,43 @@ def topic_for(aggregate_type: str, kafka: KafkaSettings) -> str:
         raise UnknownAggregateTypeError(f"no topic for aggregate type {aggregate_type!r}") from None
 
 
-def ensure_topics(admin: AdminClient, kafka: KafkaSettings, timeout: float = 10.0) -> list[str]:
-    """Create the missing topics; return the names created.
+DAY_MS = 24 * 3600 * 1000
+
+
+def dead_letter_topic(topic: str, kafka: KafkaSettings) -> str:
+    return f"{topic}{kafka.dead_letter_suffix}"
+
+
+def topic_config(name: str, kafka: KafkaSettings) -> dict[str, str]:
+    """The configuration a topic is created with: time-based deletion, no compaction."""
+    dead_letters = name.endswith(kafka.dead_letter_suffix)
+    days = kafka.dead_letter_retention_days if dead_letters else kafka.retention_days
+    return {
+        "cleanup.policy": "delete",
+        "retention.ms": str(days * DAY_MS),
+        # No size cap: a busy week must not push older events out before their time.
+        "retention.bytes": "-1",
+    }
+
+
+def ensure_topics(
+    admin: AdminClient,
+    kafka: KafkaSettings,
+    timeout: float = 10.0,
+    names: list[str] | None = None,
+) -> list[str]:
+    """Create the missing topics (default: the domain topics and their dead-letter topics);
+    return the names created.
 
     Raises ``KafkaException`` when the cluster cannot be reached within ``timeout``, so the
     caller can retry. An existing topic is left alone even with another partition count:
     adding partitions would move keys to other partitions and break per-order ordering, which
     is an operator's decision, so it is only logged.
     """
-    wanted = sorted(set(topics_by_aggregate(kafka).values()))
+    if names is None:
+        domain = set(topics_by_aggregate(kafka).values())
+        names = [*domain, *(dead_letter_topic(name, kafka) for name in domain)]
+    wanted = sorted(set(names))
     existing = admin.list_topics(timeout=timeout).topics
     for name in wanted:
         metadata = existing.get(name)
@@ -57,7 +91,12 @@ def ensure_topics(admin: AdminClient, kafka: KafkaSettings, timeout: float = 10.
     if not missing:
         return []
     new_topics = [
-        NewTopic(name, num_partitions=kafka.partitions, replication_factor=kafka.replication_factor)
+        NewTopic(
+            name,
+            num_partitions=kafka.partitions,
+            replication_factor=kafka.replication_factor,
+            config=topic_config(name, kafka),
+        )
         for name in missing
     ]
     futures = admin.create_topics(new_topics, operation_timeout=timeout, request_timeout=timeout)
@@ -72,9 +111,10 @@ def ensure_topics(admin: AdminClient, kafka: KafkaSettings, timeout: float = 10.
         else:
             created.append(name)
             log.info(
-                "created topic %s (%d partitions, replication %d)",
+                "created topic %s (%d partitions, replication %d, %s)",
                 name,
                 kafka.partitions,
                 kafka.replication_factor,
+                topic_config(name, kafka),
             )
     return created

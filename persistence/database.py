@@ -16,7 +16,8 @@ from typing import Any
 from sqlalchemy import event
 from sqlalchemy import exc as sa_exc
 from sqlalchemy.engine import Connection, make_url
-from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker, create_async_engine
+from sqlalchemy.ext import asyncio as sa_asyncio
+from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from config.settings import DatabaseSettings
@@ -56,6 +57,9 @@ def ensure_sqlite_parent(url: str) -> None:
 
 def create_engine(settings: DatabaseSettings) -> AsyncEngine:
     """An ``AsyncEngine`` for ``settings.url`` (``postgresql+psycopg://`` or ``sqlite+aiosqlite://``)."""
+    # Looked up on the module at each call, not imported by name: OpenTelemetry's SQLAlchemy
+    # instrumentation (``telemetry.tracing``) wraps it there, and so traces every engine.
+    create_async_engine = sa_asyncio.create_async_engine
     if settings.is_postgres:
         return create_async_engine(
             settings.url,
@@ -63,7 +67,8 @@ def create_engine(settings: DatabaseSettings) -> AsyncEngine:
             pool_size=settings.pool_size,
             max_overflow=settings.max_overflow,
             pool_pre_ping=True,
-            connect_args={"application_name": APPLICATION_NAME},
+            # TLS (sslmode, CA, client certificate) as the settings say; none in dev.
+            connect_args={"application_name": APPLICATION_NAME, **settings.tls_connect_args()},
         )
     if make_url(settings.url).get_backend_name() == "sqlite":
         ensure_sqlite_parent(settings.url)

@@ -21,7 +21,9 @@ from sqlalchemy import func
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
+from models.actor import SYSTEM, Actor
 from persistence.tables import EventRow
+from telemetry.tracing import current_traceparent
 
 
 def _encode(value: object) -> object:
@@ -84,18 +86,27 @@ async def append_events(
     events: Sequence[object],
     occurred_at: datetime,
     traceparent: str | None = None,
+    actor: Actor = SYSTEM,
 ) -> list[EventRow]:
     """Add ``events`` to the session as rows, without committing.
+
+    ``actor`` is who caused them; by default the system (a decision of the service itself):
+    callers acting for a person or an operator say so.
 
     Each row gets ``version`` = the aggregate's last version + 1, in order (read in this
     transaction; if a concurrent transaction appends to the same aggregate first,
     UNIQUE(aggregate_id, version) makes the later commit fail and the caller retries).
     The rows are flushed, so they carry their ``position`` and a conflict surfaces here.
+
+    ``traceparent`` defaults to the active span's (the activity's, the API request's), so
+    the relay publishes each event inside the trace of the order that caused it.
     """
     if occurred_at.utcoffset() is None:
         raise ValueError("occurred_at must be timezone-aware")
     if not events:
         return []
+    if traceparent is None:
+        traceparent = current_traceparent()
     described = [(event, *_describe(event)) for event in events]
     aggregate_ids = list(dict.fromkeys(aggregate_id for _, _, aggregate_id, _ in described))
     versions = await _current_versions(session, aggregate_ids)
@@ -117,6 +128,7 @@ async def append_events(
             occurred_at=occurred_at,
             version=versions[aggregate_id],
             traceparent=traceparent,
+            actor=actor_document(actor),
         )
         if assign_positions:
             position += 1
@@ -125,6 +137,21 @@ async def append_events(
     session.add_all(rows)
     await session.flush()
     return rows
+
+
+def actor_document(actor: Actor) -> dict[str, Any]:
+    """How the ``actor`` column stores an actor (the role only when there is one)."""
+    document: dict[str, Any] = {"kind": actor.kind, "subject": actor.subject}
+    if actor.role is not None:
+        document["role"] = actor.role
+    return document
+
+
+def actor_of(row: EventRow) -> Actor | None:
+    """The actor an events row recorded; None for rows appended before it was recorded."""
+    if row.actor is None:
+        return None
+    return Actor(kind=row.actor["kind"], subject=row.actor["subject"], role=row.actor.get("role"))
 
 
 async def load_timeline(session: AsyncSession, aggregate_id: str) -> list[EventRow]:

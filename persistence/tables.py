@@ -175,6 +175,19 @@ class PaymentRow(SQLModel, table=True):
     refund_reference: str | None = Field(default=None, sa_type=String(128))
 
 
+class PaymentIntentRow(SQLModel, table=True):
+    """The provider's intent made under an order's payment key, written the moment the
+    provider answers (before it is confirmed): a retry, a compensation or an operator's
+    retry days later continues this intent, whatever the provider still remembers of
+    the key. The payments row comes later, with the outcome and its events."""
+
+    __tablename__ = "payment_intents"
+
+    idempotency_key: str = Field(primary_key=True, sa_type=String(128))
+    intent_id: str = Field(unique=True, sa_type=String(255))
+    created_at: datetime = Field(default_factory=utc_now)
+
+
 class NotificationRow(SQLModel, table=True):
     """UNIQUE(order_id, type): each kind of notification goes out at most once per order."""
 
@@ -223,6 +236,8 @@ class EventRow(SQLModel, table=True):
     occurred_at: datetime
     version: int
     traceparent: str | None = Field(default=None, sa_type=String(128))
+    # Who caused it: {"kind", "subject", "role"} (models.actor.Actor); null before 0002.
+    actor: dict[str, Any] | None = Field(default=None, sa_type=json_document())
     published_at: datetime | None = Field(default=None)
 
 
@@ -250,12 +265,13 @@ class IdempotencyKeyRow(SQLModel, table=True):
 
 
 class InboxRow(SQLModel, table=True):
-    """Events a consumer has already handled (consumers dedupe on ``ce_id``)."""
+    """Events a consumer has already handled: Kafka consumers dedupe on ``ce_id`` (a UUID,
+    stored as text), the Stripe webhook on Stripe's event id (``evt_…``)."""
 
     __tablename__ = "inbox"
 
     consumer: str = Field(primary_key=True, sa_type=String(128))
-    event_id: uuid.UUID = Field(primary_key=True)
+    event_id: str = Field(primary_key=True, sa_type=String(255))
     processed_at: datetime = Field(default_factory=utc_now)
 
 
@@ -266,6 +282,7 @@ ALL_TABLES = (
     OrderRow,
     OrderItemRow,
     PaymentRow,
+    PaymentIntentRow,
     NotificationRow,
     EventRow,
     IdempotencyKeyRow,

@@ -1,13 +1,14 @@
-"""The MDC of this codebase: an order id carried in a contextvar onto every log record."""
+"""The MDC of this codebase: the order and the HTTP request being served, in contextvars,
+stamped onto every log record by ``telemetry.logs.LogContextFilter``."""
 
 from __future__ import annotations
 
 import contextlib
-import logging
 from collections.abc import Iterator
 from contextvars import ContextVar
 
 _order_id: ContextVar[str] = ContextVar("order_id", default="-")
+_request_id: ContextVar[str | None] = ContextVar("request_id", default=None)
 
 
 @contextlib.contextmanager
@@ -23,9 +24,14 @@ def current_order_id() -> str:
     return _order_id.get()
 
 
-class OrderContextFilter(logging.Filter):
-    """Stamps ``record.order_id`` so formatters can print it on every line."""
+@contextlib.contextmanager
+def request_context(request_id: str) -> Iterator[None]:
+    token = _request_id.set(request_id)
+    try:
+        yield
+    finally:
+        _request_id.reset(token)
 
-    def filter(self, record: logging.LogRecord) -> bool:
-        record.order_id = _order_id.get()
-        return True
+
+def current_request_id() -> str | None:
+    return _request_id.get()

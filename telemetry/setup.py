@@ -2,54 +2,37 @@
 
 from __future__ import annotations
 
-import json
-import logging
-from datetime import UTC, datetime
+from collections.abc import Sequence
 
-from opentelemetry import metrics, trace
+from opentelemetry import metrics
 from opentelemetry.exporter.prometheus import PrometheusMetricReader
 from opentelemetry.sdk.metrics import MeterProvider
 from opentelemetry.sdk.resources import Resource
-from opentelemetry.sdk.trace import TracerProvider
-from prometheus_client import start_http_server
 
 from config.settings import TelemetrySettings
-from telemetry.context import OrderContextFilter
+from telemetry.logs import configure_logging
+from telemetry.metrics import serve_metrics
+from telemetry.tracing import configure_tracing, instrument_libraries
 
-TEXT_FORMAT = "%(asctime)s %(levelname)s %(name)s [order=%(order_id)s] %(message)s"
-
-
-class JsonFormatter(logging.Formatter):
-    def format(self, record: logging.LogRecord) -> str:
-        entry = {
-            "time": datetime.fromtimestamp(record.created, UTC).isoformat(),
-            "level": record.levelname,
-            "logger": record.name,
-            "order_id": getattr(record, "order_id", "-"),
-            "message": record.getMessage(),
-        }
-        if record.exc_info:
-            entry["exception"] = self.formatException(record.exc_info)
-        return json.dumps(entry)
+# Service names, one per kind of process (see docs: one trace per order across them).
+API_SERVICE = "order-api"
+RELAY_SERVICE = "order-outbox-relay"
 
 
-def configure_logging(settings: TelemetrySettings) -> None:
-    handler = logging.StreamHandler()
-    handler.addFilter(OrderContextFilter())
-    handler.setFormatter(JsonFormatter() if settings.log_json else logging.Formatter(TEXT_FORMAT))
-    root = logging.getLogger()
-    root.handlers[:] = [handler]
-    root.setLevel(settings.log_level.upper())
+def worker_service(queue_names: Sequence[str]) -> str:
+    """``order-worker-payments``; a dev process polling several queues joins their names."""
+    return f"order-worker-{'-'.join(queue_names)}"
 
 
 def configure_telemetry(settings: TelemetrySettings, service_name: str) -> None:
     configure_logging(settings)
     resource = Resource.create({"service.name": service_name})
-    # A provider without an exporter still creates real spans, so trace context propagates
-    # (Temporal headers, the outbox's traceparent); an exporter is a deployment choice.
-    trace.set_tracer_provider(TracerProvider(resource=resource))
+    # Without an OTLP endpoint the provider has no exporter but still creates real spans,
+    # so trace context propagates (Temporal headers, the outbox's traceparent).
+    configure_tracing(resource)
+    instrument_libraries()
     readers = []
     if settings.metrics_port:
-        start_http_server(settings.metrics_port)
+        serve_metrics(settings.metrics_port, service_name)
         readers.append(PrometheusMetricReader())
     metrics.set_meter_provider(MeterProvider(resource=resource, metric_readers=readers))

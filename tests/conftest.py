@@ -5,4 +5,6 @@ pytest_plugins = [
     "tests.fixtures.postgres",
     "tests.fixtures.kafka",
     "tests.fixtures.smtp",
+    "tests.fixtures.stripe",
+    "tests.fixtures.jaeger",
 ]

@@ -15,12 +15,12 @@ from __future__ import annotations
 import argparse
 import signal
 import time
-from datetime import UTC, datetime
 from pathlib import Path
 
 from config.settings import load_settings
 from devstack import production
 from devstack.stack import Stack, StackOptions
+from devstack.supervisor import say
 from messages import queues
 from tools.token import mint_token
 
@@ -32,6 +32,12 @@ def main() -> None:
     parser.add_argument("--kafka", action="store_true", help="start a private Kafka broker")
     parser.add_argument(
         "--split-workers", action="store_true", help="one worker process per task queue"
+    )
+    parser.add_argument(
+        "--metrics", action="store_true", help="a Prometheus endpoint on every process"
+    )
+    parser.add_argument(
+        "--tracing", action="store_true", help="start Jaeger and export every process's spans"
     )
     parser.add_argument("--api-port", type=int, default=8000)
     parser.add_argument("--temporal-port", type=int, default=7233)
@@ -59,6 +65,8 @@ def main() -> None:
         api_port=args.api_port,
         temporal_port=args.temporal_port,
         ui_port=args.ui_port,
+        metrics=args.metrics,
+        tracing=args.tracing,
     )
     if args.split_workers:
         options.worker_groups = [[name] for name in queues.ALL]
@@ -79,7 +87,11 @@ def main() -> None:
             settings.auth, subject="customer-1", role="customer", email="customer-1@example.com"
         )
         admin = mint_token(settings.auth, subject="admin-1", role="admin")
-        addresses = {**stack.addresses(), "logs": f"{options.run_dir}/logs/"}
+        addresses = {
+            **stack.addresses(),
+            **{f"metrics {name}": url for name, url in stack.metrics_urls.items()},
+            "logs": f"{options.run_dir}/logs/",
+        }
         width = max(map(len, addresses))
         listing = "\n".join(f"  {name:<{width}}  {where}" for name, where in addresses.items())
         print(
@@ -94,17 +106,13 @@ def main() -> None:
 """,
             flush=True,
         )
-        supervisor = stack.supervise(_say)
+        supervisor = stack.supervise(say)
         while not stopping:
             supervisor.poll()
             time.sleep(0.5)
     finally:
         print("stopping …", flush=True)
         stack.stop()
-
-
-def _say(message: str) -> None:
-    print(f"{datetime.now(UTC):%H:%M:%S} {message}", flush=True)
 
 
 if __name__ == "__main__":

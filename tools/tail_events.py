@@ -18,12 +18,12 @@ from typing import Any
 
 from confluent_kafka import Consumer, Message
 
-from config.settings import load_settings
+from config.settings import KafkaSettings, load_settings
 from outbox.cloudevents import InvalidEventMessageError, from_message
 
 
 def describe(message: Message) -> str:
-    """``time  type  key=…  ce_id=…  partition/offset  data`` for one message."""
+    """``time  type  key=…  ce_id=…  by=kind:subject[/role]  partition/offset  data``."""
     where = f"{message.partition()}/{message.offset()}"
     try:
         event = from_message(message)
@@ -32,14 +32,19 @@ def describe(message: Message) -> str:
         return f"(not an event: {exc})  {where}  {raw}"
     time = event.time.isoformat().replace("+00:00", "Z") if event.time else "-"
     data = json.dumps(event.data, ensure_ascii=False, separators=(", ", ": "))
+    actor = event.actor
+    by = "-" if actor is None else f"{actor.kind}:{actor.subject}"
+    if actor is not None and actor.role is not None:
+        by += f"/{actor.role}"
     return (
         f"{time}  {event.event_type}.v{event.schema_version}  key={event.key}  "
-        f"ce_id={event.event_id}  {where}  {data}"
+        f"ce_id={event.event_id}  by={by}  {where}  {data}"
     )
 
 
-def _consumer(bootstrap_servers: str, from_beginning: bool) -> Consumer:
+def _consumer(bootstrap_servers: str, from_beginning: bool, kafka: KafkaSettings) -> Consumer:
     config: dict[str, Any] = {
+        **kafka.client_config(),  # TLS and SASL as the settings say
         "bootstrap.servers": bootstrap_servers,
         "group.id": f"tail-events-{uuid.uuid4()}",
         "enable.auto.commit": False,
@@ -56,7 +61,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--max-messages", type=int, default=0, help="stop after N (0: never)")
     args = parser.parse_args(argv)
 
-    bootstrap = args.bootstrap_servers or load_settings().kafka.bootstrap_servers
+    kafka = load_settings().kafka
+    bootstrap = args.bootstrap_servers or kafka.bootstrap_servers
     if not bootstrap:
         print("no Kafka configured: pass --bootstrap-servers or set KAFKA_BOOTSTRAP_SERVERS")
         return 2
@@ -68,7 +74,7 @@ def main(argv: list[str] | None = None) -> int:
 
     signal.signal(signal.SIGINT, _stop)
     signal.signal(signal.SIGTERM, _stop)
-    consumer = _consumer(bootstrap, args.from_beginning)
+    consumer = _consumer(bootstrap, args.from_beginning, kafka)
     consumer.subscribe([args.topic])
     printed = 0
     try:

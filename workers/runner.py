@@ -23,7 +23,7 @@ from activities.inventory import InventoryActivities
 from activities.notifications import NotificationActivities
 from activities.order_status import OrderStatusActivities
 from activities.payments import PaymentActivities
-from clients.temporal import connect_temporal
+from clients.temporal import build_runtime, connect_temporal
 from clients.temporal_failover import FrontendFailover
 from config.settings import Settings, load_settings
 from gateways.notification_channels import build_channel
@@ -31,8 +31,11 @@ from gateways.payment_gateway import PaymentGateway, build_payment_gateway
 from messages import queues
 from messages.queues import TaskQueues
 from persistence.database import create_engine, session_factory
-from telemetry.setup import configure_telemetry
+from persistence.payment_intents import SqlIntentLog
+from telemetry.probes import ProbeServer
+from telemetry.setup import configure_telemetry, worker_service
 from workers.failures import ShortFailures
+from workers.health import WorkerHealth
 from workflows import WORKFLOWS
 
 log = logging.getLogger(__name__)
@@ -89,7 +92,9 @@ def build_workers(
             ]
             concurrency = limits.inventory_max_concurrent_activities
         elif name == queues.PAYMENTS:
-            gateway = payment_gateway or build_payment_gateway(settings.payments)
+            gateway = payment_gateway or build_payment_gateway(
+                settings.payments, intents=SqlIntentLog(sessions)
+            )
             payments = PaymentActivities(sessions, gateway)
             activities = [
                 payments.charge_payment,
@@ -123,7 +128,11 @@ def build_workers(
 
 
 async def run_workers(queue_names: Sequence[str], settings: Settings) -> None:
-    client = await connect_temporal(settings.temporal)
+    sdk_metrics = settings.temporal.metrics_bind_address
+    runtime = build_runtime(settings.temporal)
+    client = await connect_temporal(settings.temporal, runtime=runtime)
+    if sdk_metrics:
+        log.info("Temporal SDK metrics on http://%s/metrics", sdk_metrics)
     needs_db = any(name != queues.ORDERS for name in queue_names)
     engine = create_engine(settings.database) if needs_db else None
     workers = build_workers(queue_names, client, engine, settings)
@@ -133,13 +142,20 @@ async def run_workers(queue_names: Sequence[str], settings: Settings) -> None:
         loop.add_signal_handler(sig, stop.set)
     running = [asyncio.create_task(worker.run()) for worker in workers]
     watching = asyncio.create_task(
-        FrontendFailover(settings.temporal, client, lambda new: use_client(workers, new)).run()
+        FrontendFailover(
+            settings.temporal, client, lambda new: use_client(workers, new), runtime
+        ).run()
     )
+    health = WorkerHealth(client, workers)
+    health.watch(running)
+    probes = _start_probes(settings, health, loop)
     log.info("workers polling %s on %s", ", ".join(queue_names), settings.temporal.address)
     stopped = asyncio.create_task(stop.wait())
     done, _ = await asyncio.wait([stopped, *running], return_when=asyncio.FIRST_COMPLETED)
     # Graceful: stop polling, let in-flight activities finish within the configured grace.
     log.info("shutting down workers")
+    if probes is not None:
+        probes.stop()
     await asyncio.gather(*(worker.shutdown() for worker in workers), return_exceptions=True)
     for task in running:
         if task in done and task.exception() is not None:
@@ -158,7 +174,22 @@ def use_client(workers: Sequence[Worker], client: Client) -> None:
         worker.client = client
 
 
+def _start_probes(
+    settings: Settings, health: WorkerHealth, loop: asyncio.AbstractEventLoop
+) -> ProbeServer | None:
+    telemetry = settings.telemetry
+    if not telemetry.probe_port:
+        return None
+    return ProbeServer(
+        telemetry.probe_host,
+        telemetry.probe_port,
+        live=health.live,
+        ready=health.ready,
+        loop=loop,
+    ).start()
+
+
 def main(queue_names: Sequence[str]) -> None:
     settings = load_settings()
-    configure_telemetry(settings.telemetry, service_name=f"worker-{'+'.join(queue_names)}")
+    configure_telemetry(settings.telemetry, service_name=worker_service(queue_names))
     asyncio.run(run_workers(queue_names, settings))

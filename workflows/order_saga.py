@@ -53,6 +53,7 @@ with workflow.unsafe.imports_passed_through():
         SagaResult,
         SagaStatus,
     )
+    from models.actor import Actor, operator
     from models.notification import NotificationType
     from models.order_status import OrderStatus, is_terminal
     from workflows.restock import RestockWorkflow
@@ -110,6 +111,8 @@ class OrderSaga(SagaWaits):
         self._charge_may_exist = True
         self._retry: RetryRequest | None = None
         self._outcome: tuple[PaymentOutcome, bool] | None = None
+        # Who asked for the cancel that won; None: whatever ends the order, the saga decided.
+        self._cancel_actor: Actor | None = None
 
     @workflow.run
     async def run(self, saga: OrderSagaInput) -> SagaResult:
@@ -281,6 +284,7 @@ class OrderSaga(SagaWaits):
                 notification_type=notice,
                 conclude_status=outcome,
                 reason=reason,
+                actor=self._cancel_actor if outcome is OrderStatus.CANCELLED else None,
             ),
             self._queues.notifications,
             NotificationResult,
@@ -299,24 +303,25 @@ class OrderSaga(SagaWaits):
             return f"the order is already {self._state.status}"
         return None
 
-    def _request_cancel(self, reason: str) -> CancelOutcome:
+    def _request_cancel(self, request: CancelRequest) -> CancelOutcome:
         refusal = self._cancel_refusal()
         if refusal is not None:
             self._state.cancel_refused = refusal
             return CancelOutcome(accepted=False, status=self._state.status, detail=refusal)
         if self._state.cancel_reason is None:
-            self._state.cancel_reason = reason
+            self._state.cancel_reason = request.reason
+            self._cancel_actor = request.actor or operator(request.operator)
         return CancelOutcome(accepted=True, status=self._state.status, detail="cancelling")
 
     @workflow.signal(name="cancel")
     def cancel(self, request: CancelRequest | None = None) -> None:
         """Fire-and-forget cancel, as the CLI sends it; a refusal is recorded in the status."""
-        self._request_cancel((request or CancelRequest()).reason)
+        self._request_cancel(request or CancelRequest())
 
     @workflow.update(name="request_cancel")
     def request_cancel(self, request: CancelRequest) -> CancelOutcome:
         """Cancel with an answer: the API turns a refusal into 409."""
-        return self._request_cancel(request.reason)
+        return self._request_cancel(request)
 
     @request_cancel.validator
     def _validate_cancel(self, request: CancelRequest) -> None:  # noqa: ARG002 - SDK signature

@@ -12,13 +12,13 @@ from api.services.health import readiness
 router = APIRouter(tags=["health"])
 
 
-@router.get("/healthz", summary="Liveness")
+@router.get("/healthz", summary="Liveness", responses=problem_responses(422))
 async def healthz() -> Health:
     """The process is up and serving; checks nothing else."""
     return Health()
 
 
-@router.get("/readyz", summary="Readiness", responses=problem_responses(503))
+@router.get("/readyz", summary="Readiness", responses=problem_responses(422, 503))
 async def readyz(resources: ResourcesDep) -> Readiness:
     """Database and Temporal reachable; also reports the outbox backlog."""
     return await readiness(resources.sessions, resources.temporal)

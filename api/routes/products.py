@@ -55,10 +55,10 @@ async def get_product(
     },
 )
 async def create_product(
-    body: ProductCreate, _admin: AdminUser, products: ProductServiceDep, response: Response
+    body: ProductCreate, admin: AdminUser, products: ProductServiceDep, response: Response
 ) -> ProductPublic:
     """A catalog entry with its price and opening stock."""
-    created = await products.create(body)
+    created = await products.create(body, admin.actor)
     response.headers["Location"] = f"/products/{created.id}"
     return created
 
@@ -69,7 +69,8 @@ async def create_product(
     responses=problem_responses(400, 404, 409, 413, 422),
 )
 async def update_stock(
-    product_id: ProductIdPath, body: StockUpdate, _admin: AdminUser, products: ProductServiceDep
+    product_id: ProductIdPath, body: StockUpdate, admin: AdminUser, products: ProductServiceDep
 ) -> ProductPublic:
-    """Adds delivered stock and/or sets the reorder point; records InventoryRestocked."""
-    return await products.update_stock(product_id, body)
+    """Adds delivered stock and/or sets the reorder point; records InventoryRestocked
+    with the admin as its actor."""
+    return await products.update_stock(product_id, body, admin.actor)

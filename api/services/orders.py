@@ -16,8 +16,10 @@ from temporalio.client import Client
 
 from api import read_model
 from api.auth import Principal, forbidden
+from api.metrics import count_order_placed
 from api.problems import ProblemError
 from api.schemas import (
+    ActorPublic,
     CancelAccepted,
     EventPublic,
     OrderCreate,
@@ -120,6 +122,7 @@ class OrderService:
             lines=priced.lines,
             payment=PaymentInfo(method=body.payment.method, token=body.payment.token),
             placed_at=utc_now(),
+            placed_by=user.actor,
         )
         saga = OrderSagaInput(
             order=snapshot,
@@ -137,6 +140,7 @@ class OrderService:
             await self._keys.complete(user.subject, key, 202)
         if not started:  # a retry resumed an order whose saga was already running
             return Placed(await self.get(user, order_id), replayed=True)
+        count_order_placed()
         return Placed(from_snapshot(snapshot, OrderStatus.PENDING, snapshot.placed_at), False)
 
     async def get(self, user: Principal, order_id: str) -> OrderPublic:
@@ -219,7 +223,7 @@ class OrderService:
         if not facts.running:
             raise not_cancellable(order_id, f"it is already {facts.status or 'finished'}")
         try:
-            outcome = await self._workflows.request_cancel(order_id, reason)
+            outcome = await self._workflows.request_cancel(order_id, reason, user.actor)
         except CancelRefusedError as exc:
             raise not_cancellable(order_id, str(exc)) from exc
         except SagaFinishedError as exc:
@@ -245,6 +249,7 @@ class OrderService:
                     version=event.version,
                     occurred_at=event.occurred_at,
                     data=event.event_data,
+                    actor=ActorPublic.model_validate(event.actor) if event.actor else None,
                     published_at=event.published_at,
                 )
                 for event in events

@@ -20,6 +20,7 @@ from api.schemas import (
     StockPublic,
     StockUpdate,
 )
+from models.actor import Actor
 from models.events import DomainEvent
 from models.inventory import InventoryItem, ReorderPolicy
 from persistence.event_store import append_events
@@ -71,7 +72,7 @@ class ProductService:
             raise product_not_found(product_id)
         return product_public(*found)
 
-    async def create(self, body: ProductCreate) -> ProductPublic:
+    async def create(self, body: ProductCreate, actor: Actor) -> ProductPublic:
         now = utc_now()
         product = ProductRow(
             id=body.id,
@@ -95,7 +96,9 @@ class ProductService:
             if body.initial_stock:
                 # Consumers tracking stock learn the opening quantity like any delivery.
                 item = InventoryItem(product_id=body.id, quantity=0)
-                await append_events(self._session, [item.restock(body.initial_stock)], now)
+                await append_events(
+                    self._session, [item.restock(body.initial_stock)], now, actor=actor
+                )
             await self._session.commit()
         except IntegrityError as exc:
             await self._session.rollback()
@@ -104,10 +107,12 @@ class ProductService:
             ) from exc
         return product_public(product, stock)
 
-    async def update_stock(self, product_id: str, change: StockUpdate) -> ProductPublic:
+    async def update_stock(
+        self, product_id: str, change: StockUpdate, actor: Actor
+    ) -> ProductPublic:
         for _ in range(_ATTEMPTS):
             try:
-                return await self._apply(product_id, change)
+                return await self._apply(product_id, change, actor)
             except IntegrityError:
                 await self._session.rollback()
         raise ProblemError(
@@ -116,7 +121,7 @@ class ProductService:
             slug="stock-contention",
         )
 
-    async def _apply(self, product_id: str, change: StockUpdate) -> ProductPublic:
+    async def _apply(self, product_id: str, change: StockUpdate, actor: Actor) -> ProductPublic:
         product = await self._session.get(ProductRow, product_id, populate_existing=True)
         if product is None:
             raise product_not_found(product_id)
@@ -153,6 +158,6 @@ class ProductService:
         row.reorder_point = policy.reorder_point
         row.reorder_quantity = policy.reorder_quantity
         row.updated_at = utc_now()
-        await append_events(self._session, events, row.updated_at)
+        await append_events(self._session, events, row.updated_at, actor=actor)
         await self._session.commit()
         return product_public(product, row)

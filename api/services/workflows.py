@@ -27,6 +27,7 @@ from api.problems import ProblemError, dependency_unavailable
 from messages import errors
 from messages.queues import TaskQueues, order_workflow_id
 from messages.saga import CancelOutcome, CancelRequest, OrderSagaInput, SagaStatus
+from models.actor import Actor
 from models.order_status import OrderStatus
 from workflows.order_saga import CUSTOMER_ID, ORDER_STATUS, ORDER_TOTAL
 
@@ -159,13 +160,13 @@ class OrderWorkflows:
             return None
         return result if isinstance(result, SagaStatus) else None
 
-    async def request_cancel(self, order_id: str, reason: str) -> CancelOutcome:
+    async def request_cancel(self, order_id: str, reason: str, actor: Actor) -> CancelOutcome:
         handle = self._client.get_workflow_handle(order_workflow_id(order_id))
         try:
             with temporal_errors():
                 outcome = await handle.execute_update(
                     "request_cancel",
-                    CancelRequest(reason=reason),
+                    CancelRequest(reason=reason, actor=actor),
                     result_type=CancelOutcome,
                     rpc_timeout=UPDATE_TIMEOUT,
                 )

@@ -23,6 +23,7 @@ from sqlalchemy import create_engine, pool, text
 from sqlalchemy.engine import Connection, make_url
 from sqlmodel.sql.sqltypes import AutoString, UTCDateTime
 
+import persistence.order_history  # the order-history read model's table, on the metadata
 import persistence.tables  # noqa: F401  (registers every table on the metadata)
 from config.settings import load_settings
 from persistence.database import ensure_sqlite_parent
@@ -111,7 +112,9 @@ def run_migrations_online() -> None:
         return
     url = sync_url(database_url())
     ensure_sqlite_parent(url)
-    engine = create_engine(url, poolclass=pool.NullPool)
+    # TLS to PostgreSQL comes from the settings, whoever named the URL.
+    tls = load_settings().database.tls_connect_args() if url.startswith("postgresql") else {}
+    engine = create_engine(url, poolclass=pool.NullPool, connect_args=tls)
     try:
         with engine.connect() as conn:
             do_run_migrations(conn)

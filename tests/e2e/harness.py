@@ -51,6 +51,7 @@ def e2e_settings(
     temporal: TemporalSettings,
     gateway_latency_ms: int = 0,
     saga: SagaSettings | None = None,
+    payments: PaymentSettings | None = None,
 ) -> Settings:
     """Settings for one test: its own database, and task queues no other test polls."""
     prefix = f"e2e-{uuid.uuid4().hex[:12]}-"
@@ -58,7 +59,7 @@ def e2e_settings(
         environment="test",
         database=DatabaseSettings(url=pg_url, pool_size=5, max_overflow=5),
         temporal=temporal.model_copy(update={"task_queue_prefix": prefix}),
-        payments=PaymentSettings(gateway_latency_ms=gateway_latency_ms),
+        payments=payments or PaymentSettings(gateway_latency_ms=gateway_latency_ms),
         saga=saga or SagaSettings(),
     )
 
@@ -112,11 +113,13 @@ async def running_api(
     *,
     activities: bool = True,
     saga: SagaSettings | None = None,
+    payments: PaymentSettings | None = None,
 ) -> AsyncIterator[Api]:
     """The app (lifespan started) and the production workers (workers.runner), on task
     queues of this test's own. ``activities=False`` runs the workflow worker only: sagas
-    then wait at their first step."""
-    settings = e2e_settings(pg_url, temporal, gateway_latency_ms, saga)
+    then wait at their first step. ``payments`` with ``provider="stripe"``: the workers
+    build the Stripe gateway from it (``Api.gateway`` is then unused)."""
+    settings = e2e_settings(pg_url, temporal, gateway_latency_ms, saga, payments)
     app = create_app(settings)
     engine = create_engine(settings.database)
     sessions = session_factory(engine)
@@ -124,7 +127,8 @@ async def running_api(
     try:
         await seed_catalog(sessions, CATALOG)
         names = list(queues.ALL) if activities else [queues.ORDERS]
-        workers = build_workers(names, client, engine, settings, payment_gateway=provider)
+        simulated = None if settings.payments.provider == "stripe" else provider
+        workers = build_workers(names, client, engine, settings, payment_gateway=simulated)
         async with AsyncExitStack() as stack:
             for worker in workers:
                 await stack.enter_async_context(worker)

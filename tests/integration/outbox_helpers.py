@@ -21,6 +21,7 @@ from sqlmodel import select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from config.settings import KafkaSettings, OutboxSettings
+from models.actor import SYSTEM, Actor
 from models.events import (
     DomainEvent,
     EventItem,
@@ -113,10 +114,11 @@ async def append(
     sessions: async_sessionmaker[AsyncSession],
     events: Sequence[DomainEvent],
     traceparent: str | None = None,
+    actor: Actor = SYSTEM,
 ) -> list[EventRow]:
     """Append in one committed transaction, as an activity does with its state change."""
     async with sessions() as session, session.begin():
-        return await append_events(session, events, datetime.now(UTC), traceparent)
+        return await append_events(session, events, datetime.now(UTC), traceparent, actor)
 
 
 async def append_interleaved(

@@ -11,6 +11,7 @@ import uuid
 
 import pytest
 from confluent_kafka import Producer
+from opentelemetry import trace
 from sqlalchemy.ext.asyncio import async_sessionmaker
 from sqlmodel import col, func, select
 from sqlmodel.ext.asyncio.session import AsyncSession
@@ -148,3 +149,38 @@ async def test_a_message_that_is_not_one_of_our_events_is_skipped(
     async with pg_sessions() as session:
         inbox = (await session.exec(select(col(InboxRow.event_id)))).all()
     assert sorted(map(str, inbox)) == sorted(str(r.event_id) for r in rows)
+
+
+async def test_the_handler_runs_in_the_trace_the_message_carries(
+    kafka_broker: KafkaBroker, pg_url: str, pg_sessions: async_sessionmaker[AsyncSession]
+) -> None:
+    """The consumer continues the producer's trace: while the handler runs, the current
+    span context is the one the message's ``traceparent`` names (its SQL and log lines
+    join the order's trace)."""
+    kafka = kafka_settings(kafka_broker.bootstrap_servers, partitions=1)
+    trace_id, span_id = "4bf92f3577b34da6a3ce929d0e0e4736", "00f067aa0ba902b7"
+    rows = await append(pg_sessions, order_flow(str(uuid.uuid4())), f"00-{trace_id}-{span_id}-01")
+    async with running(build_relay(pg_sessions, DatabaseSettings(url=pg_url), kafka, FAST_OUTBOX)):
+        await wait_until_published(pg_sessions)
+    await create_effects_table(pg_sessions)
+    seen: dict[uuid.UUID, tuple[str, str]] = {}
+
+    async def remember_trace(session: AsyncSession, event: ReceivedEvent) -> None:
+        context = trace.get_current_span().get_span_context()
+        seen[event.event_id] = (f"{context.trace_id:032x}", f"{context.span_id:016x}")
+        await record_effect(session, event)
+
+    consumer = consumer_for(kafka, pg_sessions, remember_trace)
+    try:
+
+        async def all_applied() -> bool:
+            await consumer.poll(seconds=0.5)
+            return len(seen) == len(rows)
+
+        await wait_for(all_applied, 60, "every event applied")
+    finally:
+        await consumer.close()
+
+    # Without an SDK in this process the relay's and the consumer's spans record nothing
+    # and pass the stored context through unchanged, so it arrives as stored.
+    assert set(seen.values()) == {(trace_id, span_id)}

@@ -25,6 +25,7 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 
 from config.settings import DatabaseSettings, KafkaSettings, OutboxSettings
 from devstack.kafka import KafkaBroker
+from models.actor import Actor
 from models.events import LowStockDetected
 from outbox.cloudevents import message_body
 from outbox.lag import OutboxLag, outbox_lag
@@ -64,14 +65,19 @@ CE_HEADERS = {
     "ce_subject",
     "content-type",
     "traceparent",
+    "ce_actorkind",
+    "ce_actor",
 }
+CUSTOMER = Actor(kind="user", subject="customer-1", role="customer")
 
 
 async def publish_one_order(
     kafka_broker: KafkaBroker, pg_url: str, pg_sessions: async_sessionmaker[AsyncSession]
 ) -> tuple[KafkaSettings, list[EventRow]]:
     kafka = kafka_settings(kafka_broker.bootstrap_servers)
-    rows = await append(pg_sessions, order_flow(str(uuid.uuid4())), traceparent=TRACEPARENT)
+    rows = await append(
+        pg_sessions, order_flow(str(uuid.uuid4())), traceparent=TRACEPARENT, actor=CUSTOMER
+    )
     relay = build_relay(pg_sessions, DatabaseSettings(url=pg_url), kafka, FAST_OUTBOX)
     async with running(relay):
         await wait_until_published(pg_sessions)
@@ -117,6 +123,7 @@ async def test_events_reach_their_topics_once_in_version_order_with_cloudevents_
         assert datetime.fromisoformat(headers["ce_time"]) == row.occurred_at
         assert headers["content-type"] == "application/json"
         assert headers.get("traceparent") == row.traceparent
+        assert (headers["ce_actorkind"], headers["ce_actor"]) == ("system", "order-saga")
         assert json.loads(message.value() or b"") == message_body(row.event_data, 1)
     assert all(row.published_at is not None for row in await all_rows(pg_sessions))
     async with pg_sessions() as session:
@@ -156,6 +163,8 @@ async def test_kcat_reads_the_same_wire_format(
         assert headers["ce_specversion"] == "1.0"
         assert headers["content-type"] == "application/json"
         assert headers["traceparent"] == TRACEPARENT
+        actor = (headers["ce_actorkind"], headers["ce_actor"], headers["ce_actorrole"])
+        assert actor == ("user", "customer-1", "customer")
         assert json.loads(record["payload"]) == message_body(row.event_data, 1)
 
 
@@ -163,7 +172,7 @@ async def test_tail_events_prints_each_event_readably(
     kafka_broker: KafkaBroker, pg_url: str, pg_sessions: async_sessionmaker[AsyncSession]
 ) -> None:
     """``python -m tools.tail_events --from-beginning`` prints one line per event with its
-    time, type and version, key, ce_id and data."""
+    time, type and version, key, ce_id, actor and data."""
     kafka, rows = await publish_one_order(kafka_broker, pg_url, pg_sessions)
     order_rows = [row for row in rows if row.aggregate_type == "order"]
 
@@ -186,6 +195,7 @@ async def test_tail_events_prints_each_event_readably(
         assert f"{row.event_type}.v1" in line
         assert f"key={row.aggregate_id}" in line
         assert f"ce_id={row.event_id}" in line
+        assert "by=user:customer-1/customer" in line
         assert f'"order_id": "{row.aggregate_id}"' in line
 
 

@@ -15,6 +15,7 @@ import pytest
 import pytest_asyncio
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
+from opentelemetry.sdk.trace import TracerProvider
 from sqlalchemy import inspect, text, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker
@@ -203,6 +204,26 @@ async def test_append_events_on_sqlite(sessions: async_sessionmaker[AsyncSession
         {"product_id": "sku-a", "quantity": 3},
     ]
     assert timeline[0].occurred_at == NOW
+
+
+async def test_appended_events_carry_the_active_trace_unless_the_caller_names_one(
+    sessions: async_sessionmaker[AsyncSession],
+) -> None:
+    """Every activity appends inside its span: the store keeps that span's traceparent, so
+    the relay can publish the event in the order's trace; an explicit one wins."""
+    tracer = TracerProvider().get_tracer("test")
+    explicit = "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01"
+    async with sessions() as session, session.begin():
+        outside = await append_events(session, [StockReserved("sku-t", 1)], NOW)
+        with tracer.start_as_current_span("RunActivity:reserve_inventory") as span:
+            inside = await append_events(session, [StockReserved("sku-t", 2)], NOW)
+            named = await append_events(session, [StockReserved("sku-t", 3)], NOW, explicit)
+    context = span.get_span_context()
+    assert outside[0].traceparent is None
+    assert (inside[0].traceparent or "").startswith(
+        f"00-{context.trace_id:032x}-{context.span_id:016x}-"
+    )
+    assert named[0].traceparent == explicit
 
 
 async def test_upgrade_async_on_sqlite_leaves_foreign_keys_on(tmp_path: Path) -> None:

@@ -2,10 +2,10 @@
 lost or duplicated reservation ("Failure is normal" in DESIGN.md).
 
 The workers are the real ``python -m workers`` processes on a real Temporal dev server and
-PostgreSQL, sharing the simulated provider through its ledger file as the processes of a
-worker pool share one real provider. Each test kills one with SIGKILL at a chosen moment
-and starts a fresh one; Temporal retries the lost attempt once its start-to-close timeout
-expires (charge 15 s, reserve 10 s), so each test takes 20-35 s.
+PostgreSQL, calling the one simulated provider service (``python -m provider``) over HTTP
+as the processes of a worker pool share one real provider. Each test kills one with
+SIGKILL at a chosen moment and starts a fresh one; Temporal retries the lost attempt once
+its start-to-close timeout expires (charge 15 s, reserve 10 s), so each test takes 20-35 s.
 """
 
 from __future__ import annotations
@@ -23,9 +23,11 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from sqlmodel import col, select
 from temporalio.client import Client, WorkflowHandle
 
+from devstack.payment_provider import PaymentProviderService
 from devstack.process import ManagedProcess
 from devstack.temporal import TemporalDevServer
-from gateways.simulated_payment import SimulatedPaymentGateway
+from gateways.http_payment import HttpPaymentGateway
+from gateways.payment_gateway import GatewayCharge
 from messages import queues
 from messages.queues import TaskQueues, order_workflow_id
 from messages.saga import OrderSagaInput, OrderSnapshot, SagaResult
@@ -82,9 +84,44 @@ class Workers:
             process.stop()
 
 
-@pytest.fixture
-def ledger_path(tmp_path: Path) -> Path:
-    return tmp_path / "payment-provider.sqlite3"
+class Provider:
+    """The provider service the test's workers share, and the test's own view of it."""
+
+    def __init__(self, run_dir: Path) -> None:
+        self.run_dir = run_dir
+        self.service: PaymentProviderService | None = None
+
+    def start(self, latency_ms: int) -> str:
+        """Start it with this latency (half on the way there, half on the way back)."""
+        assert self.service is None, "one provider per test"
+        env = {
+            "ORDERS_PAYMENTS__GATEWAY_LATENCY_MS": str(latency_ms),
+            "ORDERS_PAYMENTS__GATEWAY_FAILURE_RATE": "0",
+        }
+        self.service = PaymentProviderService(self.run_dir, env=env).start()
+        return self.service.url
+
+    def _client(self) -> HttpPaymentGateway:
+        assert self.service is not None, "the workers have not been made yet"
+        return HttpPaymentGateway(self.service.url)
+
+    async def charge_count(self, key: str) -> int:
+        client = self._client()
+        try:
+            return await client.charge_count(key)
+        finally:
+            await client.aclose()
+
+    async def find_charge(self, key: str) -> GatewayCharge | None:
+        client = self._client()
+        try:
+            return await client.find_charge(key)
+        finally:
+            await client.aclose()
+
+    def stop(self) -> None:
+        if self.service is not None:
+            self.service.stop()
 
 
 @pytest.fixture
@@ -93,7 +130,7 @@ def prefix() -> str:
 
 
 def worker_env(
-    pg_url: str, server: TemporalDevServer, prefix: str, ledger: Path, latency_ms: int
+    pg_url: str, server: TemporalDevServer, prefix: str, provider_url: str
 ) -> dict[str, str]:
     return {
         "ORDERS_DATABASE__URL": pg_url,
@@ -101,9 +138,7 @@ def worker_env(
         "ORDERS_TEMPORAL__TASK_QUEUE_PREFIX": prefix,
         "ORDERS_TEMPORAL__METRICS_BIND_ADDRESS": "",
         "ORDERS_TELEMETRY__METRICS_PORT": "0",
-        "ORDERS_PAYMENTS__SIMULATED_LEDGER_PATH": str(ledger),
-        "ORDERS_PAYMENTS__GATEWAY_LATENCY_MS": str(latency_ms),
-        "ORDERS_PAYMENTS__GATEWAY_FAILURE_RATE": "0",
+        "ORDERS_PAYMENTS__PROVIDER_URL": provider_url,
         "PYTHONUNBUFFERED": "1",
     }
 
@@ -113,14 +148,15 @@ def make_workers(
     pg_url: str,
     temporal_server: TemporalDevServer,
     prefix: str,
-    ledger_path: Path,
+    provider: Provider,
     tmp_path: Path,
 ) -> Iterator[Callable[[int], Workers]]:
-    """``make_workers(latency_ms)``: a crew of real worker processes for this test."""
+    """``make_workers(latency_ms)``: a crew of real worker processes for this test, and
+    the provider service (with that latency) they share."""
     crews: list[Workers] = []
 
     def make(latency_ms: int) -> Workers:
-        env = worker_env(pg_url, temporal_server, prefix, ledger_path, latency_ms)
+        env = worker_env(pg_url, temporal_server, prefix, provider.start(latency_ms))
         crews.append(Workers(env, tmp_path / "logs", prefix))
         return crews[-1]
 
@@ -130,11 +166,10 @@ def make_workers(
 
 
 @pytest.fixture
-def provider(ledger_path: Path) -> Iterator[SimulatedPaymentGateway]:
-    """The test's own view of the provider: the same ledger file as the workers'."""
-    gateway = SimulatedPaymentGateway(ledger_path=ledger_path)
-    yield gateway
-    gateway.close()
+def provider(tmp_path: Path) -> Iterator[Provider]:
+    shared = Provider(tmp_path / "provider")
+    yield shared
+    shared.stop()
 
 
 async def wait_for(
@@ -218,12 +253,12 @@ async def test_payments_worker_killed_after_the_provider_charged_charges_once(
     temporal_client: Client,
     pg_sessions: Sessions,
     make_workers: Callable[[int], Workers],
-    provider: SimulatedPaymentGateway,
+    provider: Provider,
 ) -> None:
     """The payments worker is SIGKILLed after the provider took the money and before the
     worker heard back (so nothing recorded it). A fresh payments worker runs the retry,
-    which meets the provider's idempotency key in the shared ledger: the saga ends
-    CONFIRMED with one charge at the provider, one payment row, and the stock reserved
+    which meets the provider's idempotency key at the shared provider service: the saga
+    ends CONFIRMED with one charge at the provider, one payment row, and the stock reserved
     exactly once."""
     await add_product(pg_sessions, "sku-crash-a", 10, price="12.50")
     await add_product(pg_sessions, "sku-crash-b", 10, price="12.50")
@@ -237,7 +272,7 @@ async def test_payments_worker_killed_after_the_provider_charged_charges_once(
     handle = await start_saga(temporal_client, order, workers)
 
     async def charged() -> bool:
-        return provider.charge_count(key) > 0
+        return await provider.charge_count(key) > 0
 
     await wait_for(charged, workers, "the provider charging the order")
     workers.kill(payments)
@@ -248,7 +283,7 @@ async def test_payments_worker_killed_after_the_provider_charged_charges_once(
     result = await outcome(handle, workers)
 
     assert result.status == "CONFIRMED", result.reason
-    assert provider.charge_count(key) == 1
+    assert await provider.charge_count(key) == 1
     rows = await payment_rows(pg_sessions, order.order_id)
     assert [(row.status, row.amount) for row in rows] == [("CAPTURED", order.total)]
     at_provider = await provider.find_charge(key)
@@ -263,7 +298,7 @@ async def test_inventory_worker_killed_mid_reservation_reserves_once(
     pg_engine: AsyncEngine,
     pg_sessions: Sessions,
     make_workers: Callable[[int], Workers],
-    provider: SimulatedPaymentGateway,
+    provider: Provider,
 ) -> None:
     """The orders+inventory worker is SIGKILLed while its reservation is in flight (it has
     taken the first product's units and waits on a lock the test holds on the second's
@@ -318,5 +353,5 @@ async def test_inventory_worker_killed_mid_reservation_reserves_once(
 
     assert result.status == "CONFIRMED", result.reason
     await assert_reserved_once(pg_sessions, order)
-    assert provider.charge_count(f"order-{order.order_id}") == 1
+    assert await provider.charge_count(f"order-{order.order_id}") == 1
     assert len(await payment_rows(pg_sessions, order.order_id)) == 1

@@ -49,11 +49,26 @@ def test_production_refuses_the_dev_secret(monkeypatch: pytest.MonkeyPatch) -> N
         Settings()
 
 
+PRODUCTION = {
+    "ORDERS_ENVIRONMENT": "production",
+    "ORDERS_AUTH__JWKS_URL": "https://id.example.com/jwks.json",
+    "ORDERS_AUTH__ISSUER": "https://id.example.com/",
+    "ORDERS_AUTH__AUDIENCE": "order-saga-api",
+    "ORDERS_PAYMENTS__PROVIDER_URL": "http://payment-provider:8100",
+}
+
+
+def _environment(monkeypatch: pytest.MonkeyPatch, variables: dict[str, str]) -> None:
+    for name in [*PRODUCTION, "ORDERS_AUTH__ALGORITHMS", "ORDERS_AUTH__JWT_SECRET"]:
+        monkeypatch.delenv(name, raising=False)
+    for name, value in variables.items():
+        monkeypatch.setenv(name, value)
+
+
 def test_production_accepts_a_jwks_url(monkeypatch: pytest.MonkeyPatch) -> None:
     """Production with an identity provider's JWKS needs no shared secret."""
-    monkeypatch.setenv("ORDERS_ENVIRONMENT", "production")
-    monkeypatch.setenv("ORDERS_AUTH__JWKS_URL", "https://id.example.com/jwks.json")
-    settings = Settings()
+    _environment(monkeypatch, PRODUCTION)
+    settings = Settings(_env_file=None)
     assert settings.auth.jwt_secret == DEV_JWT_SECRET
     assert settings.auth.jwks_url
 
@@ -82,3 +97,104 @@ def test_the_saga_input_carries_exactly_the_saga_settings() -> None:
     settings = SagaSettings()
     assert SagaPolicy(**settings.model_dump()).model_dump() == settings.model_dump()
     assert SagaPolicy().model_dump() == settings.model_dump()
+
+
+def test_sdk_metrics_may_not_take_the_process_metrics_port(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Two listeners cannot share a port: the worker would die at start, so Settings says
+    which two settings collide instead."""
+    monkeypatch.setenv("ORDERS_TELEMETRY__METRICS_PORT", "9464")
+    monkeypatch.setenv("ORDERS_TEMPORAL__METRICS_BIND_ADDRESS", "0.0.0.0:9464")
+    with pytest.raises(ValidationError, match="ORDERS_TEMPORAL__METRICS_BIND_ADDRESS"):
+        Settings()
+    monkeypatch.setenv("ORDERS_TEMPORAL__METRICS_BIND_ADDRESS", "0.0.0.0:9465")
+    assert Settings().temporal.metrics_bind_address == "0.0.0.0:9465"
+
+
+@pytest.mark.parametrize(
+    ("present", "missing"),
+    [
+        ({}, "ORDERS_PAYMENTS__STRIPE_SECRET_KEY"),
+        (
+            {"ORDERS_PAYMENTS__STRIPE_SECRET_KEY": "sk_test_1"},
+            "ORDERS_PAYMENTS__STRIPE_WEBHOOK_SECRET",
+        ),
+    ],
+)
+def test_stripe_without_its_secrets_refuses_to_start(
+    monkeypatch: pytest.MonkeyPatch, present: dict[str, str], missing: str
+) -> None:
+    """provider=stripe with no key (or no webhook secret) cannot take money: the error names
+    the variable to set."""
+    monkeypatch.setenv("ORDERS_PAYMENTS__PROVIDER", "stripe")
+    for name, value in present.items():
+        monkeypatch.setenv(name, value)
+    with pytest.raises(ValidationError, match=missing):
+        Settings()
+
+
+def test_stripe_secrets_never_show_in_a_dump(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The key and the webhook secret are SecretStr: repr, str and logs see stars."""
+    monkeypatch.setenv("ORDERS_PAYMENTS__PROVIDER", "stripe")
+    monkeypatch.setenv("ORDERS_PAYMENTS__STRIPE_SECRET_KEY", "sk_test_do_not_print")
+    monkeypatch.setenv("ORDERS_PAYMENTS__STRIPE_WEBHOOK_SECRET", "whsec_do_not_print")
+    settings = Settings()
+    shown = f"{settings!r} {settings} {settings.model_dump()}"
+    assert "do_not_print" not in shown
+    assert settings.payments.stripe_secret_key.get_secret_value() == "sk_test_do_not_print"
+
+
+def test_jwks_mode_defaults_to_asymmetric_algorithms(monkeypatch: pytest.MonkeyPatch) -> None:
+    """With public keys the default is RS256 and ES256; with the dev secret, HS256."""
+    _environment(monkeypatch, {"ORDERS_AUTH__JWKS_URL": "https://id.example.com/jwks.json"})
+    assert Settings(_env_file=None).auth.usable_algorithms == ["RS256", "ES256"]
+    _environment(monkeypatch, {})
+    assert Settings(_env_file=None).auth.usable_algorithms == ["HS256"]
+
+
+@pytest.mark.parametrize(
+    ("variables", "named"),
+    [
+        (
+            {
+                "ORDERS_AUTH__JWKS_URL": "https://id.example.com/jwks",
+                "ORDERS_AUTH__ALGORITHMS": '["HS256"]',
+            },
+            "ORDERS_AUTH__ALGORITHMS",
+        ),
+        ({"ORDERS_AUTH__ALGORITHMS": '["RS256"]'}, "ORDERS_AUTH__ALGORITHMS"),
+        ({"ORDERS_AUTH__ALGORITHMS": '["RS257"]'}, "unknown algorithms"),
+    ],
+    ids=["jwks-with-hmac-only", "secret-with-rsa-only", "unknown"],
+)
+def test_a_configuration_that_accepts_no_token_refuses_to_start(
+    monkeypatch: pytest.MonkeyPatch, variables: dict[str, str], named: str
+) -> None:
+    _environment(monkeypatch, variables)
+    with pytest.raises(ValidationError, match=named):
+        Settings(_env_file=None)
+
+
+@pytest.mark.parametrize(
+    ("missing", "named"),
+    [
+        ("ORDERS_AUTH__ISSUER", "ORDERS_AUTH__ISSUER"),
+        ("ORDERS_AUTH__AUDIENCE", "ORDERS_AUTH__AUDIENCE"),
+        ("ORDERS_PAYMENTS__PROVIDER_URL", "ORDERS_PAYMENTS__PROVIDER_URL"),
+    ],
+)
+def test_production_refuses_dev_defaults(
+    monkeypatch: pytest.MonkeyPatch, missing: str, named: str
+) -> None:
+    """Without a real issuer, audience or a shared payment provider, production will not
+    start, and the error names the setting."""
+    _environment(monkeypatch, {k: v for k, v in PRODUCTION.items() if k != missing})
+    with pytest.raises(ValidationError, match=named):
+        Settings(_env_file=None)
+
+
+def test_production_refuses_the_dev_issuer_even_when_set(monkeypatch: pytest.MonkeyPatch) -> None:
+    _environment(monkeypatch, {**PRODUCTION, "ORDERS_AUTH__ISSUER": "order-saga-dev"})
+    with pytest.raises(ValidationError, match="ORDERS_AUTH__ISSUER"):
+        Settings(_env_file=None)

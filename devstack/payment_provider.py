@@ -1,0 +1,107 @@
+"""The shared simulated payment provider as a child process, like the other services.
+
+``python -m devstack.payment_provider [--run-dir DIR] [--port P]`` runs it in the
+foreground; the Stack and the tests use ``PaymentProviderService``. Its ledger is a SQLite
+file in the run directory, so the provider's books outlive a restart of the service.
+"""
+
+from __future__ import annotations
+
+import argparse
+import signal
+import sys
+import time
+from pathlib import Path
+
+import httpx
+
+from devstack.process import ManagedProcess, free_port, wait_until
+
+
+class PaymentProviderService:
+    """``python -m provider`` on loopback, on a free port unless one is given."""
+
+    def __init__(
+        self,
+        run_dir: Path,
+        *,
+        port: int | None = None,
+        env: dict[str, str] | None = None,
+    ) -> None:
+        self.run_dir = run_dir
+        self.port = port or free_port()
+        self.ledger_path = (run_dir / "payment-provider.sqlite3").absolute()
+        self.env = env or {}
+        self._process: ManagedProcess | None = None
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def _healthy(self) -> bool:
+        assert self._process is not None
+        self._process.check_alive()
+        try:
+            return httpx.get(f"{self.url}/healthz", timeout=1.0).is_success
+        except httpx.HTTPError:
+            return False
+
+    def start(self, timeout: float = 30.0) -> PaymentProviderService:
+        args = [
+            sys.executable,
+            "-m",
+            "provider",
+            "--port",
+            str(self.port),
+            "--ledger",
+            str(self.ledger_path),
+        ]
+        self._process = ManagedProcess(
+            "payment-provider",
+            args,
+            self.run_dir / "logs" / "payment-provider.log",
+            # Its own URL too: a production environment refuses settings without one.
+            env={**self.env, "ORDERS_PAYMENTS__PROVIDER_URL": self.url, "PYTHONUNBUFFERED": "1"},
+        ).start()
+        wait_until(self._healthy, timeout, f"payment provider on {self.url}")
+        return self
+
+    @property
+    def pid(self) -> int | None:
+        return self._process.pid if self._process is not None and self._process.alive() else None
+
+    def alive(self) -> bool:
+        return self._process is not None and self._process.alive()
+
+    def stop(self) -> None:
+        if self._process is not None:
+            self._process.stop()
+
+    def kill(self) -> None:
+        if self._process is not None:
+            self._process.kill()
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--run-dir", type=Path, default=Path(".run"))
+    parser.add_argument("--port", type=int, default=None)
+    args = parser.parse_args()
+    service = PaymentProviderService(args.run_dir, port=args.port).start()
+    print(f"payment provider on {service.url} (ledger {service.ledger_path})", flush=True)
+    print(f"  outage: python -m tools.provider --url {service.url} outage on|off", flush=True)
+    stop = False
+
+    def _stop(*_: object) -> None:
+        nonlocal stop
+        stop = True
+
+    signal.signal(signal.SIGTERM, _stop)
+    signal.signal(signal.SIGINT, _stop)
+    while not stop:
+        time.sleep(0.5)
+    service.stop()
+
+
+if __name__ == "__main__":
+    main()

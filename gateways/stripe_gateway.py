@@ -1,0 +1,188 @@
+"""The PaymentGateway port on Stripe's PaymentIntents, through the official SDK (async, httpx).
+
+A charge is two requests, create then confirm, so the intent's id can be recorded (the
+IntentLog) before any money moves: a retry, a refund compensation or an operator's retry
+days later finds and continues that one intent. Stripe's idempotency keys alone could not
+do it, because Stripe forgets them after 24 hours. Every request carries its own key,
+derived from the order's key and the step (``order-<id>:create``, ``…:confirm``,
+``…:capture``, ``…:cancel``, ``…:refund``), since Stripe refuses one key reused with other
+parameters.
+
+The one gap left: killed after Stripe created the intent and before the log recorded it,
+a retry within 24 hours gets the same intent back by its key; a retry later creates a
+second intent -- but the first was never confirmed, so it holds no money.
+
+Errors, mapped onto the saga's rules: a card error is a decline (non-retryable, with
+Stripe's decline code); rate limits, connection errors, 5xx and a key Stripe refuses are
+GatewayUnavailableError (retried, counted by the circuit breaker); an idempotency conflict
+is IdempotencyKeyReusedError and any other refused request GatewayRequestError.
+"""
+
+from __future__ import annotations
+
+from typing import Protocol
+
+import stripe
+
+from gateways.payment_gateway import (
+    ChargeStatus,
+    GatewayCharge,
+    GatewayRequestError,
+    GatewayUnavailableError,
+    IdempotencyKeyReusedError,
+    PaymentDeclinedError,
+)
+from gateways.stripe_requests import (
+    IDEMPOTENCY_KEY,
+    StripeRequests,
+    build_stripe_client,
+    from_minor_units,
+    minor_units,
+)
+from models.money import Money
+
+__all__ = ["IntentLog", "StripeGateway", "build_stripe_client"]
+
+UNCONFIRMED = ("requires_payment_method", "requires_confirmation")
+CANCELABLE = ("requires_payment_method", "requires_confirmation", "requires_action")
+
+
+class IntentLog(Protocol):
+    """Where the intent made under an order's key is written down the moment it exists."""
+
+    async def intent_for(self, idempotency_key: str) -> str | None: ...
+
+    async def remember(self, idempotency_key: str, intent_id: str) -> None: ...
+
+
+class StripeGateway:
+    def __init__(
+        self, client: stripe.StripeClient, intents: IntentLog, *, return_url: str = ""
+    ) -> None:
+        self._stripe = StripeRequests(client, return_url=return_url)
+        self._log = intents
+
+    async def charge(
+        self, idempotency_key: str, amount: Money, token: str, *, capture: bool
+    ) -> GatewayCharge:
+        intent_id = await self._log.intent_for(idempotency_key)
+        if intent_id is None:
+            intent = await self._stripe.create(idempotency_key, amount, token, capture=capture)
+            await self._log.remember(idempotency_key, intent.id)
+        else:
+            intent = await self._stripe.retrieve(intent_id)
+            _check_same_request(intent, idempotency_key, amount, capture)
+        if intent.status in UNCONFIRMED:
+            if intent.last_payment_error is not None:
+                raise _declined(intent.last_payment_error)  # the first answer, again
+            intent = await self._stripe.confirm(idempotency_key, intent.id)
+        return _charge_of(intent)
+
+    async def capture(self, reference: str) -> GatewayCharge:
+        intent = await self._stripe.retrieve(reference)
+        if intent.status == "requires_capture":
+            intent = await self._stripe.capture(_key_of(intent), reference)
+        elif intent.status != "succeeded":
+            raise GatewayRequestError(f"intent {reference} is {intent.status}: nothing to capture")
+        return _charge_of(intent)
+
+    async def void(self, reference: str) -> GatewayCharge:
+        intent = await self._stripe.retrieve(reference)
+        if intent.status == "requires_capture" or intent.status in CANCELABLE:
+            intent = await self._stripe.cancel(_key_of(intent), reference)
+        elif intent.status != "canceled":
+            raise GatewayRequestError(f"intent {reference} is {intent.status}: cannot void it")
+        return _charge_of(intent)
+
+    async def refund(self, reference: str, amount: Money | None = None) -> GatewayCharge:
+        """Refund the captured money; ``amount``: part of it (this adapter only: the port
+        refunds in full). Refunding what is already refunded refunds nothing more."""
+        intent = await self._stripe.retrieve(reference)
+        if intent.status != "succeeded":
+            raise GatewayRequestError(f"intent {reference} is {intent.status}: nothing to refund")
+        standing = await self._stripe.refunds(reference)
+        refunded = sum(r.amount for r in standing)
+        if amount is None and standing and refunded >= intent.amount_received:
+            return _charge_of(intent, refund_id=standing[0].id, refunded=True)
+        refund = await self._stripe.refund(_key_of(intent), reference, amount)
+        fully = refunded + refund.amount >= intent.amount_received
+        return _charge_of(intent, refund_id=refund.id, refunded=fully)
+
+    async def find_charge(self, idempotency_key: str) -> GatewayCharge | None:
+        """The intent recorded under ``idempotency_key``, if it holds, held or waits for
+        money (REQUIRES_ACTION); None when none was made or it never got that far."""
+        intent_id = await self._log.intent_for(idempotency_key)
+        if intent_id is None:
+            return None
+        intent = await self._stripe.retrieve(intent_id)
+        if intent.status in UNCONFIRMED or intent.status == "processing":
+            return None
+        if intent.status == "canceled" and intent.latest_charge is None:
+            return None  # abandoned before any money was held
+        if intent.status == "succeeded":
+            standing = await self._stripe.refunds(intent_id)
+            if standing and sum(r.amount for r in standing) >= intent.amount_received:
+                return _charge_of(intent, refund_id=standing[0].id, refunded=True)
+        return _charge_of(intent)
+
+
+def _metadata(intent: stripe.PaymentIntent, key: str) -> str:
+    # metadata is a StripeObject typed for attribute access; its keys are plain dict keys.
+    return str(intent.metadata[key]) if key in intent.metadata else ""
+
+
+def _key_of(intent: stripe.PaymentIntent) -> str:
+    return _metadata(intent, IDEMPOTENCY_KEY) or intent.id
+
+
+def _check_same_request(
+    intent: stripe.PaymentIntent, idempotency_key: str, amount: Money, capture: bool
+) -> None:
+    asked = (minor_units(amount), amount.currency.lower(), "automatic" if capture else "manual")
+    made = (intent.amount, intent.currency, intent.capture_method)
+    if asked[:2] != made[:2] or (asked[2] == "manual") != (made[2] == "manual"):
+        raise IdempotencyKeyReusedError(
+            f"idempotency key {idempotency_key!r} made intent {intent.id} with {made}, "
+            f"now asked for {asked}"
+        )
+
+
+def _declined(error: stripe.PaymentIntent.LastPaymentError) -> PaymentDeclinedError:
+    code = error.decline_code or error.code or "declined"
+    return PaymentDeclinedError(error.message or "your card was declined", code)
+
+
+def _next_action(intent: stripe.PaymentIntent) -> str | None:
+    action = intent.next_action
+    if action is None:
+        return None
+    # Stripe sends only the sub-object its ``type`` names.
+    redirect = action.redirect_to_url if action.type == "redirect_to_url" else None
+    if redirect is not None and redirect.url:
+        return redirect.url
+    # No return URL configured: the shop's page finishes it with Stripe.js.
+    return f"stripe-js:{intent.client_secret}"
+
+
+def _charge_of(
+    intent: stripe.PaymentIntent, *, refund_id: str | None = None, refunded: bool = False
+) -> GatewayCharge:
+    status = {
+        "succeeded": ChargeStatus.CAPTURED,
+        "requires_capture": ChargeStatus.AUTHORIZED,
+        "requires_action": ChargeStatus.REQUIRES_ACTION,
+        "canceled": ChargeStatus.VOIDED,
+    }.get(intent.status)
+    if status is None:
+        # "processing" (cards rarely): no answer yet, so ask again later.
+        raise GatewayUnavailableError(f"intent {intent.id} is still {intent.status}")
+    if refunded:
+        status = ChargeStatus.REFUNDED
+    return GatewayCharge(
+        reference=intent.id,
+        status=status,
+        amount=from_minor_units(intent.amount, intent.currency),
+        idempotency_key=_metadata(intent, IDEMPOTENCY_KEY),
+        refund_reference=refund_id,
+        next_action=_next_action(intent) if status is ChargeStatus.REQUIRES_ACTION else None,
+    )

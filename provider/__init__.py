@@ -1,0 +1,1 @@
+"""The simulated payment provider as one shared HTTP service (``python -m provider``)."""

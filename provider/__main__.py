@@ -1,0 +1,51 @@
+"""``python -m provider [--host H] [--port P] [--ledger FILE]``: the shared payment provider.
+
+Latency and the transient failure rate come from the same settings the in-process
+simulation reads (``ORDERS_PAYMENTS__GATEWAY_LATENCY_MS``, ``…__GATEWAY_FAILURE_RATE``);
+the ledger file from ``--ledger`` or ``ORDERS_PAYMENTS__SIMULATED_LEDGER_PATH``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+from pathlib import Path
+
+import uvicorn
+
+from config.settings import RUN_DIR, load_settings
+from gateways.simulated_payment import SimulatedPaymentGateway
+from provider.app import create_provider_app
+from telemetry.setup import configure_telemetry
+
+DEFAULT_PORT = 8100
+log = logging.getLogger("provider")
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(prog="python -m provider", description=__doc__)
+    parser.add_argument("--host", default="127.0.0.1")
+    parser.add_argument("--port", type=int, default=DEFAULT_PORT)
+    parser.add_argument("--ledger", type=Path, help="the provider's SQLite database file")
+    args = parser.parse_args(argv)
+    settings = load_settings()
+    payments = settings.payments
+    default_ledger = RUN_DIR / "payment-provider.sqlite3"
+    ledger = args.ledger or Path(payments.simulated_ledger_path or default_ledger)
+    configure_telemetry(settings.telemetry, service_name="payment-provider")
+    gateway = SimulatedPaymentGateway(
+        latency_seconds=payments.gateway_latency_ms / 1000,
+        failure_rate=payments.gateway_failure_rate,
+        ledger_path=ledger,
+    )
+    log.info(
+        "payment provider on http://%s:%d (ledger %s)", args.host, args.port, ledger.absolute()
+    )
+    try:
+        uvicorn.run(create_provider_app(gateway), host=args.host, port=args.port)
+    finally:
+        gateway.close()
+
+
+if __name__ == "__main__":
+    main()

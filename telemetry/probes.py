@@ -1,0 +1,95 @@
+"""Liveness and readiness over HTTP for processes that are not web servers (workers, relay).
+
+``GET /healthz`` (live) and ``GET /readyz`` (ready) answer 200 or 503 with the reason in
+plain text. The server runs in a daemon thread (as prometheus_client's /metrics does), and
+each check is a coroutine run on the process's event loop: a loop that is blocked or gone
+cannot answer within the timeout, so the process is reported not live -- the failure a
+liveness probe exists for, which a server on the loop itself could not see.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import threading
+from collections.abc import Callable, Coroutine
+from concurrent.futures import TimeoutError as FutureTimeoutError
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+
+__all__ = ["Check", "ProbeServer"]
+
+log = logging.getLogger(__name__)
+
+# None when healthy, else why not (shown in the probe's answer and logged).
+Check = Callable[[], Coroutine[Any, Any, str | None]]
+
+
+class ProbeServer:
+    def __init__(
+        self,
+        host: str,
+        port: int,
+        *,
+        live: Check,
+        ready: Check,
+        loop: asyncio.AbstractEventLoop,
+        timeout_seconds: float = 5.0,
+    ) -> None:
+        self._checks = {"/healthz": live, "/livez": live, "/readyz": ready}
+        self._loop = loop
+        self._timeout = timeout_seconds
+        self._server = ThreadingHTTPServer((host, port), self._handler())
+        self._server.daemon_threads = True
+        self._thread = threading.Thread(
+            target=self._server.serve_forever, name="probes", daemon=True
+        )
+
+    @property
+    def port(self) -> int:
+        return int(self._server.server_address[1])
+
+    def start(self) -> ProbeServer:
+        self._thread.start()
+        log.info("probes on port %d: /healthz (live), /readyz (ready)", self.port)
+        return self
+
+    def stop(self) -> None:
+        self._server.shutdown()
+        self._server.server_close()
+
+    def _answer(self, path: str) -> tuple[int, str]:
+        check = self._checks.get(path)
+        if check is None:
+            return 404, "not found"
+        problem: str | None
+        try:
+            problem = asyncio.run_coroutine_threadsafe(check(), self._loop).result(self._timeout)
+        except (FutureTimeoutError, TimeoutError):
+            problem = f"no answer from the event loop within {self._timeout:.0f}s"
+        except RuntimeError as exc:  # the loop is closed
+            problem = f"event loop gone: {exc}"
+        except Exception as exc:  # a check that fails is a failed check, not a crash
+            problem = f"check failed: {exc!r}"
+        if problem is None:
+            return 200, "ok"
+        log.warning("%s: %s", path, problem)
+        return 503, problem
+
+    def _handler(self) -> type[BaseHTTPRequestHandler]:
+        answer = self._answer
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_GET(self) -> None:
+                status, text = answer(self.path.split("?", 1)[0])
+                body = (text + "\n").encode()
+                self.send_response(status)
+                self.send_header("Content-Type", "text/plain; charset=utf-8")
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                self.wfile.write(body)
+
+            def log_message(self, format: str, *args: Any) -> None:
+                pass  # every probe would be a log line; failures are logged above
+
+        return Handler
