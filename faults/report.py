@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -110,7 +111,43 @@ def write_report(summary: dict[str, Any], docs: Path, out_dir: Path) -> None:
         f"\nCharges without an order record: {len(summary['charges_without_order'])}. "
         f"Mails accepted by the SMTP server: {summary['mails_accepted']}.\n"
     )
-    docs.write_text(text)
+    docs.write_text(text + _READING)
+
+
+_READING = """
+## Reading the figures
+
+- **Recovery** counts until the *orders* settled. Kafka is off the saga's path (events
+  wait in the outbox), so the Kafka rows recover in seconds while their events reach the
+  topics only once the brokers are back; that they all did is the "lost 0" column, read
+  after the run.
+- **kill -9 of a worker pool**: the activities it had started are retried when their
+  start-to-close timeout expires (10 to 30 s, `workflows/saga_steps.py`), which sets most of
+  those rows' recovery; the restarted pool picks up new work within seconds.
+- **kill -9 of the API mid-POST**: a POST whose key was claimed but not finished answers
+  409 with Retry-After until the claim is taken over as abandoned (30 s,
+  `api/services/idempotency.py`); the client keeps resending the same key, so recovery
+  there is about 30 s and no key ever gave two orders.
+- **Payment provider down past the budget**: the API is restarted for this fault with a
+  charge budget of half the outage (the budget travels in each saga's input), so the
+  orders placed after that park in NEEDS_ATTENTION; the run then ends the outage, sends
+  the operator's `retry` to each and counts one charge per order. Its outage figure
+  includes the two API restarts.
+- **Temporal** runs as the persistent dev server here; the two-node cluster's node-kill
+  and restart cases are tested in `tests/cluster/` but not yet part of this matrix.
+- Duplicates *on the topic* are allowed (the relay publishes at least once; after a
+  relay's death the standby may resend a batch); what must be 0 is "applied twice" by
+  the dedup consumer.
+
+Re-render this page from the JSON: `python -m faults.report bench/results/faults.json`.
+"""
+
+
+def main() -> None:
+    """Re-renders docs/faults.md and the picture from a run's JSON."""
+    source = Path(sys.argv[1] if len(sys.argv) > 1 else "bench/results/faults.json")
+    summary = json.loads(source.read_text())
+    write_report(summary, Path("docs/faults.md"), source.parent)
 
 
 def _plot(rows: list[dict[str, Any]], path: Path) -> None:
@@ -130,3 +167,7 @@ def _plot(rows: list[dict[str, Any]], path: Path) -> None:
     figure.tight_layout()
     figure.savefig(path, dpi=100)
     plt.close(figure)
+
+
+if __name__ == "__main__":
+    main()
