@@ -7,11 +7,15 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 from faults.plan import FAULTS
 
 ROOT = Path(__file__).resolve().parents[2]
 
 
+# The quick run's budget is ten minutes; the suite's default timeout is shorter.
+@pytest.mark.timeout(660)
 def test_quick_fault_run_loses_nothing_and_every_fault_meets_its_expectation(
     tmp_path: Path,
 ) -> None:
