@@ -84,6 +84,41 @@ class Applied:
         event.listen(session.sync_session, "after_commit", committed, once=True)
 
 
+@dataclass
+class DedupConsumer:
+    """The project's dedup consumer, run as a deployment runs it: a new instance (same group,
+    same inbox) when one dies, and on :meth:`restart` (one that stopped making progress)."""
+
+    make: Callable[[], InboxConsumer]
+    say: Callable[[str], None]
+    restarts: int = 0
+    _current: asyncio.Event | None = None
+
+    async def run(self, stop: asyncio.Event) -> None:
+        while not stop.is_set():
+            mine = self._current = asyncio.Event()
+            consumer = self.make()
+            runner = asyncio.create_task(consumer.run(mine))
+            stopper = asyncio.create_task(stop.wait())
+            await asyncio.wait({runner, stopper}, return_when=asyncio.FIRST_COMPLETED)
+            mine.set()
+            stopper.cancel()
+            # A synchronous offset commit can hang while the group's coordinator moves
+            # between brokers; such an instance is left behind, as a pod would be replaced.
+            done, _ = await asyncio.wait({runner}, timeout=10)
+            if runner in done:
+                if runner.exception() is not None:
+                    self.say(f"dedup consumer died ({runner.exception()!r}); starting another")
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(consumer.close(), 10)
+            self.restarts += 1
+
+    def restart(self) -> None:
+        if self._current is not None:
+            self.say("dedup consumer made no progress; starting another")
+            self._current.set()
+
+
 def stack_options(run_dir: Path, smtp_port: int, extra: dict[str, str]) -> StackOptions:
     return StackOptions(
         run_dir=run_dir,
@@ -116,6 +151,7 @@ class Harness:
     temporal: Client
     load: OrderLoad
     applied: Applied
+    dedup: DedupConsumer
     say: Callable[[str], None]
 
     @property
@@ -179,35 +215,40 @@ async def running(
         applied = Applied()
         assert stack.kafka is not None
         topics = KafkaSettings()
-        consumer = InboxConsumer.connect(
-            CONSUMER,
-            bootstrap_servers=stack.kafka.bootstrap_servers,
-            topics=[
-                topics.order_topic,
-                topics.inventory_topic,
-                topics.payment_topic,
-                topics.notification_topic,
-            ],
-            sessions=session_factory(engine),
-            handler=applied.handler,
-            group_id=f"{CONSUMER}-{uuid.uuid4().hex[:6]}",
-        )
+        group = f"{CONSUMER}-{uuid.uuid4().hex[:6]}"
+
+        def new_consumer() -> InboxConsumer:
+            assert stack.kafka is not None
+            return InboxConsumer.connect(
+                CONSUMER,
+                bootstrap_servers=stack.kafka.bootstrap_servers,
+                topics=[
+                    topics.order_topic,
+                    topics.inventory_topic,
+                    topics.payment_topic,
+                    topics.notification_topic,
+                ],
+                sessions=session_factory(engine),
+                handler=applied.handler,
+                group_id=group,
+            )
+
+        dedup = DedupConsumer(new_consumer, say)
         stop = asyncio.Event()
         temporal = await connect_temporal(
             TemporalSettings(address=stack.env["ORDERS_TEMPORAL__ADDRESS"])
         )
         tasks = [
             asyncio.create_task(_supervise(supervisor, stop)),
-            asyncio.create_task(consumer.run(stop)),
+            asyncio.create_task(dedup.run(stop)),
         ]
         async with httpx.AsyncClient(base_url=stack.api_url, timeout=30) as http:
             load = OrderLoad(http, token, create_product(stack.postgres.conninfo("orders")))  # type: ignore[union-attr]
             try:
-                yield Harness(stack, mail, supervisor, temporal, load, applied, say)
+                yield Harness(stack, mail, supervisor, temporal, load, applied, dedup, say)
             finally:
                 stop.set()
-                await asyncio.gather(*tasks, return_exceptions=True)
-                await consumer.close()
+                await asyncio.wait(tasks, timeout=30)
                 await engine.dispose()
     finally:
         await asyncio.to_thread(stack.stop)
