@@ -118,8 +118,10 @@ class OrderLoad:
             statuses = await asyncio.gather(*(self.status(str(p.order_id)) for p in waiting))
             now = time.monotonic()
             for placement, status in zip(waiting, statuses, strict=True):
-                if status is not None:
-                    placement.status = status
+                # Two readers may follow one order; a stale answer never undoes a settled one.
+                if status is None or placement.status in settled:
+                    continue
+                placement.status = status
                 if status in settled:
                     placement.finished_at = now
             waiting = [p for p in waiting if p.status not in settled]
