@@ -6,7 +6,7 @@ UV_VERSION := 0.13.8
 UV := $(or $(shell command -v uv 2>/dev/null),.cache/uv/bin/uv)
 export UV_PYTHON_DOWNLOADS := never
 
-.PHONY: install dev test lint typecheck unit bench bench-smoke schemas publish-contracts clean
+.PHONY: install dev test lint typecheck unit bench bench-smoke faults schemas publish-contracts clean
 
 .cache/uv/bin/uv:
 	$(PYTHON) -m venv .cache/uv
@@ -33,6 +33,10 @@ unit: install
 
 bench: install
 	$(UV) run python -m bench
+
+# Load plus one fault at a time on the real stack; writes docs/faults.md (ARGS=--quick: short).
+faults: install
+	$(UV) run python -m faults $(ARGS)
 
 clean:
 	rm -rf .run .venv .cache/uv

@@ -13,6 +13,7 @@ import httpx
 from temporalio.client import Client
 
 from bench.bare_workflow import BareSaga
+from bench.load import OrderLoad
 from messages.queues import TaskQueues, order_workflow_id
 
 
@@ -78,7 +79,8 @@ async def bare_sagas(
 
 @dataclass
 class OrderClient:
-    """Places orders over HTTP as a shop front would, then waits for each saga's end."""
+    """Places orders over HTTP as a shop front would (bench/load.py), then waits for each
+    saga's end through Temporal."""
 
     http: httpx.AsyncClient
     temporal: Client
@@ -87,18 +89,13 @@ class OrderClient:
     placed: list[str] = field(default_factory=list)
 
     async def place_and_wait(self, phase: Phase) -> None:
+        load = OrderLoad(self.http, self.token, self.product_id)
         t0 = time.perf_counter()
-        response = await self.http.post(
-            "/orders",
-            json={
-                "items": [{"product_id": self.product_id, "quantity": 1}],
-                "payment": {"method": "card", "token": "tok_visa"},
-            },
-            headers={"Authorization": f"Bearer {self.token}"},
-        )
+        placement = await load.place()
         t1 = time.perf_counter()
-        response.raise_for_status()
-        order_id = response.json()["order_id"]
+        if placement.order_id is None:
+            raise RuntimeError(f"order not accepted: {placement.error}")
+        order_id = placement.order_id
         self.placed.append(order_id)
         result = await self.temporal.get_workflow_handle(order_workflow_id(order_id)).result()
         status = str(result["status"] if isinstance(result, dict) else result.status)

@@ -214,6 +214,7 @@ class KafkaBroker:
         self.log_path = self.run_dir / "kafka.log"
         self._process: ManagedProcess | None = None
         self._archive_pending: tuple[Path, Path] | None = None  # (written at exit, final name)
+        self.cluster_id = random_cluster_id()
 
     @property
     def bootstrap_servers(self) -> str:
@@ -236,6 +237,16 @@ class KafkaBroker:
     def start(self, timeout: float = READY_TIMEOUT) -> KafkaBroker:
         if self.alive():
             return self
+        self.launch()
+        try:
+            self._wait_ready(timeout)
+        except BaseException:
+            self.stop()
+            raise
+        return self
+
+    def launch(self) -> None:
+        """Start the JVM without waiting for it: a cluster's nodes need each other to be ready."""
         libs = ensure_kafka_libs(self._libs_dir)
         java = java_executable()
         for busy in (self.port, self.controller_port):
@@ -254,12 +265,6 @@ class KafkaBroker:
             env=self._env(),
             cwd=self.run_dir,
         ).start()
-        try:
-            self._wait_ready(timeout)
-        except BaseException:
-            self.stop()
-            raise
-        return self
 
     def stop(self, timeout: float = STOP_TIMEOUT) -> None:
         """Controlled shutdown (SIGTERM); SIGKILL if it takes longer than ``timeout``."""
@@ -343,7 +348,15 @@ class KafkaBroker:
         ]
 
     def _write_config(self) -> None:
-        props = {
+        props = self._properties()
+        self.config_path.write_text(
+            "# written by devstack/kafka.py; rewritten on every start\n"
+            + "".join(f"{key}={value}\n" for key, value in props.items())
+        )
+        self.log4j_path.write_text(_LOG4J2_PROPERTIES)
+
+    def _properties(self) -> dict[str, str]:
+        return {
             "process.roles": "broker,controller",
             "node.id": "1",
             "controller.quorum.voters": f"1@127.0.0.1:{self.controller_port}",
@@ -376,11 +389,6 @@ class KafkaBroker:
             "num.io.threads": "4",
             "num.recovery.threads.per.data.dir": "1",
         }
-        self.config_path.write_text(
-            "# written by devstack/kafka.py; rewritten on every start\n"
-            + "".join(f"{key}={value}\n" for key, value in props.items())
-        )
-        self.log4j_path.write_text(_LOG4J2_PROPERTIES)
 
     def _format_storage(self, java: str, classpath: str) -> None:
         cmd = [
@@ -390,7 +398,7 @@ class KafkaBroker:
             STORAGE_TOOL_MAIN,
             "format",
             "--cluster-id",
-            random_cluster_id(),
+            self.cluster_id,
             "--config",
             str(self.config_path),
             "--ignore-formatted",
@@ -413,6 +421,9 @@ class KafkaBroker:
                 f"formatting Kafka storage in {self.data_dir} failed "
                 f"(exit {done.returncode}):\n{tail}"
             )
+
+    def wait_ready(self, timeout: float = READY_TIMEOUT) -> None:
+        self._wait_ready(timeout)
 
     def _wait_ready(self, timeout: float) -> None:
         from confluent_kafka.admin import AdminClient  # noqa: PLC0415 - keeps CLI import light

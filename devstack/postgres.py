@@ -265,6 +265,13 @@ class PostgresCluster:
             self._process.stop(timeout=timeout, sig=signal.SIGINT)
             self._process = None
 
+    def stop_immediately(self, timeout: float = 30.0) -> None:
+        """``pg_ctl stop -m immediate`` (SIGQUIT): no checkpoint, as a crash; the next start
+        recovers from the write-ahead log."""
+        if self._process is not None:
+            self._process.stop(timeout=timeout, sig=signal.SIGQUIT)
+            self._process = None
+
     def __enter__(self) -> PostgresCluster:
         return self.start()
 

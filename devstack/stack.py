@@ -19,6 +19,7 @@ from devstack.codec_keys import codec_env
 from devstack.jaeger import Jaeger
 from devstack.jwks_issuer import JwksIssuer
 from devstack.kafka import KafkaBroker
+from devstack.kafka_cluster import REPLICATION, KafkaCluster
 from devstack.payment_provider import PaymentProviderService
 from devstack.postgres import PostgresCluster
 from devstack.process import ManagedProcess, free_port, port_open, wait_until
@@ -41,6 +42,8 @@ class StackOptions:
     postgres_durable: bool = True
     kafka: bool = False
     kafka_port: int | None = None
+    # 1: one broker (dev); 3: a KRaft cluster whose topics are replicated three times.
+    kafka_brokers: int = 1
     # One process per inner list; the dev default is every queue in one process.
     worker_groups: list[list[str]] = field(default_factory=lambda: [list(queues.ALL)])
     api_workers: int = 1
@@ -68,7 +71,7 @@ class Stack:
         self.issuer: JwksIssuer | None = None
         self.temporal: TemporalDevServer | None = None
         self.postgres: PostgresCluster | None = None
-        self.kafka: KafkaBroker | None = None
+        self.kafka: KafkaBroker | KafkaCluster | None = None
         self.jaeger: Jaeger | None = None
         self.processes: dict[str, ManagedProcess] = {}
         # Process name (``<name>-sdk`` for a worker's Temporal SDK metrics) -> its /metrics.
@@ -127,8 +130,13 @@ class Stack:
         if not any(name in os.environ for name in _PROVIDER_VARIABLES):
             self.provider = PaymentProviderService(opts.run_dir, env=self.child_env()).start()
             self.env["ORDERS_PAYMENTS__PROVIDER_URL"] = self.provider.url
-        if opts.kafka:
+        if opts.kafka and opts.kafka_brokers > 1:
+            self.kafka = KafkaCluster(opts.run_dir / "kafka", size=opts.kafka_brokers).start()
+            replication = min(REPLICATION, opts.kafka_brokers)
+            self.env["ORDERS_KAFKA__REPLICATION_FACTOR"] = str(replication)
+        elif opts.kafka:
             self.kafka = KafkaBroker(opts.run_dir / "kafka", port=opts.kafka_port).start()
+        if self.kafka is not None:
             self.env["ORDERS_KAFKA__BOOTSTRAP_SERVERS"] = self.kafka.bootstrap_servers
         if opts.tracing:
             self.jaeger = Jaeger(opts.run_dir / "jaeger").start()

@@ -1,0 +1,1 @@
+"""``python -m faults``: the published fault matrix (see docs/faults.md)."""

@@ -1,0 +1,255 @@
+"""What a fault run holds while it runs: the stack, its supervisor, a mail server, a dedup
+consumer reading every topic, and the order load."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import sys
+import uuid
+from collections import Counter
+from collections.abc import AsyncIterator, Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import httpx
+import psycopg
+from aiosmtpd.controller import Controller
+from sqlalchemy import event
+from sqlmodel.ext.asyncio.session import AsyncSession
+from temporalio.client import Client
+
+from bench.load import OrderLoad
+from clients.temporal import connect_temporal
+from config.settings import DatabaseSettings, KafkaSettings, TemporalSettings, load_settings
+from devstack.process import free_port
+from devstack.stack import Stack, StackOptions
+from devstack.supervisor import RestartPolicy, Supervisor
+from messages import queues
+from outbox.cloudevents import ReceivedEvent
+from outbox.consumer import InboxConsumer
+from persistence.database import create_engine, session_factory
+from tools.token import mint_token
+
+LOOPBACK = "127.0.0.1"
+# The audit consumer rides out every broker fault; its reconnect chatter is not a finding.
+logging.getLogger("outbox.consumer").setLevel(logging.CRITICAL)
+CONSUMER = "fault-audit"
+
+
+@dataclass
+class Mailbox:
+    """aiosmtpd's handler: counts what it accepted."""
+
+    accepted: int = 0
+
+    async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:  # noqa: N802, ARG002
+        self.accepted += 1
+        return "250 Message accepted for delivery"
+
+
+@dataclass
+class MailServer:
+    """A real SMTP server on a port of its own, which a fault may stop and start again."""
+
+    port: int = field(default_factory=free_port)
+    mailbox: Mailbox = field(default_factory=Mailbox)
+    _controller: Controller | None = None
+
+    def start(self) -> None:
+        self._controller = Controller(self.mailbox, hostname=LOOPBACK, port=self.port)
+        self._controller.start()
+
+    def stop(self) -> None:
+        if self._controller is not None:
+            self._controller.stop()
+            self._controller = None
+
+
+@dataclass
+class Applied:
+    """What the dedup consumer applied, counted only once its transaction committed."""
+
+    counts: Counter[str] = field(default_factory=Counter)
+
+    async def handler(self, session: AsyncSession, received: ReceivedEvent) -> None:
+        event_id = str(received.event_id)
+
+        def committed(_: object) -> None:
+            self.counts[event_id] += 1
+
+        event.listen(session.sync_session, "after_commit", committed, once=True)
+
+
+@dataclass
+class DedupConsumer:
+    """The project's dedup consumer, run as a deployment runs it: a new instance (same group,
+    same inbox) when one dies, and on :meth:`restart` (one that stopped making progress)."""
+
+    make: Callable[[], InboxConsumer]
+    say: Callable[[str], None]
+    restarts: int = 0
+    _current: asyncio.Event | None = None
+
+    async def run(self, stop: asyncio.Event) -> None:
+        while not stop.is_set():
+            mine = self._current = asyncio.Event()
+            consumer = self.make()
+            runner = asyncio.create_task(consumer.run(mine))
+            stopper = asyncio.create_task(stop.wait())
+            await asyncio.wait({runner, stopper}, return_when=asyncio.FIRST_COMPLETED)
+            mine.set()
+            stopper.cancel()
+            # A synchronous offset commit can hang while the group's coordinator moves
+            # between brokers; such an instance is left behind, as a pod would be replaced.
+            done, _ = await asyncio.wait({runner}, timeout=10)
+            if runner in done:
+                if runner.exception() is not None:
+                    self.say(f"dedup consumer died ({runner.exception()!r}); starting another")
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(consumer.close(), 10)
+            self.restarts += 1
+
+    def restart(self) -> None:
+        if self._current is not None:
+            self.say("dedup consumer made no progress; starting another")
+            self._current.set()
+
+
+def stack_options(run_dir: Path, smtp_port: int, extra: dict[str, str]) -> StackOptions:
+    return StackOptions(
+        run_dir=run_dir,
+        temporal_port=0,
+        ui_port=0,
+        api_port=0,
+        postgres=True,
+        postgres_durable=True,
+        kafka=True,
+        kafka_brokers=3,
+        worker_groups=[[name] for name in queues.ALL],
+        seed=False,
+        extra_env={
+            "ORDERS_TELEMETRY__LOG_LEVEL": "WARNING",
+            "ORDERS_NOTIFICATIONS__CHANNEL": "smtp",
+            "ORDERS_NOTIFICATIONS__SMTP_HOST": LOOPBACK,
+            "ORDERS_NOTIFICATIONS__SMTP_PORT": str(smtp_port),
+            # charges take a while, so a kill lands while some are in flight
+            "ORDERS_PAYMENTS__GATEWAY_LATENCY_MS": "200",
+            **extra,
+        },
+    )
+
+
+@dataclass
+class Harness:
+    stack: Stack
+    mail: MailServer
+    supervisor: Supervisor
+    temporal: Client
+    load: OrderLoad
+    applied: Applied
+    dedup: DedupConsumer
+    say: Callable[[str], None]
+
+    @property
+    def conninfo(self) -> str:
+        assert self.stack.postgres is not None
+        return self.stack.postgres.conninfo("orders")
+
+    def add_standby_relay(self) -> None:
+        self.stack.spawn("outbox-relay-standby", [sys.executable, "-m", "outbox"])
+        standby = self.stack.processes["outbox-relay-standby"]
+        self.supervisor.watch("outbox-relay-standby", standby, standby.describe_exit)
+
+
+def create_product(conninfo: str) -> str:
+    """A product with stock no run can exhaust, written straight into the database."""
+    product_id = f"sku-faults-{uuid.uuid4().hex[:8]}"
+    now = datetime.now(UTC)
+    with psycopg.connect(conninfo, autocommit=True) as conn:
+        conn.execute(
+            "INSERT INTO products (id, name, unit_price, currency, created_at, updated_at)"
+            " VALUES (%s, 'Fault-run beans', 12.50, 'EUR', %s, %s)",
+            (product_id, now, now),
+        )
+        conn.execute(
+            "INSERT INTO inventory (product_id, quantity, reserved, reorder_point,"
+            " reorder_quantity, updated_at) VALUES (%s, 1000000000, 0, 0, 0, %s)",
+            (product_id, now),
+        )
+    return product_id
+
+
+async def _supervise(supervisor: Supervisor, stop: asyncio.Event) -> None:
+    while not stop.is_set():
+        supervisor.poll()
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(stop.wait(), 0.2)
+
+
+@contextlib.asynccontextmanager
+async def running(
+    run_dir: Path, extra_env: dict[str, str], say: Callable[[str], None]
+) -> AsyncIterator[Harness]:
+    mail = MailServer()
+    mail.start()
+    stack = Stack(stack_options(run_dir, mail.port, extra_env))
+    say(f"starting the stack under {run_dir} (PostgreSQL, 3 Kafka brokers, Temporal) ...")
+    try:
+        await asyncio.to_thread(stack.start)
+        for name, address in stack.addresses().items():
+            say(f"  {name}: {address}")
+        say(f"  SMTP: {LOOPBACK}:{mail.port}")
+        if stack.provider is not None:
+            say(f"  payment provider: {stack.provider.url}")
+        # Only the project's processes: the run stops and starts the services itself.
+        supervisor = Supervisor(say, RestartPolicy(initial_backoff=0.5, max_backoff=5.0))
+        for name, process in stack.processes.items():
+            supervisor.watch(name, process, process.describe_exit)
+        settings = load_settings()
+        token = mint_token(settings.auth, "fault-customer", "customer", email="f@example.com")
+        engine = create_engine(DatabaseSettings(url=stack.env["ORDERS_DATABASE__URL"]))
+        applied = Applied()
+        assert stack.kafka is not None
+        topics = KafkaSettings()
+        group = f"{CONSUMER}-{uuid.uuid4().hex[:6]}"
+
+        def new_consumer() -> InboxConsumer:
+            assert stack.kafka is not None
+            return InboxConsumer.connect(
+                CONSUMER,
+                bootstrap_servers=stack.kafka.bootstrap_servers,
+                topics=[
+                    topics.order_topic,
+                    topics.inventory_topic,
+                    topics.payment_topic,
+                    topics.notification_topic,
+                ],
+                sessions=session_factory(engine),
+                handler=applied.handler,
+                group_id=group,
+            )
+
+        dedup = DedupConsumer(new_consumer, say)
+        stop = asyncio.Event()
+        temporal = await connect_temporal(
+            TemporalSettings(address=stack.env["ORDERS_TEMPORAL__ADDRESS"])
+        )
+        tasks = [
+            asyncio.create_task(_supervise(supervisor, stop)),
+            asyncio.create_task(dedup.run(stop)),
+        ]
+        async with httpx.AsyncClient(base_url=stack.api_url, timeout=30) as http:
+            load = OrderLoad(http, token, create_product(stack.postgres.conninfo("orders")))  # type: ignore[union-attr]
+            try:
+                yield Harness(stack, mail, supervisor, temporal, load, applied, dedup, say)
+            finally:
+                stop.set()
+                await asyncio.wait(tasks, timeout=30)
+                await engine.dispose()
+    finally:
+        await asyncio.to_thread(stack.stop)
+        mail.stop()
