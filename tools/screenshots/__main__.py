@@ -4,7 +4,8 @@ Runs a small stack of its own (a Temporal dev server with its Web UI wired to th
 endpoint, the API on SQLite, the production workers, and a simulated provider it can take
 down), parks an order in NEEDS_ATTENTION with a provider outage, ends the outage, and has
 headless Chromium (Debian's ``chromium``, driven by ``shoot.mjs`` with playwright-core)
-take: the list filtered on NEEDS_ATTENTION, the order's details, and the UI's signal dialog
+take: the list filtered on NEEDS_ATTENTION with the order's search attributes as columns,
+the order's details, and the UI's signal dialog
 sending ``retry`` -- then checks that the order reached CONFIRMED and pictures it. Needs
 ``apt-get install chromium`` and ``npm ci`` in tools/screenshots.
 """
@@ -39,6 +40,8 @@ from tools.token import mint_token
 from workers.runner import build_workers
 
 HERE = Path(__file__).parent
+# What the list shows of an order: its search attributes, as the UI has no Summary column.
+LIST_COLUMNS = ("OrderStatus", "OrderTotal", "CustomerId")
 CATALOG = (CatalogItem("sku-beans", "Espresso beans", Decimal("24.90"), 100, 0, 0),)
 
 
@@ -124,7 +127,11 @@ async def _pictures(
     workflows = f"{ui}/namespaces/default/workflows"
     query = urllib.parse.quote('OrderStatus="NEEDS_ATTENTION"')
     await shoot(
-        "page", f"{workflows}?query={query}", str(out / "needs-attention-list.png"), parked[:8]
+        "list",
+        f"{workflows}?query={query}",
+        str(out / "needs-attention-list.png"),
+        parked[:8],
+        *LIST_COLUMNS,
     )
     page = f"{workflows}/{order_workflow_id(parked)}"
     await shoot("page", page, str(out / "needs-attention-details.png"), "NEEDS_ATTENTION")

@@ -1,5 +1,6 @@
 // Headless Chromium through the Temporal Web UI, one step per call:
 //   node shoot.mjs page <url> <png> [text to wait for]
+//   node shoot.mjs list <list url> <png> <text to wait for> <column>...
 //   node shoot.mjs signal <workflow url> <png> <signal name> <json input>
 // Called by `python -m tools.screenshots`, which runs the stack and checks the outcome.
 import { chromium } from "playwright-core";
@@ -18,6 +19,23 @@ try {
   await page.waitForTimeout(3000); // the UI fetches and decodes after load
   if (step === "page") {
     if (rest[0]) await page.getByText(rest[0], { exact: false }).first().waitFor({ timeout: 30000 });
+    await page.screenshot({ path: png, fullPage: false });
+  } else if (step === "list") {
+    // The UI of the dev server (2.54) offers no Summary column in its list; the columns it
+    // can add are the search attributes, so the list shows the order through those. The
+    // choice lives in the browser's storage, hence in the same page as the picture. The
+    // columns taken out make room for the order's in the picture's width.
+    const [text, ...columns] = rest;
+    await page.getByTestId("workflows-summary-table-configuration-button").first().click();
+    for (const column of ["Run ID", "Type", "Start", "End"]) {
+      await page.getByTestId(`orderable-list-item-${column}-remove-button`).click();
+    }
+    for (const column of columns) {
+      await page.getByTestId(`orderable-list-item-${column}-add-button`).click();
+    }
+    await page.getByTestId("drawer-close-button").click();
+    await page.getByText(text, { exact: false }).first().waitFor({ timeout: 30000 });
+    await page.waitForTimeout(500);
     await page.screenshot({ path: png, fullPage: false });
   } else if (step === "signal") {
     const [name, input] = rest;
