@@ -94,7 +94,7 @@ def test_dev_command_serves_ui_docs_and_confirms_an_order_then_stops_cleanly(
         assert f"http://127.0.0.1:{ui}" in banner
         assert httpx.get(f"http://127.0.0.1:{ui}/", timeout=10).status_code == 200
         base = f"http://127.0.0.1:{api}"
-        assert f"Temporal     127.0.0.1:{temporal}" in banner, banner
+        assert re.search(rf"^  Temporal +127\.0\.0\.1:{temporal}$", banner, re.M), banner
         assert "database" in banner
         assert httpx.get(f"{base}/docs", timeout=10).status_code == 200
         headers = {"Authorization": f"Bearer {token.group(1)}"}
