@@ -9,7 +9,9 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import os
 import signal
+import sys
 from collections.abc import Callable, Sequence
 from datetime import timedelta
 from typing import Any
@@ -196,3 +198,10 @@ def main(queue_names: Sequence[str]) -> None:
     settings = load_settings()
     configure_telemetry(settings.telemetry, service_name=worker_service(queue_names))
     asyncio.run(run_workers(queue_names, settings))
+    # Drained and shut down: end here. The Temporal SDK's native threads can still call
+    # into Python while the interpreter finalizes, which aborts the process (SIGABRT, seen
+    # after a clean SIGTERM drain) and would report a graceful stop as a crash.
+    logging.shutdown()
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(0)
