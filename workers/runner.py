@@ -16,6 +16,8 @@ from collections.abc import Callable, Sequence
 from datetime import timedelta
 from typing import Any
 
+from opentelemetry import trace
+from opentelemetry.sdk.trace import TracerProvider
 from sqlalchemy.ext.asyncio import AsyncEngine
 from temporalio.client import Client
 from temporalio.worker import Worker
@@ -201,6 +203,10 @@ def main(queue_names: Sequence[str]) -> None:
     # Drained and shut down: end here. The Temporal SDK's native threads can still call
     # into Python while the interpreter finalizes, which aborts the process (SIGABRT, seen
     # after a clean SIGTERM drain) and would report a graceful stop as a crash.
+    # os._exit skips atexit hooks: flush the spans still batched for export first.
+    provider = trace.get_tracer_provider()
+    if isinstance(provider, TracerProvider):
+        provider.shutdown()
     logging.shutdown()
     sys.stdout.flush()
     sys.stderr.flush()
