@@ -11,7 +11,6 @@ import logging
 
 from sqlalchemy.ext.asyncio import async_sessionmaker
 from sqlmodel.ext.asyncio.session import AsyncSession
-from temporalio import activity
 
 from activities import stock
 from activities.metrics import count_reservation_refused
@@ -24,13 +23,14 @@ from activities.recording import (
     record_order,
 )
 from config.settings import RestockSettings
-from messages import errors
+from messages import contract, errors
 from messages.activities import (
     ReleaseInventoryInput,
     ReleaseResult,
     ReservationResult,
     ReserveInventoryInput,
 )
+from messages.contract import implements
 from messages.restock import LowStock, RestockInventoryInput, RestockResult
 from messages.saga import OrderSnapshot
 from models import (
@@ -57,14 +57,14 @@ from telemetry.context import order_context
 log = logging.getLogger(__name__)
 
 
-class InventoryActivities:
+class InventoryActivities(contract.Inventory):
     def __init__(
         self, sessions: async_sessionmaker[AsyncSession], restock: RestockSettings
     ) -> None:
         self._sessions = sessions
         self._restock = restock
 
-    @activity.defn(name="reserve_inventory")
+    @implements(contract.Inventory.reserve_inventory)
     async def reserve_inventory(self, arg: ReserveInventoryInput) -> ReservationResult:
         """Record the order if needed and reserve every line, or none.
 
@@ -162,7 +162,7 @@ class InventoryActivities:
         ]
         return ReservationResult(order_id=order_id, reserved=reserved, restocks_needed=restocks)
 
-    @activity.defn(name="release_inventory")
+    @implements(contract.Inventory.release_inventory)
     async def release_inventory(self, arg: ReleaseInventoryInput) -> ReleaseResult:
         """Give back what the order holds, once; an order holding nothing is a no-op."""
         with order_context(arg.order_id):
@@ -190,7 +190,7 @@ class InventoryActivities:
                 order_id=arg.order_id, released={row.product_id: row.quantity for row in held}
             )
 
-    @activity.defn(name="restock_inventory")
+    @implements(contract.Inventory.restock_inventory)
     async def restock_inventory(self, arg: RestockInventoryInput) -> RestockResult:
         """Add the delivered units once per ``restock_id``; a retry answers as the first did."""
         async with self._sessions() as session, session.begin():

@@ -15,13 +15,13 @@ from collections.abc import Callable
 from sqlalchemy.ext.asyncio import async_sessionmaker
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
-from temporalio import activity
 
 from activities.metrics import count_order_concluded
 from activities.recording import business_error, place, record_order, stable_id
 from gateways.notification_channels import DeliveryRefusedError, NotificationChannel
-from messages import errors
+from messages import contract, errors
 from messages.activities import NotificationResult, NotifyCustomerInput
+from messages.contract import implements
 from messages.restock import AlertLowStockInput
 from models import (
     DomainEvent,
@@ -52,14 +52,14 @@ _NO_ORDER = "-"
 _Change = Callable[[Notification], DomainEvent | None]
 
 
-class NotificationActivities:
+class NotificationActivities(contract.Notifications):
     def __init__(
         self, sessions: async_sessionmaker[AsyncSession], channel: NotificationChannel
     ) -> None:
         self._sessions = sessions
         self._channel = channel
 
-    @activity.defn(name="notify_customer")
+    @implements(contract.Notifications.notify_customer)
     async def notify_customer(self, arg: NotifyCustomerInput) -> NotificationResult:
         """Commit the order's outcome with the notice, then send the notice once per
         (order, type). Mail server down: the outcome stays committed and the activity
@@ -156,7 +156,7 @@ class NotificationActivities:
         row.failure_reason = order.reason
         return events
 
-    @activity.defn(name="alert_low_stock")
+    @implements(contract.Notifications.alert_low_stock)
     async def alert_low_stock(self, arg: AlertLowStockInput) -> NotificationResult:
         """Tell the stock admins a product runs low, once per restock run."""
         low = arg.low_stock

@@ -10,11 +10,11 @@ import logging
 
 from sqlalchemy.ext.asyncio import async_sessionmaker
 from sqlmodel.ext.asyncio.session import AsyncSession
-from temporalio import activity
 
 from activities.recording import business_error, place, record_order
-from messages import errors
+from messages import contract, errors
 from messages.activities import OrderStatusResult, RecordOrderStatusInput
+from messages.contract import implements
 from models import DomainEvent, IllegalTransitionError, InvalidValueError, OrderStatus
 from models.actor import SYSTEM, operator
 from persistence.event_store import append_events
@@ -26,11 +26,11 @@ __all__ = ["OrderStatusActivities"]
 log = logging.getLogger(__name__)
 
 
-class OrderStatusActivities:
+class OrderStatusActivities(contract.OrderStatusRecords):
     def __init__(self, sessions: async_sessionmaker[AsyncSession]) -> None:
         self._sessions = sessions
 
-    @activity.defn(name="record_order_status")
+    @implements(contract.OrderStatusRecords.record_order_status)
     async def record_order_status(self, arg: RecordOrderStatusInput) -> OrderStatusResult:
         """Park the order (NEEDS_ATTENTION, OrderNeedsAttention) or, after an operator's
         retry, return it to the status it left (OrderRetried). Answers the status now."""

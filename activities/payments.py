@@ -13,7 +13,6 @@ import logging
 
 from sqlalchemy.ext.asyncio import async_sessionmaker
 from sqlmodel.ext.asyncio.session import AsyncSession
-from temporalio import activity
 
 from activities import payment_records as records
 from activities.metrics import (
@@ -32,7 +31,7 @@ from gateways.payment_gateway import (
     PaymentGateway,
     public_next_action,
 )
-from messages import errors
+from messages import contract, errors
 from messages.activities import (
     CapturePaymentInput,
     ChargePaymentInput,
@@ -41,6 +40,7 @@ from messages.activities import (
     RefundPaymentInput,
     RefundResult,
 )
+from messages.contract import implements
 from models import DomainEvent, InvalidValueError, Money, OrderStatus, Payment, PaymentStatus
 from persistence.tables import OrderRow, PaymentRow, utc_now
 from telemetry.context import order_context
@@ -56,13 +56,13 @@ VOIDED = "VOIDED"
 NOTHING_TO_REFUND = "NOTHING_TO_REFUND"
 
 
-class PaymentActivities:
+class PaymentActivities(contract.Payments):
     def __init__(self, sessions: async_sessionmaker[AsyncSession], gateway: PaymentGateway) -> None:
         self._sessions = sessions
         self._gateway = gateway
         watch_payment_circuit(gateway)
 
-    @activity.defn(name="charge_payment")
+    @implements(contract.Payments.charge_payment)
     async def charge_payment(self, arg: ChargePaymentInput) -> PaymentResult:
         """Charge (``capture``) or authorise the order's total once.
 
@@ -120,7 +120,7 @@ class PaymentActivities:
         found = await self._gateway.find_charge(records.idempotency_key(row.order_id))
         return _answer(row, found.next_action if found is not None else None)
 
-    @activity.defn(name="record_payment_outcome")
+    @implements(contract.Payments.record_payment_outcome)
     async def record_payment_outcome(self, arg: RecordPaymentOutcomeInput) -> PaymentResult:
         """Record what the provider reported (by webhook) on a payment that waited for the
         customer's action; a second report of the same payment changes nothing.
@@ -170,7 +170,7 @@ class PaymentActivities:
             )
         return charge
 
-    @activity.defn(name="capture_payment")
+    @implements(contract.Payments.capture_payment)
     async def capture_payment(self, arg: CapturePaymentInput) -> PaymentResult:
         """Take the authorised money: AUTHORIZED → CAPTURED and the order PAID, once."""
         with order_context(arg.order_id):
@@ -188,7 +188,7 @@ class PaymentActivities:
                 log.info("payment %s captured", row.id)
             return records.result_of(row)
 
-    @activity.defn(name="refund_payment")
+    @implements(contract.Payments.refund_payment)
     async def refund_payment(self, arg: RefundPaymentInput) -> RefundResult:
         """Give the money back: refund a capture, void an authorisation, once.
 

@@ -13,13 +13,13 @@ from typing import Any
 
 from sqlalchemy.ext.asyncio import async_sessionmaker
 from sqlmodel.ext.asyncio.session import AsyncSession
-from temporalio import activity
 
 from activities import payment_records as records
 from activities import stock
 from activities.recording import WRONG_ORDER_STATUS, business_error, lock_order, move_order
 from gateways.payment_gateway import GatewayRequestError, PaymentGateway
-from messages import errors
+from messages import contract, errors
+from messages.contract import implements
 from messages.refund import (
     RefundMoneyInput,
     RefundMoneyResult,
@@ -48,12 +48,12 @@ _REFUNDED = OrderRefunded.__name__
 _RETURNED = InventoryReturned.__name__
 
 
-class RefundPayments:
+class RefundPayments(contract.RefundPayments):
     def __init__(self, sessions: async_sessionmaker[AsyncSession], gateway: PaymentGateway) -> None:
         self._sessions = sessions
         self._gateway = gateway
 
-    @activity.defn(name="refund_order_payment")
+    @implements(contract.RefundPayments.refund_order_payment)
     async def refund_order_payment(self, arg: RefundMoneyInput) -> RefundMoneyResult:
         """Refund ``amount`` of a CONFIRMED order once; the order becomes REFUNDED with
         PaymentRefunded and OrderRefunded. An order already REFUNDED answers as recorded."""
@@ -117,11 +117,11 @@ class RefundPayments:
             )
 
 
-class StockReturns:
+class StockReturns(contract.StockReturns):
     def __init__(self, sessions: async_sessionmaker[AsyncSession]) -> None:
         self._sessions = sessions
 
-    @activity.defn(name="return_stock")
+    @implements(contract.StockReturns.return_stock)
     async def return_stock(self, arg: ReturnStockInput) -> ReturnStockResult:
         """Put the returned lines back in stock once (InventoryReturned marks it done)."""
         with order_context(arg.order_id):

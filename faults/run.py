@@ -31,6 +31,7 @@ from faults.judge import FaultRun, judge
 from faults.plan import FAULTS, Fault
 from faults.report import write_report
 from messages.queues import order_workflow_id
+from workflows.order_saga import OrderSaga
 
 PROVIDER = next(f for f in FAULTS if f.name.startswith("payment provider"))
 
@@ -103,7 +104,7 @@ async def run_fault(
     if attention:
         for placement in attention:
             handle = h.temporal.get_workflow_handle(order_workflow_id(str(placement.order_id)))
-            await handle.signal("retry")
+            await handle.signal(OrderSaga.retry)
         say(f"    {len(attention)} orders in NEEDS_ATTENTION; the operator's retry sent")
         stuck = await h.load.wait_terminal(attention, config.settle, {"CONFIRMED"})
     progress.cancel()

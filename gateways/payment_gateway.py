@@ -10,15 +10,11 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from enum import StrEnum
-from typing import TYPE_CHECKING, Protocol, TypeVar, cast
+from typing import Protocol, TypeVar, cast
 
 from circuitbreaker import CircuitBreaker
 
-from config.settings import PaymentSettings
 from models.money import Money
-
-if TYPE_CHECKING:
-    from gateways.stripe_gateway import IntentLog
 
 __all__ = [
     "ChargeStatus",
@@ -30,7 +26,6 @@ __all__ = [
     "PaymentDeclinedError",
     "PaymentGateway",
     "PaymentGatewayError",
-    "build_payment_gateway",
     "public_next_action",
 ]
 
@@ -197,44 +192,3 @@ class CircuitBreakerGateway:
 
     async def find_charge(self, idempotency_key: str) -> GatewayCharge | None:
         return await self._guarded(lambda: self._inner.find_charge(idempotency_key))
-
-
-def build_payment_gateway(
-    settings: PaymentSettings, *, intents: IntentLog | None = None
-) -> PaymentGateway:
-    """The configured provider (``settings.provider``) behind a circuit breaker.
-
-    Stripe: needs ``intents``, where each intent's id is recorded as soon as it exists (see
-    gateways/stripe_gateway.py). The simulated one: with ``provider_url`` set, the shared
-    provider service over HTTP; else the in-process simulation, shared by every process
-    only through ``simulated_ledger_path``."""
-    # Imported here: the adapters implement this port and import it.
-    inner: PaymentGateway
-    if settings.provider == "stripe":
-        from gateways.stripe_gateway import StripeGateway, build_stripe_client  # noqa: PLC0415
-
-        if intents is None:
-            raise ValueError("the Stripe gateway needs an intent log (the database)")
-        client = build_stripe_client(
-            settings.stripe_secret_key.get_secret_value(), api_base=settings.stripe_api_base
-        )
-        inner = StripeGateway(client, intents, return_url=settings.stripe_return_url)
-    elif settings.provider_url:
-        from gateways.http_payment import HttpPaymentGateway  # noqa: PLC0415
-
-        inner = HttpPaymentGateway(
-            settings.provider_url, timeout_seconds=settings.provider_timeout_seconds
-        )
-    else:
-        from gateways.simulated_payment import SimulatedPaymentGateway  # noqa: PLC0415
-
-        inner = SimulatedPaymentGateway(
-            latency_seconds=settings.gateway_latency_ms / 1000,
-            failure_rate=settings.gateway_failure_rate,
-            ledger_path=settings.simulated_ledger_path or None,
-        )
-    return CircuitBreakerGateway(
-        inner,
-        failure_threshold=settings.breaker_failure_threshold,
-        recovery_seconds=settings.breaker_recovery_seconds,
-    )

@@ -7,8 +7,11 @@ from decimal import Decimal
 from pydantic import BaseModel, Field
 
 from messages.restock import RestockInput
-from messages.saga import OrderSnapshot, PaymentInfo
+from messages.saga import OrderSnapshot, PaymentInfo, Step
 from models.actor import Actor
+from models.notification import NotificationStatus, NotificationType
+from models.order_status import OrderStatus
+from models.payment import PaymentStatus
 
 
 class ReserveInventoryInput(BaseModel):
@@ -49,8 +52,8 @@ class CapturePaymentInput(BaseModel):
 class PaymentResult(BaseModel):
     order_id: str
     payment_id: str
-    # A PaymentStatus value; PENDING with ``next_action``: the provider waits for the customer.
-    status: str
+    # PENDING with ``next_action``: the provider waits for the customer.
+    status: PaymentStatus
     gateway_reference: str | None = None
     next_action: str | None = None
 
@@ -71,8 +74,8 @@ class RecordOrderStatusInput(BaseModel):
     """Park an order (NEEDS_ATTENTION) or send it back to ``status`` after a retry."""
 
     order: OrderSnapshot
-    status: str
-    step: str
+    status: OrderStatus
+    step: Step
     reason: str | None = None
     actor: str = "system"
     note: str = ""
@@ -92,9 +95,9 @@ class RefundResult(BaseModel):
 
 class NotifyCustomerInput(BaseModel):
     order: OrderSnapshot
-    notification_type: str
+    notification_type: NotificationType
     # The terminal status this notification announces; it commits with the notification record.
-    conclude_status: str | None = None
+    conclude_status: OrderStatus | None = None
     reason: str | None = None
     # Who caused the outcome (a cancel's requester); None: the saga decided it (system).
     actor: Actor | None = None
@@ -105,10 +108,10 @@ class NotifyCustomerInput(BaseModel):
 class NotificationResult(BaseModel):
     order_id: str
     notification_id: str
-    status: str
+    status: NotificationStatus
 
 
 class OrderStatusResult(BaseModel):
     order_id: str
     # The order's status as recorded now.
-    status: str
+    status: OrderStatus

@@ -4,14 +4,33 @@ from __future__ import annotations
 
 from datetime import datetime
 from decimal import Decimal
+from enum import StrEnum
 from typing import Literal
 
 from pydantic import BaseModel, Field
 
 from messages.queues import TaskQueues
 from models.actor import Actor
+from models.order_status import OrderStatus
 
 PaymentFlow = Literal["direct", "authorize_capture"]
+
+
+class Step(StrEnum):
+    """The saga's step under way; the values are what histories, queries and the read model
+    have always carried, so a StrEnum keeps their JSON the same."""
+
+    START = "start"
+    RESERVE = "reserve"
+    CHARGE = "charge"
+    # PAYMENT_PENDING answered: recording what the provider reported.
+    PAYMENT_OUTCOME = "payment_outcome"
+    CAPTURE = "capture"
+    CONFIRM = "confirm"
+    # The notice after a failure or cancel, once the compensations ran.
+    NOTIFY = "notify"
+    RELEASE = "compensate:release"
+    REFUND = "compensate:refund"
 
 
 class OrderLine(BaseModel):
@@ -89,8 +108,8 @@ class RetryRequest(BaseModel):
 
 class RetryOutcome(BaseModel):
     accepted: bool
-    status: str
-    step: str | None = None
+    status: OrderStatus
+    step: Step | None = None
     detail: str
 
 
@@ -110,22 +129,22 @@ class PaymentOutcome(BaseModel):
 
 class CancelOutcome(BaseModel):
     accepted: bool
-    status: str
+    status: OrderStatus
     detail: str
 
 
 class SagaStatus(BaseModel):
     order_id: str
-    status: str
+    status: OrderStatus
     completed_steps: list[str] = Field(default_factory=list)
     last_error: str | None = None
     cancel_reason: str | None = None
     cancel_refused: str | None = None
     # The step under way, or the one a parked order waits to retry.
-    step: str | None = None
+    step: Step | None = None
     # NEEDS_ATTENTION: since when, and the status a retry returns to.
     needs_attention_since: datetime | None = None
-    resume_status: str | None = None
+    resume_status: OrderStatus | None = None
     retries: int = 0
     # PAYMENT_PENDING: where the customer completes the payment.
     next_action: str | None = None
@@ -135,5 +154,5 @@ class SagaStatus(BaseModel):
 
 class SagaResult(BaseModel):
     order_id: str
-    status: str
+    status: OrderStatus
     reason: str | None = None

@@ -22,6 +22,7 @@ from config.settings import RUN_DIR, Settings, load_settings
 from gateways.simulated_payment import SimulatedPaymentGateway
 from messages.queues import order_workflow_id
 from messages.saga import PaymentOutcome
+from workflows.order_saga import OrderSaga
 
 __all__ = ["complete_customer_action", "main"]
 
@@ -41,7 +42,9 @@ async def complete_customer_action(
         reason=None if succeed else "the customer did not complete the authentication",
     )
     handle = client.get_workflow_handle(order_workflow_id(order_id))
-    await handle.signal("payment_succeeded" if succeed else "payment_failed", outcome)
+    await handle.signal(
+        OrderSaga.payment_succeeded if succeed else OrderSaga.payment_failed, outcome
+    )
     return outcome
 
 

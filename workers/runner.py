@@ -12,13 +12,13 @@ import logging
 import os
 import signal
 import sys
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from datetime import timedelta
-from typing import Any
 
 from opentelemetry import trace
 from opentelemetry.sdk.trace import TracerProvider
-from sqlalchemy.ext.asyncio import AsyncEngine
+from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker
+from sqlmodel.ext.asyncio.session import AsyncSession
 from temporalio.client import Client
 from temporalio.worker import Worker
 from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner, SandboxRestrictions
@@ -31,14 +31,16 @@ from activities.refunds import RefundPayments, StockReturns
 from clients.temporal import build_runtime, connect_temporal
 from clients.temporal_failover import FrontendFailover
 from config.settings import Settings, load_settings
+from gateways.factory import build_payment_gateway
 from gateways.notification_channels import build_channel
-from gateways.payment_gateway import PaymentGateway, build_payment_gateway
+from gateways.payment_gateway import PaymentGateway
 from messages import queues
 from messages.queues import TaskQueues
 from persistence.database import create_engine, session_factory
 from persistence.payment_intents import SqlIntentLog
 from telemetry.probes import ProbeServer
 from telemetry.setup import configure_telemetry, worker_service
+from workers.bindings import queue_activities
 from workers.failures import ShortFailures
 from workers.health import WorkerHealth
 from workflows import WORKFLOWS
@@ -73,8 +75,6 @@ def build_workers(
     sessions = session_factory(engine) if engine is not None else None
     workers: list[Worker] = []
     for name in queue_names:
-        activities: list[Callable[..., Any]] = []
-        concurrency = 1
         if name == queues.ORDERS:
             workers.append(
                 Worker(
@@ -88,39 +88,13 @@ def build_workers(
             )
             continue
         assert sessions is not None, "activity queues need the database"
-        if name == queues.INVENTORY:
-            inventory = InventoryActivities(sessions, settings.restock)
-            activities = [
-                inventory.reserve_inventory,
-                inventory.release_inventory,
-                inventory.restock_inventory,
-                StockReturns(sessions).return_stock,
-            ]
-            concurrency = limits.inventory_max_concurrent_activities
-        elif name == queues.PAYMENTS:
-            gateway = payment_gateway or build_payment_gateway(
-                settings.payments, intents=SqlIntentLog(sessions)
-            )
-            payments = PaymentActivities(sessions, gateway)
-            activities = [
-                payments.charge_payment,
-                payments.capture_payment,
-                payments.refund_payment,
-                payments.record_payment_outcome,
-                RefundPayments(sessions, gateway).refund_order_payment,
-            ]
-            concurrency = limits.payments_max_concurrent_activities
-        elif name == queues.NOTIFICATIONS:
-            notifications = NotificationActivities(sessions, build_channel(settings.notifications))
-            statuses = OrderStatusActivities(sessions)
-            activities = [
-                notifications.notify_customer,
-                notifications.alert_low_stock,
-                statuses.record_order_status,
-            ]
-            concurrency = limits.notifications_max_concurrent_activities
-        else:
-            raise ValueError(f"unknown task queue {name!r}; expected one of {queues.ALL}")
+        implementations = queue_implementations(name, sessions, settings, payment_gateway)
+        concurrency = {
+            queues.INVENTORY: limits.inventory_max_concurrent_activities,
+            queues.PAYMENTS: limits.payments_max_concurrent_activities,
+            queues.NOTIFICATIONS: limits.notifications_max_concurrent_activities,
+        }[name]
+        activities = queue_activities(name, implementations)
         workers.append(
             Worker(
                 client,
@@ -132,6 +106,29 @@ def build_workers(
             )
         )
     return workers
+
+
+def queue_implementations(
+    name: str,
+    sessions: async_sessionmaker[AsyncSession],
+    settings: Settings,
+    payment_gateway: PaymentGateway | None = None,
+) -> list[object]:
+    """The activity implementations a logical queue's worker holds; which of their
+    activities it serves is the contract's ``QUEUE_CONTRACTS``."""
+    if name == queues.INVENTORY:
+        return [InventoryActivities(sessions, settings.restock), StockReturns(sessions)]
+    if name == queues.PAYMENTS:
+        gateway = payment_gateway or build_payment_gateway(
+            settings.payments, intents=SqlIntentLog(sessions)
+        )
+        return [PaymentActivities(sessions, gateway), RefundPayments(sessions, gateway)]
+    if name == queues.NOTIFICATIONS:
+        return [
+            NotificationActivities(sessions, build_channel(settings.notifications)),
+            OrderStatusActivities(sessions),
+        ]
+    raise ValueError(f"unknown task queue {name!r}; expected one of {queues.ALL}")
 
 
 async def run_workers(queue_names: Sequence[str], settings: Settings) -> None:

@@ -32,16 +32,12 @@ with workflow.unsafe.imports_passed_through():
     from messages.activities import (
         CapturePaymentInput,
         ChargePaymentInput,
-        NotificationResult,
         NotifyCustomerInput,
-        PaymentResult,
         RefundPaymentInput,
-        RefundResult,
         ReleaseInventoryInput,
-        ReleaseResult,
-        ReservationResult,
         ReserveInventoryInput,
     )
+    from messages.contract import Inventory, Notifications, Payments
     from messages.restock import RestockInput, restock_workflow_id
     from messages.saga import (
         CancelOutcome,
@@ -52,10 +48,12 @@ with workflow.unsafe.imports_passed_through():
         RetryRequest,
         SagaResult,
         SagaStatus,
+        Step,
     )
     from models.actor import Actor, operator
     from models.notification import NotificationType
     from models.order_status import OrderStatus, is_terminal
+    from models.payment import PaymentStatus
     from workflows.restock import RestockWorkflow
     from workflows.saga_steps import (
         GIVE_UP,
@@ -71,6 +69,7 @@ with workflow.unsafe.imports_passed_through():
     )
     from workflows.saga_waits import (
         CUSTOMER_ID,
+        LEAN_SEARCH_ATTRIBUTES_PATCH,
         NEEDS_ATTENTION_SINCE,
         ORDER_STATUS,
         ORDER_TOTAL,
@@ -80,6 +79,7 @@ with workflow.unsafe.imports_passed_through():
 __all__ = [
     "AUTHORIZE_CAPTURE_PATCH",
     "CUSTOMER_ID",
+    "LEAN_SEARCH_ATTRIBUTES_PATCH",
     "NEEDS_ATTENTION_SINCE",
     "ORDER_STATUS",
     "ORDER_TOTAL",
@@ -103,10 +103,14 @@ class OrderSaga(SagaWaits):
         self._state = SagaStatus(order_id=saga.order.order_id, status=OrderStatus.PENDING)
         self._confirming = False
         self._compensating = False
-        self._step = "start"
+        self._step = Step.START
         # The step whose failure (or cancel) the compensations answer: their stated reason.
-        self._failed_step = "start"
+        self._failed_step = Step.START
         self._waiting_states = False
+        self._lean = False
+        # What visibility shows: the start's OrderStatus, then each upsert (see _advance).
+        self._visible_status = OrderStatus.PENDING
+        self._attention_visible = False
         # False once the provider said no money was taken: the refund step is skipped.
         self._charge_may_exist = True
         self._retry: RetryRequest | None = None
@@ -118,7 +122,10 @@ class OrderSaga(SagaWaits):
     @workflow.run
     async def run(self, saga: OrderSagaInput) -> SagaResult:
         order = saga.order
-        self._waiting_states = workflow.patched(WAITING_STATES_PATCH)
+        # The lean patch came after the waiting states and implies them: a new saga records
+        # one marker (each marker is also an SDK upsert of TemporalChangeVersion).
+        self._lean = workflow.patched(LEAN_SEARCH_ATTRIBUTES_PATCH)
+        self._waiting_states = self._lean or workflow.patched(WAITING_STATES_PATCH)
         two_phase = saga.payment_flow == "authorize_capture" and workflow.patched(
             AUTHORIZE_CAPTURE_PATCH
         )
@@ -129,12 +136,11 @@ class OrderSaga(SagaWaits):
             # Registered before the step: a reservation whose reply was lost is still released.
             compensations.append(self._release)
             reservation = await self._attempt(
-                "reserve",
+                Step.RESERVE,
                 lambda: run_step(
-                    "reserve_inventory",
+                    Inventory.reserve_inventory,
                     ReserveInventoryInput(order=order),
                     self._queues.inventory,
-                    ReservationResult,
                     reserve_policy(self._policy),
                     summary=self._summary(
                         f"reserve {sum(line.quantity for line in order.lines)} items"
@@ -148,9 +154,9 @@ class OrderSaga(SagaWaits):
 
             compensations.append(self._refund)
             payment = await self._attempt(
-                "charge",
+                Step.CHARGE,
                 lambda: run_step(
-                    "charge_payment",
+                    Payments.charge_payment,
                     ChargePaymentInput(
                         order_id=order.order_id,
                         customer_id=order.customer_id,
@@ -160,12 +166,11 @@ class OrderSaga(SagaWaits):
                         capture=not two_phase,
                     ),
                     self._queues.payments,
-                    PaymentResult,
                     charge_policy(self._policy),
                     summary=self._summary(f"charge {order.total} {order.currency}"),
                 ),
             )
-            if self._waiting_states and payment.status == "PENDING":
+            if self._waiting_states and payment.status is PaymentStatus.PENDING:
                 await self._await_payment(payment, capture=not two_phase)
             elif two_phase:
                 self._state.completed_steps.append("authorized")
@@ -176,19 +181,18 @@ class OrderSaga(SagaWaits):
             self._confirming = True
             if two_phase:
                 await self._attempt(
-                    "capture",
+                    Step.CAPTURE,
                     lambda: run_step(
-                        "capture_payment",
+                        Payments.capture_payment,
                         CapturePaymentInput(order_id=order.order_id),
                         self._queues.payments,
-                        PaymentResult,
                         charge_policy(self._policy),
                         summary=self._summary("capture the authorised payment"),
                     ),
                 )
                 self._advance(OrderStatus.PAID, "captured")
             await self._attempt(
-                "confirm",
+                Step.CONFIRM,
                 lambda: self._notify(NotificationType.ORDER_CONFIRMED, OrderStatus.CONFIRMED, None),
             )
             return SagaResult(order_id=order.order_id, status=self._state.status)
@@ -201,7 +205,7 @@ class OrderSaga(SagaWaits):
         ) as failure:
             if (
                 not self._waiting_states
-                and self._step == "confirm"
+                and self._step is Step.CONFIRM
                 and isinstance(failure, ActivityError)
             ):
                 # Before the waiting states: only a bug gets here, and undoing a paid order
@@ -226,7 +230,7 @@ class OrderSaga(SagaWaits):
     ) -> None:
         for compensate in reversed(compensations):
             await compensate()
-        await self._attempt("notify", lambda: self._notify(notice, outcome, reason))
+        await self._attempt(Step.NOTIFY, lambda: self._notify(notice, outcome, reason))
 
     def _classify(self, failure: BaseException) -> tuple[OrderStatus, NotificationType, str]:
         if isinstance(failure, CancelRequestedError | asyncio.CancelledError):
@@ -246,12 +250,11 @@ class OrderSaga(SagaWaits):
     async def _release(self) -> None:
         why = self._failed_step
         await self._attempt(
-            "compensate:release",
+            Step.RELEASE,
             lambda: run_step(
-                "release_inventory",
-                ReleaseInventoryInput(order_id=self._order.order_id, reason=why),
+                Inventory.release_inventory,
+                ReleaseInventoryInput(order_id=self._order.order_id, reason=why.value),
                 self._queues.inventory,
-                ReleaseResult,
                 MUST_COMPLETE,
                 summary=self._summary("release the reserved stock"),
             ),
@@ -263,12 +266,11 @@ class OrderSaga(SagaWaits):
             return
         why = self._failed_step
         result = await self._attempt(
-            "compensate:refund",
+            Step.REFUND,
             lambda: run_step(
-                "refund_payment",
-                RefundPaymentInput(order_id=self._order.order_id, reason=why),
+                Payments.refund_payment,
+                RefundPaymentInput(order_id=self._order.order_id, reason=why.value),
                 self._queues.payments,
-                RefundResult,
                 MUST_COMPLETE,
                 summary=self._summary("refund or void the payment"),
             ),
@@ -279,7 +281,7 @@ class OrderSaga(SagaWaits):
         self, notice: NotificationType, outcome: OrderStatus, reason: str | None
     ) -> None:
         await run_step(
-            "notify_customer",
+            Notifications.notify_customer,
             NotifyCustomerInput(
                 order=self._order,
                 notification_type=notice,
@@ -288,7 +290,6 @@ class OrderSaga(SagaWaits):
                 actor=self._cancel_actor if outcome is OrderStatus.CANCELLED else None,
             ),
             self._queues.notifications,
-            NotificationResult,
             MUST_COMPLETE,
             summary=self._summary(f"notify {notice} and record {outcome}"),
         )
@@ -300,7 +301,7 @@ class OrderSaga(SagaWaits):
             return None
         if self._confirming or self._state.status == OrderStatus.CONFIRMED:
             return "the order is already being confirmed"
-        if is_terminal(OrderStatus(self._state.status)):
+        if is_terminal(self._state.status):
             return f"the order is already {self._state.status}"
         return None
 

@@ -12,14 +12,13 @@ from __future__ import annotations
 from temporalio import workflow
 
 with workflow.unsafe.imports_passed_through():
-    from messages.activities import NotificationResult, NotifyCustomerInput
+    from messages.activities import NotifyCustomerInput
+    from messages.contract import Notifications, RefundPayments, StockReturns
     from messages.refund import (
         RefundMoneyInput,
-        RefundMoneyResult,
         RefundOrderInput,
         RefundOutcome,
         ReturnStockInput,
-        ReturnStockResult,
     )
     from models.notification import NotificationType
     from workflows.saga_steps import MUST_COMPLETE, run_step
@@ -38,7 +37,7 @@ class RefundWorkflow:
         queues = refund.queues
         self._step = "refund"
         money = await run_step(
-            "refund_order_payment",
+            RefundPayments.refund_order_payment,
             RefundMoneyInput(
                 order_id=order.order_id,
                 amount=refund.amount,
@@ -48,22 +47,20 @@ class RefundWorkflow:
                 actor=refund.actor,
             ),
             queues.payments,
-            RefundMoneyResult,
             MUST_COMPLETE,
             summary=f"refund {refund.amount} {order.currency}",
         )
         self._step = "return_stock"
         returned = await run_step(
-            "return_stock",
+            StockReturns.return_stock,
             ReturnStockInput(order_id=order.order_id, lines=refund.lines),
             queues.inventory,
-            ReturnStockResult,
             MUST_COMPLETE,
             summary=f"return {sum(line.quantity for line in refund.lines)} items to stock",
         )
         self._step = "notify"
         await run_step(
-            "notify_customer",
+            Notifications.notify_customer,
             NotifyCustomerInput(
                 order=order,
                 notification_type=NotificationType.ORDER_REFUNDED,
@@ -71,7 +68,6 @@ class RefundWorkflow:
                 refund_amount=money.amount,
             ),
             queues.notifications,
-            NotificationResult,
             MUST_COMPLETE,
             summary="notify ORDER_REFUNDED",
         )

@@ -13,7 +13,7 @@ from temporalio import workflow
 from temporalio.common import RetryPolicy
 
 with workflow.unsafe.imports_passed_through():
-    from messages.activities import NotificationResult
+    from messages.contract import Inventory, Notifications
     from messages.restock import (
         AlertLowStockInput,
         RestockInput,
@@ -30,25 +30,23 @@ class RestockWorkflow:
     async def run(self, restock: RestockInput) -> RestockResult:
         low = restock.low_stock
         restock_id = workflow.info().workflow_id + "/" + workflow.info().run_id
-        await workflow.execute_activity(
-            "alert_low_stock",
+        await workflow.execute_activity_method(
+            Notifications.alert_low_stock,
             AlertLowStockInput(
                 low_stock=low, admin_email=restock.admin_email, restock_id=restock_id
             ),
             task_queue=restock.queues.notifications,
-            result_type=NotificationResult,
             start_to_close_timeout=timedelta(seconds=30),
             retry_policy=PATIENT,
         )
         # The supplier's lead time is a durable timer: a worker restart does not reset it.
         await workflow.sleep(timedelta(seconds=restock.lead_time_seconds))
-        result: RestockResult = await workflow.execute_activity(
-            "restock_inventory",
+        result: RestockResult = await workflow.execute_activity_method(
+            Inventory.restock_inventory,
             RestockInventoryInput(
                 product_id=low.product_id, quantity=low.reorder_quantity, restock_id=restock_id
             ),
             task_queue=restock.queues.inventory,
-            result_type=RestockResult,
             start_to_close_timeout=timedelta(seconds=30),
             retry_policy=PATIENT,
         )

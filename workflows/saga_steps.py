@@ -13,9 +13,10 @@ A step's failure is one of three things:
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import timedelta
-from typing import TypeVar
+from typing import Any, TypeVar
 
 from temporalio import workflow
 from temporalio.common import RetryPolicy
@@ -25,10 +26,11 @@ with workflow.unsafe.imports_passed_through():
     from pydantic import BaseModel
 
     from messages import errors
-    from messages.saga import SagaPolicy
+    from messages.saga import SagaPolicy, Step
     from models.notification import NotificationType
     from models.order_status import OrderStatus
 
+ArgT = TypeVar("ArgT", bound=BaseModel)
 ResultT = TypeVar("ResultT", bound=BaseModel)
 
 # Longer causes are cut: a failure's message lands in histories, the status query and the
@@ -82,19 +84,19 @@ BEST_EFFORT = StepPolicy(
 
 
 async def run_step(
-    activity: str,
-    arg: BaseModel,
+    activity: Callable[[Any, ArgT], Awaitable[ResultT]],
+    arg: ArgT,
     queue: str,
-    result_type: type[ResultT],
     policy: StepPolicy,
     *,
     summary: str | None = None,
 ) -> ResultT:
-    result: ResultT = await workflow.execute_activity(
+    """Run a contract activity (``Payments.charge_payment``…): its name and result type come
+    from the contract, its input type is checked against the call."""
+    result: ResultT = await workflow.execute_activity_method(
         activity,
         arg,
         task_queue=queue,
-        result_type=result_type,
         start_to_close_timeout=policy.start_to_close,
         schedule_to_close_timeout=policy.schedule_to_close,
         retry_policy=policy.retry,
@@ -110,7 +112,7 @@ class CancelRequestedError(Exception):
 class StepAbandonedError(Exception):
     """A parked step's hold ran out without an operator's answer."""
 
-    def __init__(self, step: str, reason: str) -> None:
+    def __init__(self, step: Step, reason: str) -> None:
         super().__init__(reason)
         self.step = step
         self.reason = reason
@@ -125,30 +127,30 @@ class PaymentNotCompletedError(Exception):
 
 
 _FINAL = {
-    "reserve": frozenset({errors.OUT_OF_STOCK, errors.UNKNOWN_PRODUCT}),
-    "charge": frozenset({errors.PAYMENT_DECLINED}),
+    Step.RESERVE: frozenset({errors.OUT_OF_STOCK, errors.UNKNOWN_PRODUCT}),
+    Step.CHARGE: frozenset({errors.PAYMENT_DECLINED}),
 }
 
 # Where a parked step ends when nobody answers: as if the step had failed.
-GIVE_UP: dict[str, tuple[OrderStatus, NotificationType]] = {
-    "reserve": (OrderStatus.REJECTED, NotificationType.ORDER_REJECTED),
-    "charge": (OrderStatus.PAYMENT_FAILED, NotificationType.PAYMENT_FAILED),
-    "payment_outcome": (OrderStatus.PAYMENT_FAILED, NotificationType.PAYMENT_FAILED),
-    "capture": (OrderStatus.PAYMENT_FAILED, NotificationType.PAYMENT_FAILED),
-    "confirm": (OrderStatus.CANCELLED, NotificationType.ORDER_CANCELLED),
+GIVE_UP: dict[Step, tuple[OrderStatus, NotificationType]] = {
+    Step.RESERVE: (OrderStatus.REJECTED, NotificationType.ORDER_REJECTED),
+    Step.CHARGE: (OrderStatus.PAYMENT_FAILED, NotificationType.PAYMENT_FAILED),
+    Step.PAYMENT_OUTCOME: (OrderStatus.PAYMENT_FAILED, NotificationType.PAYMENT_FAILED),
+    Step.CAPTURE: (OrderStatus.PAYMENT_FAILED, NotificationType.PAYMENT_FAILED),
+    Step.CONFIRM: (OrderStatus.CANCELLED, NotificationType.ORDER_CANCELLED),
 }
 
 
-def is_final(step: str, failure: ActivityError) -> bool:
+def is_final(step: Step, failure: ActivityError) -> bool:
     """A business answer the saga planned for, which no retry can change."""
     cause = failure.cause
     return isinstance(cause, ApplicationError) and cause.type in _FINAL.get(step, frozenset())
 
 
-def classify(step: str, failure: ActivityError) -> tuple[OrderStatus, NotificationType, str]:
+def classify(step: Step, failure: ActivityError) -> tuple[OrderStatus, NotificationType, str]:
     """How a failed step ends the order: the business answer, or the cause as given up on."""
     cause = failure.cause
-    if step == "reserve":
+    if step is Step.RESERVE:
         if is_final(step, failure) and isinstance(cause, ApplicationError):
             return OrderStatus.REJECTED, NotificationType.ORDER_REJECTED, cause.message
         return (

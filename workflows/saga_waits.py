@@ -6,19 +6,19 @@ from __future__ import annotations
 
 import contextlib
 from collections.abc import Awaitable, Callable
-from typing import TypeVar
+from typing import Any, TypeVar
 
 from temporalio import workflow
-from temporalio.common import SearchAttributeKey
+from temporalio.common import SearchAttributeKey, SearchAttributeUpdate
 from temporalio.exceptions import ActivityError
 
 with workflow.unsafe.imports_passed_through():
     from messages.activities import (
-        OrderStatusResult,
         PaymentResult,
         RecordOrderStatusInput,
         RecordPaymentOutcomeInput,
     )
+    from messages.contract import OrderStatusRecords, Payments
     from messages.queues import TaskQueues
     from messages.saga import (
         OrderSnapshot,
@@ -26,8 +26,9 @@ with workflow.unsafe.imports_passed_through():
         RetryRequest,
         SagaPolicy,
         SagaStatus,
+        Step,
     )
-    from models.order_status import OrderStatus, transition
+    from models.order_status import OrderStatus, is_terminal, is_waiting, transition
     from workflows.saga_steps import (
         BEST_EFFORT,
         MUST_COMPLETE,
@@ -44,6 +45,13 @@ CUSTOMER_ID = SearchAttributeKey.for_keyword("CustomerId")
 ORDER_TOTAL = SearchAttributeKey.for_float("OrderTotal")
 NEEDS_ATTENTION_SINCE = SearchAttributeKey.for_datetime("NeedsAttentionSince")
 
+# Gate for writing to visibility only what operators filter on: the waiting and terminal
+# statuses (the start sets PENDING, CustomerId and OrderTotal). RESERVED and PAID last
+# seconds and live in the ``status`` query and the current details; each upsert was a
+# visibility write and a billable action. Under the same gate a parked order that ends by
+# cancel or hold-over clears NeedsAttentionSince with its terminal status.
+LEAN_SEARCH_ATTRIBUTES_PATCH = "lean-search-attributes"
+
 T = TypeVar("T")
 _RETRY, _CANCEL, _HOLD_OVER = "retry", "cancel", "hold-over"
 
@@ -53,14 +61,17 @@ class SagaWaits:
     _queues: TaskQueues
     _policy: SagaPolicy
     _state: SagaStatus
-    _step: str
+    _step: Step
     _compensating: bool
     _waiting_states: bool
+    _lean: bool
+    _visible_status: OrderStatus
+    _attention_visible: bool
     _charge_may_exist: bool
     _retry: RetryRequest | None
     _outcomes: list[tuple[PaymentOutcome, bool]]
 
-    async def _attempt(self, step: str, call: Callable[[], Awaitable[T]]) -> T:
+    async def _attempt(self, step: Step, call: Callable[[], Awaitable[T]]) -> T:
         """Run ``step``; on a failure the saga did not plan for, park and await a decision."""
         self._step = step
         if self._waiting_states:
@@ -78,10 +89,10 @@ class SagaWaits:
             if decision == _HOLD_OVER:
                 raise StepAbandonedError(step, self._state.last_error or step)
 
-    async def _park(self, step: str, reason: str) -> str:
+    async def _park(self, step: Step, reason: str) -> str:
         """NEEDS_ATTENTION until an operator's retry or cancel, or the hold runs out."""
         self._retry = None
-        left = OrderStatus(self._state.status)
+        left = self._state.status
         # Already parked: a compensation after a cancel from NEEDS_ATTENTION failed too.
         if left is not OrderStatus.NEEDS_ATTENTION:
             self._state.status = transition(left, OrderStatus.NEEDS_ATTENTION)
@@ -95,6 +106,8 @@ class SagaWaits:
                 NEEDS_ATTENTION_SINCE.value_set(since),
             ]
         )
+        self._visible_status = OrderStatus.NEEDS_ATTENTION
+        self._attention_visible = True
         workflow.set_current_details(
             f"**NEEDS_ATTENTION** at step `{step}` since {since:%Y-%m-%d %H:%M} UTC\n\n"
             f"Last error: {reason}\n\nSend the signal or update `retry` to run the step "
@@ -120,6 +133,8 @@ class SagaWaits:
         workflow.upsert_search_attributes(
             [ORDER_STATUS.value_set(left), NEEDS_ATTENTION_SINCE.value_unset()]
         )
+        self._visible_status = left
+        self._attention_visible = False
         workflow.set_current_details(f"**{left}**, step: {step} (retried by {retry.operator})")
         await self._record_status(left, step, actor=retry.operator, note=retry.note)
         return _RETRY
@@ -130,7 +145,7 @@ class SagaWaits:
     async def _record_status(
         self,
         status: OrderStatus,
-        step: str,
+        step: Step,
         *,
         reason: str | None = None,
         actor: str = "system",
@@ -140,7 +155,7 @@ class SagaWaits:
             # The read model may lag (the database may be what is down); the saga's own
             # state, its query and search attributes stay the truth meanwhile.
             await run_step(
-                "record_order_status",
+                OrderStatusRecords.record_order_status,
                 RecordOrderStatusInput(
                     order=self._order,
                     status=status,
@@ -150,7 +165,6 @@ class SagaWaits:
                     note=note,
                 ),
                 self._queues.notifications,
-                OrderStatusResult,
                 BEST_EFFORT,
                 summary=f"record {status} at {step}",
             )
@@ -177,9 +191,9 @@ class SagaWaits:
         assert reported is not None
         outcome, succeeded = reported
         await self._attempt(
-            "payment_outcome",
+            Step.PAYMENT_OUTCOME,
             lambda: run_step(
-                "record_payment_outcome",
+                Payments.record_payment_outcome,
                 RecordPaymentOutcomeInput(
                     order_id=self._order.order_id,
                     succeeded=succeeded,
@@ -189,7 +203,6 @@ class SagaWaits:
                     capture=capture,
                 ),
                 self._queues.payments,
-                PaymentResult,
                 MUST_COMPLETE,
                 summary=f"record payment {'succeeded' if succeeded else 'failed'}",
             ),
@@ -207,11 +220,26 @@ class SagaWaits:
         return text if self._waiting_states else None
 
     def _advance(self, target: OrderStatus, step: str) -> None:
-        self._state.status = transition(OrderStatus(self._state.status), target)
+        self._state.status = transition(self._state.status, target)
         self._state.completed_steps.append(step)
-        workflow.upsert_search_attributes([ORDER_STATUS.value_set(self._state.status)])
+        if not self._lean:
+            workflow.upsert_search_attributes([ORDER_STATUS.value_set(self._state.status)])
+        elif self._searchable(target):
+            updates: list[SearchAttributeUpdate[Any]] = [ORDER_STATUS.value_set(target)]
+            if self._attention_visible and is_terminal(target):
+                # Ended by a cancel or the hold-over while parked: no longer waiting.
+                updates.append(NEEDS_ATTENTION_SINCE.value_unset())
+                self._attention_visible = False
+                self._state.needs_attention_since = None
+            workflow.upsert_search_attributes(updates)
+            self._visible_status = target
         if self._waiting_states:
             workflow.set_current_details(f"**{self._state.status}**, last step: {step}")
+
+    def _searchable(self, target: OrderStatus) -> bool:
+        """Worth a visibility write: an operator filters on it, or visibility still shows a
+        waiting state the order has left (a paid PAYMENT_PENDING must not stay listed)."""
+        return is_waiting(target) or is_terminal(target) or is_waiting(self._visible_status)
 
     def _raise_if_cancel_requested(self) -> None:
         if self._state.cancel_reason is not None:

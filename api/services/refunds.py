@@ -25,8 +25,7 @@ from messages.queues import TaskQueues
 from messages.refund import RefundLine, RefundOrderInput, refund_workflow_id
 from messages.saga import OrderSnapshot
 from models.order_status import OrderStatus
-
-WORKFLOW_TYPE = "RefundWorkflow"
+from workflows.refund import RefundWorkflow
 
 
 def refund_refused(order_id: str, detail: str) -> ProblemError:
@@ -70,7 +69,7 @@ class RefundService:
         try:
             with temporal_errors():
                 await self._client.start_workflow(
-                    WORKFLOW_TYPE,
+                    RefundWorkflow.run,
                     refund,
                     id=workflow_id,
                     task_queue=self._queues.orders,

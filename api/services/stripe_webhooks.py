@@ -11,11 +11,13 @@ second outcome with the same ``provider_event_id`` (a crash between signal and c
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
 import stripe
 from sqlmodel.ext.asyncio.session import AsyncSession
+from temporalio import workflow
 from temporalio.client import Client
 from temporalio.service import RPCError, RPCStatusCode
 
@@ -24,6 +26,7 @@ from gateways.stripe_requests import ORDER_ID_KEY
 from messages.queues import order_workflow_id
 from messages.saga import PaymentOutcome
 from outbox.consumer import claim
+from workflows.order_saga import OrderSaga
 
 __all__ = [
     "CONSUMER",
@@ -38,8 +41,9 @@ __all__ = [
 log = logging.getLogger(__name__)
 
 CONSUMER = "stripe-webhook"  # the inbox's consumer column for these events
-PAYMENT_SUCCEEDED_SIGNAL = "payment_succeeded"
-PAYMENT_FAILED_SIGNAL = "payment_failed"
+# The saga's signal handlers; their names come from the workflow's definition.
+PAYMENT_SUCCEEDED_SIGNAL: Callable[[OrderSaga, PaymentOutcome], None] = OrderSaga.payment_succeeded
+PAYMENT_FAILED_SIGNAL: Callable[[OrderSaga, PaymentOutcome], None] = OrderSaga.payment_failed
 # Stripe's event type -> the saga's signal. ``amount_capturable_updated``: an authorisation
 # (authorize-then-capture flow) is the success of a payment that waited for the customer.
 SIGNALS = {
@@ -90,9 +94,11 @@ async def handle_stripe_event(
     if signal is None or not order_id:
         # Another event type, or an intent this service did not make: nothing to do.
         return WebhookResult(event.id, "ignored")
+    # The SDK's own reader of a handler's registered name.
+    name = workflow._SignalDefinition.must_name_from_fn_or_str(signal)
     async with session.begin():
         if not await claim(session, CONSUMER, event.id):
-            return WebhookResult(event.id, "duplicate", signal, order_id)
+            return WebhookResult(event.id, "duplicate", name, order_id)
         handle = temporal.get_workflow_handle(order_workflow_id(order_id))
         try:
             with temporal_errors():
@@ -102,6 +108,6 @@ async def handle_stripe_event(
                 raise
             # The saga is gone (finished long ago, or never started): no retry can help.
             log.warning("Stripe event %s for order %s: no running saga", event.id, order_id)
-            return WebhookResult(event.id, "ignored", signal, order_id)
-    log.info("Stripe event %s: %s sent to order %s", event.id, signal, order_id)
-    return WebhookResult(event.id, "signalled", signal, order_id)
+            return WebhookResult(event.id, "ignored", name, order_id)
+    log.info("Stripe event %s: %s sent to order %s", event.id, name, order_id)
+    return WebhookResult(event.id, "signalled", name, order_id)

@@ -29,9 +29,8 @@ from messages.queues import TaskQueues, order_workflow_id
 from messages.saga import CancelOutcome, CancelRequest, OrderSagaInput, SagaStatus
 from models.actor import Actor
 from models.order_status import OrderStatus
-from workflows.order_saga import CUSTOMER_ID, ORDER_STATUS, ORDER_TOTAL
+from workflows.order_saga import CUSTOMER_ID, ORDER_STATUS, ORDER_TOTAL, OrderSaga
 
-WORKFLOW_TYPE = "OrderSaga"
 START_TIMEOUT = timedelta(seconds=10)
 READ_TIMEOUT = timedelta(seconds=5)
 # A query needs a worker to answer; without one, fall back rather than wait long.
@@ -111,7 +110,7 @@ class OrderWorkflows:
         try:
             with temporal_errors():
                 await self._client.start_workflow(
-                    WORKFLOW_TYPE,
+                    OrderSaga.run,
                     saga,
                     id=order_workflow_id(saga.order.order_id),
                     task_queue=self._queues.orders,
@@ -155,7 +154,7 @@ class OrderWorkflows:
         """The saga's live status; None when no worker answers in time (callers fall back)."""
         handle = self._client.get_workflow_handle(order_workflow_id(order_id))
         try:
-            result = await handle.query("status", result_type=SagaStatus, rpc_timeout=QUERY_TIMEOUT)
+            result = await handle.query(OrderSaga.status, rpc_timeout=QUERY_TIMEOUT)
         except (RPCError, WorkflowQueryFailedError, WorkflowQueryRejectedError):
             return None
         return result if isinstance(result, SagaStatus) else None
@@ -165,9 +164,8 @@ class OrderWorkflows:
         try:
             with temporal_errors():
                 outcome = await handle.execute_update(
-                    "request_cancel",
+                    OrderSaga.request_cancel,
                     CancelRequest(reason=reason, actor=actor),
-                    result_type=CancelOutcome,
                     rpc_timeout=UPDATE_TIMEOUT,
                 )
         except WorkflowUpdateFailedError as exc:

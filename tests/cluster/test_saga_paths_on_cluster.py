@@ -16,6 +16,7 @@ from devstack.temporal import temporal_cli
 from devstack.temporal_cluster import TemporalCluster
 from devstack.temporal_tls import SERVER_NAME
 from messages.queues import order_workflow_id
+from models.order_status import OrderStatus
 from tests.cluster.conftest import NAMESPACE
 from tests.integration.saga_data import add_product, order_of, snapshot, stock_of
 from tests.integration.test_saga_paths import (  # the same tests, collected here again
@@ -72,8 +73,8 @@ async def test_twenty_orders_race_for_five_units_on_the_cluster(rig: Rig) -> Non
     orders = [snapshot(("sku-race", 1)) for _ in range(20)]
     results = await asyncio.gather(*(rig.run(order) for order in orders))
     statuses = [result.status for result in results]
-    assert statuses.count("CONFIRMED") == 5, statuses
-    assert statuses.count("REJECTED") == 15, statuses
+    assert statuses.count(OrderStatus.CONFIRMED) == 5, statuses
+    assert statuses.count(OrderStatus.REJECTED) == 15, statuses
     stock = await stock_of(rig.sessions, "sku-race")
     assert (stock.quantity, stock.reserved) == (5, 5)
     charged = [o for o in orders if rig.provider.charge_count(f"order-{o.order_id}") == 1]

@@ -16,6 +16,7 @@ from config.settings import TemporalSettings
 from messages.queues import order_workflow_id
 from persistence.event_store import load_timeline
 from tests.e2e.harness import TERMINAL, Api, running_api
+from tests.workflows.fakes import CANCEL_SIGNAL
 
 SYSTEM = {"kind": "system", "subject": "order-saga", "role": None}
 
@@ -84,7 +85,7 @@ async def test_a_cli_cancel_records_the_operator_its_input_declares(
         await _until_charging(slow)
         handle = temporal_client.get_workflow_handle(order_workflow_id(order_id))
         # Plain JSON, exactly what the CLI's --input sends.
-        await handle.signal("cancel", {"reason": "customer called", "operator": "ops-anna"})
+        await handle.signal(CANCEL_SIGNAL, {"reason": "customer called", "operator": "ops-anna"})
         order = await slow.wait_for(order_id, "alice", TERMINAL)
         assert order["status"] == "CANCELLED"
         events = await _timeline(slow, order_id, "alice")

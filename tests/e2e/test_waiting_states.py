@@ -28,7 +28,7 @@ from persistence.event_store import load_timeline
 from persistence.tables import RESERVATION_RESERVED, InventoryReservationRow
 from tests.e2e.harness import TERMINAL, Api, running_api
 from tools.customer_action import complete_customer_action
-from workflows.order_saga import CUSTOMER_ID, NEEDS_ATTENTION_SINCE, ORDER_TOTAL
+from workflows.order_saga import CUSTOMER_ID, NEEDS_ATTENTION_SINCE, ORDER_TOTAL, OrderSaga
 
 SHORT = SagaSettings(charge_budget_seconds=2)
 
@@ -194,7 +194,7 @@ async def test_a_payment_needing_the_customer_waits_then_confirms_on_the_report(
             api.gateway, temporal_client, order_id, succeed=True
         )
         handle = temporal_client.get_workflow_handle(order_workflow_id(order_id))
-        await handle.signal("payment_succeeded", report)  # the webhook delivered twice
+        await handle.signal(OrderSaga.payment_succeeded, report)  # the webhook delivered twice
         order = await api.wait_for(order_id, "alice", TERMINAL)
         timeline = await event_types(api, order_id)
     assert pending["next_action"] == charge.next_action
@@ -220,7 +220,7 @@ async def test_a_failed_customer_action_ends_payment_failed_with_stock_released(
             provider_event_id="evt_2", reference=charge.reference, reason="authentication failed"
         )
         handle = temporal_client.get_workflow_handle(order_workflow_id(order_id))
-        await handle.signal("payment_failed", report)
+        await handle.signal(OrderSaga.payment_failed, report)
         order = await api.wait_for(order_id, "alice", TERMINAL)
         held = await reservations(api, order_id)
         history = await handle.fetch_history()

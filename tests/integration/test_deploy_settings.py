@@ -29,8 +29,9 @@ from api.problems import ProblemError
 from clients.codec import new_key
 from config.settings import Settings
 from devstack.jwks_issuer import JwksIssuer, load_or_create_key, public_jwk
+from gateways.factory import build_payment_gateway
 from gateways.http_payment import HttpPaymentGateway
-from gateways.payment_gateway import CircuitBreakerGateway, build_payment_gateway
+from gateways.payment_gateway import CircuitBreakerGateway
 
 pytestmark = pytest.mark.integration
 

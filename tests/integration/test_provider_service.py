@@ -19,6 +19,7 @@ import pytest_asyncio
 from config.settings import PaymentSettings
 from devstack.payment_provider import PaymentProviderService
 from devstack.process import free_port
+from gateways.factory import build_payment_gateway
 from gateways.http_payment import HttpPaymentGateway
 from gateways.payment_gateway import (
     ChargeStatus,
@@ -27,7 +28,6 @@ from gateways.payment_gateway import (
     GatewayUnavailableError,
     IdempotencyKeyReusedError,
     PaymentDeclinedError,
-    build_payment_gateway,
 )
 from models import Money
 
@@ -171,7 +171,7 @@ async def test_the_breaker_opens_on_the_provider_outage(
 _CHARGE_IN_ANOTHER_PROCESS = """
 import asyncio, sys
 from config.settings import load_settings
-from gateways.payment_gateway import build_payment_gateway
+from gateways.factory import build_payment_gateway
 from models import Money
 
 async def main() -> None:

@@ -24,9 +24,11 @@ from gateways.simulated_payment import SimulatedPaymentGateway
 from messages import queues
 from messages.queues import TaskQueues, order_workflow_id
 from messages.saga import CancelRequest, OrderSagaInput, OrderSnapshot, SagaResult
+from models.order_status import OrderStatus
 from persistence.tables import InventoryReservationRow, NotificationRow, PaymentRow
 from tests.fixtures.smtp import SmtpServer
 from tests.integration.saga_data import add_product, order_of, snapshot, stock_of
+from tests.workflows.fakes import CANCEL_SIGNAL
 from workers.runner import build_workers
 from workflows.order_saga import OrderSaga
 
@@ -49,7 +51,7 @@ class Rig:
             OrderSagaInput(order=order, queues=self.queues),
             id=order_workflow_id(order.order_id),
             task_queue=self.queues.orders,
-            start_signal="cancel" if cancel_at_start else None,
+            start_signal=CANCEL_SIGNAL if cancel_at_start else None,
             start_signal_args=[CancelRequest(reason="customer")] if cancel_at_start else [],
         )
 
@@ -208,8 +210,8 @@ async def test_many_orders_racing_for_the_last_units_sell_exactly_the_stock(rig:
     orders = [snapshot(("sku-g", 1)) for _ in range(12)]
     results = await asyncio.gather(*(rig.run(order) for order in orders))
     statuses = sorted(result.status for result in results)
-    assert statuses.count("CONFIRMED") == 5
-    assert statuses.count("REJECTED") == 7
+    assert statuses.count(OrderStatus.CONFIRMED) == 5
+    assert statuses.count(OrderStatus.REJECTED) == 7
     stock = await stock_of(rig.sessions, "sku-g")
     assert stock.reserved == 5
     assert stock.quantity - stock.reserved == 0

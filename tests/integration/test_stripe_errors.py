@@ -11,12 +11,12 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 from config.settings import PaymentSettings
 from devstack.process import free_port
 from devstack.stripe_double import StripeDouble
+from gateways.factory import build_payment_gateway
 from gateways.payment_gateway import (
     CircuitBreakerGateway,
     GatewayRequestError,
     GatewayUnavailableError,
     IdempotencyKeyReusedError,
-    build_payment_gateway,
 )
 from gateways.stripe_requests import StripeRequests, build_stripe_client
 from models import Money

@@ -10,13 +10,13 @@ from pathlib import Path
 import pytest
 
 from config.settings import PaymentSettings
+from gateways.factory import build_payment_gateway
 from gateways.payment_gateway import (
     ChargeStatus,
     GatewayRequestError,
     GatewayUnavailableError,
     IdempotencyKeyReusedError,
     PaymentDeclinedError,
-    build_payment_gateway,
 )
 from gateways.simulated_payment import SimulatedPaymentGateway
 from models import Money

@@ -14,7 +14,7 @@ from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any
 
-from temporalio import activity
+from temporalio import activity, workflow
 from temporalio.client import Client, WorkflowHandle
 from temporalio.exceptions import ApplicationError
 from temporalio.worker import Worker
@@ -40,6 +40,10 @@ from messages.queues import TaskQueues
 from messages.restock import AlertLowStockInput, RestockInventoryInput, RestockResult
 from messages.saga import OrderLine, OrderSagaInput, OrderSnapshot, PaymentInfo, SagaStatus
 from workflows import WORKFLOWS
+from workflows.order_saga import OrderSaga
+
+# ``start_signal`` and raw-JSON signals (as the CLI sends them) take the name, not the handler.
+CANCEL_SIGNAL = workflow._SignalDefinition.must_name_from_fn_or_str(OrderSaga.cancel)
 
 
 def sample_order(token: str = "tok_visa", quantity: int = 1) -> OrderSagaInput:
@@ -204,7 +208,7 @@ async def wait_for_status(
     """Poll the saga's ``status`` query until it reports ``status``; fail after ``within`` s."""
     deadline = asyncio.get_running_loop().time() + within
     while True:
-        current: SagaStatus = await handle.query("status", result_type=SagaStatus)
+        current: SagaStatus = await handle.query(OrderSaga.status)
         if current.status == status:
             return current
         if asyncio.get_running_loop().time() > deadline:

@@ -32,14 +32,16 @@ from messages.saga import (
     SagaPolicy,
 )
 from tests.workflows.fakes import (
+    CANCEL_SIGNAL,
     FakeActivities,
     saga_workers,
     sample_order,
     unavailable,
     wait_for_status,
 )
+from tests.workflows.test_saga_footprint import footprint
 from workflows import WORKFLOWS
-from workflows.order_saga import WAITING_STATES_PATCH, OrderSaga
+from workflows.order_saga import LEAN_SEARCH_ATTRIBUTES_PATCH, WAITING_STATES_PATCH, OrderSaga
 
 # The clients' converter: fresh histories are encrypted, committed ones pass through.
 CONVERTER = data_converter(CodecSettings())
@@ -52,15 +54,21 @@ Driver = Callable[[WorkflowHandle[Any, Any], FakeActivities], Awaitable[None]]
 async def _retry_after_outage(handle: WorkflowHandle[Any, Any], fakes: FakeActivities) -> None:
     await wait_for_status(handle, "NEEDS_ATTENTION")
     fakes.charge_error = None
-    await handle.signal("retry", RetryRequest(operator="alice"))
+    await handle.signal(OrderSaga.retry, RetryRequest(operator="alice"))
 
 
 async def _customer_pays(handle: WorkflowHandle[Any, Any], fakes: FakeActivities) -> None:
     del fakes
     await wait_for_status(handle, "PAYMENT_PENDING")
     outcome = PaymentOutcome(provider_event_id="evt_1", reference="ch_1")
-    await handle.signal("payment_succeeded", outcome)
-    await handle.signal("payment_succeeded", outcome)
+    await handle.signal(OrderSaga.payment_succeeded, outcome)
+    await handle.signal(OrderSaga.payment_succeeded, outcome)
+
+
+async def _cancel_parked(handle: WorkflowHandle[Any, Any], fakes: FakeActivities) -> None:
+    del fakes
+    await wait_for_status(handle, "NEEDS_ATTENTION")
+    await handle.signal(OrderSaga.cancel, CancelRequest(reason="customer called"))
 
 
 SHORT = SagaPolicy(charge_budget_seconds=1)
@@ -89,9 +97,30 @@ SCENARIOS: dict[str, tuple[FakeActivities, OrderSagaInput, bool, Driver | None]]
         False,
         _customer_pays,
     ),
+    "lean_confirmed": (FakeActivities(), sample_order(), False, None),
+    "lean_payment_pending_confirmed": (
+        FakeActivities(requires_action=True),
+        sample_order(),
+        False,
+        _customer_pays,
+    ),
+    "lean_needs_attention_retried": (
+        FakeActivities(charge_error=unavailable),
+        sample_order().model_copy(update={"policy": SHORT}),
+        False,
+        _retry_after_outage,
+    ),
+    "lean_needs_attention_cancelled": (
+        FakeActivities(charge_error=unavailable),
+        sample_order().model_copy(update={"policy": SHORT}),
+        False,
+        _cancel_parked,
+    ),
 }
 # Recorded before the waiting states: sagas that started on that code must still finish.
 LEGACY = {"confirmed", "rejected", "payment_failed", "authorize_capture", "cancelled"}
+# Recorded with the lean search attributes (which imply the waiting states).
+LEAN = {name for name in SCENARIOS if name.startswith("lean_")}
 
 
 def _replayer() -> Replayer:
@@ -108,7 +137,7 @@ async def _record(client: Client, name: str) -> WorkflowHistory:
             saga,
             id=order_workflow_id(saga.order.order_id),
             task_queue=queues.orders,
-            start_signal="cancel" if cancel else None,
+            start_signal=CANCEL_SIGNAL if cancel else None,
             start_signal_args=[CancelRequest()] if cancel else [],
         )
         if drive is not None:
@@ -158,7 +187,14 @@ def _patches(name: str) -> set[str]:
 @pytest.mark.parametrize("name", sorted(SCENARIOS))
 def test_only_new_histories_carry_the_waiting_states_patch(name: str) -> None:
     """Legacy histories replay the old path (no marker): the gate is what keeps them valid."""
-    assert (WAITING_STATES_PATCH in _patches(name)) == (name not in LEGACY)
+    assert (WAITING_STATES_PATCH in _patches(name)) == (name not in LEGACY | LEAN)
+    assert (LEAN_SEARCH_ATTRIBUTES_PATCH in _patches(name)) == (name in LEAN)
+
+
+def test_a_lean_happy_path_upserts_only_its_terminal_status() -> None:
+    """RESERVED and PAID are no longer written to visibility; the recorded history shows it."""
+    history = WorkflowHistory.from_json("lean", (HISTORIES / "lean_confirmed.json").read_text())
+    assert footprint(history).status_upserts == 1
 
 
 def test_declined_payment_history_has_no_refund() -> None:

@@ -12,6 +12,7 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 import pytest
+from temporalio.api.enums.v1 import EventType
 from temporalio.client import (
     Client,
     WorkflowExecutionStatus,
@@ -27,7 +28,6 @@ from messages.saga import (
     CancelOutcome,
     CancelRequest,
     OrderSagaInput,
-    RetryOutcome,
     RetryRequest,
     SagaPolicy,
     SagaResult,
@@ -117,7 +117,7 @@ async def test_charge_outage_past_the_budget_parks_and_a_retry_confirms(
         assert "release" not in fakes.calls, "the reservation is kept while parked"
 
         fakes.charge_error = None
-        await handle.signal("retry", RetryRequest(operator="alice", note="provider back"))
+        await handle.signal(OrderSaga.retry, RetryRequest(operator="alice", note="provider back"))
         result = await handle.result()
         after = await handle.describe()
     assert result.status == "CONFIRMED"
@@ -136,13 +136,13 @@ async def test_retry_as_an_update_answers_and_is_refused_when_not_parked(
     async with parked_saga(temporal_client, fakes) as handle:
         await started.wait()
         with pytest.raises(WorkflowUpdateFailedError) as refused:
-            await handle.execute_update("retry", None, result_type=RetryOutcome)
+            await handle.execute_update(OrderSaga.retry_update, None)
         assert isinstance(refused.value.cause, ApplicationError)
         assert refused.value.cause.type == errors.RETRY_REFUSED
         release.set()
         await wait_for_status(handle, "NEEDS_ATTENTION")
         fakes.charge_error = None
-        outcome = await handle.execute_update("retry", None, result_type=RetryOutcome)
+        outcome = await handle.execute_update(OrderSaga.retry_update, None)
         result = await handle.result()
     assert outcome.accepted
     assert outcome.step == "charge"
@@ -155,11 +155,50 @@ async def test_cancel_of_a_parked_order_compensates(temporal_client: Client) -> 
     fakes = FakeActivities(charge_error=unavailable)
     async with parked_saga(temporal_client, fakes) as handle:
         await wait_for_status(handle, "NEEDS_ATTENTION")
-        await handle.signal("cancel", CancelRequest(reason="customer asked by phone"))
+        await handle.signal(OrderSaga.cancel, CancelRequest(reason="customer asked by phone"))
         result = await handle.result()
     assert result.status == "CANCELLED"
     assert result.reason == "customer asked by phone"
     assert fakes.calls[-3:] == ["refund", "release", "notify:ORDER_CANCELLED"]
+
+
+async def test_a_parked_order_ended_by_cancel_is_no_longer_listed_as_waiting(
+    temporal_client: Client,
+) -> None:
+    """The terminal status clears NeedsAttentionSince: a filter on it finds only parked orders."""
+    fakes = FakeActivities(charge_error=unavailable)
+    async with parked_saga(temporal_client, fakes) as handle:
+        await wait_for_status(handle, "NEEDS_ATTENTION")
+        await handle.signal(OrderSaga.cancel, CancelRequest(reason="customer asked by phone"))
+        await handle.result()
+        attributes = (await handle.describe()).typed_search_attributes
+    assert attributes.get(ORDER_STATUS) == "CANCELLED"
+    assert attributes.get(NEEDS_ATTENTION_SINCE) is None
+
+
+async def test_a_parked_order_ended_by_the_hold_over_clears_needs_attention_since(
+    time_skipping_env: WorkflowEnvironment,
+) -> None:
+    """Unanswered, the order compensates and ends PAYMENT_FAILED without NeedsAttentionSince."""
+    queues = TaskQueues.with_prefix(f"{uuid.uuid4()}-")
+    saga = _saga(queues, SagaPolicy())
+    client = time_skipping_env.client
+    async with saga_workers(client, FakeActivities(charge_error=unavailable), queues):
+        handle = await client.start_workflow(
+            OrderSaga.run, saga, id=order_workflow_id(saga.order.order_id), task_queue=queues.orders
+        )
+        result = await handle.result()
+        history = await handle.fetch_history()
+    # Read from the history: the time-skipping server's describe cannot decode an unset
+    # datetime attribute. The last upsert carries the final status and the unset.
+    upserts = [
+        event.upsert_workflow_search_attributes_event_attributes.search_attributes.indexed_fields
+        for event in history.events
+        if event.event_type == EventType.EVENT_TYPE_UPSERT_WORKFLOW_SEARCH_ATTRIBUTES
+    ]
+    assert result.status == "PAYMENT_FAILED"
+    assert set(upserts[-1]) == {ORDER_STATUS.name, NEEDS_ATTENTION_SINCE.name}
+    assert upserts[-1][NEEDS_ATTENTION_SINCE.name].data in (b"", b"null", b"[]")
 
 
 async def test_an_unplanned_error_at_confirm_parks_instead_of_failing(
@@ -178,7 +217,7 @@ async def test_an_unplanned_error_at_confirm_parks_instead_of_failing(
         parked = await wait_for_status(handle, "NEEDS_ATTENTION")
         running = (await handle.describe()).status
         fakes.confirm_error = None
-        await handle.signal("retry")
+        await handle.signal(OrderSaga.retry)
         result = await handle.result()
     assert running == WorkflowExecutionStatus.RUNNING
     assert parked.step == "confirm"

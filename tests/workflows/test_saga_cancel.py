@@ -15,7 +15,7 @@ from temporalio.client import Client, WorkflowHandle, WorkflowUpdateFailedError
 
 from messages.queues import TaskQueues, order_workflow_id
 from messages.saga import CancelRequest, OrderSagaInput, SagaResult
-from tests.workflows.fakes import FakeActivities, saga_workers, sample_order
+from tests.workflows.fakes import CANCEL_SIGNAL, FakeActivities, saga_workers, sample_order
 from workflows.order_saga import ORDER_STATUS, OrderSaga
 
 
@@ -31,7 +31,7 @@ async def running_saga(
             saga,
             id=order_workflow_id(saga.order.order_id),
             task_queue=queues.orders,
-            start_signal="cancel" if cancel_at_start else None,
+            start_signal=CANCEL_SIGNAL if cancel_at_start else None,
             start_signal_args=[cancel_at_start] if cancel_at_start else [],
         )
         yield handle

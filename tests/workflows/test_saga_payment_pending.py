@@ -45,7 +45,7 @@ async def test_payment_succeeded_confirms_the_waiting_order(temporal_client: Cli
     async with pending_saga(temporal_client, fakes) as handle:
         pending = await wait_for_status(handle, "PAYMENT_PENDING")
         attribute = (await handle.describe()).typed_search_attributes.get(ORDER_STATUS)
-        await handle.signal("payment_succeeded", report())
+        await handle.signal(OrderSaga.payment_succeeded, report())
         result = await handle.result()
     assert attribute == "PAYMENT_PENDING"
     assert pending.next_action == "https://pay.example/authenticate/ch_1"
@@ -58,7 +58,7 @@ async def test_payment_failed_releases_stock_without_a_refund(temporal_client: C
     fakes = FakeActivities(requires_action=True)
     async with pending_saga(temporal_client, fakes) as handle:
         await wait_for_status(handle, "PAYMENT_PENDING")
-        await handle.signal("payment_failed", report(reason="authentication failed"))
+        await handle.signal(OrderSaga.payment_failed, report(reason="authentication failed"))
         result = await handle.result()
     assert result.status == "PAYMENT_FAILED"
     assert result.reason == "authentication failed"
@@ -77,10 +77,10 @@ async def test_a_report_delivered_twice_changes_nothing(temporal_client: Client)
     started, release = fakes.hold("notify:ORDER_CONFIRMED")
     async with pending_saga(temporal_client, fakes) as handle:
         await wait_for_status(handle, "PAYMENT_PENDING")
-        await handle.signal("payment_succeeded", report("evt_same"))
+        await handle.signal(OrderSaga.payment_succeeded, report("evt_same"))
         await started.wait()
-        await handle.signal("payment_succeeded", report("evt_same"))
-        await handle.signal("payment_failed", report("evt_same"))
+        await handle.signal(OrderSaga.payment_succeeded, report("evt_same"))
+        await handle.signal(OrderSaga.payment_failed, report("evt_same"))
         status = await wait_for_status(handle, "PAID")
         release.set()
         result = await handle.result()
@@ -99,11 +99,11 @@ async def test_reports_on_another_charge_are_not_this_payments_outcome(
     fakes = FakeActivities(requires_action=True)
     async with pending_saga(temporal_client, fakes) as handle:
         await wait_for_status(handle, "PAYMENT_PENDING")
-        await handle.signal("payment_succeeded", report("evt_other", reference="pi_other"))
-        await handle.signal("payment_failed", report("evt_other_2", reference="pi_other"))
+        await handle.signal(OrderSaga.payment_succeeded, report("evt_other", reference="pi_other"))
+        await handle.signal(OrderSaga.payment_failed, report("evt_other_2", reference="pi_other"))
         await asyncio.sleep(0.5)  # had the saga taken either, it would have moved on
         still = await wait_for_status(handle, "PAYMENT_PENDING")
-        await handle.signal("payment_succeeded", report("evt_mine"))
+        await handle.signal(OrderSaga.payment_succeeded, report("evt_mine"))
         result = await handle.result()
     assert still.payment_events == ["evt_other", "evt_other_2"]
     assert result.status == "CONFIRMED"
@@ -119,7 +119,7 @@ async def test_a_report_that_beats_the_charges_reply_still_counts(
     started, release = fakes.hold("charge")
     async with pending_saga(temporal_client, fakes) as handle:
         await started.wait()
-        await handle.signal("payment_succeeded", report())
+        await handle.signal(OrderSaga.payment_succeeded, report())
         release.set()
         result = await handle.result()
     assert result.status == "CONFIRMED"
@@ -132,7 +132,7 @@ async def test_a_cancel_while_pending_voids_and_releases(temporal_client: Client
     fakes = FakeActivities(requires_action=True)
     async with pending_saga(temporal_client, fakes) as handle:
         await wait_for_status(handle, "PAYMENT_PENDING")
-        await handle.signal("cancel", CancelRequest(reason="changed my mind"))
+        await handle.signal(OrderSaga.cancel, CancelRequest(reason="changed my mind"))
         result = await handle.result()
     assert result.status == "CANCELLED"
     assert fakes.calls == ["reserve", "charge", "refund", "release", "notify:ORDER_CANCELLED"]
@@ -168,7 +168,7 @@ async def test_authorised_after_the_customer_acts_then_captured_at_confirmation(
             OrderSaga.run, saga, id=order_workflow_id(saga.order.order_id), task_queue=queues.orders
         )
         await wait_for_status(handle, "PAYMENT_PENDING")
-        await handle.signal("payment_succeeded", report())
+        await handle.signal(OrderSaga.payment_succeeded, report())
         result = await handle.result()
         status = await handle.query(OrderSaga.status)
     assert result.status == "CONFIRMED"
