@@ -24,14 +24,13 @@ from typing import Any
 import httpx
 
 from devstack import go_servers
-from devstack.process import ManagedProcess, ServiceUnavailableError, free_port, wait_until
+from devstack.process import ManagedProcess, ManagedService, ServiceUnavailableError, free_port
 
 READY_TIMEOUT = 60.0
-STOP_TIMEOUT = 10.0
 MAX_TRACES = 100_000
 
 
-class Jaeger:
+class Jaeger(ManagedService):
     """One Jaeger process; its ports are chosen once and kept across restarts."""
 
     def __init__(self, run_dir: Path, query_port: int | None = None) -> None:
@@ -43,7 +42,6 @@ class Jaeger:
         self.health_port = free_port()
         self.config_path = self.run_dir / "jaeger.yaml"
         self.log_path = self.run_dir / "jaeger.log"
-        self._process: ManagedProcess | None = None
 
     @property
     def otlp_endpoint(self) -> str:
@@ -53,10 +51,6 @@ class Jaeger:
     @property
     def query_url(self) -> str:
         return f"http://127.0.0.1:{self.query_port}"
-
-    @property
-    def pid(self) -> int | None:
-        return self._process.pid if self._process is not None else None
 
     def exporter_env(self) -> dict[str, str]:
         """What a process needs to send its spans here."""
@@ -114,29 +108,27 @@ class Jaeger:
         }
 
     def start(self, timeout: float = READY_TIMEOUT) -> Jaeger:
-        if self._process is not None and self._process.alive():
+        if self.alive():
             return self
         # Waits for a build already under way (file lock) or builds it (minutes, once).
         binary = go_servers.binary("jaeger")
         self.run_dir.mkdir(parents=True, exist_ok=True)
         # JSON is YAML: no YAML writer needed for a config we generate.
         self.config_path.write_text(json.dumps(self.config(), indent=2) + "\n")
-        self._process = ManagedProcess(
-            "jaeger",
-            [str(binary), "--config", str(self.config_path)],
-            self.log_path,
-            cwd=self.run_dir,
-        ).start()
+        self._launch(
+            ManagedProcess(
+                "jaeger",
+                [str(binary), "--config", str(self.config_path)],
+                self.log_path,
+                cwd=self.run_dir,
+            )
+        )
         try:
-            wait_until(self._ready, timeout, f"Jaeger (log: {self.log_path})")
+            self._wait_ready(self._ready, timeout, f"Jaeger (log: {self.log_path})")
         except BaseException:
             self.stop()
             raise
         return self
-
-    def stop(self, timeout: float = STOP_TIMEOUT) -> None:
-        if self._process is not None:
-            self._process.stop(timeout=timeout)
 
     def __enter__(self) -> Jaeger:
         return self.start()
@@ -145,8 +137,6 @@ class Jaeger:
         self.stop()
 
     def _ready(self) -> bool:
-        assert self._process is not None
-        self._process.check_alive()
         try:
             services = httpx.get(f"{self.query_url}/api/services", timeout=1)
             otlp = httpx.post(

@@ -27,7 +27,7 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 from jwt.algorithms import RSAAlgorithm
 
-from devstack.process import ManagedProcess, free_port, wait_until
+from devstack.process import ManagedProcess, ManagedService, free_port
 
 JWKS_PATH = "/.well-known/jwks.json"
 AUDIENCE = "order-saga-api"
@@ -104,14 +104,13 @@ def serve(key_path: Path, host: str, port: int, issuer: str) -> None:
         server.server_close()
 
 
-class JwksIssuer:
+class JwksIssuer(ManagedService):
     """The local issuer as a child process: key in ``run_dir``, JWKS on a free port."""
 
     def __init__(self, run_dir: Path, *, port: int | None = None) -> None:
         self.run_dir = run_dir
         self.port = port or free_port()
         self.key_path = (run_dir / "issuer-key.pem").absolute()
-        self._process: ManagedProcess | None = None
 
     @property
     def issuer(self) -> str:
@@ -133,27 +132,20 @@ class JwksIssuer:
         load_or_create_key(self.key_path)  # here, so a bad key file fails in the caller
         args = [sys.executable, "-m", "devstack.jwks_issuer", "--key", str(self.key_path)]
         args += ["--port", str(self.port), "--issuer", self.issuer]
-        self._process = ManagedProcess(
-            "jwks-issuer", args, self.run_dir / "jwks-issuer.log", env={"PYTHONUNBUFFERED": "1"}
-        ).start()
-        process = self._process
+        self._launch(
+            ManagedProcess(
+                "jwks-issuer", args, self.run_dir / "jwks-issuer.log", env={"PYTHONUNBUFFERED": "1"}
+            )
+        )
 
-        def ready() -> bool:
-            process.check_alive()
+        def serving() -> bool:
             try:
                 return httpx.get(self.jwks_url, timeout=1.0).is_success
             except httpx.HTTPError:
                 return False
 
-        wait_until(ready, timeout, f"JWKS issuer on {self.issuer}")
+        self._wait_ready(serving, timeout, f"JWKS issuer on {self.issuer}")
         return self
-
-    def alive(self) -> bool:
-        return self._process is not None and self._process.alive()
-
-    def stop(self) -> None:
-        if self._process is not None:
-            self._process.stop()
 
 
 def main() -> None:

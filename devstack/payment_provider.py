@@ -15,10 +15,10 @@ from pathlib import Path
 
 import httpx
 
-from devstack.process import ManagedProcess, free_port, wait_until
+from devstack.process import ManagedProcess, ManagedService, free_port
 
 
-class PaymentProviderService:
+class PaymentProviderService(ManagedService):
     """``python -m provider`` on loopback, on a free port unless one is given."""
 
     def __init__(
@@ -32,15 +32,12 @@ class PaymentProviderService:
         self.port = port or free_port()
         self.ledger_path = (run_dir / "payment-provider.sqlite3").absolute()
         self.env = env or {}
-        self._process: ManagedProcess | None = None
 
     @property
     def url(self) -> str:
         return f"http://127.0.0.1:{self.port}"
 
     def _healthy(self) -> bool:
-        assert self._process is not None
-        self._process.check_alive()
         try:
             return httpx.get(f"{self.url}/healthz", timeout=1.0).is_success
         except httpx.HTTPError:
@@ -56,30 +53,21 @@ class PaymentProviderService:
             "--ledger",
             str(self.ledger_path),
         ]
-        self._process = ManagedProcess(
-            "payment-provider",
-            args,
-            self.run_dir / "logs" / "payment-provider.log",
-            # Its own URL too: a production environment refuses settings without one.
-            env={**self.env, "ORDERS_PAYMENTS__PROVIDER_URL": self.url, "PYTHONUNBUFFERED": "1"},
-        ).start()
-        wait_until(self._healthy, timeout, f"payment provider on {self.url}")
+        self._launch(
+            ManagedProcess(
+                "payment-provider",
+                args,
+                self.run_dir / "logs" / "payment-provider.log",
+                # Its own URL too: a production environment refuses settings without one.
+                env={
+                    **self.env,
+                    "ORDERS_PAYMENTS__PROVIDER_URL": self.url,
+                    "PYTHONUNBUFFERED": "1",
+                },
+            )
+        )
+        self._wait_ready(self._healthy, timeout, f"payment provider on {self.url}")
         return self
-
-    @property
-    def pid(self) -> int | None:
-        return self._process.pid if self._process is not None and self._process.alive() else None
-
-    def alive(self) -> bool:
-        return self._process is not None and self._process.alive()
-
-    def stop(self) -> None:
-        if self._process is not None:
-            self._process.stop()
-
-    def kill(self) -> None:
-        if self._process is not None:
-            self._process.kill()
 
 
 def main() -> None:

@@ -122,3 +122,51 @@ class ManagedProcess:
     def kill(self) -> None:
         """SIGKILL, as a crash would: nothing gets to clean up."""
         self.stop(timeout=5.0, sig=signal.SIGKILL)
+
+
+class ManagedService:
+    """A devstack service run as one :class:`ManagedProcess`: what every such service says
+    of its process. A subclass starts it with :meth:`_launch` and keeps only what differs
+    (its arguments, ports and readiness check)."""
+
+    # Seconds a SIGTERM gets before SIGKILL; a service that drains longer raises it.
+    stop_timeout: float = 10.0
+    _process: ManagedProcess | None = None
+
+    def _launch(self, process: ManagedProcess) -> ManagedProcess:
+        """Start ``process`` as this service's own: the one stopped, killed and checked."""
+        self._process = process.start()
+        return self._process
+
+    def _wait_ready(
+        self, check: Callable[[], bool], timeout: float, what: str, interval: float = 0.1
+    ) -> None:
+        """Wait until ``check`` holds; fail at once, with its log's tail, if the process ends."""
+
+        def ready() -> bool:
+            self.check_alive()
+            return check()
+
+        wait_until(ready, timeout, what, interval)
+
+    @property
+    def pid(self) -> int | None:
+        """The process id while it runs; None before the start and after it ended."""
+        process = self._process
+        return process.pid if process is not None and process.alive() else None
+
+    def alive(self) -> bool:
+        return self._process is not None and self._process.alive()
+
+    def check_alive(self) -> None:
+        if self._process is not None:
+            self._process.check_alive()
+
+    def stop(self, timeout: float | None = None) -> None:
+        if self._process is not None:
+            self._process.stop(timeout=self.stop_timeout if timeout is None else timeout)
+
+    def kill(self) -> None:
+        """SIGKILL, as a crash would: nothing gets to clean up."""
+        if self._process is not None:
+            self._process.kill()

@@ -14,7 +14,7 @@ from typing import Any
 
 import httpx
 
-from devstack.process import ManagedProcess, ServiceUnavailableError, free_port, wait_until
+from devstack.process import ManagedProcess, ManagedService, ServiceUnavailableError, free_port
 
 HOW_TO_GET = "Prometheus not installed (Debian: apt-get install prometheus)"
 
@@ -26,7 +26,7 @@ def prometheus_binary() -> str:
     return binary
 
 
-class PrometheusServer:
+class PrometheusServer(ManagedService):
     def __init__(
         self,
         run_dir: Path,
@@ -40,7 +40,6 @@ class PrometheusServer:
         self.targets = targets
         self.rule_files = rule_files
         self.interval = interval
-        self._process: ManagedProcess | None = None
 
     @property
     def url(self) -> str:
@@ -58,22 +57,22 @@ class PrometheusServer:
         }
         config_path = self.run_dir / "prometheus.yml"
         config_path.write_text(json.dumps(config, indent=2))  # JSON is YAML
-        self._process = ManagedProcess(
-            "prometheus",
-            [
-                prometheus_binary(),
-                f"--config.file={config_path}",
-                f"--storage.tsdb.path={self.run_dir / 'data'}",
-                f"--web.listen-address=127.0.0.1:{self.port}",
-            ],
-            self.run_dir / "prometheus.log",
-        ).start()
-        wait_until(self._ready, timeout, f"Prometheus on {self.url}")
+        self._launch(
+            ManagedProcess(
+                "prometheus",
+                [
+                    prometheus_binary(),
+                    f"--config.file={config_path}",
+                    f"--storage.tsdb.path={self.run_dir / 'data'}",
+                    f"--web.listen-address=127.0.0.1:{self.port}",
+                ],
+                self.run_dir / "prometheus.log",
+            )
+        )
+        self._wait_ready(self._ready, timeout, f"Prometheus on {self.url}")
         return self
 
     def _ready(self) -> bool:
-        assert self._process is not None
-        self._process.check_alive()
         try:
             return httpx.get(f"{self.url}/-/ready", timeout=2).status_code == 200
         except httpx.HTTPError:
@@ -86,7 +85,3 @@ class PrometheusServer:
         body = response.json()
         assert body["status"] == "success", body
         return body["data"]
-
-    def stop(self) -> None:
-        if self._process is not None:
-            self._process.stop()

@@ -9,31 +9,31 @@ from __future__ import annotations
 from pathlib import Path
 
 from devstack.go_servers import binary
-from devstack.process import ManagedProcess, free_port, port_open, wait_until
+from devstack.process import ManagedProcess, ManagedService, free_port, port_open
 
-__all__ = ["start_stripe_mock"]
+__all__ = ["StripeMock"]
 
 START_TIMEOUT_SECONDS = 30.0
 
 
-def start_stripe_mock(log_path: Path, port: int | None = None) -> tuple[ManagedProcess, str]:
-    """Start stripe-mock on 127.0.0.1; returns the process and its base URL."""
-    port = port or free_port()
-    process = ManagedProcess(
-        "stripe-mock",
-        [str(binary("stripe-mock")), "-http-addr", f"127.0.0.1:{port}"],
-        log_path,
-    ).start()
+class StripeMock(ManagedService):
+    """stripe-mock on 127.0.0.1, its log in ``log_path``."""
 
-    def ready() -> bool:
-        process.check_alive()
-        return port_open(port)
+    def __init__(self, log_path: Path, port: int | None = None) -> None:
+        self.log_path = log_path
+        self.port = port or free_port()
 
-    try:
-        wait_until(ready, START_TIMEOUT_SECONDS, f"stripe-mock on port {port}")
-    except Exception:
-        process.stop()
-        raise
-    url = f"http://127.0.0.1:{port}"
-    print(f"stripe-mock: {url} (log {log_path})", flush=True)
-    return process, url
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def start(self, timeout: float = START_TIMEOUT_SECONDS) -> StripeMock:
+        args = [str(binary("stripe-mock")), "-http-addr", f"127.0.0.1:{self.port}"]
+        self._launch(ManagedProcess("stripe-mock", args, self.log_path))
+        try:
+            self._wait_ready(lambda: port_open(self.port), timeout, f"stripe-mock on {self.url}")
+        except Exception:
+            self.stop()
+            raise
+        print(f"stripe-mock: {self.url} (log {self.log_path})", flush=True)
+        return self

@@ -15,6 +15,7 @@ from pathlib import Path
 
 from devstack.process import (
     ManagedProcess,
+    ManagedService,
     ServiceUnavailableError,
     free_port,
     port_open,
@@ -56,7 +57,7 @@ def test_server_binary() -> Path:
     return _find_binary("temporal-test-server")
 
 
-class TemporalDevServer:
+class TemporalDevServer(ManagedService):
     """``temporal server start-dev`` on loopback, persistent when given a database file."""
 
     def __init__(
@@ -77,7 +78,6 @@ class TemporalDevServer:
         self.namespace = namespace
         # The Web UI decodes payloads through it (the API's /codec in `make dev`).
         self.ui_codec_endpoint = ui_codec_endpoint
-        self._process: ManagedProcess | None = None
 
     @property
     def address(self) -> str:
@@ -118,17 +118,13 @@ class TemporalDevServer:
         return args
 
     def start(self, timeout: float = 60.0) -> TemporalDevServer:
-        self._process = ManagedProcess(
-            "temporal", self.args(), self.run_dir / "temporal.log"
-        ).start()
-        process = self._process
+        self._launch(ManagedProcess("temporal", self.args(), self.run_dir / "temporal.log"))
 
-        def ready() -> bool:
-            process.check_alive()
+        def ports_open() -> bool:
             return port_open(self.port) and (self.ui_port is None or port_open(self.ui_port))
 
         deadline = time.monotonic() + timeout
-        wait_until(ready, timeout, f"Temporal dev server on {self.address}")
+        self._wait_ready(ports_open, timeout, f"Temporal dev server on {self.address}")
         # The port opens before the frontend serves: on a loaded machine the first calls
         # then fail with "Frontend is not healthy yet". Wait for its own health check.
         wait_until(
@@ -146,21 +142,6 @@ class TemporalDevServer:
         except subprocess.TimeoutExpired:
             return False
         return done.returncode == 0
-
-    @property
-    def pid(self) -> int | None:
-        return self._process.pid if self._process is not None and self._process.alive() else None
-
-    def alive(self) -> bool:
-        return self._process is not None and self._process.alive()
-
-    def stop(self) -> None:
-        if self._process is not None:
-            self._process.stop()
-
-    def kill(self) -> None:
-        if self._process is not None:
-            self._process.kill()
 
 
 def main() -> None:

@@ -30,7 +30,13 @@ from temporalio.client import Client, TLSConfig
 
 from devstack import go_servers
 from devstack.postgres import SUPERUSER, PostgresCluster
-from devstack.process import ManagedProcess, ServiceUnavailableError, free_port, wait_until
+from devstack.process import (
+    ManagedProcess,
+    ManagedService,
+    ServiceUnavailableError,
+    free_port,
+    wait_until,
+)
 from devstack.temporal_schema import DATABASE, VISIBILITY_DATABASE, prepare_schemas
 from devstack.temporal_tls import ClusterCertificates
 
@@ -66,30 +72,20 @@ class NodePorts:
     metrics: int = field(default_factory=free_port)
 
 
-class TemporalNode:
+class TemporalNode(ManagedService):
     """One ``temporal-server start`` process with all four services."""
+
+    stop_timeout = 20.0  # a stopping node first hands its shards to the others
 
     def __init__(self, name: str, run_dir: Path, config: str) -> None:
         self.name = name
         self.run_dir = run_dir
         self.ports = NodePorts()
         self._config = config
-        self._process: ManagedProcess | None = None
 
     @property
     def address(self) -> str:
         return f"127.0.0.1:{self.ports.frontend}"
-
-    @property
-    def pid(self) -> int | None:
-        return self._process.pid if self._process is not None and self._process.alive() else None
-
-    def alive(self) -> bool:
-        return self._process is not None and self._process.alive()
-
-    def check_alive(self) -> None:
-        if self._process is not None:
-            self._process.check_alive()
 
     def write_config(self, values: dict[str, str], tls: dict[str, object] | None) -> Path:
         ports = {f"{key}_port": str(value) for key, value in vars(self.ports).items()}
@@ -112,17 +108,11 @@ class TemporalNode:
             "--allow-no-auth",
             "start",
         ]
-        self._process = ManagedProcess(
-            f"temporal-{self.name}", args, self.run_dir / "server.log", cwd=self.run_dir
-        ).start()
-
-    def stop(self) -> None:
-        if self._process is not None:
-            self._process.stop(timeout=20.0)
-
-    def kill(self) -> None:
-        if self._process is not None:
-            self._process.kill()
+        self._launch(
+            ManagedProcess(
+                f"temporal-{self.name}", args, self.run_dir / "server.log", cwd=self.run_dir
+            )
+        )
 
 
 class TemporalCluster:

@@ -11,11 +11,11 @@ from pathlib import Path
 import yaml
 
 from devstack import go_servers
-from devstack.process import ManagedProcess, free_port, port_open, wait_until
+from devstack.process import ManagedProcess, ManagedService, free_port, port_open
 from devstack.temporal_tls import SERVER_NAME, ClusterCertificates
 
 
-class TemporalWebUI:
+class TemporalWebUI(ManagedService):
     def __init__(
         self,
         run_dir: Path,
@@ -30,15 +30,10 @@ class TemporalWebUI:
         self.port = port or free_port()
         self.namespace = namespace
         self.certificates = certificates
-        self._process: ManagedProcess | None = None
 
     @property
     def url(self) -> str:
         return f"http://127.0.0.1:{self.port}"
-
-    @property
-    def pid(self) -> int | None:
-        return self._process.pid if self._process is not None and self._process.alive() else None
 
     def config(self) -> dict[str, object]:
         config: dict[str, object] = {
@@ -74,18 +69,8 @@ class TemporalWebUI:
             "development",
             "start",
         ]
-        self._process = ManagedProcess(
-            "temporal-ui", args, self.run_dir / "ui-server.log", cwd=self.run_dir
-        ).start()
-        process = self._process
-
-        def ready() -> bool:
-            process.check_alive()
-            return port_open(self.port)
-
-        wait_until(ready, timeout, f"Temporal Web UI on {self.url}")
+        self._launch(
+            ManagedProcess("temporal-ui", args, self.run_dir / "ui-server.log", cwd=self.run_dir)
+        )
+        self._wait_ready(lambda: port_open(self.port), timeout, f"Temporal Web UI on {self.url}")
         return self
-
-    def stop(self) -> None:
-        if self._process is not None:
-            self._process.stop()

@@ -14,7 +14,7 @@ from config.settings import Settings, load_settings
 from outbox.health import RelayHealth
 from outbox.relay import build_relay
 from persistence.database import create_engine, session_factory
-from telemetry.probes import ProbeServer
+from telemetry.probes import start_probes
 from telemetry.setup import RELAY_SERVICE, configure_telemetry
 
 log = logging.getLogger("outbox")
@@ -37,7 +37,7 @@ async def serve(settings: Settings) -> None:
             settings.outbox.poll_interval_seconds,
         )
         run = asyncio.create_task(relay.run(stop))
-        probes = _start_probes(settings, RelayHealth(relay, run), loop)
+        probes = start_probes(settings.telemetry, RelayHealth(relay, run), loop)
         try:
             await run
         finally:
@@ -45,17 +45,6 @@ async def serve(settings: Settings) -> None:
                 probes.stop()
     finally:
         await engine.dispose()
-
-
-def _start_probes(
-    settings: Settings, health: RelayHealth, loop: asyncio.AbstractEventLoop
-) -> ProbeServer | None:
-    telemetry = settings.telemetry
-    if not telemetry.probe_port:
-        return None
-    return ProbeServer(
-        telemetry.probe_host, telemetry.probe_port, live=health.live, ready=health.ready, loop=loop
-    ).start()
 
 
 def main() -> int:

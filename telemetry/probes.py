@@ -15,14 +15,24 @@ import threading
 from collections.abc import Callable, Coroutine
 from concurrent.futures import TimeoutError as FutureTimeoutError
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import Any
+from typing import Any, Protocol
 
-__all__ = ["Check", "ProbeServer"]
+from config.settings import TelemetrySettings
+
+__all__ = ["Check", "Health", "ProbeServer", "start_probes"]
 
 log = logging.getLogger(__name__)
 
 # None when healthy, else why not (shown in the probe's answer and logged).
 Check = Callable[[], Coroutine[Any, Any, str | None]]
+
+
+class Health(Protocol):
+    """What a process knows of its own health (``WorkerHealth``, ``RelayHealth``)."""
+
+    async def live(self) -> str | None: ...
+
+    async def ready(self) -> str | None: ...
 
 
 class ProbeServer:
@@ -93,3 +103,14 @@ class ProbeServer:
                 pass  # every probe would be a log line; failures are logged above
 
         return Handler
+
+
+def start_probes(
+    telemetry: TelemetrySettings, health: Health, loop: asyncio.AbstractEventLoop
+) -> ProbeServer | None:
+    """The probe server for ``health`` when a probe port is set, else None (probes off)."""
+    if not telemetry.probe_port:
+        return None
+    return ProbeServer(
+        telemetry.probe_host, telemetry.probe_port, live=health.live, ready=health.ready, loop=loop
+    ).start()

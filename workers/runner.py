@@ -38,7 +38,7 @@ from messages import queues
 from messages.queues import TaskQueues
 from persistence.database import create_engine, session_factory
 from persistence.payment_intents import SqlIntentLog
-from telemetry.probes import ProbeServer
+from telemetry.probes import start_probes
 from telemetry.setup import configure_telemetry, worker_service
 from workers.bindings import queue_activities
 from workers.failures import ShortFailures
@@ -152,7 +152,7 @@ async def run_workers(queue_names: Sequence[str], settings: Settings) -> None:
     )
     health = WorkerHealth(client, workers)
     health.watch(running)
-    probes = _start_probes(settings, health, loop)
+    probes = start_probes(settings.telemetry, health, loop)
     log.info("workers polling %s on %s", ", ".join(queue_names), settings.temporal.address)
     stopped = asyncio.create_task(stop.wait())
     done, _ = await asyncio.wait([stopped, *running], return_when=asyncio.FIRST_COMPLETED)
@@ -176,21 +176,6 @@ def use_client(workers: Sequence[Worker], client: Client) -> None:
     """Point every worker at another frontend (the SDK swaps the client under its pollers)."""
     for worker in workers:
         worker.client = client
-
-
-def _start_probes(
-    settings: Settings, health: WorkerHealth, loop: asyncio.AbstractEventLoop
-) -> ProbeServer | None:
-    telemetry = settings.telemetry
-    if not telemetry.probe_port:
-        return None
-    return ProbeServer(
-        telemetry.probe_host,
-        telemetry.probe_port,
-        live=health.live,
-        ready=health.ready,
-        loop=loop,
-    ).start()
 
 
 def main(queue_names: Sequence[str]) -> None:
