@@ -12,7 +12,7 @@ from opentelemetry.sdk.resources import Resource
 from config.settings import TelemetrySettings
 from telemetry.logs import configure_logging
 from telemetry.metrics import serve_metrics
-from telemetry.tracing import configure_tracing, instrument_libraries
+from telemetry.tracing import configure_tracing, exporter_endpoint, instrument_libraries
 
 # Service names, one per kind of process (see docs: one trace per order across them).
 API_SERVICE = "order-api"
@@ -27,10 +27,10 @@ def worker_service(queue_names: Sequence[str]) -> str:
 def configure_telemetry(settings: TelemetrySettings, service_name: str) -> None:
     configure_logging(settings)
     resource = Resource.create({"service.name": service_name})
-    # Without an OTLP endpoint the provider has no exporter but still creates real spans,
-    # so trace context propagates (Temporal headers, the outbox's traceparent).
+    # Without an OTLP endpoint the provider records nothing but trace context still
+    # propagates (Temporal headers, the outbox's traceparent, the log lines' trace id).
     configure_tracing(resource)
-    instrument_libraries()
+    instrument_libraries(exporting=exporter_endpoint() is not None)
     readers = []
     if settings.metrics_port:
         serve_metrics(settings.metrics_port, service_name)

@@ -5,7 +5,7 @@ backend takes our spans without a setting of ours:
 
 - ``OTEL_EXPORTER_OTLP_ENDPOINT`` (``http://host:4318``) or
   ``OTEL_EXPORTER_OTLP_TRACES_ENDPOINT`` (``http://host:4318/v1/traces``) turns it on;
-  neither set, no exporter (spans still exist, so context still propagates);
+  neither set, no exporter and no spans recorded, but the context still propagates;
 - ``OTEL_TRACES_EXPORTER=none`` turns it off even with an endpoint;
 - ``OTEL_EXPORTER_OTLP_PROTOCOL`` must be ``http/protobuf`` (the exporter installed);
 - ``OTEL_BSP_SCHEDULE_DELAY`` and friends tune the batching, ``OTEL_RESOURCE_ATTRIBUTES``
@@ -33,6 +33,8 @@ from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import BatchSpanProcessor
 from opentelemetry.trace import Span, SpanKind
 from opentelemetry.trace.propagation.tracecontext import TraceContextTextMapPropagator
+
+from telemetry.propagation import ContextOnlyTracerProvider
 
 TRACEPARENT: Final = "traceparent"
 ENDPOINT_VARIABLES: Final = ("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT", "OTEL_EXPORTER_OTLP_ENDPOINT")
@@ -65,16 +67,21 @@ def exporter_endpoint(environ: Mapping[str, str] | None = None) -> str | None:
     return None
 
 
-def configure_tracing(resource: Resource) -> TracerProvider:
+def configure_tracing(resource: Resource) -> trace.TracerProvider:
     """Install the global tracer provider, exporting over OTLP/HTTP when configured.
 
-    The provider flushes and shuts its exporter down at interpreter exit, so a process
-    stopped by SIGTERM (every entry point returns from ``main()``) sends its last spans.
+    Without an exporter the provider records nothing and still propagates the trace
+    context (``telemetry.propagation``). The exporting provider flushes and shuts its
+    exporter down at interpreter exit, so a process stopped by SIGTERM (every entry point
+    returns from ``main()``) sends its last spans.
     """
-    provider = TracerProvider(resource=resource)
+    provider: trace.TracerProvider
     if exporter_endpoint() is not None:
+        provider = TracerProvider(resource=resource)
         # The exporter reads the endpoint, headers, timeout and compression from OTEL_*.
         provider.add_span_processor(BatchSpanProcessor(OTLPSpanExporter()))
+    else:
+        provider = ContextOnlyTracerProvider()
     trace.set_tracer_provider(provider)
     return provider
 
@@ -147,13 +154,17 @@ def consumer_span(
         yield span
 
 
-def instrument_libraries() -> None:
+def instrument_libraries(*, exporting: bool = True) -> None:
     """SQL statements (every engine created from now on, see ``persistence.database``) and
     outgoing HTTP (httpx) as spans.
 
+    SQL spans only when ``exporting``: they are leaves, so without an exporter they carry
+    no context anywhere and were a span per statement built for nothing (profiled, a tenth
+    of an activity worker's CPU). Outgoing HTTP stays instrumented either way: it is what
+    puts the ``traceparent`` header on calls to the payment provider.
     FastAPI is instrumented per app, in ``api.app.create_app``.
     """
-    if not SQLAlchemyInstrumentor().is_instrumented_by_opentelemetry:
+    if exporting and not SQLAlchemyInstrumentor().is_instrumented_by_opentelemetry:
         # Its metadata still says SQLAlchemy < 2.1 and it would refuse 2.1 silently; it only
         # listens to core engine events, which 2.1 keeps (tests/e2e/test_tracing.py proves
         # the SQL spans arrive). Drop the flag once a release names 2.1.

@@ -1,0 +1,398 @@
+"""CPU seconds per order of each worker process, beside a bare saga's, on one live stack.
+
+``python -m bench.worker_cost`` starts the stack the benchmark uses (dev Temporal,
+PostgreSQL, Kafka, one worker process per queue, the API), places N orders over HTTP and
+reports, per process, the CPU it spent per order (user + system, psutil), then does the
+same for a bare three-activity saga whose worker uses a plain client (no codec, no
+interceptors): the floor the SDK itself costs.
+
+``--code DIR`` (repeatable) measures the workers of other checkouts of this repository on
+the same stack, in turn and for ``--rounds`` rounds, so a change is compared with what it
+replaced under the same load and the same noise. ``--profile DIR`` samples the worker
+processes with py-spy during each measured phase; ``--threads`` splits each process's CPU
+by thread name (the SDK's Rust core runs on threads of its own, which py-spy cannot see).
+
+Self-contained on purpose: it imports only the stack, settings and message names.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import signal
+import subprocess
+import sys
+import time
+import uuid
+from collections import Counter
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+
+import httpx
+import psutil
+import psycopg
+from temporalio.client import Client
+from temporalio.worker import Worker
+
+from bench.bare_workflow import BareSaga, bare_charge, bare_notify, bare_reserve
+from clients.temporal import connect_temporal
+from config.settings import TemporalSettings, load_settings
+from devstack.process import ManagedProcess
+from devstack.stack import Stack, StackOptions
+from messages import queues
+from messages.queues import TaskQueues, order_workflow_id
+from tools.token import mint_token
+
+BARE_PREFIX = "cost-bare-"
+HERE = Path(__file__).resolve().parent.parent
+
+
+# ---------------------------------------------------------------- CPU accounting
+
+
+def _cpu(pid: int) -> float:
+    """User + system seconds of ``pid`` and its children."""
+    try:
+        root = psutil.Process(pid)
+        procs = [root, *root.children(recursive=True)]
+    except psutil.Error:
+        return 0.0
+    total = 0.0
+    for proc in procs:
+        try:
+            times = proc.cpu_times()
+            total += times.user + times.system
+        except psutil.Error:
+            continue
+    return total
+
+
+def _threads(pid: int) -> dict[str, float]:
+    """CPU seconds by thread name (``/proc/<pid>/task/<tid>/comm``) of one process."""
+    by_name: dict[str, float] = {}
+    try:
+        threads = psutil.Process(pid).threads()
+    except psutil.Error:
+        return by_name
+    for thread in threads:
+        try:
+            name = Path(f"/proc/{pid}/task/{thread.id}/comm").read_text().strip()
+        except OSError:
+            name = "?"
+        # Numbered pool threads ("tokio-runtime-w", "asyncio_3") are one group.
+        name = name.rstrip("0123456789_-") or name
+        by_name[name] = by_name.get(name, 0.0) + thread.user_time + thread.system_time
+    return by_name
+
+
+@dataclass
+class Meter:
+    pids: dict[str, int]
+    threads: bool = False
+    _before: dict[str, float] = field(default_factory=dict)
+    _before_threads: dict[str, dict[str, float]] = field(default_factory=dict)
+    _started: float = 0.0
+
+    def start(self) -> None:
+        self._before = {name: _cpu(pid) for name, pid in self.pids.items()}
+        if self.threads:
+            self._before_threads = {name: _threads(pid) for name, pid in self.pids.items()}
+        self._started = time.monotonic()
+
+    def per_order(self, count: int) -> dict[str, float]:
+        """CPU milliseconds per order (per second when ``count`` is seconds) since start."""
+        return {
+            name: round((_cpu(pid) - self._before[name]) / count * 1000, 2)
+            for name, pid in self.pids.items()
+        }
+
+    def stop(self, count: int) -> dict[str, object]:
+        seconds = time.monotonic() - self._started
+        per_order = self.per_order(count)
+        result: dict[str, object] = {
+            "orders": count,
+            "seconds": round(seconds, 1),
+            "cpu_ms_per_order": per_order,
+            "workers_ms_per_order": round(
+                sum(v for k, v in per_order.items() if k.startswith("worker-")), 2
+            ),
+        }
+        if self.threads:
+            split = {}
+            for name, pid in self.pids.items():
+                before = self._before_threads[name]
+                spent = {t: cpu - before.get(t, 0.0) for t, cpu in _threads(pid).items()}
+                split[name] = {
+                    thread: round(cpu / count * 1000, 2)
+                    for thread, cpu in sorted(spent.items(), key=lambda kv: -kv[1])[:6]
+                    if cpu > 0
+                }
+            result["thread_cpu_ms_per_order"] = split
+        return result
+
+
+# ---------------------------------------------------------------- the bare saga
+
+
+async def bare_worker(address: str, prefix: str) -> None:
+    """The bare saga's worker on a plain client: the SDK's own cost, nothing of ours."""
+    client = await Client.connect(address)
+    task_queues = TaskQueues.with_prefix(prefix)
+    activities = [bare_reserve, bare_charge, bare_notify]
+    workers = [
+        Worker(client, task_queue=task_queues.orders, workflows=[BareSaga]),
+        *(
+            Worker(client, task_queue=queue, activities=activities)
+            for queue in (task_queues.inventory, task_queues.payments, task_queues.notifications)
+        ),
+    ]
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, stop.set)
+    tasks = [asyncio.create_task(w.run()) for w in workers]
+    await stop.wait()
+    await asyncio.gather(*(w.shutdown() for w in workers))
+    await asyncio.gather(*tasks, return_exceptions=True)
+
+
+async def _bounded(count: int, concurrency: int, one: object) -> None:
+    gate = asyncio.Semaphore(concurrency)
+
+    async def guarded() -> None:
+        async with gate:
+            await one()  # type: ignore[operator]
+
+    await asyncio.gather(*(guarded() for _ in range(count)))
+
+
+async def bare_sagas(client: Client, count: int, concurrency: int) -> None:
+    task_queues = TaskQueues.with_prefix(BARE_PREFIX)
+
+    async def one() -> None:
+        order_id = str(uuid.uuid4())
+        await client.execute_workflow(
+            BareSaga.run,
+            args=[order_id, task_queues],
+            id=f"bare-{order_id}",
+            task_queue=task_queues.orders,
+        )
+
+    await _bounded(count, concurrency, one)
+
+
+# ---------------------------------------------------------------- the product
+
+
+def _create_product(stack: Stack) -> str:
+    assert stack.postgres is not None
+    product_id = f"sku-cost-{uuid.uuid4().hex[:8]}"
+    now = datetime.now(UTC)
+    with psycopg.connect(stack.postgres.conninfo("orders"), autocommit=True) as conn:
+        conn.execute(
+            "INSERT INTO products (id, name, unit_price, currency, created_at, updated_at)"
+            " VALUES (%s, 'Cost beans', 12.50, 'EUR', %s, %s)",
+            (product_id, now, now),
+        )
+        conn.execute(
+            "INSERT INTO inventory (product_id, quantity, reserved, reorder_point,"
+            " reorder_quantity, updated_at) VALUES (%s, 1000000000, 0, 0, 0, %s)",
+            (product_id, now),
+        )
+    return product_id
+
+
+@dataclass
+class Orders:
+    http: httpx.AsyncClient
+    temporal: Client
+    token: str
+    product_id: str
+    statuses: Counter[str] = field(default_factory=Counter)
+
+    async def place(self) -> None:
+        body = {
+            "items": [{"product_id": self.product_id, "quantity": 1}],
+            "payment": {"method": "card", "token": "tok_visa"},
+        }
+        headers = {"Authorization": f"Bearer {self.token}", "Idempotency-Key": str(uuid.uuid4())}
+        response = await self.http.post("/orders", json=body, headers=headers)
+        response.raise_for_status()
+        order_id = str(response.json()["order_id"])
+        result = await self.temporal.get_workflow_handle(order_workflow_id(order_id)).result()
+        status = result["status"] if isinstance(result, dict) else result.status
+        self.statuses[str(status)] += 1
+
+    async def run(self, count: int, concurrency: int) -> None:
+        await _bounded(count, concurrency, self.place)
+
+
+# ---------------------------------------------------------------- worker variants
+
+
+def _spawn(stack: Stack, name: str, args: list[str], cwd: Path) -> int:
+    process = ManagedProcess(
+        name, args, stack.options.run_dir / "logs" / f"{name}.log", env=stack.child_env(), cwd=cwd
+    ).start()
+    stack.processes[name] = process
+    return process.pid
+
+
+def _start_workers(stack: Stack, code: Path) -> dict[str, int]:
+    for name in [n for n in stack.processes if n.startswith("worker-")]:
+        stack.stop_process(name)
+    return {
+        f"worker-{queue}": _spawn(
+            stack,
+            f"worker-{queue}",
+            [sys.executable, "-m", "workers", "--queue", queue],
+            code,
+        )
+        for queue in queues.ALL
+    }
+
+
+def _profilers(pids: dict[str, int], out: Path, tag: str) -> list[subprocess.Popen[bytes]]:
+    binary = Path(sys.executable).parent / "py-spy"
+    out.mkdir(parents=True, exist_ok=True)
+    return [
+        subprocess.Popen(  # noqa: S603 - a fixed program with our own pids
+            [str(binary), "record", "--pid", str(pid), "--rate", "100", "--format", "raw",
+             "--nonblocking", "--gil", "--full-filenames",
+             "--output", str(out / f"{tag}-{name}.txt")],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+        for name, pid in pids.items()
+    ]  # fmt: skip
+
+
+@dataclass
+class Config:
+    orders: int
+    concurrency: int
+    rounds: int
+    codes: list[tuple[str, Path]]
+    profile: Path | None
+    threads: bool
+    idle_seconds: float
+
+
+async def _measure(config: Config, stack: Stack) -> list[dict[str, object]]:
+    address = stack.env["ORDERS_TEMPORAL__ADDRESS"]
+    temporal = await connect_temporal(TemporalSettings(address=address))
+    plain = await Client.connect(address)
+    bare_pid = _spawn(
+        stack,
+        "cost-bare-worker",
+        [sys.executable, "-m", "bench.worker_cost", "--bare-worker", address],
+        HERE,
+    )
+    settings = load_settings()
+    token = mint_token(settings.auth, "cost-customer", "customer", email="cost@example.com")
+    assert stack.temporal is not None
+    assert stack.temporal.pid is not None
+    fixed = {"temporal": stack.temporal.pid, "api": stack.processes["api"].pid}
+    results: list[dict[str, object]] = []
+    async with httpx.AsyncClient(base_url=stack.api_url, timeout=60) as http:
+        orders = Orders(http, temporal, token, _create_product(stack))
+        await bare_sagas(plain, 10, 5)
+        for round_ in range(config.rounds):
+            meter = Meter({**fixed, "bare-worker": bare_pid}, config.threads)
+            meter.start()
+            await bare_sagas(plain, config.orders, config.concurrency)
+            results.append({"round": round_, "variant": "bare", **meter.stop(config.orders)})
+            print(json.dumps(results[-1]), flush=True)  # noqa: T201
+            for label, code in config.codes:
+                pids = _start_workers(stack, code)
+                await orders.run(10, 5)  # warm: connections, caches, imports
+                if config.idle_seconds:
+                    idle = Meter(pids)
+                    idle.start()
+                    await asyncio.sleep(config.idle_seconds)
+                    idle_cost = idle.per_order(1)
+                meter = Meter({**fixed, **pids}, config.threads)
+                tag = f"r{round_}-{label}"
+                spies = _profilers(pids, config.profile, tag) if config.profile else []
+                orders.statuses.clear()
+                meter.start()
+                await orders.run(config.orders, config.concurrency)
+                result = {"round": round_, "variant": label, **meter.stop(config.orders)}
+                for spy in spies:
+                    spy.send_signal(signal.SIGINT)
+                for spy in spies:
+                    spy.wait(timeout=60)
+                result["statuses"] = dict(orders.statuses)
+                if config.idle_seconds:
+                    result["idle_cpu_ms_per_second"] = {
+                        k: round(v / config.idle_seconds, 2) for k, v in idle_cost.items()
+                    }
+                results.append(result)
+                print(json.dumps(result), flush=True)  # noqa: T201
+    return results
+
+
+def _stack(run_dir: Path, log_level: str) -> Stack:
+    return Stack(
+        StackOptions(
+            run_dir=run_dir / f"stack-{uuid.uuid4().hex[:6]}",
+            temporal_port=0,
+            ui_port=0,
+            api_port=0,
+            postgres=True,
+            postgres_durable=True,
+            kafka=True,
+            worker_groups=[[name] for name in queues.ALL],
+            seed=False,
+            extra_env={"ORDERS_TELEMETRY__LOG_LEVEL": log_level},
+            # The machine may be busy; a slow start is not what this measures.
+            ready_seconds=240.0,
+        )
+    )
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--orders", type=int, default=200)
+    parser.add_argument("--concurrency", type=int, default=24)
+    parser.add_argument("--rounds", type=int, default=1)
+    parser.add_argument(
+        "--code",
+        action="append",
+        default=[],
+        metavar="LABEL=DIR",
+        help="a checkout whose workers to measure (default: this one, as 'here')",
+    )
+    parser.add_argument("--profile", type=Path, help="py-spy raw profiles go here")
+    parser.add_argument("--threads", action="store_true", help="CPU by thread name too")
+    parser.add_argument("--idle", type=float, default=0.0, help="seconds of idle CPU to measure")
+    parser.add_argument("--log-level", default="WARNING", help="the workers' (bench: WARNING)")
+    parser.add_argument("--run-dir", type=Path, default=Path(".run/worker-cost"))
+    parser.add_argument("--out", type=Path, help="JSON results go here")
+    parser.add_argument("--bare-worker", metavar="ADDRESS", help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.bare_worker:
+        asyncio.run(bare_worker(args.bare_worker, BARE_PREFIX))
+        return
+    codes = [
+        (label, Path(path).resolve())
+        for label, _, path in (spec.partition("=") for spec in args.code)
+    ] or [("here", HERE)]
+    config = Config(
+        args.orders, args.concurrency, args.rounds, codes, args.profile, args.threads, args.idle
+    )
+    stack = _stack(args.run_dir, args.log_level)
+    try:
+        stack.start()
+        results = asyncio.run(_measure(config, stack))
+    finally:
+        stack.stop()
+    if args.out:
+        args.out.parent.mkdir(parents=True, exist_ok=True)
+        args.out.write_text(json.dumps(results, indent=2) + "\n")
+
+
+if __name__ == "__main__":
+    main()
