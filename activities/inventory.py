@@ -15,14 +15,7 @@ from temporalio import activity
 
 from activities import stock
 from activities.metrics import count_reservation_refused
-from activities.recording import (
-    WRONG_ORDER_STATUS,
-    business_error,
-    lock_order,
-    move_order,
-    place,
-    record_order,
-)
+from activities.recording import WRONG_ORDER_STATUS, business_error, lock_order, place
 from config.settings import RestockSettings
 from messages import errors
 from messages.activities import (
@@ -35,20 +28,22 @@ from messages.restock import LowStock, RestockInventoryInput, RestockResult
 from messages.saga import OrderSnapshot
 from models import (
     EventItem,
+    IllegalTransitionError,
     InventoryItem,
     InventoryReleased,
     InventoryReservationFailed,
-    OrderStatus,
     OutOfStockError,
     ReorderPolicy,
     UnknownProductError,
     reserve_all,
 )
+from models.actor import SYSTEM
+from persistence import inventory, orders
+from persistence.batch import Batch
 from persistence.event_store import append_events
 from persistence.tables import (
     RESERVATION_RELEASED,
     RESERVATION_RESERVED,
-    InventoryReservationRow,
     InventoryRow,
     utc_now,
 )
@@ -83,65 +78,80 @@ class InventoryActivities:
 
     async def _reserve(self, snapshot: OrderSnapshot) -> ReservationResult:
         order_id = snapshot.order_id
+        placed, created = place(snapshot)
         async with self._sessions() as session, session.begin():
-            row = await record_order(session, snapshot)
-            recorded = await self._recorded(session, order_id)
-            if recorded is not None:
-                return recorded
-            if row.status != OrderStatus.PENDING:
+            # Locks the order: attempts for one order take turns from here.
+            order = await orders.load(session, placed)
+            if order is not None:
+                recorded = await self._recorded(session, order_id)
+                if recorded is not None:
+                    return recorded
+            try:
+                (order or placed).mark_reserved()
+            except IllegalTransitionError as illegal:
                 raise business_error(
-                    f"order {order_id} is {row.status}; nothing reserved", WRONG_ORDER_STATUS
-                )
-            order, _ = place(snapshot)
+                    f"order {order_id} is {illegal.current}; nothing reserved", WRONG_ORDER_STATUS
+                ) from illegal
             # Product order: two orders locking the same rows in one order cannot deadlock.
-            plan = sorted(order.quantities)
+            plan = sorted(placed.quantities)
             before: dict[str, InventoryItem] = {}
             for product_id, quantity in plan:
-                item = await stock.take(session, product_id, quantity)
+                item = await inventory.take(session, product_id, quantity)
                 if item is None:
                     # Leaving the block rolls back every unit taken so far.
-                    raise await stock.shortfall(session, product_id, quantity)
+                    raise await inventory.shortfall(session, product_id, quantity)
                 before[product_id] = item
             # The units are already held in SQL; the domain, replayed on the stock as it was,
             # says which products this crossed under their reorder point.
             reservation = reserve_all(before, plan, order_id=order_id)
-            session.add_all(
-                InventoryReservationRow(order_id=order_id, product_id=pid, quantity=quantity)
-                for pid, quantity in plan
-            )
-            move_order(row, OrderStatus.RESERVED)
-            await append_events(session, reservation.events, occurred_at=utc_now())
+            batch = Batch(session)
+            if order is None:
+                # First to record the order (two first attempts racing: the primary key
+                # fails the later one, whose retry finds this one's record).
+                orders.add(batch, placed, placed_at=snapshot.placed_at)
+                batch.add_events([created], snapshot.placed_at, actor=snapshot.placed_by or SYSTEM)
+            else:
+                orders.update_status(batch, order)
+            inventory.add_reservations(batch, order_id, plan)
+            batch.add_events(reservation.events, utc_now())
+            await batch.send()
         log.info("reserved %s", dict(plan))
         return self._result(
             order_id, dict(plan), [stock.low_stock_of(low) for low in reservation.low_stock]
         )
 
     async def _refuse(self, snapshot: OrderSnapshot, refused: OutOfStockError) -> ReservationResult:
+        placed, created = place(snapshot)
         async with self._sessions() as session, session.begin():
-            await record_order(session, snapshot)
-            # A concurrent attempt may have reserved (or refused) in the meantime.
-            recorded = await self._recorded(session, snapshot.order_id)
-            if recorded is not None:
-                return recorded
+            order = await orders.load(session, placed)
+            batch = Batch(session)
+            if order is None:
+                orders.add(batch, placed, placed_at=snapshot.placed_at)
+                batch.add_events([created], snapshot.placed_at, actor=snapshot.placed_by or SYSTEM)
+            else:
+                # A concurrent attempt may have reserved (or refused) in the meantime.
+                recorded = await self._recorded(session, snapshot.order_id)
+                if recorded is not None:
+                    return recorded
             failed = InventoryReservationFailed(
                 order_id=snapshot.order_id,
                 product_id=refused.product_id,
                 requested=refused.requested,
                 available=refused.available,
             )
-            await append_events(session, [failed], occurred_at=utc_now())
+            batch.add_events([failed], utc_now())
+            await batch.send()
         count_reservation_refused("out_of_stock")
         log.info("refused: %s", refused)
         raise business_error(str(refused), errors.OUT_OF_STOCK)
 
     async def _recorded(self, session: AsyncSession, order_id: str) -> ReservationResult | None:
         """What an earlier attempt did: its result, its refusal raised again, or None."""
-        rows = await stock.reservations_of(session, order_id)
-        if rows:
-            lines = {row.product_id: row.quantity for row in rows}
-            low = await stock.recorded_low_stock(session, order_id, list(lines))
-            return self._result(order_id, lines, low)
-        refused = await stock.recorded_failure(session, order_id)
+        lines = await inventory.reserved_lines(session, order_id)
+        if lines:
+            low = await inventory.recorded_low_stock(session, order_id, list(lines))
+            return self._result(order_id, lines, [stock.low_stock_of(event) for event in low])
+        refused = await inventory.recorded_failure(session, order_id)
         if refused is not None:
             raise business_error(str(refused), errors.OUT_OF_STOCK)
         return None

@@ -41,8 +41,18 @@ from messages.activities import (
     RefundPaymentInput,
     RefundResult,
 )
-from models import DomainEvent, InvalidValueError, Money, OrderStatus, Payment, PaymentStatus
-from persistence.tables import OrderRow, PaymentRow, utc_now
+from models import (
+    DomainEvent,
+    InvalidValueError,
+    Money,
+    OrderStatus,
+    Payment,
+    PaymentStatus,
+    transition,
+)
+from persistence import orders, payments
+from persistence.batch import Batch
+from persistence.tables import PaymentRow, utc_now
 from telemetry.context import order_context
 
 __all__ = ["GATEWAY_REFUSED", "PaymentActivities"]
@@ -71,11 +81,11 @@ class PaymentActivities:
         """
         with order_context(arg.order_id):
             async with self._sessions() as session:
-                recorded = await records.payment_of(session, arg.order_id)
-                if recorded is not None:
-                    return await self._answer_again(recorded)
-                amount = _amount(arg)
-                _check_payable(await session.get(OrderRow, arg.order_id), amount)
+                known = await payments.load_for_charge(session, arg.order_id)
+            if known.recorded is not None:
+                return await self._answer_again(known.recorded)
+            amount = _amount(arg)
+            _check_payable(known, amount)
             payment = Payment(
                 id=records.payment_id(arg.order_id),
                 order_id=arg.order_id,
@@ -86,7 +96,7 @@ class PaymentActivities:
             events: list[DomainEvent]
             try:
                 charge = await self._gateway.charge(
-                    records.idempotency_key(arg.order_id),
+                    payments.idempotency_key(arg.order_id),
                     amount,
                     arg.payment.token,
                     capture=arg.capture,
@@ -103,22 +113,39 @@ class PaymentActivities:
             else:
                 events = [_first_event(payment, charge)]
                 reference = charge.reference
-            async with self._sessions() as session, session.begin():
-                row = await records.save_new(session, payment, events, gateway_reference=reference)
-                # save_new returns a racing twin's row instead when that one recorded first.
-                recorded_here = row.created_at == payment.timestamp
-            if recorded_here:
-                count_charge(row.status)
-            log.info("payment %s %s", row.id, row.status)
-            return _answer(row, charge.next_action if reference is not None else None)
+            recorded = await self._record_charge(payment, events, reference)
+            if recorded.payment is payment:
+                count_charge(payment.status)
+            log.info("payment %s %s", payment.id, recorded.payment.status)
+            return _answer(recorded, charge.next_action if reference is not None else None)
 
-    async def _answer_again(self, row: PaymentRow) -> PaymentResult:
+    async def _record_charge(
+        self, payment: Payment, events: list[DomainEvent], reference: str | None
+    ) -> payments.Charged:
+        """Record the gateway's answer with its events; a captured payment makes the order
+        PAID, one waiting for the customer's action PAYMENT_PENDING. Answers the payment a
+        racing twin recorded first instead, when there is one."""
+        async with self._sessions() as session, session.begin():
+            # Locks the order: attempts for one order take turns from here.
+            known = await payments.load_for_charge(session, payment.order_id, lock=True)
+            if known.recorded is not None:
+                return known.recorded
+            batch = Batch(session)
+            payments.add(batch, payment, gateway_reference=reference)
+            after = _order_after(payment.status)
+            if known.order_status is not None and after is not None:
+                orders.set_status(batch, payment.order_id, transition(known.order_status, after))
+            batch.add_events(events, utc_now())
+            await batch.send()
+        return payments.Charged(payment, reference)
+
+    async def _answer_again(self, recorded: payments.Charged) -> PaymentResult:
         """A retry's answer from the record; a payment still waiting for the customer
         asks the provider where the customer completes it."""
-        if row.status != PaymentStatus.PENDING:
-            return _answer(row)
-        found = await self._gateway.find_charge(records.idempotency_key(row.order_id))
-        return _answer(row, found.next_action if found is not None else None)
+        if recorded.payment.status is not PaymentStatus.PENDING:
+            return _answer(recorded)
+        found = await self._gateway.find_charge(payments.idempotency_key(recorded.payment.order_id))
+        return _answer(recorded, found.next_action if found is not None else None)
 
     @activity.defn(name="record_payment_outcome")
     async def record_payment_outcome(self, arg: RecordPaymentOutcomeInput) -> PaymentResult:
@@ -255,23 +282,39 @@ def _amount(arg: ChargePaymentInput) -> Money:
     return amount
 
 
-def _check_payable(order: OrderRow | None, amount: Money) -> None:
+def _check_payable(known: payments.ToCharge, amount: Money) -> None:
     """Money is taken only for a recorded, reserved order, and only its recorded total."""
-    if order is None or order.status != OrderStatus.RESERVED:
-        status = "not recorded" if order is None else order.status
+    if known.order_status is not OrderStatus.RESERVED:
+        status = "not recorded" if known.order_status is None else known.order_status
         raise business_error(f"order is {status}, not RESERVED: not charged", WRONG_ORDER_STATUS)
-    if Money(order.total_amount, order.currency) != amount:
+    if known.order_total != amount:
         raise business_error(
-            f"charge of {amount} does not match the order total "
-            f"{order.total_amount} {order.currency}",
+            f"charge of {amount} does not match the order total {known.order_total}",
             INVALID_ORDER,
         )
 
 
-def _answer(row: PaymentRow, next_action: str | None = None) -> PaymentResult:
-    if row.status == PaymentStatus.FAILED:
-        raise business_error(row.failure_reason or "payment declined", errors.PAYMENT_DECLINED)
-    return records.result_of(row, next_action)
+def _order_after(status: PaymentStatus) -> OrderStatus | None:
+    """Where a new payment takes its order: paid once captured; waiting while the provider
+    waits for the customer (the read model shows it until the report)."""
+    if status is PaymentStatus.CAPTURED:
+        return OrderStatus.PAID
+    if status is PaymentStatus.PENDING:
+        return OrderStatus.PAYMENT_PENDING
+    return None
+
+
+def _answer(recorded: payments.Charged, next_action: str | None = None) -> PaymentResult:
+    payment = recorded.payment
+    if payment.status is PaymentStatus.FAILED:
+        raise business_error(payment.failure_reason or "payment declined", errors.PAYMENT_DECLINED)
+    return PaymentResult(
+        order_id=payment.order_id,
+        payment_id=payment.id,
+        status=payment.status.value,
+        gateway_reference=recorded.gateway_reference,
+        next_action=next_action,
+    )
 
 
 def _first_event(payment: Payment, charge: GatewayCharge) -> DomainEvent:
