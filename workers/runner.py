@@ -114,6 +114,8 @@ def build_workers(
             notifications = NotificationActivities(sessions, build_channel(settings.notifications))
             statuses = OrderStatusActivities(sessions)
             activities = [
+                notifications.conclude_order,
+                # Sagas started before conclude_order still schedule this name.
                 notifications.notify_customer,
                 notifications.alert_low_stock,
                 statuses.record_order_status,

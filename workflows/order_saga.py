@@ -79,6 +79,7 @@ with workflow.unsafe.imports_passed_through():
 
 __all__ = [
     "AUTHORIZE_CAPTURE_PATCH",
+    "CONCLUDE_ORDER_PATCH",
     "CUSTOMER_ID",
     "NEEDS_ATTENTION_SINCE",
     "ORDER_STATUS",
@@ -91,6 +92,8 @@ __all__ = [
 AUTHORIZE_CAPTURE_PATCH = "authorize-capture-flow"
 # Gate for the waiting states, the skipped refund after a decline and step summaries.
 WAITING_STATES_PATCH = "waiting-states"
+# Gate for the last step's name, conclude_order (notify_customer in histories before it).
+CONCLUDE_ORDER_PATCH = "conclude-order"
 
 
 @workflow.defn(name="OrderSaga")
@@ -278,8 +281,9 @@ class OrderSaga(SagaWaits):
     async def _notify(
         self, notice: NotificationType, outcome: OrderStatus, reason: str | None
     ) -> None:
+        conclude = "conclude_order" if workflow.patched(CONCLUDE_ORDER_PATCH) else "notify_customer"
         await run_step(
-            "notify_customer",
+            conclude,
             NotifyCustomerInput(
                 order=self._order,
                 notification_type=notice,

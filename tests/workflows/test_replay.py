@@ -39,7 +39,7 @@ from tests.workflows.fakes import (
     wait_for_status,
 )
 from workflows import WORKFLOWS
-from workflows.order_saga import WAITING_STATES_PATCH, OrderSaga
+from workflows.order_saga import CONCLUDE_ORDER_PATCH, WAITING_STATES_PATCH, OrderSaga
 
 # The clients' converter: fresh histories are encrypted, committed ones pass through.
 CONVERTER = data_converter(CodecSettings())
@@ -89,9 +89,16 @@ SCENARIOS: dict[str, tuple[FakeActivities, OrderSagaInput, bool, Driver | None]]
         False,
         _customer_pays,
     ),
+    "conclude_order_confirmed": (FakeActivities(), sample_order(), False, None),
 }
 # Recorded before the waiting states: sagas that started on that code must still finish.
 LEGACY = {"confirmed", "rejected", "payment_failed", "authorize_capture", "cancelled"}
+# Recorded before the last step was named conclude_order: they schedule notify_customer.
+BEFORE_CONCLUDE_ORDER = LEGACY | {
+    "needs_attention_retried",
+    "payment_failed_no_refund",
+    "payment_pending_confirmed",
+}
 
 
 def _replayer() -> Replayer:
@@ -159,6 +166,16 @@ def _patches(name: str) -> set[str]:
 def test_only_new_histories_carry_the_waiting_states_patch(name: str) -> None:
     """Legacy histories replay the old path (no marker): the gate is what keeps them valid."""
     assert (WAITING_STATES_PATCH in _patches(name)) == (name not in LEGACY)
+
+
+@pytest.mark.parametrize("name", sorted(SCENARIOS))
+def test_only_new_histories_schedule_conclude_order(name: str) -> None:
+    """Older histories replay notify_customer (no marker); newer ones name the step."""
+    text = (HISTORIES / f"{name}.json").read_text()
+    concluded = name not in BEFORE_CONCLUDE_ORDER
+    assert (CONCLUDE_ORDER_PATCH in _patches(name)) == concluded
+    assert ('"conclude_order"' in text) == concluded
+    assert ('"notify_customer"' in text) == (not concluded)
 
 
 def test_declined_payment_history_has_no_refund() -> None:
