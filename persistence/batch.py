@@ -18,7 +18,7 @@ from sqlalchemy import CursorResult, Executable, Insert, Update, func, literal_c
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from models.actor import SYSTEM, Actor
-from persistence.event_store import Pending, events_insert
+from persistence.event_store import Pending, events_inserts
 
 __all__ = ["Batch", "is_postgres", "run"]
 
@@ -54,13 +54,12 @@ class Batch:
         actor: Actor = SYSTEM,
         traceparent: str | None = None,
     ) -> None:
-        """Append ``events`` (see persistence.event_store); all of a batch's events go in
-        one INSERT, which numbers each aggregate's versions in the order they were added."""
+        """Append ``events`` (see persistence.event_store) after every other write; each
+        aggregate's versions are numbered in the order its events were added."""
         self._events.extend(Pending(event, occurred_at, actor, traceparent) for event in events)
 
     async def send(self) -> None:
-        events = await events_insert(self.session, self._events)
-        writes = self._writes if events is None else [*self._writes, events]
+        writes = [*self._writes, *await events_inserts(self.session, self._events)]
         self._writes, self._events = [], []
         if len(writes) > 1 and is_postgres(self.session):
             parts = [

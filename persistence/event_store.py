@@ -161,23 +161,25 @@ class Pending:
     traceparent: str | None = None
 
 
-async def events_insert(session: AsyncSession, pending: Sequence[Pending]) -> Insert | None:
-    """One multi-row INSERT of the ``pending`` events (None for none), for the caller to run
-    with its other writes: the Core twin of :func:`append_events`, same rows, same numbers.
+async def events_inserts(session: AsyncSession, pending: Sequence[Pending]) -> list[Insert]:
+    """An INSERT per ``pending`` event, for the caller to run with its other writes: the
+    Core twin of :func:`append_events`, same rows, same numbers. One statement per row,
+    not one multi-row VALUES: SQLAlchemy cannot cache the compiled form of the latter, and
+    compiling costs more than the statement.
 
     PostgreSQL numbers versions inside the statement (last committed + 1, 2, ...), so
     building it reads nothing; SQLite, which must also number positions, reads both first
     (its ``BEGIN IMMEDIATE`` keeps any other writer out until commit).
     """
     if not pending:
-        return None
+        return []
     described = [(entry, *_describe(entry.event)) for entry in pending]
     sqlite = session.get_bind().dialect.name == "sqlite"
     aggregate_ids = list(dict.fromkeys(aggregate_id for _, _, aggregate_id, _ in described))
     versions = await _current_versions(session, aggregate_ids) if sqlite else {}
     position = await _last_position(session) if sqlite else 0
     offsets: dict[str, int] = {}
-    rows: list[dict[str, object]] = []
+    inserts: list[Insert] = []
     for entry, aggregate_type, aggregate_id, schema_version in described:
         if entry.occurred_at.utcoffset() is None:
             raise ValueError("occurred_at must be timezone-aware")
@@ -202,8 +204,8 @@ async def events_insert(session: AsyncSession, pending: Sequence[Pending]) -> In
         if sqlite:
             position += 1
             row["position"] = position
-        rows.append(row)
-    return insert(_EVENTS).values(rows)
+        inserts.append(insert(_EVENTS).values(row))
+    return inserts
 
 
 def actor_document(actor: Actor) -> dict[str, Any]:

@@ -90,18 +90,17 @@ async def shortfall(
 def add_reservations(batch: Batch, order_id: str, lines: Sequence[tuple[str, int]]) -> None:
     """One row per (order, product): what this order holds, so it is released once."""
     now = utc_now()
+    # A row per statement: a multi-row VALUES is never in SQLAlchemy's compiled cache.
     batch.add(
-        insert(_RESERVATIONS).values(
-            [
-                {
-                    "order_id": order_id,
-                    "product_id": product_id,
-                    "quantity": quantity,
-                    "status": RESERVATION_RESERVED,
-                    "created_at": now,
-                }
-                for product_id, quantity in lines
-            ]
+        *(
+            insert(_RESERVATIONS).values(
+                order_id=order_id,
+                product_id=product_id,
+                quantity=quantity,
+                status=RESERVATION_RESERVED,
+                created_at=now,
+            )
+            for product_id, quantity in lines
         )
     )
 

@@ -69,17 +69,16 @@ def add(batch: Batch, order: Order, *, placed_at: datetime) -> None:
             created_at=placed_at,
             updated_at=placed_at if order.status is OrderStatus.PENDING else utc_now(),
         ),
-        insert(_ITEMS).values(
-            [
-                {
-                    "order_id": order.id,
-                    "product_id": item.product_id,
-                    "quantity": item.quantity,
-                    "unit_price": item.unit_price.amount,
-                    "currency": item.unit_price.currency,
-                }
-                for item in order.items
-            ]
+        # A row per statement: a multi-row VALUES is never in SQLAlchemy's compiled cache.
+        *(
+            insert(_ITEMS).values(
+                order_id=order.id,
+                product_id=item.product_id,
+                quantity=item.quantity,
+                unit_price=item.unit_price.amount,
+                currency=item.unit_price.currency,
+            )
+            for item in order.items
         ),
     )
 
