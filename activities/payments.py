@@ -15,6 +15,7 @@ from sqlalchemy.ext.asyncio import async_sessionmaker
 from sqlmodel.ext.asyncio.session import AsyncSession
 from temporalio import activity
 
+from activities import charges
 from activities import payment_records as records
 from activities.metrics import (
     count_charge,
@@ -30,7 +31,6 @@ from gateways.payment_gateway import (
     GatewayUnavailableError,
     PaymentDeclinedError,
     PaymentGateway,
-    public_next_action,
 )
 from messages import errors
 from messages.activities import (
@@ -43,15 +43,10 @@ from messages.activities import (
 )
 from models import (
     DomainEvent,
-    InvalidValueError,
-    Money,
-    OrderStatus,
     Payment,
     PaymentStatus,
-    transition,
 )
-from persistence import orders, payments
-from persistence.batch import Batch
+from persistence import payments
 from persistence.tables import PaymentRow, utc_now
 from telemetry.context import order_context
 
@@ -84,8 +79,8 @@ class PaymentActivities:
                 known = await payments.load_for_charge(session, arg.order_id)
             if known.recorded is not None:
                 return await self._answer_again(known.recorded)
-            amount = _amount(arg)
-            _check_payable(known, amount)
+            amount = charges.amount_of(arg)
+            charges.check_payable(known, amount)
             payment = Payment(
                 id=records.payment_id(arg.order_id),
                 order_id=arg.order_id,
@@ -111,41 +106,21 @@ class PaymentActivities:
                 count_charge_error()
                 raise
             else:
-                events = [_first_event(payment, charge)]
+                events = [charges.first_event(payment, charge)]
                 reference = charge.reference
-            recorded = await self._record_charge(payment, events, reference)
+            recorded = await charges.record_charge(self._sessions, payment, events, reference)
             if recorded.payment is payment:
                 count_charge(payment.status)
             log.info("payment %s %s", payment.id, recorded.payment.status)
-            return _answer(recorded, charge.next_action if reference is not None else None)
-
-    async def _record_charge(
-        self, payment: Payment, events: list[DomainEvent], reference: str | None
-    ) -> payments.Charged:
-        """Record the gateway's answer with its events; a captured payment makes the order
-        PAID, one waiting for the customer's action PAYMENT_PENDING. Answers the payment a
-        racing twin recorded first instead, when there is one."""
-        async with self._sessions() as session, session.begin():
-            # Locks the order: attempts for one order take turns from here.
-            known = await payments.load_for_charge(session, payment.order_id, lock=True)
-            if known.recorded is not None:
-                return known.recorded
-            batch = Batch(session)
-            payments.add(batch, payment, gateway_reference=reference)
-            after = _order_after(payment.status)
-            if known.order_status is not None and after is not None:
-                orders.set_status(batch, payment.order_id, transition(known.order_status, after))
-            batch.add_events(events, utc_now())
-            await batch.send()
-        return payments.Charged(payment, reference)
+            return charges.answer(recorded, charge.next_action if reference is not None else None)
 
     async def _answer_again(self, recorded: payments.Charged) -> PaymentResult:
         """A retry's answer from the record; a payment still waiting for the customer
         asks the provider where the customer completes it."""
         if recorded.payment.status is not PaymentStatus.PENDING:
-            return _answer(recorded)
+            return charges.answer(recorded)
         found = await self._gateway.find_charge(payments.idempotency_key(recorded.payment.order_id))
-        return _answer(recorded, found.next_action if found is not None else None)
+        return charges.answer(recorded, found.next_action if found is not None else None)
 
     @activity.defn(name="record_payment_outcome")
     async def record_payment_outcome(self, arg: RecordPaymentOutcomeInput) -> PaymentResult:
@@ -270,57 +245,6 @@ def _reference(row: PaymentRow) -> str:
     if row.gateway_reference is None:
         raise RuntimeError(f"payment {row.id} is {row.status} but has no gateway reference")
     return row.gateway_reference
-
-
-def _amount(arg: ChargePaymentInput) -> Money:
-    try:
-        amount = Money.of(arg.amount, arg.currency)
-    except InvalidValueError as exc:
-        raise business_error(
-            f"cannot charge {arg.amount} {arg.currency}: {exc}", INVALID_ORDER
-        ) from exc
-    return amount
-
-
-def _check_payable(known: payments.ToCharge, amount: Money) -> None:
-    """Money is taken only for a recorded, reserved order, and only its recorded total."""
-    if known.order_status is not OrderStatus.RESERVED:
-        status = "not recorded" if known.order_status is None else known.order_status
-        raise business_error(f"order is {status}, not RESERVED: not charged", WRONG_ORDER_STATUS)
-    if known.order_total != amount:
-        raise business_error(
-            f"charge of {amount} does not match the order total {known.order_total}",
-            INVALID_ORDER,
-        )
-
-
-def _order_after(status: PaymentStatus) -> OrderStatus | None:
-    """Where a new payment takes its order: paid once captured; waiting while the provider
-    waits for the customer (the read model shows it until the report)."""
-    if status is PaymentStatus.CAPTURED:
-        return OrderStatus.PAID
-    if status is PaymentStatus.PENDING:
-        return OrderStatus.PAYMENT_PENDING
-    return None
-
-
-def _answer(recorded: payments.Charged, next_action: str | None = None) -> PaymentResult:
-    payment = recorded.payment
-    if payment.status is PaymentStatus.FAILED:
-        raise business_error(payment.failure_reason or "payment declined", errors.PAYMENT_DECLINED)
-    return PaymentResult(
-        order_id=payment.order_id,
-        payment_id=payment.id,
-        status=payment.status.value,
-        gateway_reference=recorded.gateway_reference,
-        next_action=next_action,
-    )
-
-
-def _first_event(payment: Payment, charge: GatewayCharge) -> DomainEvent:
-    if charge.status is ChargeStatus.REQUIRES_ACTION:
-        return payment.require_action(public_next_action(charge.next_action))
-    return payment.capture() if charge.status is ChargeStatus.CAPTURED else payment.authorize()
 
 
 def _refund_result(row: PaymentRow) -> RefundResult:
