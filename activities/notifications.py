@@ -20,7 +20,7 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 from temporalio import activity
 
 from activities.metrics import count_order_concluded
-from activities.recording import business_error, place, stable_id
+from activities.recording import business_error, load_or_place, stable_id
 from gateways.notification_channels import DeliveryRefusedError, NotificationChannel
 from messages import errors
 from messages.activities import NotificationResult, NotifyCustomerInput
@@ -95,18 +95,14 @@ class NotificationActivities:
         earlier attempt already did, or nothing was to be concluded)."""
         snapshot = arg.order
         batch = Batch(session)
-        placed, created = place(snapshot)
-        # Locks the order: attempts for one order take turns from here.
-        order = await orders.load(session, placed)
-        if order is None:
-            try:
-                await orders.require_products(session, placed)
-            except UnknownProductError as unknown:
-                # Never recordable (its items must name catalog products); still tell them.
-                log.warning("order not recorded (%s); notifying anyway", unknown)
-            else:
-                order = placed
-                batch.add_events([created], snapshot.placed_at, actor=snapshot.placed_by or SYSTEM)
+        order: Order | None
+        try:
+            # Locks the order: attempts for one order take turns from here.
+            order, new = await load_or_place(session, batch, snapshot)
+        except UnknownProductError as unknown:
+            # Never recordable (its items must name catalog products); still tell them.
+            log.warning("order not recorded (%s); notifying anyway", unknown)
+            order, new = None, False
         existing = await notifications.find(session, snapshot.order_id, kind)
         concluded: OrderStatus | None = None
         if existing is None and order is not None and arg.conclude_status is not None:
@@ -115,10 +111,8 @@ class NotificationActivities:
                 concluded = target
                 events = _decide(order, target, arg.reason or f"order {target.value.lower()}")
                 batch.add_events(events, utc_now(), actor=arg.actor or SYSTEM)
-        if order is placed:
-            orders.add(batch, placed, placed_at=snapshot.placed_at)
-        elif order is not None and concluded is not None:
-            orders.update_status(batch, order)
+        if order is not None and (new or concluded is not None):
+            orders.save(batch, order, new=new, placed_at=snapshot.placed_at)
         notice = existing or self._notice(arg, kind)
         if existing is None:
             notifications.add(

@@ -18,7 +18,7 @@ from models import Order, OrderStatus, UnknownProductError
 from persistence.batch import Batch, run
 from persistence.tables import OrderItemRow, OrderRow, ProductRow, utc_now
 
-__all__ = ["add", "load", "require_products", "set_status", "update_status"]
+__all__ = ["add", "load", "require_products", "save", "set_status", "update_status"]
 
 _ORDERS = OrderRow.__table__  # type: ignore[attr-defined]  # SQLModel declares it untyped
 _ITEMS = OrderItemRow.__table__  # type: ignore[attr-defined]
@@ -81,6 +81,14 @@ def add(batch: Batch, order: Order, *, placed_at: datetime) -> None:
             for item in order.items
         ),
     )
+
+
+def save(batch: Batch, order: Order, *, new: bool, placed_at: datetime) -> None:
+    """Insert the order (``new``) or write its status: one write per row and batch."""
+    if new:
+        add(batch, order, placed_at=placed_at)
+    else:
+        update_status(batch, order)
 
 
 def update_status(batch: Batch, order: Order) -> None:
