@@ -15,7 +15,7 @@ from temporalio import activity
 
 from activities import stock
 from activities.metrics import count_reservation_refused
-from activities.recording import WRONG_ORDER_STATUS, business_error, lock_order, place
+from activities.recording import WRONG_ORDER_STATUS, business_error, place
 from config.settings import RestockSettings
 from messages import errors
 from messages.activities import (
@@ -33,18 +33,13 @@ from models import (
     InventoryReleased,
     InventoryReservationFailed,
     OutOfStockError,
-    ReorderPolicy,
     UnknownProductError,
     reserve_all,
 )
 from models.actor import SYSTEM
 from persistence import inventory, orders
 from persistence.batch import Batch
-from persistence.event_store import append_events
 from persistence.tables import (
-    RESERVATION_RELEASED,
-    RESERVATION_RESERVED,
-    InventoryRow,
     utc_now,
 )
 from telemetry.context import order_context
@@ -178,51 +173,43 @@ class InventoryActivities:
         with order_context(arg.order_id):
             async with self._sessions() as session, session.begin():
                 # Takes turns with a reservation attempt of the same order.
-                await lock_order(session, arg.order_id)
-                rows = await stock.reservations_of(session, arg.order_id, lock=True)
-                held = [row for row in rows if row.status == RESERVATION_RESERVED]
+                await orders.lock(session, arg.order_id)
+                lines = await inventory.holdings(session, arg.order_id)
+                held = [(line.product_id, line.quantity) for line in lines if line.held]
                 if not held:
                     # Released before (a retry) or never reserved: report what was released.
-                    released = {row.product_id: row.quantity for row in rows}
+                    released = {line.product_id: line.quantity for line in lines}
                     return ReleaseResult(order_id=arg.order_id, released=released)
-                now = utc_now()
-                for row in held:
-                    await stock.give_back(session, row.product_id, row.quantity)
-                    row.status = RESERVATION_RELEASED
-                    row.released_at = now
+                await inventory.give_back(session, held)
+                batch = Batch(session)
+                inventory.mark_released(batch, arg.order_id)
                 event = InventoryReleased(
                     order_id=arg.order_id,
-                    items=tuple(EventItem(row.product_id, row.quantity) for row in held),
+                    items=tuple(EventItem(product_id, quantity) for product_id, quantity in held),
                 )
-                await append_events(session, [event], occurred_at=now)
+                batch.add_events([event], utc_now())
+                await batch.send()
             log.info("released %d lines (%s)", len(held), arg.reason)
-            return ReleaseResult(
-                order_id=arg.order_id, released={row.product_id: row.quantity for row in held}
-            )
+            return ReleaseResult(order_id=arg.order_id, released=dict(held))
 
     @activity.defn(name="restock_inventory")
     async def restock_inventory(self, arg: RestockInventoryInput) -> RestockResult:
         """Add the delivered units once per ``restock_id``; a retry answers as the first did."""
         async with self._sessions() as session, session.begin():
             # The lock makes two attempts of one restock take turns at the check below.
-            row = await session.get(InventoryRow, arg.product_id, with_for_update=True)
-            if row is None:
+            item = await inventory.load_item(session, arg.product_id)
+            if item is None:
                 raise business_error(f"unknown product: {arg.product_id}", errors.UNKNOWN_PRODUCT)
-            done = await stock.recorded_restock(session, arg.product_id, arg.restock_id)
-            if done is not None:
-                on_hand = int(done.event_data["quantity_on_hand"])
+            on_hand = await inventory.recorded_restock(session, arg.product_id, arg.restock_id)
+            if on_hand is not None:
                 return RestockResult(
                     product_id=arg.product_id, quantity_on_hand=on_hand, applied=True
                 )
-            item = InventoryItem(
-                product_id=row.product_id,
-                quantity=row.quantity,
-                reserved=row.reserved,
-                reorder_policy=ReorderPolicy(row.reorder_point, row.reorder_quantity),
-            )
             restocked = item.restock(arg.quantity, restock_id=arg.restock_id)
-            row.quantity = item.quantity
-            await append_events(session, [restocked], occurred_at=utc_now())
+            batch = Batch(session)
+            inventory.update_quantity(batch, item)
+            batch.add_events([restocked], utc_now())
+            await batch.send()
         log.info("restocked %s: +%d, %d on hand", arg.product_id, arg.quantity, item.quantity)
         return RestockResult(
             product_id=arg.product_id, quantity_on_hand=item.quantity, applied=True

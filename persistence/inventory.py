@@ -11,15 +11,17 @@ reservation means (which products crossed their reorder point).
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import Row, insert, select, update
+from sqlalchemy import Row, case, insert, select, update
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from models import (
     InventoryItem,
     InventoryReservationFailed,
     InventoryReserved,
+    InventoryRestocked,
     LowStockDetected,
     OutOfStockError,
     ReorderPolicy,
@@ -27,6 +29,7 @@ from models import (
 )
 from persistence.batch import Batch, run
 from persistence.tables import (
+    RESERVATION_RELEASED,
     RESERVATION_RESERVED,
     EventRow,
     InventoryReservationRow,
@@ -35,13 +38,20 @@ from persistence.tables import (
 )
 
 __all__ = [
+    "Holding",
     "add_reservations",
     "find_event",
+    "give_back",
+    "holdings",
+    "load_item",
+    "mark_released",
     "recorded_failure",
     "recorded_low_stock",
+    "recorded_restock",
     "reserved_lines",
     "shortfall",
     "take",
+    "update_quantity",
 ]
 
 _STOCK = InventoryRow.__table__  # type: ignore[attr-defined]  # SQLModel declares it untyped
@@ -70,6 +80,46 @@ async def take(session: AsyncSession, product_id: str, quantity: int) -> Invento
         reserved=row.reserved - quantity,
         reorder_policy=ReorderPolicy(row.reorder_point, row.reorder_quantity),
     )
+
+
+async def load_item(session: AsyncSession, product_id: str) -> InventoryItem | None:
+    """The product's stock, its row locked until commit (None: no such product)."""
+    row = (
+        await run(
+            session,
+            select(
+                _STOCK.c.quantity,
+                _STOCK.c.reserved,
+                _STOCK.c.reorder_point,
+                _STOCK.c.reorder_quantity,
+            )
+            .where(_STOCK.c.product_id == product_id)
+            .with_for_update(),
+        )
+    ).one_or_none()
+    if row is None:
+        return None
+    return InventoryItem(
+        product_id=product_id,
+        quantity=row.quantity,
+        reserved=row.reserved,
+        reorder_policy=ReorderPolicy(row.reorder_point, row.reorder_quantity),
+    )
+
+
+def update_quantity(batch: Batch, item: InventoryItem) -> None:
+    """Write the units on hand the domain counted (a restock) under the row's lock."""
+    batch.add(
+        update(_STOCK)
+        .where(_STOCK.c.product_id == item.product_id)
+        .values(quantity=item.quantity, updated_at=utc_now())
+    )
+
+
+async def recorded_restock(session: AsyncSession, product_id: str, restock_id: str) -> int | None:
+    """The units on hand after restock ``restock_id`` of the product, if it was applied."""
+    done = await find_event(session, product_id, InventoryRestocked.__name__, restock_id=restock_id)
+    return None if done is None else int(done.event_data["quantity_on_hand"])
 
 
 async def shortfall(
@@ -102,6 +152,60 @@ def add_reservations(batch: Batch, order_id: str, lines: Sequence[tuple[str, int
             )
             for product_id, quantity in lines
         )
+    )
+
+
+@dataclass(frozen=True)
+class Holding:
+    """One line of an order's reservation: ``held`` until released."""
+
+    product_id: str
+    quantity: int
+    held: bool
+
+
+async def holdings(session: AsyncSession, order_id: str) -> list[Holding]:
+    """The order's reservation lines in product order, locked until commit."""
+    rows = await run(
+        session,
+        select(_RESERVATIONS.c.product_id, _RESERVATIONS.c.quantity, _RESERVATIONS.c.status)
+        .where(_RESERVATIONS.c.order_id == order_id)
+        .order_by(_RESERVATIONS.c.product_id)
+        .with_for_update(),
+    )
+    return [
+        Holding(row.product_id, row.quantity, row.status == RESERVATION_RESERVED) for row in rows
+    ]
+
+
+async def give_back(session: AsyncSession, lines: Sequence[tuple[str, int]]) -> None:
+    """Return held units, clamped at zero as the domain's release is (a compensation must
+    always finish, and the CHECK would refuse a negative count). One product at a time in
+    the order given (product order), as reservations take them: no deadlock between the two.
+    """
+    reserved = _STOCK.c.reserved
+    for product_id, quantity in lines:
+        await run(
+            session,
+            update(_STOCK)
+            .where(_STOCK.c.product_id == product_id)
+            .values(
+                reserved=case((reserved >= quantity, reserved - quantity), else_=0),
+                updated_at=utc_now(),
+            ),
+        )
+
+
+def mark_released(batch: Batch, order_id: str) -> None:
+    """The order's held lines are released: a retry finds nothing left to give back."""
+    now = utc_now()
+    batch.add(
+        update(_RESERVATIONS)
+        .where(
+            _RESERVATIONS.c.order_id == order_id,
+            _RESERVATIONS.c.status == RESERVATION_RESERVED,
+        )
+        .values(status=RESERVATION_RELEASED, released_at=now)
     )
 
 

@@ -18,11 +18,22 @@ from models import Order, OrderStatus, UnknownProductError
 from persistence.batch import Batch, run
 from persistence.tables import OrderItemRow, OrderRow, ProductRow, utc_now
 
-__all__ = ["add", "load", "require_products", "save", "set_status", "update_status"]
+__all__ = ["add", "load", "lock", "require_products", "save", "set_status", "update_status"]
 
 _ORDERS = OrderRow.__table__  # type: ignore[attr-defined]  # SQLModel declares it untyped
 _ITEMS = OrderItemRow.__table__  # type: ignore[attr-defined]
 _PRODUCTS = ProductRow.__table__  # type: ignore[attr-defined]
+
+
+async def lock(session: AsyncSession, order_id: str) -> OrderStatus | None:
+    """The order's status, its row locked until commit (None: not recorded), for a step
+    that knows the order only by id."""
+    status = (
+        await run(
+            session, select(_ORDERS.c.status).where(_ORDERS.c.id == order_id).with_for_update()
+        )
+    ).scalar_one_or_none()
+    return None if status is None else OrderStatus(status)
 
 
 async def load(session: AsyncSession, placed: Order) -> Order | None:
