@@ -39,6 +39,7 @@ from models import (
 from models.actor import SYSTEM
 from persistence import inventory, orders
 from persistence.batch import Batch
+from persistence.recorded import recorded_failure, recorded_low_stock, recorded_restock
 from persistence.tables import (
     utc_now,
 )
@@ -144,9 +145,9 @@ class InventoryActivities:
         """What an earlier attempt did: its result, its refusal raised again, or None."""
         lines = await inventory.reserved_lines(session, order_id)
         if lines:
-            low = await inventory.recorded_low_stock(session, order_id, list(lines))
+            low = await recorded_low_stock(session, order_id, list(lines))
             return self._result(order_id, lines, [stock.low_stock_of(event) for event in low])
-        refused = await inventory.recorded_failure(session, order_id)
+        refused = await recorded_failure(session, order_id)
         if refused is not None:
             raise business_error(str(refused), errors.OUT_OF_STOCK)
         return None
@@ -200,7 +201,7 @@ class InventoryActivities:
             item = await inventory.load_item(session, arg.product_id)
             if item is None:
                 raise business_error(f"unknown product: {arg.product_id}", errors.UNKNOWN_PRODUCT)
-            on_hand = await inventory.recorded_restock(session, arg.product_id, arg.restock_id)
+            on_hand = await recorded_restock(session, arg.product_id, arg.restock_id)
             if on_hand is not None:
                 return RestockResult(
                     product_id=arg.product_id, quantity_on_hand=on_hand, applied=True
