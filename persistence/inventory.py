@@ -26,7 +26,6 @@ from persistence.batch import Batch, run
 from persistence.tables import (
     RESERVATION_RELEASED,
     RESERVATION_RESERVED,
-    EventRow,
     InventoryReservationRow,
     InventoryRow,
     utc_now,
@@ -47,7 +46,6 @@ __all__ = [
 
 _STOCK = InventoryRow.__table__  # type: ignore[attr-defined]  # SQLModel declares it untyped
 _RESERVATIONS = InventoryReservationRow.__table__  # type: ignore[attr-defined]
-_EVENTS = EventRow.__table__  # type: ignore[attr-defined]
 
 
 async def take(session: AsyncSession, product_id: str, quantity: int) -> InventoryItem | None:
