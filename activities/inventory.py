@@ -14,14 +14,7 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 
 from activities import stock
 from activities.metrics import count_reservation_refused
-from activities.recording import (
-    WRONG_ORDER_STATUS,
-    business_error,
-    lock_order,
-    move_order,
-    place,
-    record_order,
-)
+from activities.recording import WRONG_ORDER_STATUS, business_error, place
 from config.settings import RestockSettings
 from messages import contract, errors
 from messages.activities import (
@@ -35,21 +28,19 @@ from messages.restock import LowStock, RestockInventoryInput, RestockResult
 from messages.saga import OrderSnapshot
 from models import (
     EventItem,
+    IllegalTransitionError,
     InventoryItem,
     InventoryReleased,
     InventoryReservationFailed,
-    OrderStatus,
     OutOfStockError,
-    ReorderPolicy,
     UnknownProductError,
     reserve_all,
 )
-from persistence.event_store import append_events
+from models.actor import SYSTEM
+from persistence import inventory, orders
+from persistence.batch import Batch
+from persistence.recorded import recorded_failure, recorded_low_stock, recorded_restock
 from persistence.tables import (
-    RESERVATION_RELEASED,
-    RESERVATION_RESERVED,
-    InventoryReservationRow,
-    InventoryRow,
     utc_now,
 )
 from telemetry.context import order_context
@@ -83,65 +74,80 @@ class InventoryActivities(contract.Inventory):
 
     async def _reserve(self, snapshot: OrderSnapshot) -> ReservationResult:
         order_id = snapshot.order_id
+        placed, created = place(snapshot)
         async with self._sessions() as session, session.begin():
-            row = await record_order(session, snapshot)
-            recorded = await self._recorded(session, order_id)
-            if recorded is not None:
-                return recorded
-            if row.status != OrderStatus.PENDING:
+            # Locks the order: attempts for one order take turns from here.
+            order = await orders.load(session, placed)
+            if order is not None:
+                recorded = await self._recorded(session, order_id)
+                if recorded is not None:
+                    return recorded
+            try:
+                (order or placed).mark_reserved()
+            except IllegalTransitionError as illegal:
                 raise business_error(
-                    f"order {order_id} is {row.status}; nothing reserved", WRONG_ORDER_STATUS
-                )
-            order, _ = place(snapshot)
+                    f"order {order_id} is {illegal.current}; nothing reserved", WRONG_ORDER_STATUS
+                ) from illegal
             # Product order: two orders locking the same rows in one order cannot deadlock.
-            plan = sorted(order.quantities)
+            plan = sorted(placed.quantities)
             before: dict[str, InventoryItem] = {}
             for product_id, quantity in plan:
-                item = await stock.take(session, product_id, quantity)
+                item = await inventory.take(session, product_id, quantity)
                 if item is None:
                     # Leaving the block rolls back every unit taken so far.
-                    raise await stock.shortfall(session, product_id, quantity)
+                    raise await inventory.shortfall(session, product_id, quantity)
                 before[product_id] = item
             # The units are already held in SQL; the domain, replayed on the stock as it was,
             # says which products this crossed under their reorder point.
             reservation = reserve_all(before, plan, order_id=order_id)
-            session.add_all(
-                InventoryReservationRow(order_id=order_id, product_id=pid, quantity=quantity)
-                for pid, quantity in plan
-            )
-            move_order(row, OrderStatus.RESERVED)
-            await append_events(session, reservation.events, occurred_at=utc_now())
+            batch = Batch(session)
+            if order is None:
+                # First to record the order (two first attempts racing: the primary key
+                # fails the later one, whose retry finds this one's record).
+                orders.add(batch, placed, placed_at=snapshot.placed_at)
+                batch.add_events([created], snapshot.placed_at, actor=snapshot.placed_by or SYSTEM)
+            else:
+                orders.update_status(batch, order)
+            inventory.add_reservations(batch, order_id, plan)
+            batch.add_events(reservation.events, utc_now())
+            await batch.send()
         log.info("reserved %s", dict(plan))
         return self._result(
             order_id, dict(plan), [stock.low_stock_of(low) for low in reservation.low_stock]
         )
 
     async def _refuse(self, snapshot: OrderSnapshot, refused: OutOfStockError) -> ReservationResult:
+        placed, created = place(snapshot)
         async with self._sessions() as session, session.begin():
-            await record_order(session, snapshot)
-            # A concurrent attempt may have reserved (or refused) in the meantime.
-            recorded = await self._recorded(session, snapshot.order_id)
-            if recorded is not None:
-                return recorded
+            order = await orders.load(session, placed)
+            batch = Batch(session)
+            if order is None:
+                orders.add(batch, placed, placed_at=snapshot.placed_at)
+                batch.add_events([created], snapshot.placed_at, actor=snapshot.placed_by or SYSTEM)
+            else:
+                # A concurrent attempt may have reserved (or refused) in the meantime.
+                recorded = await self._recorded(session, snapshot.order_id)
+                if recorded is not None:
+                    return recorded
             failed = InventoryReservationFailed(
                 order_id=snapshot.order_id,
                 product_id=refused.product_id,
                 requested=refused.requested,
                 available=refused.available,
             )
-            await append_events(session, [failed], occurred_at=utc_now())
+            batch.add_events([failed], utc_now())
+            await batch.send()
         count_reservation_refused("out_of_stock")
         log.info("refused: %s", refused)
         raise business_error(str(refused), errors.OUT_OF_STOCK)
 
     async def _recorded(self, session: AsyncSession, order_id: str) -> ReservationResult | None:
         """What an earlier attempt did: its result, its refusal raised again, or None."""
-        rows = await stock.reservations_of(session, order_id)
-        if rows:
-            lines = {row.product_id: row.quantity for row in rows}
-            low = await stock.recorded_low_stock(session, order_id, list(lines))
-            return self._result(order_id, lines, low)
-        refused = await stock.recorded_failure(session, order_id)
+        lines = await inventory.reserved_lines(session, order_id)
+        if lines:
+            low = await recorded_low_stock(session, order_id, list(lines))
+            return self._result(order_id, lines, [stock.low_stock_of(event) for event in low])
+        refused = await recorded_failure(session, order_id)
         if refused is not None:
             raise business_error(str(refused), errors.OUT_OF_STOCK)
         return None
@@ -168,51 +174,43 @@ class InventoryActivities(contract.Inventory):
         with order_context(arg.order_id):
             async with self._sessions() as session, session.begin():
                 # Takes turns with a reservation attempt of the same order.
-                await lock_order(session, arg.order_id)
-                rows = await stock.reservations_of(session, arg.order_id, lock=True)
-                held = [row for row in rows if row.status == RESERVATION_RESERVED]
+                await orders.lock(session, arg.order_id)
+                lines = await inventory.holdings(session, arg.order_id)
+                held = [(line.product_id, line.quantity) for line in lines if line.held]
                 if not held:
                     # Released before (a retry) or never reserved: report what was released.
-                    released = {row.product_id: row.quantity for row in rows}
+                    released = {line.product_id: line.quantity for line in lines}
                     return ReleaseResult(order_id=arg.order_id, released=released)
-                now = utc_now()
-                for row in held:
-                    await stock.give_back(session, row.product_id, row.quantity)
-                    row.status = RESERVATION_RELEASED
-                    row.released_at = now
+                await inventory.give_back(session, held)
+                batch = Batch(session)
+                inventory.mark_released(batch, arg.order_id)
                 event = InventoryReleased(
                     order_id=arg.order_id,
-                    items=tuple(EventItem(row.product_id, row.quantity) for row in held),
+                    items=tuple(EventItem(product_id, quantity) for product_id, quantity in held),
                 )
-                await append_events(session, [event], occurred_at=now)
+                batch.add_events([event], utc_now())
+                await batch.send()
             log.info("released %d lines (%s)", len(held), arg.reason)
-            return ReleaseResult(
-                order_id=arg.order_id, released={row.product_id: row.quantity for row in held}
-            )
+            return ReleaseResult(order_id=arg.order_id, released=dict(held))
 
     @implements(contract.Inventory.restock_inventory)
     async def restock_inventory(self, arg: RestockInventoryInput) -> RestockResult:
         """Add the delivered units once per ``restock_id``; a retry answers as the first did."""
         async with self._sessions() as session, session.begin():
             # The lock makes two attempts of one restock take turns at the check below.
-            row = await session.get(InventoryRow, arg.product_id, with_for_update=True)
-            if row is None:
+            item = await inventory.load_item(session, arg.product_id)
+            if item is None:
                 raise business_error(f"unknown product: {arg.product_id}", errors.UNKNOWN_PRODUCT)
-            done = await stock.recorded_restock(session, arg.product_id, arg.restock_id)
-            if done is not None:
-                on_hand = int(done.event_data["quantity_on_hand"])
+            on_hand = await recorded_restock(session, arg.product_id, arg.restock_id)
+            if on_hand is not None:
                 return RestockResult(
                     product_id=arg.product_id, quantity_on_hand=on_hand, applied=True
                 )
-            item = InventoryItem(
-                product_id=row.product_id,
-                quantity=row.quantity,
-                reserved=row.reserved,
-                reorder_policy=ReorderPolicy(row.reorder_point, row.reorder_quantity),
-            )
             restocked = item.restock(arg.quantity, restock_id=arg.restock_id)
-            row.quantity = item.quantity
-            await append_events(session, [restocked], occurred_at=utc_now())
+            batch = Batch(session)
+            inventory.update_quantity(batch, item)
+            batch.add_events([restocked], utc_now())
+            await batch.send()
         log.info("restocked %s: +%d, %d on hand", arg.product_id, arg.quantity, item.quantity)
         return RestockResult(
             product_id=arg.product_id, quantity_on_hand=item.quantity, applied=True

@@ -11,13 +11,14 @@ import logging
 from sqlalchemy.ext.asyncio import async_sessionmaker
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from activities.recording import business_error, place, record_order
+from activities.recording import business_error, load_or_place
 from messages import contract, errors
 from messages.activities import OrderStatusResult, RecordOrderStatusInput
 from messages.contract import implements
 from models import DomainEvent, IllegalTransitionError, InvalidValueError, OrderStatus
 from models.actor import SYSTEM, operator
-from persistence.event_store import append_events
+from persistence import orders
+from persistence.batch import Batch
 from persistence.tables import utc_now
 from telemetry.context import order_context
 
@@ -38,29 +39,29 @@ class OrderStatusActivities(contract.OrderStatusRecords):
         target = OrderStatus(arg.status)
         with order_context(snapshot.order_id):
             async with self._sessions() as session, session.begin():
+                batch = Batch(session)
                 # Records the order first if no step could (a database down from the start).
-                row = await record_order(session, snapshot)
-                if row.status == target:
-                    return OrderStatusResult(order_id=row.id, status=row.status)
-                order, _ = place(snapshot)
-                order.status = OrderStatus(row.status)
-                try:
-                    event: DomainEvent
-                    if target is OrderStatus.NEEDS_ATTENTION:
-                        reason = arg.reason or f"{arg.step} could not go on"
-                        event = order.park(arg.step, reason)
-                        row.failure_reason = reason[:500]
-                    else:
-                        event = order.resume(target, arg.step, arg.actor, arg.note)
-                        row.failure_reason = None
-                except (IllegalTransitionError, InvalidValueError) as refused:
-                    raise business_error(
-                        f"order {row.id}: {refused}", errors.ILLEGAL_TRANSITION
-                    ) from refused
-                row.status = order.status.value
-                # The envelope says who decided, as for every other event (models/actor.py):
-                # the saga parks an order; an operator declared in the retry's input resumes it.
-                actor = SYSTEM if arg.actor == "system" else operator(arg.actor)
-                await append_events(session, [event], occurred_at=utc_now(), actor=actor)
-            log.info("order %s %s at %s (%s)", row.id, row.status, arg.step, arg.actor)
-            return OrderStatusResult(order_id=row.id, status=row.status)
+                order, new = await load_or_place(session, batch, snapshot)
+                if order.status != target:
+                    try:
+                        event: DomainEvent
+                        if target is OrderStatus.NEEDS_ATTENTION:
+                            event = order.park(
+                                arg.step, arg.reason or f"{arg.step} could not go on"
+                            )
+                        else:
+                            event = order.resume(target, arg.step, arg.actor, arg.note)
+                    except (IllegalTransitionError, InvalidValueError) as refused:
+                        raise business_error(
+                            f"order {order.id}: {refused}", errors.ILLEGAL_TRANSITION
+                        ) from refused
+                    # The envelope says who decided, as for every other event (models/actor.py):
+                    # the saga parks an order; an operator declared in the retry's input resumes.
+                    actor = SYSTEM if arg.actor == "system" else operator(arg.actor)
+                    batch.add_events([event], utc_now(), actor=actor)
+                elif not new:
+                    return OrderStatusResult(order_id=order.id, status=order.status.value)
+                orders.save(batch, order, new=new, placed_at=snapshot.placed_at)
+                await batch.send()
+            log.info("order %s %s at %s (%s)", order.id, order.status, arg.step, arg.actor)
+            return OrderStatusResult(order_id=order.id, status=order.status.value)

@@ -14,6 +14,7 @@ import logging
 from sqlalchemy.ext.asyncio import async_sessionmaker
 from sqlmodel.ext.asyncio.session import AsyncSession
 
+from activities import charges
 from activities import payment_records as records
 from activities.metrics import (
     count_charge,
@@ -29,7 +30,6 @@ from gateways.payment_gateway import (
     GatewayUnavailableError,
     PaymentDeclinedError,
     PaymentGateway,
-    public_next_action,
 )
 from messages import contract, errors
 from messages.activities import (
@@ -41,8 +41,9 @@ from messages.activities import (
     RefundResult,
 )
 from messages.contract import implements
-from models import DomainEvent, InvalidValueError, Money, OrderStatus, Payment, PaymentStatus
-from persistence.tables import OrderRow, PaymentRow, utc_now
+from models import DomainEvent, Payment, PaymentStatus
+from persistence import payments
+from persistence.tables import PaymentRow, utc_now
 from telemetry.context import order_context
 
 __all__ = ["GATEWAY_REFUSED", "PaymentActivities"]
@@ -71,11 +72,11 @@ class PaymentActivities(contract.Payments):
         """
         with order_context(arg.order_id):
             async with self._sessions() as session:
-                recorded = await records.payment_of(session, arg.order_id)
-                if recorded is not None:
-                    return await self._answer_again(recorded)
-                amount = _amount(arg)
-                _check_payable(await session.get(OrderRow, arg.order_id), amount)
+                known = await payments.load_for_charge(session, arg.order_id)
+            if known.recorded is not None:
+                return await self._answer_again(known.recorded)
+            amount = charges.amount_of(arg)
+            charges.check_payable(known, amount)
             payment = Payment(
                 id=records.payment_id(arg.order_id),
                 order_id=arg.order_id,
@@ -86,7 +87,7 @@ class PaymentActivities(contract.Payments):
             events: list[DomainEvent]
             try:
                 charge = await self._gateway.charge(
-                    records.idempotency_key(arg.order_id),
+                    payments.idempotency_key(arg.order_id),
                     amount,
                     arg.payment.token,
                     capture=arg.capture,
@@ -101,24 +102,21 @@ class PaymentActivities(contract.Payments):
                 count_charge_error()
                 raise
             else:
-                events = [_first_event(payment, charge)]
+                events = [charges.first_event(payment, charge)]
                 reference = charge.reference
-            async with self._sessions() as session, session.begin():
-                row = await records.save_new(session, payment, events, gateway_reference=reference)
-                # save_new returns a racing twin's row instead when that one recorded first.
-                recorded_here = row.created_at == payment.timestamp
-            if recorded_here:
-                count_charge(row.status)
-            log.info("payment %s %s", row.id, row.status)
-            return _answer(row, charge.next_action if reference is not None else None)
+            recorded = await charges.record_charge(self._sessions, payment, events, reference)
+            if recorded.payment is payment:
+                count_charge(payment.status)
+            log.info("payment %s %s", payment.id, recorded.payment.status)
+            return charges.answer(recorded, charge.next_action if reference is not None else None)
 
-    async def _answer_again(self, row: PaymentRow) -> PaymentResult:
+    async def _answer_again(self, recorded: payments.Charged) -> PaymentResult:
         """A retry's answer from the record; a payment still waiting for the customer
         asks the provider where the customer completes it."""
-        if row.status != PaymentStatus.PENDING:
-            return _answer(row)
-        found = await self._gateway.find_charge(records.idempotency_key(row.order_id))
-        return _answer(row, found.next_action if found is not None else None)
+        if recorded.payment.status is not PaymentStatus.PENDING:
+            return charges.answer(recorded)
+        found = await self._gateway.find_charge(payments.idempotency_key(recorded.payment.order_id))
+        return charges.answer(recorded, found.next_action if found is not None else None)
 
     @implements(contract.Payments.record_payment_outcome)
     async def record_payment_outcome(self, arg: RecordPaymentOutcomeInput) -> PaymentResult:
@@ -243,41 +241,6 @@ def _reference(row: PaymentRow) -> str:
     if row.gateway_reference is None:
         raise RuntimeError(f"payment {row.id} is {row.status} but has no gateway reference")
     return row.gateway_reference
-
-
-def _amount(arg: ChargePaymentInput) -> Money:
-    try:
-        amount = Money.of(arg.amount, arg.currency)
-    except InvalidValueError as exc:
-        raise business_error(
-            f"cannot charge {arg.amount} {arg.currency}: {exc}", INVALID_ORDER
-        ) from exc
-    return amount
-
-
-def _check_payable(order: OrderRow | None, amount: Money) -> None:
-    """Money is taken only for a recorded, reserved order, and only its recorded total."""
-    if order is None or order.status != OrderStatus.RESERVED:
-        status = "not recorded" if order is None else order.status
-        raise business_error(f"order is {status}, not RESERVED: not charged", WRONG_ORDER_STATUS)
-    if Money(order.total_amount, order.currency) != amount:
-        raise business_error(
-            f"charge of {amount} does not match the order total "
-            f"{order.total_amount} {order.currency}",
-            INVALID_ORDER,
-        )
-
-
-def _answer(row: PaymentRow, next_action: str | None = None) -> PaymentResult:
-    if row.status == PaymentStatus.FAILED:
-        raise business_error(row.failure_reason or "payment declined", errors.PAYMENT_DECLINED)
-    return records.result_of(row, next_action)
-
-
-def _first_event(payment: Payment, charge: GatewayCharge) -> DomainEvent:
-    if charge.status is ChargeStatus.REQUIRES_ACTION:
-        return payment.require_action(public_next_action(charge.next_action))
-    return payment.capture() if charge.status is ChargeStatus.CAPTURED else payment.authorize()
 
 
 def _refund_result(row: PaymentRow) -> RefundResult:

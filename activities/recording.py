@@ -29,6 +29,8 @@ from models import (
     transition,
 )
 from models.actor import SYSTEM
+from persistence import orders
+from persistence.batch import Batch
 from persistence.event_store import append_events
 from persistence.tables import OrderItemRow, OrderRow, ProductRow
 
@@ -36,6 +38,7 @@ __all__ = [
     "INVALID_ORDER",
     "WRONG_ORDER_STATUS",
     "business_error",
+    "load_or_place",
     "lock_order",
     "move_order",
     "place",
@@ -133,6 +136,25 @@ async def record_order(session: AsyncSession, snapshot: OrderSnapshot) -> OrderR
         session, [created], occurred_at=snapshot.placed_at, actor=snapshot.placed_by or SYSTEM
     )
     return row
+
+
+async def load_or_place(
+    session: AsyncSession, batch: Batch, snapshot: OrderSnapshot
+) -> tuple[Order, bool]:
+    """The order in its recorded status, its row locked until commit, or -- not recorded
+    yet -- the order as placed, with OrderCreated added to ``batch`` (True: new). Either
+    way the caller lets the domain decide, then ``orders.save``s it once.
+
+    Raises UnknownProductError (nothing written) for a line naming no catalog product.
+    """
+    placed, created = place(snapshot)
+    order = await orders.load(session, placed)
+    if order is not None:
+        return order, False
+    await orders.require_products(session, placed)
+    # The order was placed when the customer placed it, whichever step records it.
+    batch.add_events([created], snapshot.placed_at, actor=snapshot.placed_by or SYSTEM)
+    return placed, True
 
 
 def move_order(row: OrderRow, target: OrderStatus, reason: str | None = None) -> None:

@@ -227,6 +227,8 @@ class Order:
         require_text(step, "step", InvalidOrderError)
         require_text(reason, "reason", InvalidOrderError)
         self.status = transition(self.status, OrderStatus.NEEDS_ATTENTION)
+        # Shown to operators while it waits; a retry clears it.
+        self.reason = reason
         return OrderNeedsAttention(order_id=self.id, step=step, reason=reason)
 
     def resume(self, status: OrderStatus, step: str, actor: str, note: str = "") -> OrderRetried:
@@ -237,6 +239,7 @@ class Order:
             raise IllegalTransitionError("order", self.status, status)
         require_text(actor, "actor", InvalidOrderError)
         self.status = transition(self.status, status)
+        self.reason = None
         return OrderRetried(order_id=self.id, step=step, actor=actor, note=note)
 
     def confirm(self) -> OrderConfirmed:

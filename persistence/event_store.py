@@ -17,7 +17,8 @@ from decimal import Decimal
 from enum import Enum
 from typing import Any
 
-from sqlalchemy import func
+from sqlalchemy import Insert, func, insert
+from sqlalchemy.sql.elements import ColumnElement
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
@@ -137,6 +138,74 @@ async def append_events(
     session.add_all(rows)
     await session.flush()
     return rows
+
+
+_EVENTS = EventRow.__table__  # type: ignore[attr-defined]  # SQLModel declares it untyped
+
+
+def _version_after(aggregate_id: str, offset: int) -> ColumnElement[int]:
+    """The aggregate's last committed version + ``offset``, computed by the database."""
+    last = select(func.coalesce(func.max(_EVENTS.c.version), 0)).where(
+        _EVENTS.c.aggregate_id == aggregate_id
+    )
+    return last.scalar_subquery() + offset
+
+
+@dataclasses.dataclass(frozen=True)
+class Pending:
+    """An event to append, with its envelope's time, actor and trace."""
+
+    event: object
+    occurred_at: datetime
+    actor: Actor = SYSTEM
+    traceparent: str | None = None
+
+
+async def events_inserts(session: AsyncSession, pending: Sequence[Pending]) -> list[Insert]:
+    """An INSERT per ``pending`` event, for the caller to run with its other writes: the
+    Core twin of :func:`append_events`, same rows, same numbers. One statement per row,
+    not one multi-row VALUES: SQLAlchemy cannot cache the compiled form of the latter, and
+    compiling costs more than the statement.
+
+    PostgreSQL numbers versions inside the statement (last committed + 1, 2, ...), so
+    building it reads nothing; SQLite, which must also number positions, reads both first
+    (its ``BEGIN IMMEDIATE`` keeps any other writer out until commit).
+    """
+    if not pending:
+        return []
+    described = [(entry, *_describe(entry.event)) for entry in pending]
+    sqlite = session.get_bind().dialect.name == "sqlite"
+    aggregate_ids = list(dict.fromkeys(aggregate_id for _, _, aggregate_id, _ in described))
+    versions = await _current_versions(session, aggregate_ids) if sqlite else {}
+    position = await _last_position(session) if sqlite else 0
+    offsets: dict[str, int] = {}
+    inserts: list[Insert] = []
+    for entry, aggregate_type, aggregate_id, schema_version in described:
+        if entry.occurred_at.utcoffset() is None:
+            raise ValueError("occurred_at must be timezone-aware")
+        offsets[aggregate_id] = offsets.get(aggregate_id, 0) + 1
+        version: object = (
+            versions.get(aggregate_id, 0) + offsets[aggregate_id]
+            if sqlite
+            else _version_after(aggregate_id, offsets[aggregate_id])
+        )
+        row: dict[str, object] = {
+            "event_id": uuid.uuid4(),
+            "event_type": type(entry.event).__name__,
+            "aggregate_type": aggregate_type,
+            "aggregate_id": aggregate_id,
+            "event_data": event_payload(entry.event),
+            "schema_version": schema_version,
+            "occurred_at": entry.occurred_at,
+            "version": version,
+            "traceparent": entry.traceparent or current_traceparent(),
+            "actor": actor_document(entry.actor),
+        }
+        if sqlite:
+            position += 1
+            row["position"] = position
+        inserts.append(insert(_EVENTS).values(row))
+    return inserts
 
 
 def actor_document(actor: Actor) -> dict[str, Any]:

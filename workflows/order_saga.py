@@ -69,7 +69,7 @@ with workflow.unsafe.imports_passed_through():
     )
     from workflows.saga_waits import (
         CUSTOMER_ID,
-        LEAN_SEARCH_ATTRIBUTES_PATCH,
+        LEAN_SAGA_PATCH,
         NEEDS_ATTENTION_SINCE,
         ORDER_STATUS,
         ORDER_TOTAL,
@@ -79,7 +79,7 @@ with workflow.unsafe.imports_passed_through():
 __all__ = [
     "AUTHORIZE_CAPTURE_PATCH",
     "CUSTOMER_ID",
-    "LEAN_SEARCH_ATTRIBUTES_PATCH",
+    "LEAN_SAGA_PATCH",
     "NEEDS_ATTENTION_SINCE",
     "ORDER_STATUS",
     "ORDER_TOTAL",
@@ -124,7 +124,7 @@ class OrderSaga(SagaWaits):
         order = saga.order
         # The lean patch came after the waiting states and implies them: a new saga records
         # one marker (each marker is also an SDK upsert of TemporalChangeVersion).
-        self._lean = workflow.patched(LEAN_SEARCH_ATTRIBUTES_PATCH)
+        self._lean = workflow.patched(LEAN_SAGA_PATCH)
         self._waiting_states = self._lean or workflow.patched(WAITING_STATES_PATCH)
         two_phase = saga.payment_flow == "authorize_capture" and workflow.patched(
             AUTHORIZE_CAPTURE_PATCH
@@ -281,7 +281,7 @@ class OrderSaga(SagaWaits):
         self, notice: NotificationType, outcome: OrderStatus, reason: str | None
     ) -> None:
         await run_step(
-            Notifications.notify_customer,
+            Notifications.conclude_order if self._lean else Notifications.notify_customer,
             NotifyCustomerInput(
                 order=self._order,
                 notification_type=notice,

@@ -38,7 +38,7 @@ SERVICES = {
     "order-worker-notifications",
     "order-outbox-relay",
 }
-ACTIVITIES = ("reserve_inventory", "charge_payment", "notify_customer")
+ACTIVITIES = ("reserve_inventory", "charge_payment", "conclude_order")
 WAIT_SECONDS = 60.0
 SAGA_SPANS = (
     "StartWorkflow:",

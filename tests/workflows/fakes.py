@@ -67,7 +67,7 @@ class FakeActivities:
     decline: bool = False
     # Raised by charge_payment while set: an outage the saga must ride out or give up on.
     charge_error: Callable[[], Exception] | None = None
-    # Raised by reserve_inventory / notify_customer (ORDER_CONFIRMED) while set.
+    # Raised by reserve_inventory / conclude_order (ORDER_CONFIRMED) while set.
     reserve_error: Callable[[], Exception] | None = None
     confirm_error: Callable[[], Exception] | None = None
     # charge_payment answers that the customer must act (3-D Secure) instead of charging.
@@ -149,14 +149,22 @@ class FakeActivities:
             self.calls.append("refund")
             return RefundResult(order_id=arg.order_id, outcome="NOTHING_TO_REFUND")
 
-        @activity.defn(name="notify_customer")
-        async def notify(arg: NotifyCustomerInput) -> NotificationResult:
+        async def _conclude(arg: NotifyCustomerInput) -> NotificationResult:
             await self._enter(f"notify:{arg.notification_type}")
             if self.confirm_error is not None and arg.notification_type == "ORDER_CONFIRMED":
                 raise self.confirm_error()
             return NotificationResult(
                 order_id=arg.order.order_id, notification_id="n-1", status="SENT"
             )
+
+        @activity.defn(name="conclude_order")
+        async def conclude(arg: NotifyCustomerInput) -> NotificationResult:
+            return await _conclude(arg)
+
+        # The name sagas scheduled before conclude_order: committed histories replay it.
+        @activity.defn(name="notify_customer")
+        async def notify(arg: NotifyCustomerInput) -> NotificationResult:
+            return await _conclude(arg)
 
         @activity.defn(name="alert_low_stock")
         async def alert(arg: AlertLowStockInput) -> NotificationResult:
@@ -174,6 +182,7 @@ class FakeActivities:
             charge,
             capture,
             refund,
+            conclude,
             notify,
             alert,
             restock,

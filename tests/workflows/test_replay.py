@@ -41,7 +41,7 @@ from tests.workflows.fakes import (
 )
 from tests.workflows.test_saga_footprint import footprint
 from workflows import WORKFLOWS
-from workflows.order_saga import LEAN_SEARCH_ATTRIBUTES_PATCH, WAITING_STATES_PATCH, OrderSaga
+from workflows.order_saga import LEAN_SAGA_PATCH, WAITING_STATES_PATCH, OrderSaga
 
 # The clients' converter: fresh histories are encrypted, committed ones pass through.
 CONVERTER = data_converter(CodecSettings())
@@ -119,7 +119,8 @@ SCENARIOS: dict[str, tuple[FakeActivities, OrderSagaInput, bool, Driver | None]]
 }
 # Recorded before the waiting states: sagas that started on that code must still finish.
 LEGACY = {"confirmed", "rejected", "payment_failed", "authorize_capture", "cancelled"}
-# Recorded with the lean search attributes (which imply the waiting states).
+# Recorded with the lean saga (which implies the waiting states): fewer visibility writes,
+# and the last step named conclude_order; the others schedule notify_customer.
 LEAN = {name for name in SCENARIOS if name.startswith("lean_")}
 
 
@@ -188,13 +189,22 @@ def _patches(name: str) -> set[str]:
 def test_only_new_histories_carry_the_waiting_states_patch(name: str) -> None:
     """Legacy histories replay the old path (no marker): the gate is what keeps them valid."""
     assert (WAITING_STATES_PATCH in _patches(name)) == (name not in LEGACY | LEAN)
-    assert (LEAN_SEARCH_ATTRIBUTES_PATCH in _patches(name)) == (name in LEAN)
+    assert (LEAN_SAGA_PATCH in _patches(name)) == (name in LEAN)
 
 
 def test_a_lean_happy_path_upserts_only_its_terminal_status() -> None:
     """RESERVED and PAID are no longer written to visibility; the recorded history shows it."""
     history = WorkflowHistory.from_json("lean", (HISTORIES / "lean_confirmed.json").read_text())
     assert footprint(history).status_upserts == 1
+
+
+@pytest.mark.parametrize("name", sorted(SCENARIOS))
+def test_only_new_histories_schedule_conclude_order(name: str) -> None:
+    """Older histories replay notify_customer (no marker); newer ones name the step."""
+    text = (HISTORIES / f"{name}.json").read_text()
+    concluded = name in LEAN
+    assert ('"conclude_order"' in text) == concluded
+    assert ('"notify_customer"' in text) == (not concluded)
 
 
 def test_declined_payment_history_has_no_refund() -> None:

@@ -1,0 +1,111 @@
+"""Charging an order: what the charge may take, how its answer is recorded and returned.
+
+A charge is recorded in one transaction under the order's lock: the payment, the order's
+move (PAID, or PAYMENT_PENDING while the provider waits for the customer) and the events.
+"""
+
+from __future__ import annotations
+
+from sqlalchemy.ext.asyncio import async_sessionmaker
+from sqlmodel.ext.asyncio.session import AsyncSession
+
+from activities.recording import INVALID_ORDER, WRONG_ORDER_STATUS, business_error
+from gateways.payment_gateway import ChargeStatus, GatewayCharge, public_next_action
+from messages import errors
+from messages.activities import ChargePaymentInput, PaymentResult
+from models import (
+    DomainEvent,
+    InvalidValueError,
+    Money,
+    OrderStatus,
+    Payment,
+    PaymentStatus,
+    transition,
+)
+from persistence import orders, payments
+from persistence.batch import Batch
+from persistence.tables import utc_now
+
+__all__ = [
+    "amount_of",
+    "answer",
+    "check_payable",
+    "first_event",
+    "order_after",
+    "record_charge",
+]
+
+
+async def record_charge(
+    sessions: async_sessionmaker[AsyncSession],
+    payment: Payment,
+    events: list[DomainEvent],
+    reference: str | None,
+) -> payments.Charged:
+    """Record the gateway's answer with its events; a captured payment makes the order
+    PAID, one waiting for the customer's action PAYMENT_PENDING. Answers the payment a
+    racing twin recorded first instead, when there is one."""
+    async with sessions() as session, session.begin():
+        # Locks the order: attempts for one order take turns from here.
+        known = await payments.load_for_charge(session, payment.order_id, lock=True)
+        if known.recorded is not None:
+            return known.recorded
+        batch = Batch(session)
+        payments.add(batch, payment, gateway_reference=reference)
+        after = order_after(payment.status)
+        if known.order_status is not None and after is not None:
+            orders.set_status(batch, payment.order_id, transition(known.order_status, after))
+        batch.add_events(events, utc_now())
+        await batch.send()
+    return payments.Charged(payment, reference)
+
+
+def amount_of(arg: ChargePaymentInput) -> Money:
+    try:
+        amount = Money.of(arg.amount, arg.currency)
+    except InvalidValueError as exc:
+        raise business_error(
+            f"cannot charge {arg.amount} {arg.currency}: {exc}", INVALID_ORDER
+        ) from exc
+    return amount
+
+
+def check_payable(known: payments.ToCharge, amount: Money) -> None:
+    """Money is taken only for a recorded, reserved order, and only its recorded total."""
+    if known.order_status is not OrderStatus.RESERVED:
+        status = "not recorded" if known.order_status is None else known.order_status
+        raise business_error(f"order is {status}, not RESERVED: not charged", WRONG_ORDER_STATUS)
+    if known.order_total != amount:
+        raise business_error(
+            f"charge of {amount} does not match the order total {known.order_total}",
+            INVALID_ORDER,
+        )
+
+
+def order_after(status: PaymentStatus) -> OrderStatus | None:
+    """Where a new payment takes its order: paid once captured; waiting while the provider
+    waits for the customer (the read model shows it until the report)."""
+    if status is PaymentStatus.CAPTURED:
+        return OrderStatus.PAID
+    if status is PaymentStatus.PENDING:
+        return OrderStatus.PAYMENT_PENDING
+    return None
+
+
+def answer(recorded: payments.Charged, next_action: str | None = None) -> PaymentResult:
+    payment = recorded.payment
+    if payment.status is PaymentStatus.FAILED:
+        raise business_error(payment.failure_reason or "payment declined", errors.PAYMENT_DECLINED)
+    return PaymentResult(
+        order_id=payment.order_id,
+        payment_id=payment.id,
+        status=payment.status.value,
+        gateway_reference=recorded.gateway_reference,
+        next_action=next_action,
+    )
+
+
+def first_event(payment: Payment, charge: GatewayCharge) -> DomainEvent:
+    if charge.status is ChargeStatus.REQUIRES_ACTION:
+        return payment.require_action(public_next_action(charge.next_action))
+    return payment.capture() if charge.status is ChargeStatus.CAPTURED else payment.authorize()

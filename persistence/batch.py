@@ -1,0 +1,74 @@
+"""The writes of one transaction, sent together: one round trip on PostgreSQL.
+
+Repositories add their INSERTs and UPDATEs (SQLAlchemy Core, no ORM objects) to a Batch;
+``send`` runs them. On PostgreSQL they become one statement of data-modifying CTEs: its
+parts run on one snapshot, so no part may read what another writes (each row is written
+once per batch, event versions are computed from the rows committed before it), and
+foreign keys between parts hold because PostgreSQL checks them at the end of the
+statement. SQLite has no data-modifying CTEs: it runs the parts one by one, in order.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import CursorResult, Executable, Insert, Update, func, literal_column, select
+from sqlmodel.ext.asyncio.session import AsyncSession
+
+from models.actor import SYSTEM, Actor
+from persistence.event_store import Pending, events_inserts
+
+__all__ = ["Batch", "is_postgres", "run"]
+
+Write = Insert | Update
+
+
+def is_postgres(session: AsyncSession) -> bool:
+    return session.get_bind().dialect.name == "postgresql"
+
+
+async def run(session: AsyncSession, statement: Executable) -> CursorResult[Any]:
+    """Run a Core statement on the session's transaction, past the ORM's machinery."""
+    connection = await session.connection()
+    return await connection.execute(statement)
+
+
+class Batch:
+    """Writes collected in order; nothing is sent before ``send``."""
+
+    def __init__(self, session: AsyncSession) -> None:
+        self.session = session
+        self._writes: list[Write] = []
+        self._events: list[Pending] = []
+
+    def add(self, *writes: Write) -> None:
+        self._writes.extend(writes)
+
+    def add_events(
+        self,
+        events: Sequence[object],
+        occurred_at: datetime,
+        *,
+        actor: Actor = SYSTEM,
+        traceparent: str | None = None,
+    ) -> None:
+        """Append ``events`` (see persistence.event_store) after every other write; each
+        aggregate's versions are numbered in the order its events were added."""
+        self._events.extend(Pending(event, occurred_at, actor, traceparent) for event in events)
+
+    async def send(self) -> None:
+        writes = [*self._writes, *await events_inserts(self.session, self._events)]
+        self._writes, self._events = [], []
+        if len(writes) > 1 and is_postgres(self.session):
+            parts = [
+                write.returning(literal_column("1")).cte(f"write_{index}")
+                for index, write in enumerate(writes)
+            ]
+            # Each part is referenced, or SQLAlchemy would leave it out of the statement.
+            counts = [select(func.count()).select_from(part).scalar_subquery() for part in parts]
+            await run(self.session, select(*counts))
+            return
+        for write in writes:
+            await run(self.session, write)

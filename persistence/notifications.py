@@ -1,0 +1,84 @@
+"""Notifications as stored: UNIQUE(order_id, type), so each kind of notice goes out at
+most once per order; its status moves PENDING → SENT (or FAILED, then SENT on a retry)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy import Row, insert, select, update
+from sqlmodel.ext.asyncio.session import AsyncSession
+
+from models import Notification, NotificationStatus, NotificationType
+from persistence.batch import Batch, run
+from persistence.tables import NotificationRow, utc_now
+
+__all__ = ["add", "find", "load", "update_status"]
+
+_NOTICES = NotificationRow.__table__  # type: ignore[attr-defined]  # SQLModel declares it untyped
+_COLUMNS = (
+    _NOTICES.c.id,
+    _NOTICES.c.order_id,
+    _NOTICES.c.customer_id,
+    _NOTICES.c.type,
+    _NOTICES.c.status,
+    _NOTICES.c.content,
+)
+
+
+async def find(session: AsyncSession, order_id: str, kind: NotificationType) -> Notification | None:
+    """The order's notice of ``kind``, if one was recorded."""
+    row = (
+        await run(
+            session,
+            select(*_COLUMNS).where(_NOTICES.c.order_id == order_id, _NOTICES.c.type == kind.value),
+        )
+    ).one_or_none()
+    return None if row is None else _to_domain(row)
+
+
+async def load(session: AsyncSession, notification_id: str) -> Notification | None:
+    """The notice, its row locked until commit: two deliveries record one after the other."""
+    row = (
+        await run(
+            session, select(*_COLUMNS).where(_NOTICES.c.id == notification_id).with_for_update()
+        )
+    ).one_or_none()
+    return None if row is None else _to_domain(row)
+
+
+def add(batch: Batch, notice: Notification, *, recipient_id: str, channel: str) -> None:
+    """Insert the notice; ``recipient_id`` is the customer's id, or the admin's address for
+    an operator alert (which names no customer)."""
+    batch.add(
+        insert(_NOTICES).values(
+            id=notice.id,
+            order_id=notice.order_id or notice.id,
+            customer_id=recipient_id,
+            type=notice.type.value,
+            status=notice.status.value,
+            channel=channel,
+            content=notice.content,
+            created_at=utc_now(),
+        )
+    )
+
+
+def update_status(batch: Batch, notice: Notification) -> None:
+    """Write the status the domain moved the notice to (and when it was sent)."""
+    values: dict[str, Any] = {"status": notice.status.value}
+    if notice.status is NotificationStatus.SENT:
+        values["sent_at"] = utc_now()
+    batch.add(update(_NOTICES).where(_NOTICES.c.id == notice.id).values(**values))
+
+
+def _to_domain(row: Row[Any]) -> Notification:
+    kind = NotificationType(row.type)
+    operator = kind is NotificationType.LOW_STOCK_ALERT
+    return Notification(
+        id=row.id,
+        order_id=None if operator else row.order_id,
+        customer_id=None if operator else row.customer_id,
+        type=kind,
+        status=NotificationStatus(row.status),
+        content=row.content,
+    )
