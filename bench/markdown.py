@@ -97,7 +97,9 @@ def markdown(s: dict[str, Any], picture: str) -> str:
         for status, n in r["product"]["statuses"].items():
             statuses[status] = statuses.get(status, 0) + n
     events = s["events"]
-    scale = ", ".join(f"{x['one']['per_second']} → {x['two']['per_second']}" for x in s["scale"])
+    scale = ", ".join(
+        f"{x['one']['steady_per_second']} → {x['two']['steady_per_second']}" for x in s["scale"]
+    )
     rss = ", ".join(f"{k} {v}" for k, v in s["peak_rss_mib"].items())
     lines = [
         f"Run {s['when']} on {m['cpus']} CPUs / {m['memory_gib']} GiB, Python {m['python']}"
@@ -127,7 +129,8 @@ def markdown(s: dict[str, Any], picture: str) -> str:
         "## Payments scale-out",
         "",
         f"Payments-bound orders/s ({c['gateway_latency_ms']} ms provider,"
-        f" {c['payments_cap']} slot per worker), one → two worker processes, per round: {scale}.",
+        f" {c['payments_cap']} slot per worker), one → two worker processes, per round: {scale}"
+        " (from the first order's end to the last's).",
         "",
         "## CPU per process (load phases of every round)",
         "",

@@ -35,6 +35,14 @@ class Phase:
     def throughput(self) -> float:
         return self.completed / self.seconds if self.seconds else 0.0
 
+    @property
+    def steady_throughput(self) -> float:
+        """Sagas/s from the first saga's end to the last's: without the pipeline's filling,
+        which weighs on a short phase more than on a long one."""
+        if len(self.finished) < 2 or self.finished[-1] <= self.finished[0]:
+            return self.throughput
+        return (len(self.finished) - 1) / (self.finished[-1] - self.finished[0])
+
     def record(self, workflow_id: str, latency: float) -> None:
         self.latencies.append(latency)
         self.finished.append(time.perf_counter() - self.started)

@@ -95,7 +95,7 @@ def ratio_spreads(
     per_round = [round_ratios(r) for r in rounds]
     spreads = {key: spread([ratios[key] for ratios in per_round]) for key in per_round[0]}
     spreads["payments_two_over_one_worker"] = spread(
-        [_ratio(two.throughput, one.throughput) for one, two in scale]
+        [_ratio(two.steady_throughput, one.steady_throughput) for one, two in scale]
     )
     spreads["post_p99_ms_at_half_peak"] = spread([post_p99_ms], digits=1)
     return spreads

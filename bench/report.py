@@ -40,6 +40,7 @@ def phase_figures(phase: Phase) -> dict[str, Any]:
         "completed": phase.completed,
         "seconds": round(phase.seconds, 3),
         "per_second": round(phase.throughput, 2),
+        "steady_per_second": round(phase.steady_throughput, 2),
         "latency_p50_ms": ms(median(phase.latencies)),
         "latency_p95_ms": ms(percentile(phase.latencies, 95)),
         "latency_p99_ms": ms(percentile(phase.latencies, 99)),
