@@ -86,7 +86,7 @@ def draw(rounds: Sequence[Round], path: Path) -> Path:
         xscale="log",
     )
     cdf.grid(alpha=0.3, which="both")
-    cdf.legend(fontsize="small", loc="lower right")
+    cdf.legend(fontsize="small", loc="best")
     fig.suptitle("Bare Temporal saga (limit) vs the product, interleaved rounds")
     fig.tight_layout()
     path.parent.mkdir(parents=True, exist_ok=True)
