@@ -27,6 +27,7 @@ from api.middleware import BodySizeLimit
 from api.problems import install_problem_handlers, problem_schemas
 from api.query import reject_unknown_query_parameters
 from api.routes import health, orders, products, webhooks
+from api.services.catalog import CatalogCache
 from api.services.idempotency import purge_expired
 from clients.temporal import connect_temporal
 from clients.temporal_failover import FrontendFailover
@@ -137,6 +138,7 @@ def create_app(settings: Settings, *, queues: TaskQueues | None = None) -> FastA
         settings=settings,
         queues=queues or TaskQueues.with_prefix(settings.temporal.task_queue_prefix),
         verifier=TokenVerifier(settings.auth),
+        catalog=CatalogCache(settings.api.catalog_cache_seconds),
     )
     app = FastAPI(
         title=TITLE,

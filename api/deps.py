@@ -25,6 +25,7 @@ from api.auth import (
     unauthorized,
 )
 from api.problems import ProblemError
+from api.services.catalog import CatalogCache
 from api.services.orders import OrderService
 from api.services.products import ProductService
 from api.services.refunds import RefundService
@@ -39,6 +40,8 @@ class Resources:
     settings: Settings
     queues: TaskQueues
     verifier: TokenVerifier
+    # Prices read from the catalog, shared by every request of this process.
+    catalog: CatalogCache
     engine: AsyncEngine | None = None
     sessions: async_sessionmaker[AsyncSession] | None = None
     temporal: Client | None = None
@@ -104,7 +107,7 @@ AdminUser = Annotated[Principal, Depends(get_admin)]
 def get_order_service(
     session: SessionDep, temporal: TemporalDep, resources: ResourcesDep
 ) -> OrderService:
-    return OrderService(session, temporal, resources.settings, resources.queues)
+    return OrderService(session, temporal, resources.settings, resources.queues, resources.catalog)
 
 
 def get_refund_service(

@@ -1,8 +1,11 @@
 """The limit: a saga of three no-op activities on the same queues' shape, nothing else.
 
 It runs on the same Temporal server as the product, so product ÷ bare is what the
-project's own code costs, whatever the machine's speed that day.
-``python -m bench.bare --prefix P`` runs its worker as a separate process, like ours.
+project's own code costs, whatever the machine's speed that day. Frozen on purpose: a
+plain client (the SDK's default converter, no payload codec, no tracing interceptor, no
+metrics runtime) and one worker process for all four queues, whatever the product's own
+configuration becomes, so the yardstick never moves with what it measures.
+``python -m bench.bare --address A --prefix P`` runs its worker as a separate process.
 """
 
 from __future__ import annotations
@@ -11,17 +14,15 @@ import argparse
 import asyncio
 import signal
 
+from temporalio.client import Client
 from temporalio.worker import Worker
 
-from bench.bare_workflow import BareSaga, bare_charge, bare_notify, bare_reserve
-from clients.temporal import connect_temporal
-from config.settings import TemporalSettings
-from messages.queues import TaskQueues
+from bench.bare_workflow import BareQueues, BareSaga, bare_charge, bare_notify, bare_reserve
 
 
-async def run_worker(address: str, prefix: str) -> None:
-    client = await connect_temporal(TemporalSettings(address=address))
-    queues = TaskQueues.with_prefix(prefix)
+async def run_worker(address: str, namespace: str, prefix: str) -> None:
+    client = await Client.connect(address, namespace=namespace)
+    queues = BareQueues.with_prefix(prefix)
     activities = [bare_reserve, bare_charge, bare_notify]
     workers = [
         Worker(client, task_queue=queues.orders, workflows=[BareSaga]),
@@ -42,6 +43,7 @@ async def run_worker(address: str, prefix: str) -> None:
 if __name__ == "__main__":
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--address", required=True)
+    parser.add_argument("--namespace", default="default")
     parser.add_argument("--prefix", default="bare-")
     args = parser.parse_args()
-    asyncio.run(run_worker(args.address, args.prefix))
+    asyncio.run(run_worker(args.address, args.namespace, args.prefix))

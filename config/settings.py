@@ -405,6 +405,10 @@ class ApiSettings(BaseModel):
     max_quantity_per_item: int = Field(default=1000, ge=1)
     max_body_bytes: int = Field(default=64 * 1024, ge=1024)
     idempotency_ttl_hours: int = Field(default=24, ge=24)
+    # How long each API process reuses a product's price read from the catalog: a price
+    # changed in the database reaches new orders within this time (api/services/catalog.py).
+    # 0 = read the catalog for every order.
+    catalog_cache_seconds: float = Field(default=10.0, ge=0)
 
 
 class TelemetrySettings(BaseModel):

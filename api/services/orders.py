@@ -27,6 +27,7 @@ from api.schemas import (
     OrdersPage,
     OrderTimeline,
 )
+from api.services.catalog import CatalogCache
 from api.services.idempotency import (
     IdempotencyKeys,
     KeyInFlightError,
@@ -74,9 +75,11 @@ class OrderService:
         temporal: Client,
         settings: Settings,
         queues: TaskQueues | None = None,
+        catalog: CatalogCache | None = None,
     ) -> None:
         self._session = session
         self._settings = settings
+        self._catalog = catalog or CatalogCache(0)
         self._queues = queues or TaskQueues()
         self._workflows = OrderWorkflows(temporal, self._queues)
         self._keys = IdempotencyKeys(session, timedelta(hours=settings.api.idempotency_ttl_hours))
@@ -91,8 +94,8 @@ class OrderService:
                 "token with an email claim.",
                 slug="email-required",
             )
-        priced = await price_order(self._session, body)
-        await self._session.commit()  # end the catalog read before the claim's writes
+        priced = await price_order(self._session, body, self._catalog)
+        await self._session.commit()  # end any catalog read before the claim's writes
         order_id = str(uuid.uuid4())
         if key is not None:
             digest = request_hash(body.model_dump(mode="json"))

@@ -11,8 +11,8 @@ from decimal import Decimal
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from api.problems import FieldError, ProblemError, field_error, invalid_fields
-from api.read_model import catalog_prices
 from api.schemas import OrderCreate
+from api.services.catalog import CatalogCache
 from config.settings import ApiSettings
 from messages.saga import OrderLine
 from persistence.types import MONEY_PRECISION, MONEY_SCALE
@@ -55,9 +55,11 @@ def check_limits(body: OrderCreate, limits: ApiSettings) -> None:
         raise invalid_fields(failures)
 
 
-async def price_order(session: AsyncSession, body: OrderCreate) -> PricedOrder:
+async def price_order(
+    session: AsyncSession, body: OrderCreate, prices: CatalogCache
+) -> PricedOrder:
     wanted = list(dict.fromkeys(item.product_id for item in body.items))
-    catalog = await catalog_prices(session, wanted)
+    catalog = await prices.prices(session, wanted)
     unknown = [
         (index, item.product_id)
         for index, item in enumerate(body.items)

@@ -1,0 +1,149 @@
+"""The stack the benchmark measures, configured as a deployment runs it, and its clients.
+
+What a deployment has on, the product phase has on (deploy/k8s/configmap.yaml,
+docker-compose.temporal.yml): production settings and their checks, RS256 tokens verified
+against an issuer's JWKS, payloads encrypted by the codec with a key of the run's own,
+the tracing interceptor and library instrumentation (spans exist; no OTLP endpoint is
+configured, as in the shipped manifests), JSON logs at INFO, a Prometheus endpoint on every
+process and the Temporal SDK's own on every worker, one worker process per task queue.
+Only the liveness/readiness probe listeners stay off: nothing here would poll them.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+import uuid
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+
+import httpx
+import psycopg
+from temporalio.client import Client
+
+from bench.bare_workflow import BareQueues
+from bench.config import BenchConfig
+from bench.measure import OrderClient
+from bench.memory import PeakRss
+from bench.progress import Progress
+from clients.temporal import connect_temporal
+from config.settings import AuthSettings, CodecSettings, TemporalSettings
+from devstack.stack import Stack, StackOptions
+from messages import queues
+from tools.token import mint_token
+
+BARE_PREFIX = "bare-"
+
+
+def deployed_stack(config: BenchConfig) -> Stack:
+    return Stack(
+        StackOptions(
+            run_dir=config.run_dir / f"stack-{uuid.uuid4().hex[:6]}",
+            temporal_port=0,
+            ui_port=0,
+            api_port=0,
+            postgres=True,
+            postgres_durable=True,
+            kafka=True,
+            worker_groups=[[name] for name in queues.ALL],
+            seed=False,
+            metrics=True,
+            local_issuer=True,
+            extra_env={"ORDERS_ENVIRONMENT": "production", "ORDERS_TELEMETRY__LOG_JSON": "true"},
+        )
+    )
+
+
+def project_pids(stack: Stack) -> dict[str, int]:
+    """The project's own processes (not Temporal, PostgreSQL, Kafka or the provider)."""
+    return {
+        name: pid
+        for name, pid in stack.pids().items()
+        if name == "api" or name.startswith("worker-") or name == "outbox-relay"
+    }
+
+
+def temporal_settings(stack: Stack) -> TemporalSettings:
+    """The product's Temporal settings as its processes read them from the stack's env."""
+    env = stack.env
+    codec = CodecSettings()
+    if "ORDERS_TEMPORAL__CODEC__KEYS" in env:
+        codec = CodecSettings(
+            keys=json.loads(env["ORDERS_TEMPORAL__CODEC__KEYS"]),
+            active_key_id=env["ORDERS_TEMPORAL__CODEC__ACTIVE_KEY_ID"],
+        )
+    return TemporalSettings(address=env["ORDERS_TEMPORAL__ADDRESS"], codec=codec)
+
+
+def create_product(stack: Stack) -> str:
+    """A product with stock that no run can exhaust, written straight into the database."""
+    assert stack.postgres is not None
+    product_id = f"sku-bench-{uuid.uuid4().hex[:8]}"
+    now = datetime.now(UTC)
+    with psycopg.connect(stack.postgres.conninfo("orders"), autocommit=True) as conn:
+        conn.execute(
+            "INSERT INTO products (id, name, unit_price, currency, created_at, updated_at)"
+            " VALUES (%s, 'Benchmark beans', 12.50, 'EUR', %s, %s)",
+            (product_id, now, now),
+        )
+        conn.execute(
+            "INSERT INTO inventory (product_id, quantity, reserved, reorder_point,"
+            " reorder_quantity, updated_at) VALUES (%s, 1000000000, 0, 0, 0, %s)",
+            (product_id, now),
+        )
+    return product_id
+
+
+@dataclass
+class Bench:
+    """A started stack and what drives it: the limit's plain client, the shop front."""
+
+    stack: Stack
+    plain: Client
+    orders: OrderClient
+    rss: PeakRss
+    progress: Progress
+    bare_queues: BareQueues = field(default_factory=lambda: BareQueues.with_prefix(BARE_PREFIX))
+
+
+@asynccontextmanager
+async def running_bench(
+    config: BenchConfig, progress: Progress, *, bare: bool = True
+) -> AsyncIterator[Bench]:
+    stack = deployed_stack(config)
+    progress.say(f"starting Temporal, PostgreSQL, Kafka and the rest in {stack.options.run_dir}")
+    try:
+        stack.start_services()
+        settings = temporal_settings(stack)
+        if bare:
+            # The limit's worker: its own process, plain client, all four queues; started
+            # now so that it gets ready while the database is migrated.
+            args = [sys.executable, "-m", "bench.bare", "--address", settings.addresses[0]]
+            args += ["--namespace", settings.namespace, "--prefix", BARE_PREFIX]
+            stack.spawn("bare-worker", args)
+        progress.say("migrating the database")
+        stack.prepare_database()
+        progress.say("starting the API, one worker process per queue and the relay")
+        stack.start_processes()
+        metrics = {n: url for n, url in stack.metrics_urls.items() if not n.startswith("bare")}
+        for name, address in {**stack.addresses(), **metrics}.items():
+            progress.say(f"  {name}: {address}")
+        assert stack.issuer is not None
+        token = mint_token(
+            AuthSettings(),
+            "bench-customer",
+            "customer",
+            email="bench@example.com",
+            issuer_key=stack.issuer.key_path,
+        )
+        plain = await Client.connect(settings.addresses[0], namespace=settings.namespace)
+        product = await connect_temporal(settings)
+        with PeakRss(stack.pids) as rss:
+            async with httpx.AsyncClient(base_url=stack.api_url, timeout=60) as http:
+                orders = OrderClient(http, product, token, create_product(stack))
+                yield Bench(stack, plain, orders, rss, progress)
+    finally:
+        progress.say("stopping the stack")
+        stack.stop()
