@@ -36,13 +36,13 @@ import psycopg
 from temporalio.client import Client
 from temporalio.worker import Worker
 
-from bench.bare_workflow import BareSaga, bare_charge, bare_notify, bare_reserve
+from bench.bare_workflow import BareQueues, BareSaga, bare_charge, bare_notify, bare_reserve
 from clients.temporal import connect_temporal
 from config.settings import TemporalSettings, load_settings
 from devstack.process import ManagedProcess
 from devstack.stack import Stack, StackOptions
 from messages import queues
-from messages.queues import TaskQueues, order_workflow_id
+from messages.queues import order_workflow_id
 from tools.token import mint_token
 
 BARE_PREFIX = "cost-bare-"
@@ -139,7 +139,7 @@ class Meter:
 async def bare_worker(address: str, prefix: str) -> None:
     """The bare saga's worker on a plain client: the SDK's own cost, nothing of ours."""
     client = await Client.connect(address)
-    task_queues = TaskQueues.with_prefix(prefix)
+    task_queues = BareQueues.with_prefix(prefix)
     activities = [bare_reserve, bare_charge, bare_notify]
     workers = [
         Worker(client, task_queue=task_queues.orders, workflows=[BareSaga]),
@@ -169,7 +169,7 @@ async def _bounded(count: int, concurrency: int, one: object) -> None:
 
 
 async def bare_sagas(client: Client, count: int, concurrency: int) -> None:
-    task_queues = TaskQueues.with_prefix(BARE_PREFIX)
+    task_queues = BareQueues.with_prefix(BARE_PREFIX)
 
     async def one() -> None:
         order_id = str(uuid.uuid4())
