@@ -21,7 +21,6 @@ from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker
 from sqlmodel.ext.asyncio.session import AsyncSession
 from temporalio.client import Client
 from temporalio.worker import Worker
-from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner, SandboxRestrictions
 
 from activities.inventory import InventoryActivities
 from activities.notifications import NotificationActivities
@@ -43,19 +42,10 @@ from telemetry.setup import configure_telemetry, worker_service
 from workers.bindings import queue_activities
 from workers.failures import ShortFailures
 from workers.health import WorkerHealth
+from workers.sandbox import WORKFLOW_RUNNER
 from workflows import WORKFLOWS
 
 log = logging.getLogger(__name__)
-
-# The sandbox re-imports a workflow's module for every run it starts; profiled, that was a
-# large share of the orders worker's CPU. Our workflow packages are pure and hold no state
-# at module level (tests/unit checks the domain's imports; replay tests check determinism),
-# so they are imported once and shared; the sandbox's other restrictions stay in force.
-WORKFLOW_RUNNER = SandboxedWorkflowRunner(
-    restrictions=SandboxRestrictions.default.with_passthrough_modules(
-        "workflows", "messages", "models"
-    )
-)
 
 
 def build_workers(

@@ -39,6 +39,7 @@ from messages.activities import (
 from messages.queues import TaskQueues
 from messages.restock import AlertLowStockInput, RestockInventoryInput, RestockResult
 from messages.saga import OrderLine, OrderSagaInput, OrderSnapshot, PaymentInfo, SagaStatus
+from workers.sandbox import WORKFLOW_RUNNER
 from workflows import WORKFLOWS
 from workflows.order_saga import OrderSaga
 
@@ -198,7 +199,9 @@ async def saga_workers(
     """The real workflows with ``fakes`` as every activity, on ``queues``."""
     activities = fakes.all()
     async with (
-        Worker(client, task_queue=queues.orders, workflows=WORKFLOWS),
+        Worker(
+            client, task_queue=queues.orders, workflows=WORKFLOWS, workflow_runner=WORKFLOW_RUNNER
+        ),
         Worker(client, task_queue=queues.inventory, activities=activities),
         Worker(client, task_queue=queues.payments, activities=activities),
         Worker(client, task_queue=queues.notifications, activities=activities),

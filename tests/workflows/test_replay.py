@@ -40,6 +40,7 @@ from tests.workflows.fakes import (
     wait_for_status,
 )
 from tests.workflows.test_saga_footprint import footprint
+from workers.sandbox import WORKFLOW_RUNNER
 from workflows import WORKFLOWS
 from workflows.order_saga import LEAN_SAGA_PATCH, WAITING_STATES_PATCH, OrderSaga
 
@@ -125,7 +126,8 @@ LEAN = {name for name in SCENARIOS if name.startswith("lean_")}
 
 
 def _replayer() -> Replayer:
-    return Replayer(workflows=WORKFLOWS, data_converter=CONVERTER)
+    # The orders worker's own runner: what replays here is what the worker would run.
+    return Replayer(workflows=WORKFLOWS, data_converter=CONVERTER, workflow_runner=WORKFLOW_RUNNER)
 
 
 async def _record(client: Client, name: str) -> WorkflowHistory:
