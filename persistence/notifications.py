@@ -3,13 +3,15 @@ most once per order; its status moves PENDING → SENT (or FAILED, then SENT on 
 
 from __future__ import annotations
 
+import functools
 from typing import Any
 
-from sqlalchemy import Row, insert, select, update
+from sqlalchemy import Row, bindparam, insert, select, update
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from models import Notification, NotificationStatus, NotificationType
 from persistence.batch import Batch, run
+from persistence.bound import Bound, Write, param
 from persistence.tables import NotificationRow, utc_now
 
 __all__ = ["add", "find", "load", "update_status"]
@@ -25,50 +27,71 @@ _COLUMNS = (
 )
 
 
+_FIND = select(*_COLUMNS).where(
+    _NOTICES.c.order_id == bindparam("order_id"), _NOTICES.c.type == bindparam("type")
+)
+_LOAD = select(*_COLUMNS).where(_NOTICES.c.id == bindparam("id")).with_for_update()
+_INSERT_COLUMNS = ("id", "order_id", "customer_id", "type", "status", "channel", "content")
+
+
+@functools.cache
+def _insert(prefix: str) -> Write:
+    names = (*_INSERT_COLUMNS, "created_at")
+    return insert(_NOTICES).values({name: param(prefix, name) for name in names})
+
+
+@functools.cache
+def _update_status(prefix: str, *, sent: bool) -> Write:
+    values = {"status": param(prefix, "status")}
+    if sent:
+        values["sent_at"] = param(prefix, "sent_at")
+    return update(_NOTICES).where(_NOTICES.c.id == param(prefix, "id")).values(values)
+
+
+def _update_sent(prefix: str) -> Write:
+    return _update_status(prefix, sent=True)
+
+
+def _update_unsent(prefix: str) -> Write:
+    return _update_status(prefix, sent=False)
+
+
 async def find(session: AsyncSession, order_id: str, kind: NotificationType) -> Notification | None:
     """The order's notice of ``kind``, if one was recorded."""
-    row = (
-        await run(
-            session,
-            select(*_COLUMNS).where(_NOTICES.c.order_id == order_id, _NOTICES.c.type == kind.value),
-        )
-    ).one_or_none()
+    row = (await run(session, _FIND, {"order_id": order_id, "type": kind.value})).one_or_none()
     return None if row is None else _to_domain(row)
 
 
 async def load(session: AsyncSession, notification_id: str) -> Notification | None:
     """The notice, its row locked until commit: two deliveries record one after the other."""
-    row = (
-        await run(
-            session, select(*_COLUMNS).where(_NOTICES.c.id == notification_id).with_for_update()
-        )
-    ).one_or_none()
+    row = (await run(session, _LOAD, {"id": notification_id})).one_or_none()
     return None if row is None else _to_domain(row)
 
 
 def add(batch: Batch, notice: Notification, *, recipient_id: str, channel: str) -> None:
     """Insert the notice; ``recipient_id`` is the customer's id, or the admin's address for
     an operator alert (which names no customer)."""
-    batch.add(
-        insert(_NOTICES).values(
-            id=notice.id,
-            order_id=notice.order_id or notice.id,
-            customer_id=recipient_id,
-            type=notice.type.value,
-            status=notice.status.value,
-            channel=channel,
-            content=notice.content,
-            created_at=utc_now(),
-        )
-    )
+    row = {
+        "id": notice.id,
+        "order_id": notice.order_id or notice.id,
+        "customer_id": recipient_id,
+        "type": notice.type.value,
+        "status": notice.status.value,
+        "channel": channel,
+        "content": notice.content,
+        "created_at": utc_now(),
+    }
+    batch.add(Bound(_insert, row))
 
 
 def update_status(batch: Batch, notice: Notification) -> None:
     """Write the status the domain moved the notice to (and when it was sent)."""
-    values: dict[str, Any] = {"status": notice.status.value}
+    values: dict[str, object] = {"id": notice.id, "status": notice.status.value}
     if notice.status is NotificationStatus.SENT:
         values["sent_at"] = utc_now()
-    batch.add(update(_NOTICES).where(_NOTICES.c.id == notice.id).values(**values))
+        batch.add(Bound(_update_sent, values))
+    else:
+        batch.add(Bound(_update_unsent, values))
 
 
 def _to_domain(row: Row[Any]) -> Notification:
