@@ -12,6 +12,7 @@ receiver can drop the duplicate: delivery is at least once, recording exactly on
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 from collections.abc import Callable
 
@@ -30,6 +31,7 @@ from models import (
     IllegalTransitionError,
     Money,
     Notification,
+    NotificationSent,
     NotificationStatus,
     NotificationType,
     Order,
@@ -39,7 +41,7 @@ from models import (
 )
 from models.actor import SYSTEM
 from persistence import notifications, orders
-from persistence.batch import Batch
+from persistence.batch import Batch, is_postgres
 from persistence.tables import utc_now
 from telemetry.context import order_context
 
@@ -189,12 +191,21 @@ class NotificationActivities(contract.Notifications):
                 log.exception("could not record the failed delivery of %s", notice.id)
             raise
         channel = self._channel.name
-        await self._record(notice.id, lambda stored: stored.mark_sent(channel))
+        # The domain decides on the notice as this attempt knows it (PENDING or FAILED);
+        # PostgreSQL applies it only if the stored row may still move to SENT.
+        sent = dataclasses.replace(notice).mark_sent(channel)
+        await self._record(notice.id, lambda stored: stored.mark_sent(channel), sent=sent)
         return NotificationStatus.SENT.value
 
-    async def _record(self, notification_id: str, change: _Change) -> None:
-        """Apply ``change`` to the stored notification under its lock, with its event."""
+    async def _record(
+        self, notification_id: str, change: _Change, *, sent: NotificationSent | None = None
+    ) -> None:
+        """Apply ``change`` to the stored notification under its lock, with its event;
+        on PostgreSQL a SENT record (``sent``: its event) is one conditional write."""
         async with self._sessions() as session, session.begin():
+            if sent is not None and is_postgres(session):
+                await notifications.record_sent(session, sent.notification_id, sent)
+                return
             notice = await notifications.load(session, notification_id)
             if notice is None:
                 raise LookupError(f"notification {notification_id} vanished")

@@ -15,7 +15,7 @@ from typing import Any
 from sqlalchemy import BindParameter, Insert, Update, bindparam
 from sqlalchemy.types import TypeEngine
 
-__all__ = ["Bound", "Template", "Write", "param"]
+__all__ = ["Bound", "Template", "Write", "bind_name", "param"]
 
 Write = Insert | Update
 # Builds the write with its bind parameters named ``prefix + name``.
@@ -31,14 +31,14 @@ class Bound:
 
     def parameters(self, prefix: str) -> dict[str, object]:
         """The values under the names the template built for ``prefix`` gave them."""
-        return {_name(prefix, name): value for name, value in self.values.items()}
+        return {bind_name(prefix, name): value for name, value in self.values.items()}
 
 
 def param(prefix: str, name: str, type_: TypeEngine[Any] | None = None) -> BindParameter[Any]:
     """The bind parameter ``name`` of a template built for ``prefix``."""
-    return bindparam(_name(prefix, name), type_=type_)
+    return bindparam(bind_name(prefix, name), type_=type_)
 
 
-def _name(prefix: str, name: str) -> str:
+def bind_name(prefix: str, name: str) -> str:
     # Never a column's own name: SQLAlchemy keeps those for the VALUES and SET clauses.
     return f"{prefix}v_{name}"

@@ -18,12 +18,13 @@ from decimal import Decimal
 from enum import Enum
 from typing import Any
 
-from sqlalchemy import Insert, Integer, func, insert
+from sqlalchemy import CTE, Insert, Integer, func, insert
+from sqlalchemy import select as sa_select
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from models.actor import SYSTEM, Actor
-from persistence.bound import Bound, param
+from persistence.bound import Bound, bind_name, param
 from persistence.tables import EventRow
 from telemetry.tracing import current_traceparent
 
@@ -177,6 +178,47 @@ def _insert_counted(prefix: str) -> Insert:
     return insert(_EVENTS).values({name: param(prefix, name) for name in names})
 
 
+def insert_per_row(source: CTE) -> Insert:
+    """A statement appending one event per row of ``source`` (none when it is empty), the
+    version numbered by the database: for a write whose event must exist only if its
+    conditional UPDATE matched. Its parameters are those of :func:`event_values`."""
+    columns = _EVENTS.c
+    last = sa_select(func.coalesce(func.max(columns.version), 0)).where(
+        columns.aggregate_id == param("e_", "aggregate_id", columns.aggregate_id.type)
+    )
+    row = [param("e_", name, columns[name].type) for name in _ROW_PARAMS]
+    version = last.scalar_subquery() + 1
+    return insert(_EVENTS).from_select(
+        [*_ROW_PARAMS, "version"], sa_select(*row, version).select_from(source)
+    )
+
+
+def event_values(pending: Pending) -> dict[str, object]:
+    """The parameters of :func:`insert_per_row` for ``pending`` (its aggregate's only
+    event in the statement)."""
+    aggregate_type, aggregate_id, schema_version = _describe(pending.event)
+    values = _row(pending, aggregate_type, aggregate_id, schema_version)
+    return {bind_name("e_", name): value for name, value in values.items()}
+
+
+def _row(
+    entry: Pending, aggregate_type: str, aggregate_id: str, schema_version: int
+) -> dict[str, object]:
+    if entry.occurred_at.utcoffset() is None:
+        raise ValueError("occurred_at must be timezone-aware")
+    return {
+        "event_id": uuid.uuid4(),
+        "event_type": type(entry.event).__name__,
+        "aggregate_type": aggregate_type,
+        "aggregate_id": aggregate_id,
+        "event_data": event_payload(entry.event),
+        "schema_version": schema_version,
+        "occurred_at": entry.occurred_at,
+        "traceparent": entry.traceparent or current_traceparent(),
+        "actor": actor_document(entry.actor),
+    }
+
+
 @dataclasses.dataclass(frozen=True)
 class Pending:
     """An event to append, with its envelope's time, actor and trace."""
@@ -207,20 +249,8 @@ async def events_inserts(session: AsyncSession, pending: Sequence[Pending]) -> l
     offsets: dict[str, int] = {}
     inserts: list[Bound] = []
     for entry, aggregate_type, aggregate_id, schema_version in described:
-        if entry.occurred_at.utcoffset() is None:
-            raise ValueError("occurred_at must be timezone-aware")
+        row = _row(entry, aggregate_type, aggregate_id, schema_version)
         offsets[aggregate_id] = offsets.get(aggregate_id, 0) + 1
-        row: dict[str, object] = {
-            "event_id": uuid.uuid4(),
-            "event_type": type(entry.event).__name__,
-            "aggregate_type": aggregate_type,
-            "aggregate_id": aggregate_id,
-            "event_data": event_payload(entry.event),
-            "schema_version": schema_version,
-            "occurred_at": entry.occurred_at,
-            "traceparent": entry.traceparent or current_traceparent(),
-            "actor": actor_document(entry.actor),
-        }
         if sqlite:
             position += 1
             row["version"] = versions.get(aggregate_id, 0) + offsets[aggregate_id]

@@ -6,15 +6,22 @@ from __future__ import annotations
 import functools
 from typing import Any
 
-from sqlalchemy import Row, bindparam, insert, select, update
+from sqlalchemy import Row, Select, bindparam, func, insert, literal_column, select, update
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from models import Notification, NotificationStatus, NotificationType
+from models import (
+    Notification,
+    NotificationSent,
+    NotificationStatus,
+    NotificationType,
+    notification_sources,
+)
 from persistence.batch import Batch, run
 from persistence.bound import Bound, Write, param
+from persistence.event_store import Pending, event_values, insert_per_row
 from persistence.tables import NotificationRow, utc_now
 
-__all__ = ["add", "find", "load", "update_status"]
+__all__ = ["add", "find", "load", "record_sent", "update_status"]
 
 _NOTICES = NotificationRow.__table__  # type: ignore[attr-defined]  # SQLModel declares it untyped
 _COLUMNS = (
@@ -92,6 +99,42 @@ def update_status(batch: Batch, notice: Notification) -> None:
         batch.add(Bound(_update_sent, values))
     else:
         batch.add(Bound(_update_unsent, values))
+
+
+def _record_sent() -> Select[Any]:
+    sources = [status.value for status in notification_sources(NotificationStatus.SENT)]
+    sent = (
+        update(_NOTICES)
+        .where(_NOTICES.c.id == bindparam("b_id"), _NOTICES.c.status.in_(sources))
+        .values(status=NotificationStatus.SENT.value, sent_at=bindparam("b_now"))
+        .returning(_NOTICES.c.id)
+        .cte("sent")
+    )
+    appended = insert_per_row(sent).returning(literal_column("1")).cte("appended")
+    # Read on the statement's snapshot, from before the UPDATE: tells "no such notice"
+    # from "already SENT" when nothing was updated.
+    before = select(_NOTICES.c.status).where(_NOTICES.c.id == bindparam("b_id"))
+    return select(
+        select(func.count()).select_from(appended).scalar_subquery().label("appended"),
+        before.scalar_subquery().label("status"),
+    )
+
+
+_RECORD_SENT = _record_sent()
+
+
+async def record_sent(session: AsyncSession, notification_id: str, sent: NotificationSent) -> bool:
+    """PostgreSQL: mark the notice SENT with its event ``sent`` in one statement, if its
+    stored status may still move there (the domain's transition table names which);
+    False when it could not (already SENT). The UPDATE takes the row's lock and re-reads
+    the row after a concurrent writer commits, so two deliveries record one
+    NotificationSent. LookupError when no such notice is stored."""
+    now = utc_now()
+    values = {"b_id": notification_id, "b_now": now, **event_values(Pending(sent, now))}
+    row = (await run(session, _RECORD_SENT, values)).one()
+    if row.status is None:
+        raise LookupError(f"notification {notification_id} vanished")
+    return bool(row.appended)
 
 
 def _to_domain(row: Row[Any]) -> Notification:
