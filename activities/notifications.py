@@ -20,7 +20,7 @@ from sqlalchemy.ext.asyncio import async_sessionmaker
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from activities.metrics import count_order_concluded
-from activities.recording import business_error, load_or_place, stable_id
+from activities.recording import business_error, place, place_new, stable_id
 from gateways.notification_channels import DeliveryRefusedError, NotificationChannel
 from messages import contract, errors
 from messages.activities import NotificationResult, NotifyCustomerInput
@@ -97,15 +97,17 @@ class NotificationActivities(contract.Notifications):
         earlier attempt already did, or nothing was to be concluded)."""
         snapshot = arg.order
         batch = Batch(session)
-        order: Order | None
-        try:
-            # Locks the order: attempts for one order take turns from here.
-            order, new = await load_or_place(session, batch, snapshot)
-        except UnknownProductError as unknown:
-            # Never recordable (its items must name catalog products); still tell them.
-            log.warning("order not recorded (%s); notifying anyway", unknown)
-            order, new = None, False
-        existing = await notifications.find(session, snapshot.order_id, kind)
+        placed, created = place(snapshot)
+        # Locks the order: attempts for one order take turns from here.
+        order, existing = await notifications.find_with_order(session, placed, kind)
+        new = False
+        if order is None:
+            try:
+                await place_new(session, batch, snapshot, placed, created)
+                order, new = placed, True
+            except UnknownProductError as unknown:
+                # Never recordable (its items must name catalog products); still tell them.
+                log.warning("order not recorded (%s); notifying anyway", unknown)
         concluded: OrderStatus | None = None
         if existing is None and order is not None and arg.conclude_status is not None:
             target = OrderStatus(arg.conclude_status)

@@ -14,16 +14,19 @@ from models import (
     NotificationSent,
     NotificationStatus,
     NotificationType,
+    Order,
     notification_sources,
 )
+from persistence import orders
 from persistence.batch import Batch, run
 from persistence.bound import Bound, Write, param
 from persistence.event_store import Pending, event_values, insert_per_row
-from persistence.tables import NotificationRow, utc_now
+from persistence.tables import NotificationRow, OrderRow, utc_now
 
-__all__ = ["add", "find", "load", "record_sent", "update_status"]
+__all__ = ["add", "find", "find_with_order", "load", "record_sent", "update_status"]
 
 _NOTICES = NotificationRow.__table__  # type: ignore[attr-defined]  # SQLModel declares it untyped
+_ORDERS = OrderRow.__table__  # type: ignore[attr-defined]
 _COLUMNS = (
     _NOTICES.c.id,
     _NOTICES.c.order_id,
@@ -61,6 +64,38 @@ def _update_sent(prefix: str) -> Write:
 
 def _update_unsent(prefix: str) -> Write:
     return _update_status(prefix, sent=False)
+
+
+_FIND_LOCKING_ORDER = (
+    select(
+        _ORDERS.c.status.label("order_status"),
+        _ORDERS.c.failure_reason,
+        *_COLUMNS,
+    )
+    .select_from(
+        _ORDERS.outerjoin(
+            _NOTICES,
+            (_NOTICES.c.order_id == _ORDERS.c.id) & (_NOTICES.c.type == bindparam("type")),
+        )
+    )
+    .where(_ORDERS.c.id == bindparam("order_id"))
+    # Only the order's row: PostgreSQL cannot lock the nullable side of an outer join.
+    .with_for_update(of=_ORDERS)
+)
+
+
+async def find_with_order(
+    session: AsyncSession, placed: Order, kind: NotificationType
+) -> tuple[Order | None, Notification | None]:
+    """The order as recorded, its row locked until commit (as ``orders.load``), and its
+    notice of ``kind``: one read when the order is recorded (None, and the notice read
+    alone, when it is not)."""
+    values = {"order_id": placed.id, "type": kind.value}
+    row = (await run(session, _FIND_LOCKING_ORDER, values)).one_or_none()
+    if row is None:
+        return None, await find(session, placed.id, kind)
+    order = orders.as_recorded(placed, row.order_status, row.failure_reason)
+    return order, None if row.id is None else _to_domain(row)
 
 
 async def find(session: AsyncSession, order_id: str, kind: NotificationType) -> Notification | None:

@@ -20,7 +20,16 @@ from persistence.batch import Batch, run
 from persistence.bound import Bound, Write, param
 from persistence.tables import OrderItemRow, OrderRow, ProductRow, utc_now
 
-__all__ = ["add", "load", "lock", "require_products", "save", "set_status", "update_status"]
+__all__ = [
+    "add",
+    "as_recorded",
+    "load",
+    "lock",
+    "require_products",
+    "save",
+    "set_status",
+    "update_status",
+]
 
 _ORDERS = OrderRow.__table__  # type: ignore[attr-defined]  # SQLModel declares it untyped
 _ITEMS = OrderItemRow.__table__  # type: ignore[attr-defined]
@@ -51,7 +60,12 @@ async def load(session: AsyncSession, placed: Order) -> Order | None:
     row = (await run(session, _LOAD, {"order_id": placed.id})).one_or_none()
     if row is None:
         return None
-    return dataclasses.replace(placed, status=OrderStatus(row.status), reason=row.failure_reason)
+    return as_recorded(placed, row.status, row.failure_reason)
+
+
+def as_recorded(placed: Order, status: str, failure_reason: str | None) -> Order:
+    """``placed`` in the status (and reason) its row holds."""
+    return dataclasses.replace(placed, status=OrderStatus(status), reason=failure_reason)
 
 
 async def require_products(session: AsyncSession, order: Order) -> None:
