@@ -12,6 +12,7 @@ receiver can drop the duplicate: delivery is at least once, recording exactly on
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 from collections.abc import Callable
 
@@ -19,7 +20,7 @@ from sqlalchemy.ext.asyncio import async_sessionmaker
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from activities.metrics import count_order_concluded
-from activities.recording import business_error, load_or_place, stable_id
+from activities.recording import business_error, place, place_new, stable_id
 from gateways.notification_channels import DeliveryRefusedError, NotificationChannel
 from messages import contract, errors
 from messages.activities import NotificationResult, NotifyCustomerInput
@@ -30,6 +31,7 @@ from models import (
     IllegalTransitionError,
     Money,
     Notification,
+    NotificationSent,
     NotificationStatus,
     NotificationType,
     Order,
@@ -39,7 +41,7 @@ from models import (
 )
 from models.actor import SYSTEM
 from persistence import notifications, orders
-from persistence.batch import Batch
+from persistence.batch import Batch, is_postgres
 from persistence.tables import utc_now
 from telemetry.context import order_context
 
@@ -95,15 +97,17 @@ class NotificationActivities(contract.Notifications):
         earlier attempt already did, or nothing was to be concluded)."""
         snapshot = arg.order
         batch = Batch(session)
-        order: Order | None
-        try:
-            # Locks the order: attempts for one order take turns from here.
-            order, new = await load_or_place(session, batch, snapshot)
-        except UnknownProductError as unknown:
-            # Never recordable (its items must name catalog products); still tell them.
-            log.warning("order not recorded (%s); notifying anyway", unknown)
-            order, new = None, False
-        existing = await notifications.find(session, snapshot.order_id, kind)
+        placed, created = place(snapshot)
+        # Locks the order: attempts for one order take turns from here.
+        order, existing = await notifications.find_with_order(session, placed, kind)
+        new = False
+        if order is None:
+            try:
+                await place_new(session, batch, snapshot, placed, created)
+                order, new = placed, True
+            except UnknownProductError as unknown:
+                # Never recordable (its items must name catalog products); still tell them.
+                log.warning("order not recorded (%s); notifying anyway", unknown)
         concluded: OrderStatus | None = None
         if existing is None and order is not None and arg.conclude_status is not None:
             target = OrderStatus(arg.conclude_status)
@@ -189,12 +193,21 @@ class NotificationActivities(contract.Notifications):
                 log.exception("could not record the failed delivery of %s", notice.id)
             raise
         channel = self._channel.name
-        await self._record(notice.id, lambda stored: stored.mark_sent(channel))
+        # The domain decides on the notice as this attempt knows it (PENDING or FAILED);
+        # PostgreSQL applies it only if the stored row may still move to SENT.
+        sent = dataclasses.replace(notice).mark_sent(channel)
+        await self._record(notice.id, lambda stored: stored.mark_sent(channel), sent=sent)
         return NotificationStatus.SENT.value
 
-    async def _record(self, notification_id: str, change: _Change) -> None:
-        """Apply ``change`` to the stored notification under its lock, with its event."""
+    async def _record(
+        self, notification_id: str, change: _Change, *, sent: NotificationSent | None = None
+    ) -> None:
+        """Apply ``change`` to the stored notification under its lock, with its event;
+        on PostgreSQL a SENT record (``sent``: its event) is one conditional write."""
         async with self._sessions() as session, session.begin():
+            if sent is not None and is_postgres(session):
+                await notifications.record_sent(session, sent.notification_id, sent)
+                return
             notice = await notifications.load(session, notification_id)
             if notice is None:
                 raise LookupError(f"notification {notification_id} vanished")

@@ -42,6 +42,7 @@ __all__ = [
     "lock_order",
     "move_order",
     "place",
+    "place_new",
     "record_order",
     "stable_id",
 ]
@@ -151,10 +152,23 @@ async def load_or_place(
     order = await orders.load(session, placed)
     if order is not None:
         return order, False
+    await place_new(session, batch, snapshot, placed, created)
+    return placed, True
+
+
+async def place_new(
+    session: AsyncSession,
+    batch: Batch,
+    snapshot: OrderSnapshot,
+    placed: Order,
+    created: OrderCreated,
+) -> None:
+    """Add OrderCreated of ``placed``, found not recorded, to ``batch``; the caller then
+    ``orders.save``s it new. UnknownProductError (nothing written) for a line naming no
+    catalog product."""
     await orders.require_products(session, placed)
     # The order was placed when the customer placed it, whichever step records it.
     batch.add_events([created], snapshot.placed_at, actor=snapshot.placed_by or SYSTEM)
-    return placed, True
 
 
 def move_order(row: OrderRow, target: OrderStatus, reason: str | None = None) -> None:

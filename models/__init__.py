@@ -61,6 +61,7 @@ from models.notification import (
     NotificationStatus,
     NotificationText,
     NotificationType,
+    notification_sources,
     render_notification,
 )
 from models.order import Order, OrderItem, PaymentDetails
@@ -135,6 +136,7 @@ __all__ = [
     "event_class",
     "event_type_of",
     "is_terminal",
+    "notification_sources",
     "payment_transition",
     "plan_reservation",
     "release_all",

@@ -29,6 +29,10 @@ class TransitionTable(Generic[S]):
     def allowed(self, current: S) -> tuple[S, ...]:
         return self._table[current]
 
+    def sources(self, target: S) -> tuple[S, ...]:
+        """The statuses that may move to ``target``, in the table's order."""
+        return tuple(status for status, targets in self._table.items() if target in targets)
+
     def is_terminal(self, current: S) -> bool:
         return not self._table[current]
 

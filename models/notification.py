@@ -48,6 +48,13 @@ _NOTIFICATION = TransitionTable(
     },
 )
 
+
+def notification_sources(target: NotificationStatus) -> tuple[NotificationStatus, ...]:
+    """The statuses a notification may move to ``target`` from: a store that applies the
+    move in one conditional write names them in its WHERE."""
+    return _NOTIFICATION.sources(target)
+
+
 _OPERATOR_TYPES = frozenset({NotificationType.LOW_STOCK_ALERT})
 
 

@@ -6,33 +6,63 @@ parts run on one snapshot, so no part may read what another writes (each row is 
 once per batch, event versions are computed from the rows committed before it), and
 foreign keys between parts hold because PostgreSQL checks them at the end of the
 statement. SQLite has no data-modifying CTEs: it runs the parts one by one, in order.
+
+Hot writes are added as :class:`~persistence.bound.Bound` templates and values: the CTE
+of a batch made only of them is itself built once per sequence of templates.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import CursorResult, Executable, Insert, Update, func, literal_column, select
+from sqlalchemy import CursorResult, Executable, Select, func, literal_column, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from models.actor import SYSTEM, Actor
+from persistence.bound import Bound, Template, Write, param
 from persistence.event_store import Pending, events_inserts
 
-__all__ = ["Batch", "is_postgres", "run"]
-
-Write = Insert | Update
+__all__ = ["Batch", "Bound", "Template", "is_postgres", "param", "run"]
 
 
 def is_postgres(session: AsyncSession) -> bool:
     return session.get_bind().dialect.name == "postgresql"
 
 
-async def run(session: AsyncSession, statement: Executable) -> CursorResult[Any]:
+async def run(
+    session: AsyncSession, statement: Executable, values: Mapping[str, object] | None = None
+) -> CursorResult[Any]:
     """Run a Core statement on the session's transaction, past the ORM's machinery."""
     connection = await session.connection()
-    return await connection.execute(statement)
+    return await connection.execute(statement, values)
+
+
+# The CTE statement for each sequence of templates seen (a handful: one per step shape).
+_COMPOSED: dict[tuple[Template, ...], Select[Any]] = {}
+
+
+def _compose(writes: Sequence[Write]) -> Select[Any]:
+    parts = [
+        write.returning(literal_column("1")).cte(f"write_{index}")
+        for index, write in enumerate(writes)
+    ]
+    # Each part is referenced, or SQLAlchemy would leave it out of the statement.
+    counts = [select(func.count()).select_from(part).scalar_subquery() for part in parts]
+    return select(*counts)
+
+
+def _composed(templates: tuple[Template, ...]) -> Select[Any]:
+    statement = _COMPOSED.get(templates)
+    if statement is None:
+        statement = _compose([template(_prefix(index)) for index, template in enumerate(templates)])
+        _COMPOSED[templates] = statement
+    return statement
+
+
+def _prefix(index: int) -> str:
+    return f"w{index}_"
 
 
 class Batch:
@@ -40,10 +70,10 @@ class Batch:
 
     def __init__(self, session: AsyncSession) -> None:
         self.session = session
-        self._writes: list[Write] = []
+        self._writes: list[Write | Bound] = []
         self._events: list[Pending] = []
 
-    def add(self, *writes: Write) -> None:
+    def add(self, *writes: Write | Bound) -> None:
         self._writes.extend(writes)
 
     def add_events(
@@ -62,13 +92,22 @@ class Batch:
         writes = [*self._writes, *await events_inserts(self.session, self._events)]
         self._writes, self._events = [], []
         if len(writes) > 1 and is_postgres(self.session):
-            parts = [
-                write.returning(literal_column("1")).cte(f"write_{index}")
-                for index, write in enumerate(writes)
-            ]
-            # Each part is referenced, or SQLAlchemy would leave it out of the statement.
-            counts = [select(func.count()).select_from(part).scalar_subquery() for part in parts]
-            await run(self.session, select(*counts))
+            values: dict[str, object] = {}
+            for index, write in enumerate(writes):
+                if isinstance(write, Bound):
+                    values.update(write.parameters(_prefix(index)))
+            if all(isinstance(write, Bound) for write in writes):
+                templates = tuple(write.template for write in writes if isinstance(write, Bound))
+                await run(self.session, _composed(templates), values)
+            else:
+                built = [
+                    write.template(_prefix(index)) if isinstance(write, Bound) else write
+                    for index, write in enumerate(writes)
+                ]
+                await run(self.session, _compose(built), values)
             return
         for write in writes:
-            await run(self.session, write)
+            if isinstance(write, Bound):
+                await run(self.session, write.template(""), write.parameters(""))
+            else:
+                await run(self.session, write)

@@ -9,6 +9,7 @@ caller commits both together: an event exists if and only if its change does.
 from __future__ import annotations
 
 import dataclasses
+import functools
 import json
 import uuid
 from collections.abc import Sequence
@@ -17,12 +18,13 @@ from decimal import Decimal
 from enum import Enum
 from typing import Any
 
-from sqlalchemy import Insert, func, insert
-from sqlalchemy.sql.elements import ColumnElement
+from sqlalchemy import CTE, Insert, Integer, func, insert
+from sqlalchemy import select as sa_select
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from models.actor import SYSTEM, Actor
+from persistence.bound import Bound, bind_name, param
 from persistence.tables import EventRow
 from telemetry.tracing import current_traceparent
 
@@ -143,12 +145,78 @@ async def append_events(
 _EVENTS = EventRow.__table__  # type: ignore[attr-defined]  # SQLModel declares it untyped
 
 
-def _version_after(aggregate_id: str, offset: int) -> ColumnElement[int]:
-    """The aggregate's last committed version + ``offset``, computed by the database."""
+_ROW_PARAMS = (
+    "event_id",
+    "event_type",
+    "aggregate_type",
+    "aggregate_id",
+    "event_data",
+    "schema_version",
+    "occurred_at",
+    "traceparent",
+    "actor",
+)
+
+
+@functools.cache
+def _insert_numbered(prefix: str) -> Insert:
+    """An event whose version is the aggregate's last committed one + ``offset``,
+    computed by the database (PostgreSQL)."""
     last = select(func.coalesce(func.max(_EVENTS.c.version), 0)).where(
-        _EVENTS.c.aggregate_id == aggregate_id
+        _EVENTS.c.aggregate_id == param(prefix, "aggregate_id")
     )
-    return last.scalar_subquery() + offset
+    values = {name: param(prefix, name) for name in _ROW_PARAMS}
+    return insert(_EVENTS).values(
+        **values, version=last.scalar_subquery() + param(prefix, "offset", Integer())
+    )
+
+
+@functools.cache
+def _insert_counted(prefix: str) -> Insert:
+    """An event whose version and position were counted by the caller (SQLite)."""
+    names = (*_ROW_PARAMS, "version", "position")
+    return insert(_EVENTS).values({name: param(prefix, name) for name in names})
+
+
+def insert_per_row(source: CTE) -> Insert:
+    """A statement appending one event per row of ``source`` (none when it is empty), the
+    version numbered by the database: for a write whose event must exist only if its
+    conditional UPDATE matched. Its parameters are those of :func:`event_values`."""
+    columns = _EVENTS.c
+    last = sa_select(func.coalesce(func.max(columns.version), 0)).where(
+        columns.aggregate_id == param("e_", "aggregate_id", columns.aggregate_id.type)
+    )
+    row = [param("e_", name, columns[name].type) for name in _ROW_PARAMS]
+    version = last.scalar_subquery() + 1
+    return insert(_EVENTS).from_select(
+        [*_ROW_PARAMS, "version"], sa_select(*row, version).select_from(source)
+    )
+
+
+def event_values(pending: Pending) -> dict[str, object]:
+    """The parameters of :func:`insert_per_row` for ``pending`` (its aggregate's only
+    event in the statement)."""
+    aggregate_type, aggregate_id, schema_version = _describe(pending.event)
+    values = _row(pending, aggregate_type, aggregate_id, schema_version)
+    return {bind_name("e_", name): value for name, value in values.items()}
+
+
+def _row(
+    entry: Pending, aggregate_type: str, aggregate_id: str, schema_version: int
+) -> dict[str, object]:
+    if entry.occurred_at.utcoffset() is None:
+        raise ValueError("occurred_at must be timezone-aware")
+    return {
+        "event_id": uuid.uuid4(),
+        "event_type": type(entry.event).__name__,
+        "aggregate_type": aggregate_type,
+        "aggregate_id": aggregate_id,
+        "event_data": event_payload(entry.event),
+        "schema_version": schema_version,
+        "occurred_at": entry.occurred_at,
+        "traceparent": entry.traceparent or current_traceparent(),
+        "actor": actor_document(entry.actor),
+    }
 
 
 @dataclasses.dataclass(frozen=True)
@@ -161,7 +229,7 @@ class Pending:
     traceparent: str | None = None
 
 
-async def events_inserts(session: AsyncSession, pending: Sequence[Pending]) -> list[Insert]:
+async def events_inserts(session: AsyncSession, pending: Sequence[Pending]) -> list[Bound]:
     """An INSERT per ``pending`` event, for the caller to run with its other writes: the
     Core twin of :func:`append_events`, same rows, same numbers. One statement per row,
     not one multi-row VALUES: SQLAlchemy cannot cache the compiled form of the latter, and
@@ -179,32 +247,18 @@ async def events_inserts(session: AsyncSession, pending: Sequence[Pending]) -> l
     versions = await _current_versions(session, aggregate_ids) if sqlite else {}
     position = await _last_position(session) if sqlite else 0
     offsets: dict[str, int] = {}
-    inserts: list[Insert] = []
+    inserts: list[Bound] = []
     for entry, aggregate_type, aggregate_id, schema_version in described:
-        if entry.occurred_at.utcoffset() is None:
-            raise ValueError("occurred_at must be timezone-aware")
+        row = _row(entry, aggregate_type, aggregate_id, schema_version)
         offsets[aggregate_id] = offsets.get(aggregate_id, 0) + 1
-        version: object = (
-            versions.get(aggregate_id, 0) + offsets[aggregate_id]
-            if sqlite
-            else _version_after(aggregate_id, offsets[aggregate_id])
-        )
-        row: dict[str, object] = {
-            "event_id": uuid.uuid4(),
-            "event_type": type(entry.event).__name__,
-            "aggregate_type": aggregate_type,
-            "aggregate_id": aggregate_id,
-            "event_data": event_payload(entry.event),
-            "schema_version": schema_version,
-            "occurred_at": entry.occurred_at,
-            "version": version,
-            "traceparent": entry.traceparent or current_traceparent(),
-            "actor": actor_document(entry.actor),
-        }
         if sqlite:
             position += 1
+            row["version"] = versions.get(aggregate_id, 0) + offsets[aggregate_id]
             row["position"] = position
-        inserts.append(insert(_EVENTS).values(row))
+            inserts.append(Bound(_insert_counted, row))
+        else:
+            row["offset"] = offsets[aggregate_id]
+            inserts.append(Bound(_insert_numbered, row))
     return inserts
 
 

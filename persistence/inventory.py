@@ -10,10 +10,11 @@ reservation means (which products crossed their reorder point).
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from sqlalchemy import case, insert, select, update
+from sqlalchemy import Integer, bindparam, case, insert, select, update
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from models import (
@@ -23,6 +24,7 @@ from models import (
     UnknownProductError,
 )
 from persistence.batch import Batch, run
+from persistence.bound import Bound, Write, param
 from persistence.tables import (
     RESERVATION_RELEASED,
     RESERVATION_RESERVED,
@@ -48,19 +50,28 @@ _STOCK = InventoryRow.__table__  # type: ignore[attr-defined]  # SQLModel declar
 _RESERVATIONS = InventoryReservationRow.__table__  # type: ignore[attr-defined]
 
 
+_TAKE = (
+    update(_STOCK)
+    .where(
+        _STOCK.c.product_id == bindparam("b_product_id"),
+        _STOCK.c.quantity - _STOCK.c.reserved >= bindparam("b_quantity", type_=Integer()),
+    )
+    .values(
+        reserved=_STOCK.c.reserved + bindparam("b_quantity", type_=Integer()),
+        updated_at=bindparam("b_now", type_=_STOCK.c.updated_at.type),
+    )
+    .returning(
+        _STOCK.c.quantity, _STOCK.c.reserved, _STOCK.c.reorder_point, _STOCK.c.reorder_quantity
+    )
+)
+
+
 async def take(session: AsyncSession, product_id: str, quantity: int) -> InventoryItem | None:
     """Hold ``quantity`` units if that many are available; the stock as it was *before*
     (so the domain can tell whether this reservation crossed the reorder point), or None
     when too few units are available or the product has no stock row."""
-    statement = (
-        update(_STOCK)
-        .where(_STOCK.c.product_id == product_id, _STOCK.c.quantity - _STOCK.c.reserved >= quantity)
-        .values(reserved=_STOCK.c.reserved + quantity, updated_at=utc_now())
-        .returning(
-            _STOCK.c.quantity, _STOCK.c.reserved, _STOCK.c.reorder_point, _STOCK.c.reorder_quantity
-        )
-    )
-    row = (await run(session, statement)).one_or_none()
+    values = {"b_product_id": product_id, "b_quantity": quantity, "b_now": utc_now()}
+    row = (await run(session, _TAKE, values)).one_or_none()
     if row is None:
         return None
     return InventoryItem(
@@ -126,16 +137,25 @@ def add_reservations(batch: Batch, order_id: str, lines: Sequence[tuple[str, int
     # A row per statement: a multi-row VALUES is never in SQLAlchemy's compiled cache.
     batch.add(
         *(
-            insert(_RESERVATIONS).values(
-                order_id=order_id,
-                product_id=product_id,
-                quantity=quantity,
-                status=RESERVATION_RESERVED,
-                created_at=now,
+            Bound(
+                _insert_reservation,
+                {
+                    "order_id": order_id,
+                    "product_id": product_id,
+                    "quantity": quantity,
+                    "created_at": now,
+                },
             )
             for product_id, quantity in lines
         )
     )
+
+
+@functools.cache
+def _insert_reservation(prefix: str) -> Write:
+    names = ("order_id", "product_id", "quantity", "created_at")
+    values = {name: param(prefix, name) for name in names}
+    return insert(_RESERVATIONS).values(**values, status=RESERVATION_RESERVED)
 
 
 @dataclass(frozen=True)

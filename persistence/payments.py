@@ -7,14 +7,16 @@ activities through the order), so the attempts of one order take turns on its pa
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import Row, insert, select
+from sqlalchemy import Row, Select, bindparam, insert, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from models import Money, OrderStatus, Payment, PaymentStatus
 from persistence.batch import Batch, run
+from persistence.bound import Bound, Write, param
 from persistence.tables import OrderRow, PaymentRow
 
 __all__ = ["Charged", "ToCharge", "add", "idempotency_key", "load_for_charge"]
@@ -45,11 +47,10 @@ class ToCharge:
     recorded: Charged | None
 
 
-async def load_for_charge(session: AsyncSession, order_id: str, *, lock: bool = False) -> ToCharge:
-    """The order and its payment in one read; ``lock`` holds the order's row until commit."""
+def _for_charge() -> Select[Any]:
     payment = _PAYMENTS.c
     order = _ORDERS.c
-    statement = (
+    return (
         select(
             order.status.label("order_status"),
             order.total_amount,
@@ -64,29 +65,50 @@ async def load_for_charge(session: AsyncSession, order_id: str, *, lock: bool = 
             payment.gateway_reference,
         )
         .select_from(_ORDERS.outerjoin(_PAYMENTS, payment.order_id == order.id))
-        .where(order.id == order_id)
+        .where(order.id == bindparam("order_id"))
     )
-    if lock:
-        # Only the order's row: PostgreSQL cannot lock the nullable side of an outer join.
-        statement = statement.with_for_update(of=_ORDERS)
-    row = (await run(session, statement)).one_or_none()
+
+
+_FOR_CHARGE = _for_charge()
+# Only the order's row: PostgreSQL cannot lock the nullable side of an outer join.
+_FOR_CHARGE_LOCKED = _for_charge().with_for_update(of=_ORDERS)
+_LONE_PAYMENT = select(
+    _PAYMENTS.c.id,
+    _PAYMENTS.c.amount,
+    _PAYMENTS.c.currency,
+    _PAYMENTS.c.status,
+    _PAYMENTS.c.method,
+    _PAYMENTS.c.created_at,
+    _PAYMENTS.c.failure_reason,
+    _PAYMENTS.c.gateway_reference,
+).where(_PAYMENTS.c.order_id == bindparam("order_id"))
+_PAYMENT_COLUMNS = (
+    "id",
+    "order_id",
+    "amount",
+    "currency",
+    "status",
+    "method",
+    "idempotency_key",
+    "gateway_reference",
+    "failure_reason",
+    "created_at",
+    "updated_at",
+)
+
+
+@functools.cache
+def _insert(prefix: str) -> Write:
+    return insert(_PAYMENTS).values({name: param(prefix, name) for name in _PAYMENT_COLUMNS})
+
+
+async def load_for_charge(session: AsyncSession, order_id: str, *, lock: bool = False) -> ToCharge:
+    """The order and its payment in one read; ``lock`` holds the order's row until commit."""
+    key = {"order_id": order_id}
+    row = (await run(session, _FOR_CHARGE_LOCKED if lock else _FOR_CHARGE, key)).one_or_none()
     if row is None:
         # No order row: a payment recorded for it anyway (never by these activities) counts.
-        lone = (
-            await run(
-                session,
-                select(
-                    payment.id,
-                    payment.amount,
-                    payment.currency,
-                    payment.status,
-                    payment.method,
-                    payment.created_at,
-                    payment.failure_reason,
-                    payment.gateway_reference,
-                ).where(payment.order_id == order_id),
-            )
-        ).one_or_none()
+        lone = (await run(session, _LONE_PAYMENT, key)).one_or_none()
         return ToCharge(None, None, None if lone is None else _charged(order_id, lone))
     return ToCharge(
         OrderStatus(row.order_status),
@@ -110,18 +132,17 @@ def _charged(order_id: str, row: Row[Any]) -> Charged:
 
 def add(batch: Batch, payment: Payment, *, gateway_reference: str | None) -> None:
     """Insert the payment as the domain has it now."""
-    batch.add(
-        insert(_PAYMENTS).values(
-            id=payment.id,
-            order_id=payment.order_id,
-            amount=payment.amount.amount,
-            currency=payment.amount.currency,
-            status=payment.status.value,
-            method=payment.method,
-            idempotency_key=idempotency_key(payment.order_id),
-            gateway_reference=gateway_reference,
-            failure_reason=payment.failure_reason,
-            created_at=payment.timestamp,
-            updated_at=payment.timestamp,
-        )
-    )
+    row = {
+        "id": payment.id,
+        "order_id": payment.order_id,
+        "amount": payment.amount.amount,
+        "currency": payment.amount.currency,
+        "status": payment.status.value,
+        "method": payment.method,
+        "idempotency_key": idempotency_key(payment.order_id),
+        "gateway_reference": gateway_reference,
+        "failure_reason": payment.failure_reason,
+        "created_at": payment.timestamp,
+        "updated_at": payment.timestamp,
+    }
+    batch.add(Bound(_insert, row))

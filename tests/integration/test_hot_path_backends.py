@@ -38,7 +38,7 @@ pytestmark = pytest.mark.integration
 
 # What each step sends on PostgreSQL for a two-line order (a new order, nothing to retry):
 # a regression guard on the round trips, which are most of an activity's cost.
-STATEMENTS = {"reserve": 4, "charge": 3, "conclude": 5}
+STATEMENTS = {"reserve": 4, "charge": 3, "conclude": 3}
 
 
 @pytest_asyncio.fixture(loop_scope="session")

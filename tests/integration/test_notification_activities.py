@@ -3,6 +3,8 @@ the order's outcome commits with the notice, and each notice is e-mailed once.""
 
 from __future__ import annotations
 
+import asyncio
+
 import pytest
 from sqlmodel import col, select
 from temporalio.exceptions import ApplicationError
@@ -97,6 +99,25 @@ async def test_a_confirmation_is_emailed_once_with_the_notification_id_as_messag
     [row] = await notification_rows(pg_sessions, order.order_id)
     assert (row.id, row.status, row.channel) == (first.notification_id, "SENT", "email")
     assert row.sent_at is not None
+
+
+async def test_two_racing_deliveries_of_one_notice_record_one_notification_sent(
+    pg_sessions: Sessions, notifications: NotificationActivities, smtp_server: SmtpServer
+) -> None:
+    """Two attempts concluding the same order at once may both send (delivery is at least
+    once) but the notice is recorded SENT once: one NotificationSent, both answer SENT."""
+    order = await paid_order(pg_sessions)
+    arg = notice(order, "ORDER_CONFIRMED", "CONFIRMED")
+
+    results = await asyncio.gather(*(notifications.conclude_order(arg) for _ in range(2)))
+
+    assert [result.status for result in results] == ["SENT", "SENT"]
+    assert len(smtp_server.messages) >= 1
+    types = await event_types(pg_sessions, order.order_id)
+    assert types.count("NotificationSent") == 1
+    assert types.count("OrderConfirmed") == 1
+    [row] = await notification_rows(pg_sessions, order.order_id)
+    assert row.status == "SENT"
 
 
 async def test_a_rejection_records_the_order_it_concludes(
