@@ -9,7 +9,6 @@ caller commits both together: an event exists if and only if its change does.
 from __future__ import annotations
 
 import dataclasses
-import functools
 import json
 import uuid
 from collections.abc import Sequence
@@ -18,13 +17,11 @@ from decimal import Decimal
 from enum import Enum
 from typing import Any
 
-from sqlalchemy import CTE, Insert, Integer, func, insert
-from sqlalchemy import select as sa_select
+from sqlalchemy import func
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from models.actor import SYSTEM, Actor
-from persistence.bound import Bound, bind_name, param
 from persistence.tables import EventRow
 from telemetry.tracing import current_traceparent
 
@@ -52,7 +49,7 @@ def event_payload(event: object) -> dict[str, Any]:
     return payload
 
 
-def _describe(event: object) -> tuple[str, str, int]:
+def describe(event: object) -> tuple[str, str, int]:
     """(aggregate_type, aggregate_id, schema_version) of a domain event."""
     aggregate_type = getattr(event, "aggregate_type", None)
     aggregate_id = getattr(event, "aggregate_id", None)
@@ -69,7 +66,7 @@ def _describe(event: object) -> tuple[str, str, int]:
     return aggregate_type, aggregate_id, schema_version
 
 
-async def _current_versions(session: AsyncSession, aggregate_ids: list[str]) -> dict[str, int]:
+async def current_versions(session: AsyncSession, aggregate_ids: list[str]) -> dict[str, int]:
     statement = (
         select(col(EventRow.aggregate_id), func.max(EventRow.version))
         .where(col(EventRow.aggregate_id).in_(aggregate_ids))
@@ -79,7 +76,7 @@ async def _current_versions(session: AsyncSession, aggregate_ids: list[str]) -> 
     return {aggregate_id: int(version) for aggregate_id, version in rows.all()}
 
 
-async def _last_position(session: AsyncSession) -> int:
+async def last_position(session: AsyncSession) -> int:
     last = (await session.exec(select(func.max(EventRow.position)))).one()
     return int(last or 0)
 
@@ -110,14 +107,14 @@ async def append_events(
         return []
     if traceparent is None:
         traceparent = current_traceparent()
-    described = [(event, *_describe(event)) for event in events]
+    described = [(event, *describe(event)) for event in events]
     aggregate_ids = list(dict.fromkeys(aggregate_id for _, _, aggregate_id, _ in described))
-    versions = await _current_versions(session, aggregate_ids)
+    versions = await current_versions(session, aggregate_ids)
 
     # SQLite has no autoincrement outside the primary key: number positions here. Our
     # SQLite transactions start with BEGIN IMMEDIATE, so no other writer can interleave.
     assign_positions = session.get_bind().dialect.name == "sqlite"
-    position = await _last_position(session) if assign_positions else 0
+    position = await last_position(session) if assign_positions else 0
 
     rows: list[EventRow] = []
     for event, aggregate_type, aggregate_id, schema_version in described:
@@ -140,126 +137,6 @@ async def append_events(
     session.add_all(rows)
     await session.flush()
     return rows
-
-
-_EVENTS = EventRow.__table__  # type: ignore[attr-defined]  # SQLModel declares it untyped
-
-
-_ROW_PARAMS = (
-    "event_id",
-    "event_type",
-    "aggregate_type",
-    "aggregate_id",
-    "event_data",
-    "schema_version",
-    "occurred_at",
-    "traceparent",
-    "actor",
-)
-
-
-@functools.cache
-def _insert_numbered(prefix: str) -> Insert:
-    """An event whose version is the aggregate's last committed one + ``offset``,
-    computed by the database (PostgreSQL)."""
-    last = select(func.coalesce(func.max(_EVENTS.c.version), 0)).where(
-        _EVENTS.c.aggregate_id == param(prefix, "aggregate_id")
-    )
-    values = {name: param(prefix, name) for name in _ROW_PARAMS}
-    return insert(_EVENTS).values(
-        **values, version=last.scalar_subquery() + param(prefix, "offset", Integer())
-    )
-
-
-@functools.cache
-def _insert_counted(prefix: str) -> Insert:
-    """An event whose version and position were counted by the caller (SQLite)."""
-    names = (*_ROW_PARAMS, "version", "position")
-    return insert(_EVENTS).values({name: param(prefix, name) for name in names})
-
-
-def insert_per_row(source: CTE) -> Insert:
-    """A statement appending one event per row of ``source`` (none when it is empty), the
-    version numbered by the database: for a write whose event must exist only if its
-    conditional UPDATE matched. Its parameters are those of :func:`event_values`."""
-    columns = _EVENTS.c
-    last = sa_select(func.coalesce(func.max(columns.version), 0)).where(
-        columns.aggregate_id == param("e_", "aggregate_id", columns.aggregate_id.type)
-    )
-    row = [param("e_", name, columns[name].type) for name in _ROW_PARAMS]
-    version = last.scalar_subquery() + 1
-    return insert(_EVENTS).from_select(
-        [*_ROW_PARAMS, "version"], sa_select(*row, version).select_from(source)
-    )
-
-
-def event_values(pending: Pending) -> dict[str, object]:
-    """The parameters of :func:`insert_per_row` for ``pending`` (its aggregate's only
-    event in the statement)."""
-    aggregate_type, aggregate_id, schema_version = _describe(pending.event)
-    values = _row(pending, aggregate_type, aggregate_id, schema_version)
-    return {bind_name("e_", name): value for name, value in values.items()}
-
-
-def _row(
-    entry: Pending, aggregate_type: str, aggregate_id: str, schema_version: int
-) -> dict[str, object]:
-    if entry.occurred_at.utcoffset() is None:
-        raise ValueError("occurred_at must be timezone-aware")
-    return {
-        "event_id": uuid.uuid4(),
-        "event_type": type(entry.event).__name__,
-        "aggregate_type": aggregate_type,
-        "aggregate_id": aggregate_id,
-        "event_data": event_payload(entry.event),
-        "schema_version": schema_version,
-        "occurred_at": entry.occurred_at,
-        "traceparent": entry.traceparent or current_traceparent(),
-        "actor": actor_document(entry.actor),
-    }
-
-
-@dataclasses.dataclass(frozen=True)
-class Pending:
-    """An event to append, with its envelope's time, actor and trace."""
-
-    event: object
-    occurred_at: datetime
-    actor: Actor = SYSTEM
-    traceparent: str | None = None
-
-
-async def events_inserts(session: AsyncSession, pending: Sequence[Pending]) -> list[Bound]:
-    """An INSERT per ``pending`` event, for the caller to run with its other writes: the
-    Core twin of :func:`append_events`, same rows, same numbers. One statement per row,
-    not one multi-row VALUES: SQLAlchemy cannot cache the compiled form of the latter, and
-    compiling costs more than the statement.
-
-    PostgreSQL numbers versions inside the statement (last committed + 1, 2, ...), so
-    building it reads nothing; SQLite, which must also number positions, reads both first
-    (its ``BEGIN IMMEDIATE`` keeps any other writer out until commit).
-    """
-    if not pending:
-        return []
-    described = [(entry, *_describe(entry.event)) for entry in pending]
-    sqlite = session.get_bind().dialect.name == "sqlite"
-    aggregate_ids = list(dict.fromkeys(aggregate_id for _, _, aggregate_id, _ in described))
-    versions = await _current_versions(session, aggregate_ids) if sqlite else {}
-    position = await _last_position(session) if sqlite else 0
-    offsets: dict[str, int] = {}
-    inserts: list[Bound] = []
-    for entry, aggregate_type, aggregate_id, schema_version in described:
-        row = _row(entry, aggregate_type, aggregate_id, schema_version)
-        offsets[aggregate_id] = offsets.get(aggregate_id, 0) + 1
-        if sqlite:
-            position += 1
-            row["version"] = versions.get(aggregate_id, 0) + offsets[aggregate_id]
-            row["position"] = position
-            inserts.append(Bound(_insert_counted, row))
-        else:
-            row["offset"] = offsets[aggregate_id]
-            inserts.append(Bound(_insert_numbered, row))
-    return inserts
 
 
 def actor_document(actor: Actor) -> dict[str, Any]:
