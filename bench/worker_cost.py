@@ -12,7 +12,7 @@ replaced under the same load and the same noise. ``--profile DIR`` samples the w
 processes with py-spy during each measured phase; ``--threads`` splits each process's CPU
 by thread name (the SDK's Rust core runs on threads of its own, which py-spy cannot see).
 
-Self-contained on purpose: it imports only the stack, settings and message names.
+It shares the benchmark's bare worker (bench/bare.py) and product fixture (bench/topology.py).
 """
 
 from __future__ import annotations
@@ -27,16 +27,14 @@ import time
 import uuid
 from collections import Counter
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
 from pathlib import Path
 
 import httpx
 import psutil
-import psycopg
 from temporalio.client import Client
-from temporalio.worker import Worker
 
-from bench.bare_workflow import BareQueues, BareSaga, bare_charge, bare_notify, bare_reserve
+from bench.bare_workflow import BareQueues, BareSaga
+from bench.topology import create_product
 from clients.temporal import connect_temporal
 from config.settings import TemporalSettings, load_settings
 from devstack.process import ManagedProcess
@@ -136,28 +134,6 @@ class Meter:
 # ---------------------------------------------------------------- the bare saga
 
 
-async def bare_worker(address: str, prefix: str) -> None:
-    """The bare saga's worker on a plain client: the SDK's own cost, nothing of ours."""
-    client = await Client.connect(address)
-    task_queues = BareQueues.with_prefix(prefix)
-    activities = [bare_reserve, bare_charge, bare_notify]
-    workers = [
-        Worker(client, task_queue=task_queues.orders, workflows=[BareSaga]),
-        *(
-            Worker(client, task_queue=queue, activities=activities)
-            for queue in (task_queues.inventory, task_queues.payments, task_queues.notifications)
-        ),
-    ]
-    stop = asyncio.Event()
-    loop = asyncio.get_running_loop()
-    for sig in (signal.SIGTERM, signal.SIGINT):
-        loop.add_signal_handler(sig, stop.set)
-    tasks = [asyncio.create_task(w.run()) for w in workers]
-    await stop.wait()
-    await asyncio.gather(*(w.shutdown() for w in workers))
-    await asyncio.gather(*tasks, return_exceptions=True)
-
-
 async def _bounded(count: int, concurrency: int, one: object) -> None:
     gate = asyncio.Semaphore(concurrency)
 
@@ -184,24 +160,6 @@ async def bare_sagas(client: Client, count: int, concurrency: int) -> None:
 
 
 # ---------------------------------------------------------------- the product
-
-
-def _create_product(stack: Stack) -> str:
-    assert stack.postgres is not None
-    product_id = f"sku-cost-{uuid.uuid4().hex[:8]}"
-    now = datetime.now(UTC)
-    with psycopg.connect(stack.postgres.conninfo("orders"), autocommit=True) as conn:
-        conn.execute(
-            "INSERT INTO products (id, name, unit_price, currency, created_at, updated_at)"
-            " VALUES (%s, 'Cost beans', 12.50, 'EUR', %s, %s)",
-            (product_id, now, now),
-        )
-        conn.execute(
-            "INSERT INTO inventory (product_id, quantity, reserved, reorder_point,"
-            " reorder_quantity, updated_at) VALUES (%s, 1000000000, 0, 0, 0, %s)",
-            (product_id, now),
-        )
-    return product_id
 
 
 @dataclass
@@ -287,7 +245,7 @@ async def _measure(config: Config, stack: Stack) -> list[dict[str, object]]:
     bare_pid = _spawn(
         stack,
         "cost-bare-worker",
-        [sys.executable, "-m", "bench.worker_cost", "--bare-worker", address],
+        [sys.executable, "-m", "bench.bare", "--address", address, "--prefix", BARE_PREFIX],
         HERE,
     )
     settings = load_settings()
@@ -297,7 +255,7 @@ async def _measure(config: Config, stack: Stack) -> list[dict[str, object]]:
     fixed = {"temporal": stack.temporal.pid, "api": stack.processes["api"].pid}
     results: list[dict[str, object]] = []
     async with httpx.AsyncClient(base_url=stack.api_url, timeout=60) as http:
-        orders = Orders(http, temporal, token, _create_product(stack))
+        orders = Orders(http, temporal, token, create_product(stack))
         await bare_sagas(plain, 10, 5)
         for round_ in range(config.rounds):
             meter = Meter({**fixed, "bare-worker": bare_pid}, config.threads)
@@ -371,11 +329,7 @@ def main() -> None:
     parser.add_argument("--log-level", default="WARNING", help="the workers' (bench: WARNING)")
     parser.add_argument("--run-dir", type=Path, default=Path(".run/worker-cost"))
     parser.add_argument("--out", type=Path, help="JSON results go here")
-    parser.add_argument("--bare-worker", metavar="ADDRESS", help=argparse.SUPPRESS)
     args = parser.parse_args()
-    if args.bare_worker:
-        asyncio.run(bare_worker(args.bare_worker, BARE_PREFIX))
-        return
     codes = [
         (label, Path(path).resolve())
         for label, _, path in (spec.partition("=") for spec in args.code)
