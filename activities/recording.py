@@ -9,9 +9,7 @@ its reservation must be able to as well.
 from __future__ import annotations
 
 import uuid
-from collections.abc import Iterable
 
-from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 from temporalio.exceptions import ApplicationError
 
@@ -25,14 +23,12 @@ from models import (
     OrderItem,
     OrderStatus,
     PaymentDetails,
-    UnknownProductError,
     transition,
 )
 from models.actor import SYSTEM
 from persistence import orders
 from persistence.batch import Batch
-from persistence.event_store import append_events
-from persistence.tables import OrderItemRow, OrderRow, ProductRow
+from persistence.tables import OrderRow
 
 __all__ = [
     "INVALID_ORDER",
@@ -43,7 +39,6 @@ __all__ = [
     "move_order",
     "place",
     "place_new",
-    "record_order",
     "stable_id",
 ]
 
@@ -83,60 +78,6 @@ def place(snapshot: OrderSnapshot) -> tuple[Order, OrderCreated]:
 async def lock_order(session: AsyncSession, order_id: str) -> OrderRow | None:
     """The order row, locked until commit so attempts for one order take turns."""
     return await session.get(OrderRow, order_id, with_for_update=True)
-
-
-async def _require_products(session: AsyncSession, product_ids: Iterable[str]) -> None:
-    wanted = list(dict.fromkeys(product_ids))
-    known = set(
-        (await session.exec(select(ProductRow.id).where(col(ProductRow.id).in_(wanted)))).all()
-    )
-    for product_id in wanted:
-        if product_id not in known:
-            raise UnknownProductError(product_id)
-
-
-async def record_order(session: AsyncSession, snapshot: OrderSnapshot) -> OrderRow:
-    """The order's row, inserted PENDING with its items and OrderCreated if not yet there.
-
-    Runs in the caller's transaction and returns the row locked. Two first attempts racing
-    both insert; the primary key fails the later commit and its retry finds the row.
-    Raises UnknownProductError (nothing written) for a line naming no catalog product.
-    """
-    row = await lock_order(session, snapshot.order_id)
-    if row is not None:
-        return row
-    order, created = place(snapshot)
-    await _require_products(session, (item.product_id for item in order.items))
-    row = OrderRow(
-        id=order.id,
-        customer_id=order.customer_id,
-        status=order.status.value,
-        total_amount=order.total.amount,
-        currency=order.currency,
-        payment_method=order.payment.method,
-        created_at=snapshot.placed_at,
-        updated_at=snapshot.placed_at,
-    )
-    session.add(row)
-    # Flushed alone: without ORM relationships the unit of work does not order the
-    # inserts by foreign key, and the items reference the order.
-    await session.flush()
-    session.add_all(
-        OrderItemRow(
-            order_id=order.id,
-            product_id=item.product_id,
-            quantity=item.quantity,
-            unit_price=item.unit_price.amount,
-            currency=item.unit_price.currency,
-        )
-        for item in order.items
-    )
-    await session.flush()
-    # The order was placed when the customer placed it, whichever step records it.
-    await append_events(
-        session, [created], occurred_at=snapshot.placed_at, actor=snapshot.placed_by or SYSTEM
-    )
-    return row
 
 
 async def load_or_place(
