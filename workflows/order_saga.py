@@ -70,6 +70,7 @@ with workflow.unsafe.imports_passed_through():
     from workflows.saga_waits import (
         CUSTOMER_ID,
         LEAN_SAGA_PATCH,
+        LEAN_SEARCH_ATTRIBUTES_PATCH,
         NEEDS_ATTENTION_SINCE,
         ORDER_STATUS,
         ORDER_TOTAL,
@@ -108,6 +109,8 @@ class OrderSaga(SagaWaits):
         self._failed_step = Step.START
         self._waiting_states = False
         self._lean = False
+        # The last step is conclude_order (lean-saga); before it, notify_customer.
+        self._concludes = False
         # What visibility shows: the start's OrderStatus, then each upsert (see _advance).
         self._visible_status = OrderStatus.PENDING
         self._attention_visible = False
@@ -123,8 +126,12 @@ class OrderSaga(SagaWaits):
     async def run(self, saga: OrderSagaInput) -> SagaResult:
         order = saga.order
         # The lean patch came after the waiting states and implies them: a new saga records
-        # one marker (each marker is also an SDK upsert of TemporalChangeVersion).
-        self._lean = workflow.patched(LEAN_SAGA_PATCH)
+        # one marker (each marker is also an SDK upsert of TemporalChangeVersion). Sagas of
+        # the builds from d608859 to 13815ef carry lean-search-attributes instead: lean too,
+        # but their last step is notify_customer. Asked only when lean-saga is absent, so a
+        # new saga never records it (ids are never renamed).
+        self._concludes = workflow.patched(LEAN_SAGA_PATCH)
+        self._lean = self._concludes or workflow.patched(LEAN_SEARCH_ATTRIBUTES_PATCH)
         self._waiting_states = self._lean or workflow.patched(WAITING_STATES_PATCH)
         two_phase = saga.payment_flow == "authorize_capture" and workflow.patched(
             AUTHORIZE_CAPTURE_PATCH
@@ -281,7 +288,7 @@ class OrderSaga(SagaWaits):
         self, notice: NotificationType, outcome: OrderStatus, reason: str | None
     ) -> None:
         await run_step(
-            Notifications.conclude_order if self._lean else Notifications.notify_customer,
+            Notifications.conclude_order if self._concludes else Notifications.notify_customer,
             NotifyCustomerInput(
                 order=self._order,
                 notification_type=notice,

@@ -54,6 +54,9 @@ NEEDS_ATTENTION_SINCE = SearchAttributeKey.for_datetime("NeedsAttentionSince")
 # - the last step is ``conclude_order`` (the same step as ``notify_customer``, named for
 #   what it does: record the outcome, then send the notice).
 LEAN_SAGA_PATCH = "lean-saga"
+# The id the same gate had in the builds from d608859 to 13815ef, whose last step was still
+# notify_customer. Their sagas carry it: it stays checked (ids are never renamed).
+LEAN_SEARCH_ATTRIBUTES_PATCH = "lean-search-attributes"
 
 T = TypeVar("T")
 _RETRY, _CANCEL, _HOLD_OVER = "retry", "cancel", "hold-over"

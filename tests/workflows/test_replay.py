@@ -43,6 +43,7 @@ from tests.workflows.test_saga_footprint import footprint
 from workers.sandbox import WORKFLOW_RUNNER
 from workflows import WORKFLOWS
 from workflows.order_saga import LEAN_SAGA_PATCH, WAITING_STATES_PATCH, OrderSaga
+from workflows.saga_waits import LEAN_SEARCH_ATTRIBUTES_PATCH
 
 # The clients' converter: fresh histories are encrypted, committed ones pass through.
 CONVERTER = data_converter(CodecSettings())
@@ -123,6 +124,15 @@ LEGACY = {"confirmed", "rejected", "payment_failed", "authorize_capture", "cance
 # Recorded with the lean saga (which implies the waiting states): fewer visibility writes,
 # and the last step named conclude_order; the others schedule notify_customer.
 LEAN = {name for name in SCENARIOS if name.startswith("lean_")}
+# Recorded by the builds from d608859 to 13815ef (at f627d80): lean, under the patch id
+# lean-search-attributes, and still scheduling notify_customer. Today's code cannot record
+# them again, so they are only replayed.
+LEAN_SEARCH_ATTRIBUTES = {
+    "lean_search_attributes_confirmed",
+    "lean_search_attributes_needs_attention_cancelled",
+    "lean_search_attributes_needs_attention_retried",
+    "lean_search_attributes_payment_pending_confirmed",
+}
 
 
 def _replayer() -> Replayer:
@@ -173,8 +183,9 @@ async def test_committed_history_replays(path: Path) -> None:
 
 
 def test_committed_histories_cover_every_saga_path() -> None:
-    """The committed set is not empty and has one history per path above."""
-    assert {p.stem for p in HISTORIES.glob("*.json")} == set(SCENARIOS)
+    """The committed set is not empty: one history per path above, and the histories of
+    earlier generations that only replay."""
+    assert {p.stem for p in HISTORIES.glob("*.json")} == set(SCENARIOS) | LEAN_SEARCH_ATTRIBUTES
 
 
 def _patches(name: str) -> set[str]:
@@ -207,6 +218,23 @@ def test_only_new_histories_schedule_conclude_order(name: str) -> None:
     concluded = name in LEAN
     assert ('"conclude_order"' in text) == concluded
     assert ('"notify_customer"' in text) == (not concluded)
+
+
+@pytest.mark.parametrize("name", sorted(LEAN_SEARCH_ATTRIBUTES))
+def test_lean_search_attributes_histories_are_lean_and_notify_customer(name: str) -> None:
+    """That generation's histories carry its own id only and schedule notify_customer: the
+    behaviour the saga keeps for that id when it replays them."""
+    text = (HISTORIES / f"{name}.json").read_text()
+    assert _patches(name) == {LEAN_SEARCH_ATTRIBUTES_PATCH}
+    assert '"notify_customer"' in text
+    assert '"conclude_order"' not in text
+
+
+def test_a_lean_search_attributes_happy_path_upserts_only_its_terminal_status() -> None:
+    """The older lean id already wrote only the terminal status to visibility."""
+    name = "lean_search_attributes_confirmed"
+    history = WorkflowHistory.from_json(name, (HISTORIES / f"{name}.json").read_text())
+    assert footprint(history).status_upserts == 1
 
 
 def test_declined_payment_history_has_no_refund() -> None:
