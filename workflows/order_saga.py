@@ -54,6 +54,12 @@ with workflow.unsafe.imports_passed_through():
     from models.notification import NotificationType
     from models.order_status import OrderStatus, is_terminal
     from models.payment import PaymentStatus
+    from workflows.patches import (
+        AUTHORIZE_CAPTURE_PATCH,
+        LEAN_SAGA_PATCH,
+        LEAN_SEARCH_ATTRIBUTES_PATCH,
+        WAITING_STATES_PATCH,
+    )
     from workflows.restock import RestockWorkflow
     from workflows.saga_steps import (
         GIVE_UP,
@@ -69,8 +75,6 @@ with workflow.unsafe.imports_passed_through():
     )
     from workflows.saga_waits import (
         CUSTOMER_ID,
-        LEAN_SAGA_PATCH,
-        LEAN_SEARCH_ATTRIBUTES_PATCH,
         NEEDS_ATTENTION_SINCE,
         ORDER_STATUS,
         ORDER_TOTAL,
@@ -87,11 +91,6 @@ __all__ = [
     "WAITING_STATES_PATCH",
     "OrderSaga",
 ]
-
-# Gate for the authorize/capture flow: histories recorded before it replay the old path.
-AUTHORIZE_CAPTURE_PATCH = "authorize-capture-flow"
-# Gate for the waiting states, the skipped refund after a decline and step summaries.
-WAITING_STATES_PATCH = "waiting-states"
 
 
 @workflow.defn(name="OrderSaga")
@@ -129,7 +128,7 @@ class OrderSaga(SagaWaits):
         # one marker (each marker is also an SDK upsert of TemporalChangeVersion). Sagas of
         # the builds from d608859 to 13815ef carry lean-search-attributes instead: lean too,
         # but their last step is notify_customer. Asked only when lean-saga is absent, so a
-        # new saga never records it (ids are never renamed).
+        # new saga never records it (ids are never renamed: workflows/patches.py).
         self._concludes = workflow.patched(LEAN_SAGA_PATCH)
         self._lean = self._concludes or workflow.patched(LEAN_SEARCH_ATTRIBUTES_PATCH)
         self._waiting_states = self._lean or workflow.patched(WAITING_STATES_PATCH)

@@ -45,19 +45,6 @@ CUSTOMER_ID = SearchAttributeKey.for_keyword("CustomerId")
 ORDER_TOTAL = SearchAttributeKey.for_float("OrderTotal")
 NEEDS_ATTENTION_SINCE = SearchAttributeKey.for_datetime("NeedsAttentionSince")
 
-# Gate of the leaner saga (one patch for the release, so a new saga records one marker):
-# - visibility gets only what operators filter on: the waiting and terminal statuses (the
-#   start sets PENDING, CustomerId and OrderTotal). RESERVED and PAID last seconds and live
-#   in the ``status`` query and the current details; each upsert was a visibility write and
-#   a billable action. A parked order that ends by cancel or hold-over clears
-#   NeedsAttentionSince with its terminal status.
-# - the last step is ``conclude_order`` (the same step as ``notify_customer``, named for
-#   what it does: record the outcome, then send the notice).
-LEAN_SAGA_PATCH = "lean-saga"
-# The id the same gate had in the builds from d608859 to 13815ef, whose last step was still
-# notify_customer. Their sagas carry it: it stays checked (ids are never renamed).
-LEAN_SEARCH_ATTRIBUTES_PATCH = "lean-search-attributes"
-
 T = TypeVar("T")
 _RETRY, _CANCEL, _HOLD_OVER = "retry", "cancel", "hold-over"
 
