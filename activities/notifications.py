@@ -36,11 +36,12 @@ from models import (
     NotificationType,
     Order,
     OrderStatus,
+    PaymentFailed,
     UnknownProductError,
     render_notification,
 )
 from models.actor import SYSTEM
-from persistence import notifications, orders
+from persistence import notifications, orders, recorded
 from persistence.batch import Batch, is_postgres
 from persistence.tables import utc_now
 from telemetry.context import order_context
@@ -114,6 +115,8 @@ class NotificationActivities(contract.Notifications):
             if order.status != target:
                 concluded = target
                 events = _decide(order, target, arg.reason or f"order {target.value.lower()}")
+                if target is OrderStatus.PAYMENT_FAILED:
+                    events += await _payment_failure_untold(session, order.id, order.reason)
                 batch.add_events(events, utc_now(), actor=arg.actor or SYSTEM)
         if order is not None and (new or concluded is not None):
             orders.save(batch, order, new=new, placed_at=snapshot.placed_at)
@@ -220,6 +223,18 @@ class NotificationActivities(contract.Notifications):
             if event is not None:
                 batch.add_events([event], utc_now())
             await batch.send()
+
+
+async def _payment_failure_untold(
+    session: AsyncSession, order_id: str, reason: str | None
+) -> list[DomainEvent]:
+    """PAYMENT_FAILED's terminal event is the payment's PaymentFailed, recorded where the
+    provider declined. A payment that never got that far (the provider out past the budget,
+    the customer who never acted, a cancelled intent) has none: it is recorded here, so
+    every ended order has exactly one terminal event (docs/invariants.md)."""
+    if await recorded.find_event(session, order_id, "PaymentFailed") is not None:
+        return []
+    return [PaymentFailed(order_id=order_id, reason=reason or "the payment was not completed")]
 
 
 def _decide(order: Order, target: OrderStatus, reason: str) -> list[DomainEvent]:

@@ -144,6 +144,11 @@ class SagaStatus(BaseModel):
     step: Step | None = None
     # NEEDS_ATTENTION: since when, and the status a retry returns to.
     needs_attention_since: datetime | None = None
+    # When the hold runs out and the saga compensates by itself; None while parked means it
+    # waits for an operator without end (a compensation that failed: only a retry helps).
+    needs_attention_until: datetime | None = None
+    # True while a parked step waits for an operator's retry or cancel.
+    awaiting_decision: bool = False
     resume_status: OrderStatus | None = None
     retries: int = 0
     # PAYMENT_PENDING: where the customer completes the payment.

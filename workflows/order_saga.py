@@ -58,6 +58,7 @@ with workflow.unsafe.imports_passed_through():
         AUTHORIZE_CAPTURE_PATCH,
         LEAN_SAGA_PATCH,
         LEAN_SEARCH_ATTRIBUTES_PATCH,
+        TEMPORAL_CANCEL_PATCH,
         WAITING_STATES_PATCH,
     )
     from workflows.restock import RestockWorkflow
@@ -116,6 +117,8 @@ class OrderSaga(SagaWaits):
         # False once the provider said no money was taken: the refund step is skipped.
         self._charge_may_exist = True
         self._retry: RetryRequest | None = None
+        # True while a parked step waits for an operator's retry or cancel (see _park).
+        self._awaiting_decision = False
         # The provider's reports in arrival order, each event once: (report, succeeded).
         self._outcomes: list[tuple[PaymentOutcome, bool]] = []
         # Who asked for the cancel that won; None: whatever ends the order, the saga decided.
@@ -123,6 +126,30 @@ class OrderSaga(SagaWaits):
 
     @workflow.run
     async def run(self, saga: OrderSagaInput) -> SagaResult:
+        """The saga, shielded from Temporal's cancellation: a cancellation request (the Web
+        UI's Request Cancellation, ``temporal workflow cancel``) is an order cancel, decided
+        like the ``cancel`` signal. Before confirmation has begun it compensates in full and
+        ends CANCELLED; after, it is refused and the order confirms; a compensation already
+        under way finishes and its outcome stands. The workflow then completes with that
+        business outcome, never CANCELED halfway."""
+        saga_task = asyncio.ensure_future(self._saga(saga))
+        while True:
+            try:
+                return await asyncio.shield(saga_task)
+            except asyncio.CancelledError:
+                if saga_task.done():
+                    raise
+                # Sagas that met a cancellation request before this rule cancelled the step
+                # in flight; their histories replay that way (the marker is written only
+                # when a request arrives, so other sagas carry none).
+                if not workflow.patched(TEMPORAL_CANCEL_PATCH):
+                    saga_task.cancel()
+                    return await saga_task
+                self._request_cancel(
+                    CancelRequest(reason="cancellation requested through Temporal")
+                )
+
+    async def _saga(self, saga: OrderSagaInput) -> SagaResult:
         order = saga.order
         # The lean patch came after the waiting states and implies them: a new saga records
         # one marker (each marker is also an SDK upsert of TemporalChangeVersion). Sagas of
@@ -302,7 +329,11 @@ class OrderSaga(SagaWaits):
         self._advance(outcome, f"notified:{notice}")
 
     def _cancel_refusal(self) -> str | None:
-        parked = self._state.status == OrderStatus.NEEDS_ATTENTION and not self._compensating
+        if self._compensating:
+            # Already being undone: a second cancel changes nothing, so it is not accepted
+            # as if it did; the outcome the compensation was started for stands.
+            return f"the order is already being compensated (after {self._failed_step})"
+        parked = self._state.status == OrderStatus.NEEDS_ATTENTION
         if parked:
             return None
         if self._confirming or self._state.status == OrderStatus.CONFIRMED:
@@ -340,7 +371,7 @@ class OrderSaga(SagaWaits):
     @workflow.signal(name="retry")
     def retry(self, request: RetryRequest | None = None) -> None:
         """An operator's retry of a parked order (no input needed); ignored otherwise."""
-        if self._state.status == OrderStatus.NEEDS_ATTENTION and self._retry is None:
+        if self._awaiting_decision and self._retry is None:
             self._retry = request or RetryRequest()
 
     @workflow.update(name="retry")
@@ -353,9 +384,11 @@ class OrderSaga(SagaWaits):
 
     @retry_update.validator
     def _validate_retry(self, request: RetryRequest | None = None) -> None:  # noqa: ARG002
-        if self._state.status != OrderStatus.NEEDS_ATTENTION:
+        if not self._awaiting_decision:
+            # NEEDS_ATTENTION while a cancel compensates is not waiting for a retry either.
+            waits = "compensating" if self._compensating else "not waiting for a retry"
             raise ApplicationError(
-                f"the order is {self._state.status}, not NEEDS_ATTENTION: nothing to retry",
+                f"the order is {self._state.status}, {waits}: nothing to retry",
                 type=errors.RETRY_REFUSED,
                 non_retryable=True,
             )

@@ -20,7 +20,9 @@ __all__ = [
     "CONCLUDE_ORDER_PATCH",
     "LEAN_SAGA_PATCH",
     "LEAN_SEARCH_ATTRIBUTES_PATCH",
+    "REFUND_FINISHES_PATCH",
     "REGISTRY",
+    "TEMPORAL_CANCEL_PATCH",
     "WAITING_STATES_PATCH",
     "Patch",
 ]
@@ -38,6 +40,14 @@ LEAN_SEARCH_ATTRIBUTES_PATCH = "lean-search-attributes"
 # for what it does: record the outcome, then send the notice). One id for the release, so
 # a new saga records one marker.
 LEAN_SAGA_PATCH = "lean-saga"
+# A Temporal cancellation request is an order cancel (compensate, end CANCELLED, or be
+# refused once confirmation has begun). Checked only when a request arrives, so only
+# sagas that met one carry the marker; before it, the request cancelled the step in flight.
+TEMPORAL_CANCEL_PATCH = "temporal-cancel-is-order-cancel"
+# RefundWorkflow: once money is on its way back the refund finishes: a cancellation request
+# no longer cuts it short, and a step that fails in a way it did not plan for waits for an
+# operator's retry instead of failing the workflow. Checked lazily, like the saga's.
+REFUND_FINISHES_PATCH = "refund-always-finishes"
 # Never checked on main: kept so the id is not reused with another meaning.
 CONCLUDE_ORDER_PATCH = "conclude-order"
 

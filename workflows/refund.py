@@ -9,9 +9,15 @@ refunding twice.
 
 from __future__ import annotations
 
+import asyncio
+from collections.abc import Awaitable, Callable
+from typing import Any
+
 from temporalio import workflow
+from temporalio.exceptions import ActivityError, ApplicationError
 
 with workflow.unsafe.imports_passed_through():
+    from messages import errors
     from messages.activities import NotifyCustomerInput
     from messages.contract import Notifications, RefundPayments, StockReturns
     from messages.refund import (
@@ -20,8 +26,10 @@ with workflow.unsafe.imports_passed_through():
         RefundOutcome,
         ReturnStockInput,
     )
+    from messages.saga import RetryRequest
     from models.notification import NotificationType
-    from workflows.saga_steps import MUST_COMPLETE, run_step
+    from workflows.patches import REFUND_FINISHES_PATCH
+    from workflows.saga_steps import MUST_COMPLETE, ArgT, ResultT, StepPolicy, run_step
 
 __all__ = ["RefundWorkflow"]
 
@@ -30,13 +38,32 @@ __all__ = ["RefundWorkflow"]
 class RefundWorkflow:
     def __init__(self) -> None:
         self._step = "start"
+        self._retry: RetryRequest | None = None
+        self._awaiting_retry = False
 
     @workflow.run
     async def run(self, refund: RefundOrderInput) -> RefundOutcome:
+        """The refund, shielded from Temporal's cancellation: money already on its way back
+        is never left half-recorded, the goods unreturned or the customer untold, so a
+        cancellation request is noted and the refund finishes."""
+        refund_task = asyncio.ensure_future(self._refund(refund))
+        while True:
+            try:
+                return await asyncio.shield(refund_task)
+            except asyncio.CancelledError:
+                if refund_task.done():
+                    raise
+                # Refunds that met a request before this rule were cut short; they replay so.
+                if not workflow.patched(REFUND_FINISHES_PATCH):
+                    refund_task.cancel()
+                    return await refund_task
+                workflow.logger.warning("cancellation request ignored: a refund always finishes")
+
+    async def _refund(self, refund: RefundOrderInput) -> RefundOutcome:
         order = refund.order
         queues = refund.queues
         self._step = "refund"
-        money = await run_step(
+        money = await self._finish_step(
             RefundPayments.refund_order_payment,
             RefundMoneyInput(
                 order_id=order.order_id,
@@ -51,7 +78,7 @@ class RefundWorkflow:
             summary=f"refund {refund.amount} {order.currency}",
         )
         self._step = "return_stock"
-        returned = await run_step(
+        returned = await self._finish_step(
             StockReturns.return_stock,
             ReturnStockInput(order_id=order.order_id, lines=refund.lines),
             queues.inventory,
@@ -59,7 +86,7 @@ class RefundWorkflow:
             summary=f"return {sum(line.quantity for line in refund.lines)} items to stock",
         )
         self._step = "notify"
-        await run_step(
+        await self._finish_step(
             Notifications.notify_customer,
             NotifyCustomerInput(
                 order=order,
@@ -80,6 +107,60 @@ class RefundWorkflow:
             returned=returned.returned,
         )
 
+    async def _finish_step(
+        self,
+        activity: Callable[[Any, ArgT], Awaitable[ResultT]],
+        arg: ArgT,
+        queue: str,
+        policy: StepPolicy,
+        *,
+        summary: str,
+    ) -> ResultT:
+        """A step of a refund that must finish: a failure it did not plan for waits for an
+        operator's ``retry`` (the step shows ``<step>:needs_attention``). The planned no
+        (the provider or the order's status refuses the refund: nothing moved) fails it."""
+        while True:
+            try:
+                return await run_step(activity, arg, queue, policy, summary=summary)
+            except ActivityError as failure:
+                if _refused(failure) or not workflow.patched(REFUND_FINISHES_PATCH):
+                    raise
+            step, self._step = self._step, f"{self._step}:needs_attention"
+            self._retry, self._awaiting_retry = None, True
+            await workflow.wait_condition(lambda: self._retry is not None)
+            self._step, self._awaiting_retry = step, False
+
+    @workflow.signal(name="retry")
+    def retry(self, request: RetryRequest | None = None) -> None:
+        """An operator's retry of a step that waits for one; ignored otherwise."""
+        if self._awaiting_retry and self._retry is None:
+            self._retry = request or RetryRequest()
+
+    @workflow.update(name="retry")
+    def retry_update(self, request: RetryRequest | None = None) -> str:
+        """The same retry, answered: refused (by the validator) unless a step waits."""
+        self.retry(request)
+        return f"retrying {self._step}"
+
+    @retry_update.validator
+    def _validate_retry(self, request: RetryRequest | None = None) -> None:  # noqa: ARG002
+        if not self._awaiting_retry:
+            raise ApplicationError(
+                f"the refund is at {self._step}, not waiting for a retry",
+                type=errors.RETRY_REFUSED,
+                non_retryable=True,
+            )
+
     @workflow.query(name="step")
     def step(self) -> str:
         return self._step
+
+
+# Answers that mean the refund was refused before any money moved: asking again gets the
+# same answer, so the workflow fails for the operator who asked to see.
+_REFUSALS = frozenset({errors.GATEWAY_REFUSED, errors.WRONG_ORDER_STATUS})
+
+
+def _refused(failure: ActivityError) -> bool:
+    cause = failure.cause
+    return isinstance(cause, ApplicationError) and cause.type in _REFUSALS

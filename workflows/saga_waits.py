@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import contextlib
 from collections.abc import Awaitable, Callable
+from datetime import timedelta
 from typing import Any, TypeVar
 
 from temporalio import workflow
@@ -35,6 +36,7 @@ with workflow.unsafe.imports_passed_through():
         CancelRequestedError,
         PaymentNotCompletedError,
         StepAbandonedError,
+        StepPolicy,
         describe,
         is_final,
         run_step,
@@ -62,6 +64,7 @@ class SagaWaits:
     _attention_visible: bool
     _charge_may_exist: bool
     _retry: RetryRequest | None
+    _awaiting_decision: bool
     _outcomes: list[tuple[PaymentOutcome, bool]]
 
     async def _attempt(self, step: Step, call: Callable[[], Awaitable[T]]) -> T:
@@ -109,12 +112,19 @@ class SagaWaits:
         await self._record_status(OrderStatus.NEEDS_ATTENTION, step, reason=reason)
         # A failed compensation waits for a retry only: nothing else can undo what it holds.
         hold = None if self._compensating else self._policy.attention_hold_seconds
+        self._state.needs_attention_until = (
+            None if hold is None else since + timedelta(seconds=hold)
+        )
+        self._awaiting_decision = self._state.awaiting_decision = True
         try:
             await workflow.wait_condition(
                 lambda: self._retry is not None or self._cancel_waiting(), timeout=hold
             )
         except TimeoutError:
             return _HOLD_OVER
+        finally:
+            self._awaiting_decision = self._state.awaiting_decision = False
+            self._state.needs_attention_until = None
         if self._cancel_waiting():
             return _CANCEL
         retry = self._retry or RetryRequest()
@@ -129,7 +139,12 @@ class SagaWaits:
         self._visible_status = left
         self._attention_visible = False
         workflow.set_current_details(f"**{left}**, step: {step} (retried by {retry.operator})")
-        await self._record_status(left, step, actor=retry.operator, note=retry.note)
+        # The operator chose to go on: the read model must follow before the step runs
+        # again (its activities refuse an order the row still shows parked), so this record
+        # is retried until it lands, not given up on like the park's.
+        await self._record_status(
+            left, step, actor=retry.operator, note=retry.note, policy=MUST_COMPLETE
+        )
         return _RETRY
 
     def _cancel_waiting(self) -> bool:
@@ -143,6 +158,7 @@ class SagaWaits:
         reason: str | None = None,
         actor: str = "system",
         note: str = "",
+        policy: StepPolicy = BEST_EFFORT,
     ) -> None:
         with contextlib.suppress(ActivityError):
             # The read model may lag (the database may be what is down); the saga's own
@@ -158,7 +174,7 @@ class SagaWaits:
                     note=note,
                 ),
                 self._queues.notifications,
-                BEST_EFFORT,
+                policy,
                 summary=f"record {status} at {step}",
             )
 
