@@ -51,6 +51,9 @@ class GatewayCharge:
     amount: Money
     idempotency_key: str
     refund_reference: str | None = None
+    # What the refund named by refund_reference gave back (of a charge found refunded in
+    # full, all of it): a refund answered from the past may not be for the amount asked.
+    refund_amount: Money | None = None
     # With REQUIRES_ACTION: where the customer completes the payment (a URL the shop shows).
     next_action: str | None = None
 
@@ -110,10 +113,14 @@ class PaymentGateway(Protocol):
         self, reference: str, amount: Money | None = None, *, idempotency_key: str | None = None
     ) -> GatewayCharge:
         """Give captured money back: in full (``amount`` None; refunding twice refunds once),
-        or ``amount`` of it (an after-sale partial refund), once per ``idempotency_key``.
+        or ``amount`` of it (an after-sale refund), once per ``idempotency_key``.
 
-        A partial refund leaves the charge CAPTURED until all of it is given back; the
-        answer's ``refund_reference`` names the refund the key made."""
+        One refund per key, for as long as the charge exists (not only while the provider
+        remembers the key): asked again under it, whatever the amount, the answer is the
+        refund the key made, with its ``refund_amount``. The whole charge asked back
+        (``amount`` None or all of it) when its money is already back is answered REFUNDED,
+        not refused. A partial refund leaves the charge CAPTURED until all of it is given
+        back; the answer's ``refund_reference`` names the refund the key made."""
         ...
 
     async def void(self, reference: str) -> GatewayCharge:
