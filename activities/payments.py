@@ -192,7 +192,8 @@ class PaymentActivities(contract.Payments):
 
         With no payment recorded, the gateway is asked whether it holds a charge under the
         order's key (an attempt that charged but failed to record it) and that is undone;
-        so is an authorisation the provider has captured meanwhile.
+        so is an authorisation the provider has captured meanwhile. A charge the provider
+        has not settled yet (GatewayUnavailableError) is retried, never taken for none.
         """
         with order_context(arg.order_id):
             async with self._sessions() as session:

@@ -18,6 +18,12 @@ made under that key (and, for the whole amount, that the money is not already ba
 an after-sale refund retried a day later, or asked again with other lines under the
 order's one refund key, answers with the refund that exists instead of making another.
 
+An intent ``processing`` (the outcome is not known yet; for cards rare and short, for bank
+debits days) raises ChargeProcessingError from every call, never "no charge" nor "cannot
+void": the saga's step or compensation is retried until the intent settles, then does what
+the settled intent needs. Cancelling it instead is not attempted: Stripe allows that only
+"in rare cases", and a guess either way could lose the customer's money.
+
 Errors, mapped onto the saga's rules: a card error is a decline (non-retryable, with
 Stripe's decline code); rate limits, connection errors, 5xx and a key Stripe refuses are
 GatewayUnavailableError (retried, counted by the circuit breaker); an idempotency conflict
@@ -31,6 +37,7 @@ from typing import Protocol
 import stripe
 
 from gateways.payment_gateway import (
+    ChargeProcessingError,
     ChargeStatus,
     GatewayCharge,
     GatewayRequestError,
@@ -52,6 +59,7 @@ __all__ = ["IntentLog", "StripeGateway", "build_stripe_client"]
 
 UNCONFIRMED = ("requires_payment_method", "requires_confirmation")
 CANCELABLE = ("requires_payment_method", "requires_confirmation", "requires_action")
+PROCESSING = "processing"
 
 
 class IntentLog(Protocol):
@@ -86,7 +94,7 @@ class StripeGateway:
         return _charge_of(intent)
 
     async def capture(self, reference: str) -> GatewayCharge:
-        intent = await self._stripe.retrieve(reference)
+        intent = await self._current(reference)
         if intent.status == "requires_capture":
             intent = await self._stripe.capture(_key_of(intent), reference)
         elif intent.status != "succeeded":
@@ -94,7 +102,7 @@ class StripeGateway:
         return _charge_of(intent)
 
     async def void(self, reference: str) -> GatewayCharge:
-        intent = await self._stripe.retrieve(reference)
+        intent = await self._current(reference)
         if intent.status == "requires_capture" or intent.status in CANCELABLE:
             intent = await self._stripe.cancel(_key_of(intent), reference)
         elif intent.status != "canceled":
@@ -107,7 +115,7 @@ class StripeGateway:
         """Refund the captured money, or ``amount`` of it, once per key (``idempotency_key``,
         else the order's): a refund already made under the key is the answer, and so are
         the refunds that already gave the whole charge back when all of it is asked."""
-        intent = await self._stripe.retrieve(reference)
+        intent = await self._current(reference)
         if intent.status != "succeeded":
             raise GatewayRequestError(f"intent {reference} is {intent.status}: nothing to refund")
         key = idempotency_key or _key_of(intent)
@@ -129,8 +137,8 @@ class StripeGateway:
         intent_id = await self._log.intent_for(idempotency_key)
         if intent_id is None:
             return None
-        intent = await self._stripe.retrieve(intent_id)
-        if intent.status in UNCONFIRMED or intent.status == "processing":
+        intent = await self._current(intent_id)
+        if intent.status in UNCONFIRMED:
             return None
         if intent.status == "canceled" and intent.latest_charge is None:
             return None  # abandoned before any money was held
@@ -140,6 +148,13 @@ class StripeGateway:
             if standing and back >= intent.amount_received:
                 return _charge_of(intent, refund=standing[0], refunded=True, given=back)
         return _charge_of(intent)
+
+    async def _current(self, intent_id: str) -> stripe.PaymentIntent:
+        """The intent as it stands; one still processing has no answer to act on yet."""
+        intent = await self._stripe.retrieve(intent_id)
+        if intent.status == PROCESSING:
+            raise _still_processing(intent)
+        return intent
 
 
 def _metadata(intent: stripe.PaymentIntent, key: str) -> str:
@@ -154,6 +169,12 @@ def _key_of(intent: stripe.PaymentIntent) -> str:
 def _refund_key(refund: stripe.Refund) -> str:
     metadata = refund.metadata
     return str(metadata[REFUND_KEY]) if metadata is not None and REFUND_KEY in metadata else ""
+
+
+def _still_processing(intent: stripe.PaymentIntent) -> ChargeProcessingError:
+    return ChargeProcessingError(
+        f"intent {intent.id} is still processing: no outcome yet, ask again later"
+    )
 
 
 def _check_same_request(
@@ -199,9 +220,11 @@ def _charge_of(
         "requires_action": ChargeStatus.REQUIRES_ACTION,
         "canceled": ChargeStatus.VOIDED,
     }.get(intent.status)
+    if intent.status == PROCESSING:
+        raise _still_processing(intent)
     if status is None:
-        # "processing" (cards rarely): no answer yet, so ask again later.
-        raise GatewayUnavailableError(f"intent {intent.id} is still {intent.status}")
+        # A state this adapter does not know: no answer to act on, so ask again later.
+        raise GatewayUnavailableError(f"intent {intent.id} is {intent.status}")
     if refunded:
         status = ChargeStatus.REFUNDED
     refund_amount = None
