@@ -167,9 +167,11 @@ async def settle(session: AsyncSession, order_id: str, charge: GatewayCharge) ->
     else:
         payment = to_domain(row)
     target = PaymentStatus(charge.status.value)
-    if payment.status is PaymentStatus.PENDING and target is PaymentStatus.REFUNDED:
-        # The customer completed the payment while it was being abandoned: taken, then given
-        # back, and the timeline says both.
+    not_taken = (PaymentStatus.PENDING, PaymentStatus.AUTHORIZED)
+    if payment.status in not_taken and target is PaymentStatus.REFUNDED:
+        # Taken, then given back, and the timeline says both: the customer completed the
+        # payment while it was being abandoned, or a capture's record was lost. The order
+        # is being compensated, so it does not become PAID on the way.
         events.append(payment.capture())
     if target is not payment.status:
         if target is PaymentStatus.CAPTURED:

@@ -191,7 +191,9 @@ class PaymentActivities(contract.Payments):
         """Give the money back: refund a capture, void an authorisation, once.
 
         With no payment recorded, the gateway is asked whether it holds a charge under the
-        order's key (an attempt that charged but failed to record it) and that is undone.
+        order's key (an attempt that charged but failed to record it) and that is undone;
+        so is an authorisation the provider has captured meanwhile. A charge the provider
+        has not settled yet (GatewayUnavailableError) is retried, never taken for none.
         """
         with order_context(arg.order_id):
             async with self._sessions() as session:
@@ -209,7 +211,7 @@ class PaymentActivities(contract.Payments):
             elif row.status == PaymentStatus.CAPTURED:
                 charge = await self._gateway.refund(_reference(row))
             elif row.status == PaymentStatus.AUTHORIZED:
-                charge = await self._gateway.void(_reference(row))
+                charge = await self._release(row)
             elif row.status == PaymentStatus.PENDING and row.gateway_reference is not None:
                 charge = await self._abandon(row)
             else:
@@ -218,6 +220,15 @@ class PaymentActivities(contract.Payments):
                 row = await records.settle(session, arg.order_id, charge)
             log.info("payment %s %s (%s)", row.id, row.status, arg.reason)
             return _refund_result(row)
+
+    async def _release(self, row: PaymentRow) -> GatewayCharge:
+        """Undo what the provider holds for a row that says AUTHORIZED: it may hold more
+        (a capture whose record was lost), which a void would be refused for on every
+        retry. Asked first, since a refused void says nothing about what to do instead."""
+        found = await self._gateway.find_charge(records.idempotency_key(row.order_id))
+        if found is None or found.reference != row.gateway_reference:
+            return await self._gateway.void(_reference(row))
+        return await self._undo(found)
 
     async def _abandon(self, row: PaymentRow) -> GatewayCharge:
         """Void a charge waiting for the customer; if they completed it meanwhile, undo that."""

@@ -56,7 +56,12 @@ class RefundPayments(contract.RefundPayments):
     @implements(contract.RefundPayments.refund_order_payment)
     async def refund_order_payment(self, arg: RefundMoneyInput) -> RefundMoneyResult:
         """Refund ``amount`` of a CONFIRMED order once; the order becomes REFUNDED with
-        PaymentRefunded and OrderRefunded. An order already REFUNDED answers as recorded."""
+        PaymentRefunded and OrderRefunded. An order already REFUNDED answers as recorded.
+
+        The provider makes one refund per order's key for good (also once Stripe has
+        forgotten the key): when it answers with a refund made earlier, for another amount,
+        that amount is recorded and returned; a whole refund whose money is already back is
+        recorded as done."""
         with order_context(arg.order_id):
             async with self._sessions() as session:
                 order = await session.get(OrderRow, arg.order_id)
@@ -77,6 +82,17 @@ class RefundPayments(contract.RefundPayments):
                     f"order {arg.order_id}: the provider refused the refund: {refused}",
                     errors.GATEWAY_REFUSED,
                 ) from refused
+            if charge.refund_amount is not None and charge.refund_amount != amount:
+                # The order's one refund was made before (a run that failed after it, asked
+                # for other lines): what the provider gave back is what is recorded.
+                log.warning(
+                    "order %s: refund %s already gave back %s (asked %s)",
+                    arg.order_id,
+                    charge.refund_reference,
+                    charge.refund_amount,
+                    amount,
+                )
+                amount = charge.refund_amount
             async with self._sessions() as session, session.begin():
                 order = await lock_order(session, arg.order_id)
                 payment = await records.payment_of(session, arg.order_id, lock=True)

@@ -3,6 +3,11 @@
 The port is shaped like a real card provider's API (Stripe, Adyen): a charge is keyed by an
 idempotency key chosen by the caller, so a request repeated after a lost response charges
 once; a charge either captures at once or only authorises, to be captured or voided later.
+
+A charge whose outcome the provider does not know yet (Stripe's ``processing``) has no
+status here: every call on it raises ChargeProcessingError, a GatewayUnavailableError, so
+the caller is retried until the charge settles. It may still take the money, so it is
+never answered as "no charge" (find_charge) nor as something that cannot be undone.
 """
 
 from __future__ import annotations
@@ -17,6 +22,7 @@ from circuitbreaker import CircuitBreaker
 from models.money import Money
 
 __all__ = [
+    "ChargeProcessingError",
     "ChargeStatus",
     "CircuitBreakerGateway",
     "GatewayCharge",
@@ -51,6 +57,9 @@ class GatewayCharge:
     amount: Money
     idempotency_key: str
     refund_reference: str | None = None
+    # What the refund named by refund_reference gave back (of a charge found refunded in
+    # full, all of it): a refund answered from the past may not be for the amount asked.
+    refund_amount: Money | None = None
     # With REQUIRES_ACTION: where the customer completes the payment (a URL the shop shows).
     next_action: str | None = None
 
@@ -85,6 +94,12 @@ class GatewayUnavailableError(PaymentGatewayError):
     """The provider could not be reached or failed (infrastructure): retry later."""
 
 
+class ChargeProcessingError(GatewayUnavailableError):
+    """The provider has not settled the charge yet (it may still take the money): ask
+    again later. An answer from a healthy provider, so the circuit breaker does not count
+    it."""
+
+
 class GatewayRequestError(PaymentGatewayError):
     """The provider refused the request as invalid (e.g. refunding an authorisation):
     a bug on our side, so retrying it unchanged cannot help."""
@@ -110,10 +125,14 @@ class PaymentGateway(Protocol):
         self, reference: str, amount: Money | None = None, *, idempotency_key: str | None = None
     ) -> GatewayCharge:
         """Give captured money back: in full (``amount`` None; refunding twice refunds once),
-        or ``amount`` of it (an after-sale partial refund), once per ``idempotency_key``.
+        or ``amount`` of it (an after-sale refund), once per ``idempotency_key``.
 
-        A partial refund leaves the charge CAPTURED until all of it is given back; the
-        answer's ``refund_reference`` names the refund the key made."""
+        One refund per key, for as long as the charge exists (not only while the provider
+        remembers the key): asked again under it, whatever the amount, the answer is the
+        refund the key made, with its ``refund_amount``. The whole charge asked back
+        (``amount`` None or all of it) when its money is already back is answered REFUNDED,
+        not refused. A partial refund leaves the charge CAPTURED until all of it is given
+        back; the answer's ``refund_reference`` names the refund the key made."""
         ...
 
     async def void(self, reference: str) -> GatewayCharge:
@@ -133,8 +152,9 @@ class CircuitBreakerGateway:
     every call raises GatewayUnavailableError without reaching the provider, until
     ``recovery_seconds`` have passed; then calls go through again (half-open) and the first
     success closes it, a failure reopens it. Temporal's retry backoff does the waiting, so
-    an open circuit costs an activity attempt a microsecond, not a timeout. A decline or an
-    invalid request is an answer from a healthy provider and closes the circuit.
+    an open circuit costs an activity attempt a microsecond, not a timeout. A decline, an
+    invalid request or a charge still processing is an answer from a healthy provider and
+    closes the circuit.
     """
 
     def __init__(
@@ -151,7 +171,7 @@ class CircuitBreakerGateway:
         self._breaker = CircuitBreaker(
             failure_threshold=failure_threshold,
             recovery_timeout=recovery_seconds,
-            expected_exception=GatewayUnavailableError,
+            expected_exception=_provider_failed,
             name=name,
         )
 
@@ -192,3 +212,9 @@ class CircuitBreakerGateway:
 
     async def find_charge(self, idempotency_key: str) -> GatewayCharge | None:
         return await self._guarded(lambda: self._inner.find_charge(idempotency_key))
+
+
+def _provider_failed(kind: type[BaseException], _: BaseException) -> bool:
+    # A charge still processing is polled until it settles; counting each poll would open
+    # the circuit for every other order while the provider is healthy.
+    return issubclass(kind, GatewayUnavailableError) and not issubclass(kind, ChargeProcessingError)

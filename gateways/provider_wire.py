@@ -40,17 +40,22 @@ def charge_to_json(charge: GatewayCharge) -> dict[str, Any]:
         "currency": charge.amount.currency,
         "idempotency_key": charge.idempotency_key,
         "refund_reference": charge.refund_reference,
+        "refund_amount": None if charge.refund_amount is None else str(charge.refund_amount.amount),
         "next_action": charge.next_action,
     }
 
 
 def charge_from_json(body: dict[str, Any]) -> GatewayCharge:
+    currency = str(body["currency"])
+    given = body.get("refund_amount")
     return GatewayCharge(
         reference=str(body["reference"]),
         status=ChargeStatus(body["status"]),
-        amount=Money(Decimal(str(body["amount"])), str(body["currency"])),
+        amount=Money(Decimal(str(body["amount"])), currency),
         idempotency_key=str(body["idempotency_key"]),
         refund_reference=body.get("refund_reference"),
+        # In the charge's currency; absent from an older provider's answers.
+        refund_amount=None if given is None else Money(Decimal(str(given)), currency),
         next_action=body.get("next_action"),
     )
 

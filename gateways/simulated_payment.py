@@ -28,6 +28,9 @@ It stands for an external service, and the provider's own database is its *ledge
 What it reproduces:
 - idempotency: one charge per key; repeating the request answers with the first response
   (or the first decline); the same key with another amount, token or mode is refused;
+  one refund per refund key, never forgotten: asked again under it, whatever the amount,
+  the answer is the refund it made (the port's contract, which the Stripe adapter keeps by
+  the refund's metadata);
 - declines by test token, deterministic: ``tok_chargeDeclined``, ``tok_insufficientFunds``,
   ``tok_expiredCard`` and ``tok_lostCard`` decline; any other ``tok_…`` (``tok_visa``,
   ``tok_mastercard``) succeeds; a token not shaped like ``tok_…`` is declined as invalid;
@@ -228,7 +231,15 @@ def _find(books: Books, idempotency_key: str) -> GatewayCharge | None:
     seen = books.entry(idempotency_key)
     if seen is None or seen.response is None:
         return None
-    return books.charge(seen.response.reference)
+    charge = books.charge(seen.response.reference)
+    return None if charge is None else _given_back(charge)
+
+
+def _given_back(charge: GatewayCharge) -> GatewayCharge:
+    """A charge refunded in full names all of its money as given back."""
+    if charge.status is ChargeStatus.REFUNDED:
+        return replace(charge, refund_amount=charge.amount)
+    return charge
 
 
 _VOIDABLE = (ChargeStatus.AUTHORIZED, ChargeStatus.REQUIRES_ACTION)
@@ -259,21 +270,25 @@ def _refund(
 ) -> GatewayCharge:
     """Give back ``amount`` (None: all that is left) of a captured charge, once per key.
 
-    Without a key, a full refund is recognised by the charge's state (REFUNDED), as before
-    partial refunds existed; a key repeated with another charge or amount is refused."""
+    A key already used for this charge answers with its refund, whatever the amount asked
+    (one after-sale refund per order); on another charge it is refused. The whole charge
+    asked back when it is already REFUNDED is answered as it stands, not refused."""
     charge = books.charge(reference)
     if charge is None:
         raise GatewayRequestError(f"no such charge: {reference}")
     if idempotency_key is not None:
         seen = books.refund(idempotency_key)
         if seen is not None:
-            if seen.charge_reference != reference or (amount not in (None, seen.amount)):
+            if seen.charge_reference != reference:
                 raise IdempotencyKeyReusedError(
-                    f"idempotency key {idempotency_key!r} was used with other parameters"
+                    f"idempotency key {idempotency_key!r} was used for another charge"
                 )
-            return replace(charge, refund_reference=seen.refund_reference)
-    if charge.status is ChargeStatus.REFUNDED and amount is None:
-        return charge  # repeated full refund: the provider answers with the current state
+            return replace(
+                charge, refund_reference=seen.refund_reference, refund_amount=seen.amount
+            )
+    whole = amount is None or amount == charge.amount
+    if charge.status is ChargeStatus.REFUNDED and whole:
+        return _given_back(charge)  # the money is already back: nothing more to give
     if charge.status is not ChargeStatus.CAPTURED:
         raise GatewayRequestError(f"charge {reference} is {charge.status}, cannot be refunded")
     left = charge.amount.amount - books.refunded(reference)
@@ -285,12 +300,13 @@ def _refund(
             f"cannot refund {give} of charge {reference}: {left} is left to refund"
         )
     refund_reference = f"re_{uuid.uuid4().hex}"
-    refund = Refund(reference, Money(give, charge.amount.currency), refund_reference)
+    given = Money(give, charge.amount.currency)
+    refund = Refund(reference, given, refund_reference)
     books.record_refund(idempotency_key or refund_reference, refund)
     status = ChargeStatus.REFUNDED if give == left else ChargeStatus.CAPTURED
     moved = replace(charge, status=status, refund_reference=refund_reference, next_action=None)
     books.update_charge(moved)
-    return moved
+    return replace(moved, refund_amount=given)
 
 
 def _decline_for(token: str) -> tuple[str, str] | None:

@@ -24,6 +24,7 @@ from models.money import Money
 __all__ = [
     "IDEMPOTENCY_KEY",
     "ORDER_ID_KEY",
+    "REFUND_KEY",
     "StripeRequests",
     "build_stripe_client",
     "from_minor_units",
@@ -35,6 +36,9 @@ T = TypeVar("T")
 # The metadata every intent carries: the webhook finds the saga by the order id.
 ORDER_ID_KEY = "order_id"
 IDEMPOTENCY_KEY = "idempotency_key"
+# The key a refund was made under, on the refund itself: Stripe forgets idempotency keys
+# after 24 hours, a refund's metadata stays, so a refund is found by its key for good.
+REFUND_KEY = "refund_key"
 ORDER_KEY_PREFIX = "order-"
 REQUEST_TIMEOUT_SECONDS = 20.0
 REFUND_PAGE = 100
@@ -127,7 +131,7 @@ class StripeRequests:
         )
 
     async def refunds(self, intent_id: str) -> list[stripe.Refund]:
-        """The intent's refunds that stand (not failed or canceled)."""
+        """The intent's refunds that stand (not failed or canceled), newest first."""
         page = await _call(
             lambda: self._refunds.list_async({"payment_intent": intent_id, "limit": REFUND_PAGE})
         )
@@ -136,13 +140,16 @@ class StripeRequests:
     async def refund(
         self, idempotency_key: str, intent_id: str, amount: Money | None = None
     ) -> stripe.Refund:
-        """Refund the rest (``amount=None``) or ``amount``; each distinct partial refund
-        has a key of its own."""
-        params: stripe.params.RefundCreateParams = {"payment_intent": intent_id}
-        key = f"{idempotency_key}:refund"
+        """Refund the rest (``amount=None``) or ``amount``: one refund per key, which the
+        refund carries in its metadata (``refund_key``). The amount stays out of Stripe's
+        key, so the same key asked for another amount is refused, never a second refund."""
+        params: stripe.params.RefundCreateParams = {
+            "payment_intent": intent_id,
+            "metadata": {REFUND_KEY: idempotency_key},
+        }
         if amount is not None:
             params["amount"] = minor_units(amount)
-            key = f"{key}:{params['amount']}"
+        key = f"{idempotency_key}:refund"
         return await _call(lambda: self._refunds.create_async(params, {"idempotency_key": key}))
 
 

@@ -8,7 +8,8 @@ shapes against Stripe's schema but keeps no state; this double is what outcomes 
 proven against.
 
 Test-only endpoints, under ``/_test``: complete or fail a payment's 3-D Secure
-(``POST /_test/payment_intents/{id}/authenticate`` with ``outcome=succeed|fail``), move
+(``POST /_test/payment_intents/{id}/authenticate`` with ``outcome=succeed|fail``), settle
+a ``processing`` payment (``POST /_test/payment_intents/{id}/settle``, the same), move
 the clock (``POST /_test/clock/advance`` with ``seconds``), re-deliver an event
 (``POST /_test/events/{id}/deliver``).
 

@@ -12,6 +12,7 @@ import asyncio
 import json
 import re
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import parse_qsl
@@ -94,6 +95,7 @@ def build_app(state: DoubleState) -> Starlette:
                 handlers.authenticate,
                 methods=["POST"],
             ),
+            Route("/_test/payment_intents/{intent_id}/settle", handlers.settle, methods=["POST"]),
             Route("/_test/clock/advance", handlers.advance_clock, methods=["POST"]),
             Route("/_test/events/{event_id}/deliver", handlers.redeliver, methods=["POST"]),
             Route("/v1/{path:path}", handlers.handle, methods=["GET", "POST", "DELETE"]),
@@ -183,7 +185,9 @@ class _Handlers:
                 found = ledger.refunds_of(params.get("payment_intent", ""))
                 if not params.get("payment_intent"):
                     found = list(ledger.refunds.values())
-                return {"object": "list", "data": found, "has_more": False, "url": "/v1/refunds"}
+                # Stripe lists newest first.
+                data = list(reversed(found))
+                return {"object": "list", "data": data, "has_more": False, "url": "/v1/refunds"}
             case ["refunds", refund_id] if method == "GET" and refund_id in ledger.refunds:
                 return ledger.refunds[refund_id]
             case ["events", event_id] if method == "GET":
@@ -215,11 +219,18 @@ class _Handlers:
             await asyncio.sleep(0.2 * 2**attempt)
 
     async def authenticate(self, request: Request) -> Response:
+        return await self._test_move(request, self.state.ledger.authenticate)
+
+    async def settle(self, request: Request) -> Response:
+        return await self._test_move(request, self.state.ledger.settle)
+
+    async def _test_move(self, request: Request, move: Callable[..., dict[str, Any]]) -> Response:
+        """A test's move of an intent (``outcome=succeed|fail``), its events delivered."""
         params = await _params_of(request)
         with self.state.lock:
             before = len(self.state.ledger.events)
             try:
-                intent = self.state.ledger.authenticate(
+                intent = move(
                     request.path_params["intent_id"], succeed=params.get("outcome") != "fail"
                 )
             except StripeApiError as exc:

@@ -1,7 +1,10 @@
 """The Stripe double's test cards, errors and request checks, as Stripe documents them.
 
 Test payment methods (``pm_card_…``): the succeeding ones, the declining ones with the
-decline codes Stripe answers, and the ones that need 3-D Secure.
+decline codes Stripe answers, and the ones that need 3-D Secure. One is the double's own:
+``pm_card_processing`` leaves the intent ``processing`` until a test settles it. No Stripe
+test card does that, but Stripe documents the state for cards ("rarely") and asynchronous
+methods (bank debits) spend days in it, so the adapter must meet it.
 """
 
 from __future__ import annotations
@@ -12,6 +15,7 @@ __all__ = [
     "AUTHENTICATING",
     "CANCELABLE",
     "DECLINES",
+    "PROCESSING",
     "SUCCEEDING",
     "StripeApiError",
     "check_payment_method",
@@ -23,6 +27,7 @@ __all__ = [
 
 SUCCEEDING = frozenset({"pm_card_visa", "pm_card_mastercard", "pm_card_amex"})
 AUTHENTICATING = frozenset({"pm_card_threeDSecure2Required", "pm_card_authenticationRequired"})
+PROCESSING = frozenset({"pm_card_processing"})
 # payment method -> (code, decline_code, message), as Stripe answers for its test cards
 DECLINES: dict[str, tuple[str, str, str]] = {
     "pm_card_chargeDeclined": ("card_declined", "generic_decline", "Your card was declined."),
@@ -64,7 +69,7 @@ def invalid(message: str, code: str | None = None, param: str | None = None) -> 
 
 
 def check_payment_method(method: object) -> None:
-    known = SUCCEEDING | AUTHENTICATING | DECLINES.keys()
+    known = SUCCEEDING | AUTHENTICATING | PROCESSING | DECLINES.keys()
     if method not in known:
         raise invalid(f"No such PaymentMethod: '{method}'", "resource_missing", "payment_method")
 

@@ -3,8 +3,9 @@
 What it follows from Stripe's documentation, for the subset the adapter uses:
 - the PaymentIntent state machine: ``requires_payment_method`` → (with a payment method)
   ``requires_confirmation`` → confirm → ``succeeded`` (automatic capture),
-  ``requires_capture`` (manual), ``requires_action`` (3-D Secure) or back to
-  ``requires_payment_method`` with ``last_payment_error`` (declined); capture, cancel;
+  ``requires_capture`` (manual), ``requires_action`` (3-D Secure), ``processing`` (the
+  outcome comes later: ``settle``) or back to ``requires_payment_method`` with
+  ``last_payment_error`` (declined); capture, cancel;
   every other move is ``payment_intent_unexpected_state``;
 - test payment methods: ``pm_card_visa`` (and mastercard/amex) succeed,
   ``pm_card_chargeDeclined…`` decline with their decline codes,
@@ -28,6 +29,7 @@ from devstack.stripe_double.cards import (
     AUTHENTICATING,
     CANCELABLE,
     DECLINES,
+    PROCESSING,
     StripeApiError,
     check_payment_method,
     invalid,
@@ -120,6 +122,11 @@ class Ledger:
             intent["next_action"] = next_action(intent, base_url)
             self._event("payment_intent.requires_action", intent)
             return intent
+        if method in PROCESSING:
+            # A charge exists but its outcome is not known yet: no money held, none refused.
+            intent.update(status="processing", latest_charge=_id("ch"))
+            self._event("payment_intent.processing", intent)
+            return intent
         decline = DECLINES.get(method)
         if decline is not None:
             code, decline_code, message = decline
@@ -152,6 +159,17 @@ class Ledger:
                 "authentication_required",
                 "The customer failed to authenticate this payment.",
             )
+        return intent
+
+    def settle(self, intent_id: str, *, succeed: bool) -> dict[str, Any]:
+        """A ``processing`` payment gets its outcome: taken (or held), or failed."""
+        intent = self.intent(intent_id)
+        if intent["status"] != "processing":
+            raise unexpected(intent, "settle")
+        if succeed:
+            self._hold_or_take(intent)
+        else:
+            self._fail(intent, "card_declined", "generic_decline", "Your card was declined.")
         return intent
 
     def capture(self, intent_id: str, params: dict[str, Any]) -> dict[str, Any]:
@@ -245,7 +263,8 @@ class Ledger:
 
     def _hold_or_take(self, intent: dict[str, Any]) -> None:
         self.charges += 1
-        intent["latest_charge"] = _id("ch")
+        # A processing payment keeps the charge it already has.
+        intent["latest_charge"] = intent["latest_charge"] or _id("ch")
         intent["last_payment_error"] = None
         if intent["capture_method"] == "manual":
             intent.update(status="requires_capture", amount_capturable=intent["amount"])

@@ -35,7 +35,7 @@ class Provider:
     good_card: str
     declining_card: str
     charges: Callable[[str], int]  # money taken or held under an order key
-    refunds: Callable[[], int | None]  # refunds made in all (None: not observable)
+    refunds: Callable[[str], int]  # refunds made of one charge
 
 
 @pytest_asyncio.fixture(loop_scope="session", params=["simulated", "stripe"])
@@ -47,7 +47,11 @@ async def provider(
     if request.param == "simulated":
         simulated = SimulatedPaymentGateway()
         yield Provider(
-            simulated, "tok_visa", "tok_chargeDeclined", simulated.charge_count, lambda: None
+            simulated,
+            "tok_visa",
+            "tok_chargeDeclined",
+            simulated.charge_count,
+            simulated.refund_count,
         )
         return
     ledger = stripe_double.state.ledger
@@ -61,7 +65,7 @@ async def provider(
             for intent in ledger.intents.values()
             if intent["metadata"].get("idempotency_key") == key and intent["latest_charge"]
         ),
-        lambda: len(ledger.refunds),
+        lambda reference: len(ledger.refunds_of(reference)),
     )
 
 
@@ -125,7 +129,7 @@ async def test_an_authorisation_is_voided_once(provider: Provider) -> None:
     again = await provider.gateway.void(held.reference)
 
     assert voided.status is again.status is ChargeStatus.VOIDED
-    assert provider.refunds() in (None, 0)
+    assert provider.refunds(held.reference) == 0
 
 
 async def test_a_refund_twice_refunds_once(provider: Provider) -> None:
@@ -137,7 +141,45 @@ async def test_a_refund_twice_refunds_once(provider: Provider) -> None:
     assert refunded.status is again.status is ChargeStatus.REFUNDED
     assert refunded.refund_reference is not None
     assert again.refund_reference == refunded.refund_reference
-    assert provider.refunds() in (None, 1)
+    assert provider.refunds(charge.reference) == 1
     found = await provider.gateway.find_charge("order-r1")
     assert found is not None
     assert found.status is ChargeStatus.REFUNDED
+
+
+async def test_a_refund_key_answers_with_its_one_refund_whatever_amount_is_asked(
+    provider: Provider,
+) -> None:
+    """One refund per refund key: asked again under it, also for another amount (an
+    after-sale refund started again with other lines), the provider answers with the
+    refund it made, naming its amount, and gives nothing more back."""
+    charge = await provider.gateway.charge("order-k1", TEN, provider.good_card, capture=True)
+    four = Money.of("4.00", "EUR")
+
+    first = await provider.gateway.refund(charge.reference, four, idempotency_key="refund-k1")
+    again = await provider.gateway.refund(
+        charge.reference, Money.of("6.00", "EUR"), idempotency_key="refund-k1"
+    )
+
+    assert first.status is again.status is ChargeStatus.CAPTURED
+    assert first.refund_reference is not None
+    assert again.refund_reference == first.refund_reference
+    assert first.refund_amount == again.refund_amount == four
+    assert provider.refunds(charge.reference) == 1
+
+
+async def test_a_whole_refund_of_money_already_given_back_is_answered_as_refunded(
+    provider: Provider,
+) -> None:
+    """The whole charge asked back, amount named (as an after-sale refund names it), when
+    its money is already back: answered REFUNDED with the refund that gave it back --
+    neither refused nor refunded again."""
+    charge = await provider.gateway.charge("order-w1", TEN, provider.good_card, capture=True)
+    refunded = await provider.gateway.refund(charge.reference)
+
+    again = await provider.gateway.refund(charge.reference, TEN, idempotency_key="refund-w1")
+
+    assert again.status is ChargeStatus.REFUNDED
+    assert again.refund_reference == refunded.refund_reference
+    assert again.refund_amount == TEN
+    assert provider.refunds(charge.reference) == 1

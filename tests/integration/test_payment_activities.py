@@ -256,6 +256,33 @@ async def test_refunding_an_authorisation_voids_it(
     assert (await event_types(pg_sessions, order.order_id))[-1] == "PaymentVoided"
 
 
+async def test_cancelling_an_authorisation_captured_unrecorded_refunds_the_capture(
+    pg_sessions: Sessions, payments: PaymentActivities, gateway: SimulatedPaymentGateway
+) -> None:
+    """The capture went through at the provider but its record was lost (the row still
+    says AUTHORIZED) and the order was cancelled: the compensation asks the provider, refunds
+    the capture once instead of voiding forever, and records the capture and the refund."""
+    order = await reserved_order(pg_sessions)
+    held = await payments.charge_payment(charge_of(order, capture=False))
+    assert held.gateway_reference is not None
+    await gateway.capture(held.gateway_reference)
+    refund = RefundPaymentInput(order_id=order.order_id, reason="cancelled")
+
+    first = await payments.refund_payment(refund)
+    again = await payments.refund_payment(refund)
+
+    assert first.outcome == again.outcome == "REFUNDED"
+    assert gateway.refund_count(held.gateway_reference) == 1
+    row = await payment_row(pg_sessions, order.order_id)
+    assert row is not None
+    assert row.status == "REFUNDED"
+    assert (await event_types(pg_sessions, order.order_id))[-3:] == [
+        "PaymentProcessed",
+        "PaymentProcessed",
+        "PaymentRefunded",
+    ]
+
+
 async def test_a_charge_other_than_the_order_total_is_refused(
     pg_sessions: Sessions, payments: PaymentActivities, gateway: SimulatedPaymentGateway
 ) -> None:

@@ -161,3 +161,30 @@ async def test_events_are_delivered_signed_as_stripe_signs_them(
     body, signature = received[-1]
     with pytest.raises(stripe.SignatureVerificationError):
         stripe.Webhook.construct_event(body, signature, "whsec_other")
+
+
+def test_a_processing_payment_gets_its_outcome_later(stripe_double: StripeDouble) -> None:
+    """``pm_card_processing`` leaves the confirmed intent processing, with a charge and no
+    money received, until a test settles it: succeeded, or back to a payment method."""
+    paid, failed = (
+        post(
+            stripe_double,
+            "/v1/payment_intents",
+            INTENT | {"payment_method": "pm_card_processing", "confirm": "true"},
+        ).json()
+        for _ in range(2)
+    )
+    early_refund = post(stripe_double, "/v1/refunds", {"payment_intent": paid["id"]})
+
+    settled = post(stripe_double, f"/_test/payment_intents/{paid['id']}/settle", {}).json()
+    refused = post(
+        stripe_double, f"/_test/payment_intents/{failed['id']}/settle", {"outcome": "fail"}
+    ).json()
+
+    assert (paid["status"], paid["amount_received"]) == ("processing", 0)
+    assert paid["latest_charge"]
+    assert early_refund.json()["error"]["code"] == "charge_not_refundable"
+    assert (settled["status"], settled["amount_received"]) == ("succeeded", 1000)
+    assert settled["latest_charge"] == paid["latest_charge"]
+    assert refused["status"] == "requires_payment_method"
+    assert refused["last_payment_error"]["code"] == "card_declined"

@@ -196,3 +196,28 @@ async def test_the_compensation_abandons_an_unrecorded_payment_waiting_for_3ds(
     assert result.outcome == "NOTHING_TO_REFUND"
     assert stripe_double.state.ledger.intents[waiting.reference]["status"] == "canceled"
     assert await payment_row(pg_sessions, order.order_id) is None
+
+
+async def test_the_compensation_refunds_a_capture_recorded_as_an_authorisation(
+    pg_sessions: Sessions, stripe_double: StripeDouble
+) -> None:
+    """Authorise-then-capture, parked at capture: Stripe captured but the record was lost,
+    then the order was cancelled. Stripe refuses to cancel a succeeded intent, so the
+    compensation asks for the intent's state and refunds it, once, recording REFUNDED."""
+    gateway = gateway_on(stripe_double, pg_sessions)
+    payments = PaymentActivities(pg_sessions, gateway)
+    order = await reserved_order(pg_sessions, token="pm_card_visa")
+    held = await payments.charge_payment(charge_of(order, capture=False))
+    assert held.gateway_reference is not None
+    await gateway.capture(held.gateway_reference)
+
+    result = await payments.refund_payment(
+        RefundPaymentInput(order_id=order.order_id, reason="cancelled")
+    )
+
+    assert result.outcome == "REFUNDED"
+    refunds = list(stripe_double.state.ledger.refunds.values())
+    assert [(r["payment_intent"], r["amount"]) for r in refunds] == [(held.gateway_reference, 2500)]
+    row = await payment_row(pg_sessions, order.order_id)
+    assert row is not None
+    assert row.status == "REFUNDED"

@@ -32,7 +32,7 @@ async def test_every_adapter_request_is_accepted_by_stripe_mock(stripe_mock_url:
     await requests.cancel(key, intent)
     await requests.refunds(intent)
     await requests.refund(key, intent)
-    await requests.refund(key, intent, Money.of("2.50", "EUR"))
+    await requests.refund("refund-7f1c", intent, Money.of("2.50", "EUR"))
 
     sent = [
         (method, url.removeprefix(stripe_mock_url).split("?")[0]) for method, url, _ in http.sent
@@ -54,7 +54,7 @@ async def test_every_adapter_request_is_accepted_by_stripe_mock(stripe_mock_url:
         f"{key}:capture",
         f"{key}:cancel",
         f"{key}:refund",
-        f"{key}:refund:250",
+        "refund-7f1c:refund",
     ]
     assert len(set(keys)) == len(keys)
     assert all(h["Authorization"] == f"Bearer {TEST_SECRET_KEY}" for _, _, h in http.sent)

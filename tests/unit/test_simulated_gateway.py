@@ -343,8 +343,9 @@ async def test_a_waiting_charge_is_voided_once_and_cannot_be_completed_after() -
 
 
 async def test_a_partial_refund_is_made_once_per_key() -> None:
-    """An after-sale refund of part of a charge: once per key, the rest stays refundable,
-    more than is left is refused, and the last part makes the charge REFUNDED."""
+    """An after-sale refund of part of a charge: once per key (asked again under it for
+    another amount, the answer is the refund it made), the rest stays refundable, more
+    than is left is refused, and the last part makes the charge REFUNDED."""
     gateway = SimulatedPaymentGateway()
     charge = await gateway.charge("order-1", TEN, "tok_visa", capture=True)
     four = Money.of("4.00", "EUR")
@@ -354,13 +355,27 @@ async def test_a_partial_refund_is_made_once_per_key() -> None:
 
     assert first.status is ChargeStatus.CAPTURED
     assert again.refund_reference == first.refund_reference
-    with pytest.raises(IdempotencyKeyReusedError):
-        await gateway.refund(charge.reference, TEN, idempotency_key="refund-1")
+    other = await gateway.refund(charge.reference, TEN, idempotency_key="refund-1")
+    assert (other.refund_reference, other.refund_amount) == (first.refund_reference, four)
+    assert gateway.refund_count(charge.reference) == 1
     with pytest.raises(GatewayRequestError):
         await gateway.refund(charge.reference, TEN, idempotency_key="refund-2")
     rest = await gateway.refund(charge.reference, idempotency_key="refund-3")
     assert rest.status is ChargeStatus.REFUNDED
     assert rest.refund_reference != first.refund_reference
+
+
+async def test_a_refund_key_is_refused_on_another_charge() -> None:
+    """A refund key belongs to the charge it refunded: used on another one, it is refused
+    rather than answered with a refund of a different charge."""
+    gateway = SimulatedPaymentGateway()
+    one = await gateway.charge("order-1", TEN, "tok_visa", capture=True)
+    two = await gateway.charge("order-2", TEN, "tok_visa", capture=True)
+    await gateway.refund(one.reference, Money.of("4.00", "EUR"), idempotency_key="refund-1")
+
+    with pytest.raises(IdempotencyKeyReusedError):
+        await gateway.refund(two.reference, Money.of("4.00", "EUR"), idempotency_key="refund-1")
+    assert gateway.refund_count(two.reference) == 0
 
 
 async def test_partial_refunds_are_shared_through_the_ledger_file(tmp_path: Path) -> None:
