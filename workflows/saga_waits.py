@@ -109,14 +109,16 @@ class SagaWaits:
             f"Last error: {reason}\n\nSend the signal or update `retry` to run the step "
             "again, or `cancel` to compensate."
         )
-        await self._record_status(OrderStatus.NEEDS_ATTENTION, step, reason=reason)
         # A failed compensation waits for a retry only: nothing else can undo what it holds.
         hold = None if self._compensating else self._policy.attention_hold_seconds
         self._state.needs_attention_until = (
             None if hold is None else since + timedelta(seconds=hold)
         )
+        # Operators see NEEDS_ATTENTION from here on: a decision sent while the park is
+        # still being recorded counts (the record may take its whole budget).
         self._awaiting_decision = self._state.awaiting_decision = True
         try:
+            await self._record_status(OrderStatus.NEEDS_ATTENTION, step, reason=reason)
             await workflow.wait_condition(
                 lambda: self._retry is not None or self._cancel_waiting(), timeout=hold
             )

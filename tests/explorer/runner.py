@@ -198,7 +198,7 @@ async def _settle(
     compensation) is checked as it waits, then retried as an operator would."""
     rescues = 0
     ending = asyncio.ensure_future(_result(handle))
-    while True:
+    for _ in range(int(SETTLE_SECONDS / POLL_SECONDS) * (MAX_RESCUES + 1)):
         try:
             result = await asyncio.wait_for(asyncio.shield(ending), POLL_SECONDS)
         except TimeoutError:
@@ -223,6 +223,10 @@ async def _settle(
             status = await handle.query(OrderSaga.status)
             return status.status, True, None
         return result.status, True, None
+    ending.cancel()
+    status = await handle.query(OrderSaga.status)
+    problems.append(f"the saga neither ended nor waited for an operator: {status}")
+    return status.status, False, status.step
 
 
 async def _result(handle: WorkflowHandle[OrderSaga, SagaResult]) -> SagaResult | str:

@@ -18,7 +18,7 @@ from decimal import Decimal
 from typing import Any
 
 from temporalio import activity
-from temporalio.client import Client, WorkflowUpdateStage
+from temporalio.client import Client
 from temporalio.exceptions import ApplicationError
 
 from messages import contract, errors
@@ -185,17 +185,14 @@ class World:
         if act is Act.CANCEL:
             await handle.signal("cancel", request)
         elif act is Act.CANCEL_UPDATE:
-            await handle.start_update(
-                "request_cancel", request, wait_for_stage=WorkflowUpdateStage.ACCEPTED
-            )
+            # Its handler answers at once, accepted or refused: the answer is part of the story.
+            answer = await handle.execute_update("request_cancel", request)
+            world.trace.append(f"  -> {answer}")
         elif act is Act.RETRY:
             await handle.signal("retry", RetryRequest(operator="explorer"))
         elif act is Act.RETRY_UPDATE:
-            await handle.start_update(
-                "retry",
-                RetryRequest(operator="explorer"),
-                wait_for_stage=WorkflowUpdateStage.ACCEPTED,
-            )
+            answer = await handle.execute_update("retry", RetryRequest(operator="explorer"))
+            world.trace.append(f"  -> {answer}")
         elif act is Act.TEMPORAL_CANCEL:
             await handle.cancel()
         elif act is Act.LAND:
