@@ -115,7 +115,27 @@ REGISTRY: tuple[Patch, ...] = (
             "lean_needs_attention_cancelled.json",
             "lean_needs_attention_retried.json",
             "lean_payment_pending_confirmed.json",
+            "lean_temporal_cancel_while_charging.json",
         ),
+    ),
+    Patch(
+        id=TEMPORAL_CANCEL_PATCH,
+        workflow="OrderSaga",
+        gates="a Temporal cancellation request is an order cancel: compensate and end "
+        "CANCELLED before confirmation, refused after, never cutting a compensation short; "
+        "checked only when a request arrives",
+        introduced="the invariants work (issue 19)",
+        new_sagas_record=True,
+        histories=("lean_temporal_cancel_while_charging.json",),
+    ),
+    Patch(
+        id=REFUND_FINISHES_PATCH,
+        workflow="RefundWorkflow",
+        gates="a refund finishes: a cancellation request is ignored, and a step that fails "
+        "in a way it did not plan for waits for an operator's retry; checked only then",
+        introduced="the invariants work (issue 19)",
+        new_sagas_record=True,
+        histories=("refund/refund_cancel_requested.json",),
     ),
     Patch(
         id=CONCLUDE_ORDER_PATCH,

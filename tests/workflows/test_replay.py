@@ -75,6 +75,20 @@ async def _cancel_parked(handle: WorkflowHandle[Any, Any], fakes: FakeActivities
 
 SHORT = SagaPolicy(charge_budget_seconds=1)
 
+
+def _holding_the_charge() -> FakeActivities:
+    fakes = FakeActivities()
+    fakes.hold("charge")
+    return fakes
+
+
+async def _temporal_cancel_while_charging(
+    handle: WorkflowHandle[Any, Any], fakes: FakeActivities
+) -> None:
+    await fakes.started["charge"].wait()
+    await handle.cancel()
+    fakes.gates["charge"].set()
+
 SCENARIOS: dict[str, tuple[FakeActivities, OrderSagaInput, bool, Driver | None]] = {
     "confirmed": (FakeActivities(), sample_order(), False, None),
     "rejected": (FakeActivities(out_of_stock=True), sample_order(), False, None),
@@ -111,6 +125,12 @@ SCENARIOS: dict[str, tuple[FakeActivities, OrderSagaInput, bool, Driver | None]]
         sample_order().model_copy(update={"policy": SHORT}),
         False,
         _retry_after_outage,
+    ),
+    "lean_temporal_cancel_while_charging": (
+        _holding_the_charge(),
+        sample_order(),
+        False,
+        _temporal_cancel_while_charging,
     ),
     "lean_needs_attention_cancelled": (
         FakeActivities(charge_error=unavailable),
