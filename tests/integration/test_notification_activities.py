@@ -18,7 +18,7 @@ from gateways.notification_channels import ChannelUnavailableError, SmtpChannel
 from gateways.simulated_payment import SimulatedPaymentGateway
 from messages.activities import ChargePaymentInput, NotifyCustomerInput, ReserveInventoryInput
 from messages.restock import AlertLowStockInput, LowStock
-from messages.saga import OrderSnapshot
+from messages.saga import OrderSnapshot, PaymentInfo
 from persistence.tables import NotificationRow
 from tests.fixtures.smtp import LOOPBACK, SmtpServer
 from tests.integration.saga_data import Sessions, add_product, event_types, order_of, snapshot
@@ -181,28 +181,60 @@ async def test_with_smtp_down_the_outcome_is_committed_and_the_activity_raises(
     ]
 
 
-async def test_a_payment_failure_concludes_the_order_without_an_order_event(
+async def test_a_payment_given_up_on_ends_with_its_one_terminal_event(
     pg_sessions: Sessions, notifications: NotificationActivities
 ) -> None:
-    """PAYMENT_FAILED is a status only: its event, PaymentFailed, belongs to the payment."""
+    """PAYMENT_FAILED without a decline (the provider out past the budget, the customer who
+    never acted) still tells other teams how the order ended: conclude records the
+    PaymentFailed no payment recorded (docs/invariants.md, one terminal event)."""
     await add_product(pg_sessions, "sku-chair", 5)
     order = snapshot(("sku-chair", 1))
     await InventoryActivities(pg_sessions, RestockSettings()).reserve_inventory(
         ReserveInventoryInput(order=order)
     )
 
-    await notifications.notify_customer(
-        notice(order, "PAYMENT_FAILED", "PAYMENT_FAILED", reason="your card was declined")
-    )
+    for _ in range(2):  # a retry after a lost reply records nothing twice
+        await notifications.conclude_order(
+            notice(order, "PAYMENT_FAILED", "PAYMENT_FAILED", reason="payment unavailable")
+        )
 
     failed = await order_of(pg_sessions, order.order_id)
     assert failed is not None
-    assert (failed.status, failed.failure_reason) == ("PAYMENT_FAILED", "your card was declined")
+    assert (failed.status, failed.failure_reason) == ("PAYMENT_FAILED", "payment unavailable")
     assert await event_types(pg_sessions, order.order_id) == [
         "OrderCreated",
         "InventoryReserved",
+        "PaymentFailed",
         "NotificationSent",
     ]
+
+
+async def test_a_declined_payment_keeps_its_own_terminal_event_alone(
+    pg_sessions: Sessions, notifications: NotificationActivities
+) -> None:
+    """A decline recorded PaymentFailed already: concluding adds no second one."""
+    await add_product(pg_sessions, "sku-lamp", 5)
+    order = snapshot(("sku-lamp", 1))
+    await InventoryActivities(pg_sessions, RestockSettings()).reserve_inventory(
+        ReserveInventoryInput(order=order)
+    )
+    declined = order.model_copy(update={"payment": PaymentInfo(token="tok_chargeDeclined")})
+    with pytest.raises(ApplicationError):
+        await PaymentActivities(pg_sessions, SimulatedPaymentGateway()).charge_payment(
+            ChargePaymentInput(
+                order_id=order.order_id,
+                customer_id=order.customer_id,
+                amount=order.total,
+                currency=order.currency,
+                payment=declined.payment,
+            )
+        )
+
+    await notifications.conclude_order(
+        notice(order, "PAYMENT_FAILED", "PAYMENT_FAILED", reason="your card was declined")
+    )
+
+    assert (await event_types(pg_sessions, order.order_id)).count("PaymentFailed") == 1
 
 
 async def test_an_outcome_the_order_cannot_reach_is_refused_without_retry(
