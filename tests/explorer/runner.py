@@ -108,6 +108,10 @@ async def explorer_environment() -> AsyncIterator[tuple[WorkflowEnvironment, Wor
     # attempt would bury the findings.
     logging.getLogger("temporalio").setLevel(logging.ERROR)
     args = ["--dynamic-config-value", "frontend.WorkflowTimeSkippingEnabled=true"]
+    # A skip is a timer task; the timer queue reads tasks up to this far ahead, 1 s by
+    # default, which made every skip (a retry backoff, a hold) cost a second. Measured
+    # here: ten skips in 10.1 s by default, 0.8 s at 10 ms.
+    args += ["--dynamic-config-value", 'history.timerProcessorMaxTimeShift="10ms"']
     args += ["--log-level", "error"]
     for name, kind in SEARCH_ATTRIBUTES.items():
         args += ["--search-attribute", f"{name}={kind}"]
