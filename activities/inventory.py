@@ -27,10 +27,8 @@ from messages.contract import implements
 from messages.restock import LowStock, RestockInventoryInput, RestockResult
 from messages.saga import OrderSnapshot
 from models import (
-    EventItem,
     IllegalTransitionError,
     InventoryItem,
-    InventoryReleased,
     InventoryReservationFailed,
     OutOfStockError,
     UnknownProductError,
@@ -176,22 +174,15 @@ class InventoryActivities(contract.Inventory):
                 # Takes turns with a reservation attempt of the same order.
                 await orders.lock(session, arg.order_id)
                 lines = await inventory.holdings(session, arg.order_id)
-                held = [(line.product_id, line.quantity) for line in lines if line.held]
-                if not held:
+                if not any(line.held for line in lines):
                     # Released before (a retry) or never reserved: report what was released.
                     released = {line.product_id: line.quantity for line in lines}
                     return ReleaseResult(order_id=arg.order_id, released=released)
-                await inventory.give_back(session, held)
                 batch = Batch(session)
-                inventory.mark_released(batch, arg.order_id)
-                event = InventoryReleased(
-                    order_id=arg.order_id,
-                    items=tuple(EventItem(product_id, quantity) for product_id, quantity in held),
-                )
-                batch.add_events([event], utc_now())
+                released = await inventory.release_held(session, batch, arg.order_id, lines)
                 await batch.send()
-            log.info("released %d lines (%s)", len(held), arg.reason)
-            return ReleaseResult(order_id=arg.order_id, released=dict(held))
+            log.info("released %d lines (%s)", len(released), arg.reason)
+            return ReleaseResult(order_id=arg.order_id, released=released)
 
     @implements(contract.Inventory.restock_inventory)
     async def restock_inventory(self, arg: RestockInventoryInput) -> RestockResult:

@@ -41,7 +41,7 @@ from models import (
     render_notification,
 )
 from models.actor import SYSTEM
-from persistence import notifications, orders, recorded
+from persistence import inventory, notifications, orders, recorded
 from persistence.batch import Batch, is_postgres
 from persistence.tables import utc_now
 from telemetry.context import order_context
@@ -54,6 +54,11 @@ ILLEGAL_TRANSITION = errors.ILLEGAL_TRANSITION
 UNKNOWN_NOTIFICATION_TYPE = errors.UNKNOWN_NOTIFICATION_TYPE
 
 _NO_ORDER = "-"
+
+# The endings that keep no stock (CONFIRMED keeps it: the goods are sold).
+_GIVES_BACK_STOCK = frozenset(
+    {OrderStatus.REJECTED, OrderStatus.PAYMENT_FAILED, OrderStatus.CANCELLED}
+)
 
 # A change of a stored notification's status, returning the event to record with it.
 _Change = Callable[[Notification], DomainEvent | None]
@@ -118,6 +123,14 @@ class NotificationActivities(contract.Notifications):
                 if target is OrderStatus.PAYMENT_FAILED:
                     events += await _payment_failure_untold(session, order.id, order.reason)
                 batch.add_events(events, utc_now(), actor=arg.actor or SYSTEM)
+                if target in _GIVES_BACK_STOCK:
+                    # The release compensation ran before this, but a reservation attempt the
+                    # saga had given up on can still commit after it: whatever the order
+                    # holds now goes back with its ending. Past this commit the order is
+                    # final, and a later reservation is refused by the order's own rule.
+                    await inventory.release_held(
+                        session, batch, order.id, await inventory.holdings(session, order.id)
+                    )
         if order is not None and (new or concluded is not None):
             orders.save(batch, order, new=new, placed_at=snapshot.placed_at)
         notice = existing or self._notice(arg, kind)

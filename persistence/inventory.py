@@ -18,7 +18,9 @@ from sqlalchemy import Integer, bindparam, case, insert, select, update
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from models import (
+    EventItem,
     InventoryItem,
+    InventoryReleased,
     OutOfStockError,
     ReorderPolicy,
     UnknownProductError,
@@ -197,6 +199,25 @@ async def give_back(session: AsyncSession, lines: Sequence[tuple[str, int]]) -> 
                 updated_at=utc_now(),
             ),
         )
+
+
+async def release_held(
+    session: AsyncSession, batch: Batch, order_id: str, lines: Sequence[Holding]
+) -> dict[str, int]:
+    """Give back every unit of ``lines`` (the order's holdings) still held and mark them
+    released, with InventoryReleased in ``batch``; {} when nothing is held. The caller holds
+    the order's lock, so a reservation of the same order takes turns with this."""
+    held = [(line.product_id, line.quantity) for line in lines if line.held]
+    if not held:
+        return {}
+    await give_back(session, held)
+    mark_released(batch, order_id)
+    event = InventoryReleased(
+        order_id=order_id,
+        items=tuple(EventItem(product_id, quantity) for product_id, quantity in held),
+    )
+    batch.add_events([event], utc_now())
+    return dict(held)
 
 
 def mark_released(batch: Batch, order_id: str) -> None:

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import sys
 import uuid
 from collections.abc import AsyncIterator, Sequence
 from contextlib import AsyncExitStack, asynccontextmanager
@@ -51,8 +52,6 @@ from models.invariants import OrderFacts, violations
 from models.order_status import OrderStatus
 from tests.explorer.schedules import Schedule
 from tests.explorer.world import OrderWorld, World
-from workers.sandbox import WORKFLOW_RUNNER
-from workflows import WORKFLOWS
 from workflows.order_saga import OrderSaga
 from workflows.refund import RefundWorkflow
 
@@ -68,7 +67,7 @@ POLICY = SagaPolicy(
     payment_action_timeout_seconds=1800,
 )
 # How often (real seconds) the runner looks whether a saga waits for a person.
-POLL_SECONDS = 1.0
+POLL_SECONDS = 0.5
 SETTLE_SECONDS = 20.0
 # Operator retries the runner sends to a saga that waits for one, before it gives up.
 MAX_RESCUES = 4
@@ -130,16 +129,8 @@ async def explorer_environment() -> AsyncIterator[tuple[WorkflowEnvironment, Wor
     activities = world.activities()
     try:
         async with AsyncExitStack() as stack:
-            for queues, cache in ((pools.cached, 1000), (pools.replaying, 0)):
-                await stack.enter_async_context(
-                    Worker(
-                        env.client,
-                        task_queue=queues.orders,
-                        workflows=WORKFLOWS,
-                        workflow_runner=WORKFLOW_RUNNER,
-                        max_cached_workflows=cache,
-                    )
-                )
+            await stack.enter_async_context(_workflow_workers(env, pools))
+            for queues in (pools.cached, pools.replaying):
                 for queue in (queues.inventory, queues.payments, queues.notifications):
                     await stack.enter_async_context(
                         Worker(
@@ -152,6 +143,30 @@ async def explorer_environment() -> AsyncIterator[tuple[WorkflowEnvironment, Wor
             yield env, world, pools
     finally:
         await env.shutdown()
+
+
+@asynccontextmanager
+async def _workflow_workers(env: WorkflowEnvironment, pools: _Pools) -> AsyncIterator[None]:
+    """Both orders pools in a child process (tests/explorer/workflow_workers.py)."""
+    address = env.client.service_client.config.target_host
+    child = await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-m",
+        "tests.explorer.workflow_workers",
+        address,
+        pools.cached.orders,
+        pools.replaying.orders,
+        stdout=asyncio.subprocess.PIPE,
+    )
+    try:
+        assert child.stdout is not None
+        line = await asyncio.wait_for(child.stdout.readline(), 60)
+        if line.strip() != b"ready":
+            raise RuntimeError(f"the explorer's workflow workers did not start: {line!r}")
+        yield
+    finally:
+        child.terminate()
+        await child.wait()
 
 
 def _snapshot(schedule: Schedule) -> OrderSnapshot:

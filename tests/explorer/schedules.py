@@ -221,6 +221,7 @@ def schedules(draw: st.DrawFn) -> Schedule:
         authorize_capture=draw(st.booleans()),
         attempts=attempts,
         acts=tuple(acts),
-        replay=draw(st.booleans()),
+        # One saga in three runs on the worker that replays every task from its history.
+        replay=draw(st.integers(min_value=0, max_value=2)) == 0,
         refund=refund,
     )

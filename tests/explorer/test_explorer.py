@@ -10,12 +10,16 @@ from __future__ import annotations
 
 import os
 
+import pytest
+
 from tests.explorer.explore import Explorer, explore, print_progress
 
 SCHEDULES = int(os.environ.get("EXPLORER_SCHEDULES", "2000"))
 SEED = int(os.environ.get("EXPLORER_SEED", "20261207"))
 
 
+# The budget CI gives the explorer is 8 minutes; past 10 something is wrong.
+@pytest.mark.timeout(600)
 def test_no_generated_schedule_breaks_an_invariant(explorer: Explorer) -> None:
     """Every schedule ends with nothing held that its ending does not rightly hold, the
     read model equal to the saga's outcome, one terminal event and one notice; a saga

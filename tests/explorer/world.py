@@ -503,6 +503,10 @@ async def _conclude(order: OrderWorld, arg: NotifyCustomerInput) -> Notification
         target = OrderStatus(arg.conclude_status)
         if order.status is not target:
             order.move(target)
+            if target is not OrderStatus.CONFIRMED and order.held:
+                # Like the real conclusion: a late reservation goes back with the ending.
+                order.held, order.reservation = 0, "released"
+                order.events.append("InventoryReleased")
             if target in _CONCLUDING_EVENT:
                 order.events.append(_CONCLUDING_EVENT[target])
             elif target is OrderStatus.PAYMENT_FAILED and "PaymentFailed" not in order.events:

@@ -16,12 +16,24 @@ from config.settings import RestockSettings
 from devstack.process import free_port
 from gateways.notification_channels import ChannelUnavailableError, SmtpChannel
 from gateways.simulated_payment import SimulatedPaymentGateway
-from messages.activities import ChargePaymentInput, NotifyCustomerInput, ReserveInventoryInput
+from messages.activities import (
+    ChargePaymentInput,
+    NotifyCustomerInput,
+    ReleaseInventoryInput,
+    ReserveInventoryInput,
+)
 from messages.restock import AlertLowStockInput, LowStock
 from messages.saga import OrderSnapshot, PaymentInfo
 from persistence.tables import NotificationRow
 from tests.fixtures.smtp import LOOPBACK, SmtpServer
-from tests.integration.saga_data import Sessions, add_product, event_types, order_of, snapshot
+from tests.integration.saga_data import (
+    Sessions,
+    add_product,
+    event_types,
+    order_of,
+    snapshot,
+    stock_of,
+)
 
 pytestmark = pytest.mark.integration
 
@@ -205,6 +217,35 @@ async def test_a_payment_given_up_on_ends_with_its_one_terminal_event(
         "OrderCreated",
         "InventoryReserved",
         "PaymentFailed",
+        # No release compensation ran in this test: the ending gives the units back.
+        "InventoryReleased",
+        "NotificationSent",
+    ]
+
+
+async def test_a_reservation_that_landed_after_its_release_goes_back_with_the_ending(
+    pg_sessions: Sessions, notifications: NotificationActivities
+) -> None:
+    """A reservation attempt the saga gave up on can commit after the release compensation
+    ran (it found nothing to give back). Concluding the order REJECTED gives those units
+    back with the ending; the order is final, so a later attempt reserves nothing."""
+    await add_product(pg_sessions, "sku-desk", 5)
+    order = snapshot(("sku-desk", 2))
+    inventory = InventoryActivities(pg_sessions, RestockSettings())
+    await inventory.release_inventory(ReleaseInventoryInput(order_id=order.order_id, reason="x"))
+    await inventory.reserve_inventory(ReserveInventoryInput(order=order))  # the late attempt
+    assert (await stock_of(pg_sessions, "sku-desk")).reserved == 2
+
+    await notifications.conclude_order(
+        notice(order, "ORDER_REJECTED", "REJECTED", reason="inventory unavailable")
+    )
+
+    assert (await stock_of(pg_sessions, "sku-desk")).reserved == 0
+    assert await event_types(pg_sessions, order.order_id) == [
+        "OrderCreated",
+        "InventoryReserved",
+        "OrderRejected",
+        "InventoryReleased",
         "NotificationSent",
     ]
 
