@@ -54,27 +54,29 @@ with workflow.unsafe.imports_passed_through():
     from models.notification import NotificationType
     from models.order_status import OrderStatus, is_terminal
     from models.payment import PaymentStatus
-    from workflows.restock import RestockWorkflow
-    from workflows.saga_steps import (
-        GIVE_UP,
-        MUST_COMPLETE,
-        CancelRequestedError,
-        PaymentNotCompletedError,
-        StepAbandonedError,
-        charge_policy,
-        classify,
-        is_declined,
-        reserve_policy,
-        run_step,
-    )
-    from workflows.saga_waits import (
-        CUSTOMER_ID,
-        LEAN_SAGA_PATCH,
-        NEEDS_ATTENTION_SINCE,
-        ORDER_STATUS,
-        ORDER_TOTAL,
-        SagaWaits,
-    )
+
+# Our workflow code is imported under the sandbox, never passed through: its calls are guarded.
+from workflows.restock import RestockWorkflow
+from workflows.saga_steps import (
+    GIVE_UP,
+    MUST_COMPLETE,
+    CancelRequestedError,
+    PaymentNotCompletedError,
+    StepAbandonedError,
+    charge_policy,
+    classify,
+    is_declined,
+    reserve_policy,
+    run_step,
+)
+from workflows.saga_waits import (
+    CUSTOMER_ID,
+    LEAN_SAGA_PATCH,
+    NEEDS_ATTENTION_SINCE,
+    ORDER_STATUS,
+    ORDER_TOTAL,
+    SagaWaits,
+)
 
 __all__ = [
     "AUTHORIZE_CAPTURE_PATCH",
