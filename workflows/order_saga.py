@@ -54,33 +54,35 @@ with workflow.unsafe.imports_passed_through():
     from models.notification import NotificationType
     from models.order_status import OrderStatus, is_terminal
     from models.payment import PaymentStatus
-    from workflows.patches import (
-        AUTHORIZE_CAPTURE_PATCH,
-        LEAN_SAGA_PATCH,
-        LEAN_SEARCH_ATTRIBUTES_PATCH,
-        TEMPORAL_CANCEL_PATCH,
-        WAITING_STATES_PATCH,
-    )
-    from workflows.restock import RestockWorkflow
-    from workflows.saga_steps import (
-        GIVE_UP,
-        MUST_COMPLETE,
-        CancelRequestedError,
-        PaymentNotCompletedError,
-        StepAbandonedError,
-        charge_policy,
-        classify,
-        is_declined,
-        reserve_policy,
-        run_step,
-    )
-    from workflows.saga_waits import (
-        CUSTOMER_ID,
-        NEEDS_ATTENTION_SINCE,
-        ORDER_STATUS,
-        ORDER_TOTAL,
-        SagaWaits,
-    )
+
+# Our workflow code is imported under the sandbox, never passed through: its calls are guarded.
+from workflows.patches import (
+    AUTHORIZE_CAPTURE_PATCH,
+    LEAN_SAGA_PATCH,
+    LEAN_SEARCH_ATTRIBUTES_PATCH,
+    TEMPORAL_CANCEL_PATCH,
+    WAITING_STATES_PATCH,
+)
+from workflows.restock import RestockWorkflow
+from workflows.saga_steps import (
+    GIVE_UP,
+    MUST_COMPLETE,
+    CancelRequestedError,
+    PaymentNotCompletedError,
+    StepAbandonedError,
+    charge_policy,
+    classify,
+    is_declined,
+    reserve_policy,
+    run_step,
+)
+from workflows.saga_waits import (
+    CUSTOMER_ID,
+    NEEDS_ATTENTION_SINCE,
+    ORDER_STATUS,
+    ORDER_TOTAL,
+    SagaWaits,
+)
 
 __all__ = [
     "AUTHORIZE_CAPTURE_PATCH",

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import uuid
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -17,7 +17,7 @@ from typing import Any
 from temporalio import activity, workflow
 from temporalio.client import Client, WorkflowHandle
 from temporalio.exceptions import ApplicationError
-from temporalio.worker import Worker
+from temporalio.worker import Worker, WorkflowRunner
 
 from messages import errors
 from messages.activities import (
@@ -194,14 +194,20 @@ class FakeActivities:
 
 @asynccontextmanager
 async def saga_workers(
-    client: Client, fakes: FakeActivities, queues: TaskQueues
+    client: Client,
+    fakes: FakeActivities,
+    queues: TaskQueues,
+    *,
+    workflows: Sequence[type] = WORKFLOWS,
+    runner: WorkflowRunner = WORKFLOW_RUNNER,
 ) -> AsyncIterator[None]:
-    """The real workflows with ``fakes`` as every activity, on ``queues``."""
+    """The real workflows with ``fakes`` as every activity, on ``queues``.
+
+    ``workflows`` and ``runner``: another copy of the workflow code, another runner.
+    """
     activities = fakes.all()
     async with (
-        Worker(
-            client, task_queue=queues.orders, workflows=WORKFLOWS, workflow_runner=WORKFLOW_RUNNER
-        ),
+        Worker(client, task_queue=queues.orders, workflows=workflows, workflow_runner=runner),
         Worker(client, task_queue=queues.inventory, activities=activities),
         Worker(client, task_queue=queues.payments, activities=activities),
         Worker(client, task_queue=queues.notifications, activities=activities),

@@ -1,8 +1,9 @@
 """The orders worker's runner still guards determinism: workflow code runs sandboxed.
 
-workers/sandbox.py answers the SDK's payload-context lookups outside the sandbox; these
-tests prove a workflow's own code is still restricted, and that activity payloads still
-get their activity's serialization context (the lookup the runner answers itself).
+workers/sandbox.py imports the workflow modules once and answers the SDK's payload-context
+lookups outside the sandbox; these tests prove a workflow's own code is still restricted,
+and that activity payloads still get their activity's serialization context (the lookup the
+runner answers itself). test_saga_guard.py proves it for the saga's own modules.
 """
 
 from __future__ import annotations
