@@ -6,7 +6,7 @@ UV_VERSION := 0.13.8
 UV := $(or $(shell command -v uv 2>/dev/null),.cache/uv/bin/uv)
 export UV_PYTHON_DOWNLOADS := never
 
-.PHONY: install dev test lint typecheck unit bench bench-smoke faults schemas publish-contracts clean
+.PHONY: install dev test lint typecheck unit bench bench-smoke faults explore schemas publish-contracts clean
 
 .cache/uv/bin/uv:
 	$(PYTHON) -m venv .cache/uv
@@ -33,6 +33,11 @@ unit: install
 
 bench: install
 	$(UV) run python -m bench
+
+# The schedule explorer at length: 50,000 generated schedules against the saga's invariants
+# (docs/invariants.md), with progress; ARGS="--schedules N --seed S" to change them.
+explore: install
+	$(UV) run python -m tests.explorer $(ARGS)
 
 # Load plus one fault at a time on the real stack; writes docs/faults.md (ARGS=--quick: short).
 faults: install

@@ -140,7 +140,8 @@ class OrderSaga(SagaWaits):
                 return await asyncio.shield(saga_task)
             except asyncio.CancelledError:
                 if saga_task.done():
-                    raise
+                    # Ended as the request came: its outcome stands.
+                    return saga_task.result()
                 # Sagas that met a cancellation request before this rule cancelled the step
                 # in flight; their histories replay that way (the marker is written only
                 # when a request arrives, so other sagas carry none).

@@ -54,7 +54,8 @@ class RefundWorkflow:
                 return await asyncio.shield(refund_task)
             except asyncio.CancelledError:
                 if refund_task.done():
-                    raise
+                    # Ended as the request came: its outcome stands.
+                    return refund_task.result()
                 # Refunds that met a request before this rule were cut short; they replay so.
                 if not workflow.patched(REFUND_FINISHES_PATCH):
                     refund_task.cancel()

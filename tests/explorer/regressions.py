@@ -116,6 +116,15 @@ REGRESSIONS: dict[str, Regression] = {
         ends=OrderStatus.PAYMENT_FAILED,
     ),
     "the customer never acts": Regression(Schedule(card="action"), ends=OrderStatus.PAYMENT_FAILED),
+    # A reservation attempt the saga gave up on (its budget spent) committed after the
+    # release compensation had found nothing to give back: a REJECTED order kept the units.
+    "a reservation that lands after its release": Regression(
+        Schedule(
+            attempts=(("reserve_inventory", (Attempt.LATE, *(Attempt.FAIL,) * 6)),),
+            acts=(_at("conclude_order", 0, Act.LAND),),
+        ),
+        ends=OrderStatus.REJECTED,
+    ),
     # A refund asked to stop by Temporal closed CANCELED between the money and the goods.
     "temporal cancel of a refund": Regression(
         Schedule(refund=RefundPlan(units=1, temporal_cancel=True)), ends=OrderStatus.REFUNDED

@@ -27,6 +27,7 @@ from messages.saga import CancelRequest, OrderSagaInput, OrderSnapshot, SagaResu
 from models.order_status import OrderStatus
 from persistence.tables import InventoryReservationRow, NotificationRow, PaymentRow
 from tests.fixtures.smtp import SmtpServer
+from tests.integration.invariant_facts import assert_invariants
 from tests.integration.saga_data import add_product, order_of, snapshot, stock_of
 from tests.workflows.fakes import CANCEL_SIGNAL
 from workers.runner import build_workers
@@ -105,6 +106,7 @@ async def test_happy_path_confirms_charges_once_and_mails_once(rig: Rig) -> None
     order = snapshot(("sku-a", 2))
     result = await rig.run(order)
     assert result.status == "CONFIRMED"
+    await assert_invariants(rig.sessions, rig.provider, order, result)
     row = await order_of(rig.sessions, order.order_id)
     assert row is not None
     assert row.status == "CONFIRMED"
@@ -119,6 +121,7 @@ async def test_out_of_stock_rejects_and_charges_nothing(rig: Rig) -> None:
     order = snapshot(("sku-b", 2))
     result = await rig.run(order)
     assert result.status == "REJECTED"
+    await assert_invariants(rig.sessions, rig.provider, order, result)
     assert (await stock_of(rig.sessions, "sku-b")).reserved == 0
     assert await rig.count(PaymentRow, order.order_id) == 0
     row = await order_of(rig.sessions, order.order_id)
@@ -132,6 +135,7 @@ async def test_declined_card_releases_the_reservation(rig: Rig) -> None:
     order = snapshot(("sku-c", 1), token="tok_chargeDeclined")
     result = await rig.run(order)
     assert result.status == "PAYMENT_FAILED"
+    await assert_invariants(rig.sessions, rig.provider, order, result)
     assert (await stock_of(rig.sessions, "sku-c")).reserved == 0
     row = await order_of(rig.sessions, order.order_id)
     assert row is not None
@@ -154,6 +158,7 @@ async def test_gateway_down_for_a_while_then_back_completes_with_one_charge(rig:
     rig.provider.outage(on=False)
     result = await handle.result()
     assert result.status == "CONFIRMED"
+    await assert_invariants(rig.sessions, rig.provider, order, result)
     assert calls_during_outage >= 3
     assert rig.provider.charge_count(f"order-{order.order_id}") == 1
 
@@ -164,6 +169,7 @@ async def test_cancel_before_reserve_records_a_cancelled_order(rig: Rig) -> None
     order = snapshot(("sku-e", 1))
     result = await (await rig.start(order, cancel_at_start=True)).result()
     assert result.status == "CANCELLED"
+    await assert_invariants(rig.sessions, rig.provider, order, result)
     assert (await stock_of(rig.sessions, "sku-e")).reserved == 0
     row = await order_of(rig.sessions, order.order_id)
     assert row is not None
@@ -188,6 +194,7 @@ async def test_cancel_after_the_charge_refunds_and_releases(rig: Rig) -> None:
     assert outcome.accepted, outcome
     result = await handle.result()
     assert result.status == "CANCELLED"
+    await assert_invariants(rig.sessions, rig.provider, order, result)
     async with rig.sessions() as session:
         payment = (
             await session.exec(select(PaymentRow).where(col(PaymentRow.order_id) == order.order_id))
@@ -209,6 +216,8 @@ async def test_many_orders_racing_for_the_last_units_sell_exactly_the_stock(rig:
     await add_product(rig.sessions, "sku-g", stock=5)
     orders = [snapshot(("sku-g", 1)) for _ in range(12)]
     results = await asyncio.gather(*(rig.run(order) for order in orders))
+    for order, result in zip(orders, results, strict=True):
+        await assert_invariants(rig.sessions, rig.provider, order, result)
     statuses = sorted(result.status for result in results)
     assert statuses.count(OrderStatus.CONFIRMED) == 5
     assert statuses.count(OrderStatus.REJECTED) == 7
