@@ -73,6 +73,7 @@ from workflows.saga_steps import (
     charge_policy,
     classify,
     is_declined,
+    outliving_cancellation,
     reserve_policy,
     run_step,
 )
@@ -134,23 +135,13 @@ class OrderSaga(SagaWaits):
         ends CANCELLED; after, it is refused and the order confirms; a compensation already
         under way finishes and its outcome stands. The workflow then completes with that
         business outcome, never CANCELED halfway."""
-        saga_task = asyncio.ensure_future(self._saga(saga))
-        while True:
-            try:
-                return await asyncio.shield(saga_task)
-            except asyncio.CancelledError:
-                if saga_task.done():
-                    # Ended as the request came: its outcome stands.
-                    return saga_task.result()
-                # Sagas that met a cancellation request before this rule cancelled the step
-                # in flight; their histories replay that way (the marker is written only
-                # when a request arrives, so other sagas carry none).
-                if not workflow.patched(TEMPORAL_CANCEL_PATCH):
-                    saga_task.cancel()
-                    return await saga_task
-                self._request_cancel(
-                    CancelRequest(reason="cancellation requested through Temporal")
-                )
+        return await outliving_cancellation(
+            self._saga(saga),
+            patch=TEMPORAL_CANCEL_PATCH,
+            on_request=lambda: self.cancel(
+                CancelRequest(reason="cancellation requested through Temporal")
+            ),
+        )
 
     async def _saga(self, saga: OrderSagaInput) -> SagaResult:
         order = saga.order

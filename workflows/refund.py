@@ -9,7 +9,6 @@ refunding twice.
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import Awaitable, Callable
 from typing import Any
 
@@ -31,7 +30,14 @@ with workflow.unsafe.imports_passed_through():
 
 # Our workflow code is imported under the sandbox, never passed through: its calls are guarded.
 from workflows.patches import REFUND_FINISHES_PATCH
-from workflows.saga_steps import MUST_COMPLETE, ArgT, ResultT, StepPolicy, run_step
+from workflows.saga_steps import (
+    MUST_COMPLETE,
+    ArgT,
+    ResultT,
+    StepPolicy,
+    outliving_cancellation,
+    run_step,
+)
 
 __all__ = ["RefundWorkflow"]
 
@@ -48,19 +54,13 @@ class RefundWorkflow:
         """The refund, shielded from Temporal's cancellation: money already on its way back
         is never left half-recorded, the goods unreturned or the customer untold, so a
         cancellation request is noted and the refund finishes."""
-        refund_task = asyncio.ensure_future(self._refund(refund))
-        while True:
-            try:
-                return await asyncio.shield(refund_task)
-            except asyncio.CancelledError:
-                if refund_task.done():
-                    # Ended as the request came: its outcome stands.
-                    return refund_task.result()
-                # Refunds that met a request before this rule were cut short; they replay so.
-                if not workflow.patched(REFUND_FINISHES_PATCH):
-                    refund_task.cancel()
-                    return await refund_task
-                workflow.logger.warning("cancellation request ignored: a refund always finishes")
+        return await outliving_cancellation(
+            self._refund(refund),
+            patch=REFUND_FINISHES_PATCH,
+            on_request=lambda: workflow.logger.warning(
+                "cancellation request ignored: a refund always finishes"
+            ),
+        )
 
     async def _refund(self, refund: RefundOrderInput) -> RefundOutcome:
         order = refund.order

@@ -13,7 +13,8 @@ A step's failure is one of three things:
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
+import asyncio
+from collections.abc import Awaitable, Callable, Coroutine
 from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any, TypeVar
@@ -32,6 +33,7 @@ with workflow.unsafe.imports_passed_through():
 
 ArgT = TypeVar("ArgT", bound=BaseModel)
 ResultT = TypeVar("ResultT", bound=BaseModel)
+T = TypeVar("T")
 
 # Longer causes are cut: a failure's message lands in histories, the status query and the
 # UI, and Temporal refuses oversized failures instead of showing them.
@@ -188,3 +190,27 @@ def describe(failure: BaseException | None) -> str:
 def _short(text: str) -> str:
     text = " ".join(text.split())
     return text if len(text) <= MAX_REASON else text[: MAX_REASON - 1] + "…"
+
+
+async def outliving_cancellation(
+    work: Coroutine[Any, Any, T], *, patch: str, on_request: Callable[[], None]
+) -> T:
+    """Run ``work`` shielded from Temporal's cancellation: each request calls
+    ``on_request`` (which decides what it means for the business) and ``work`` goes on.
+
+    Workflows that met a request before this rule had the request cancel the step in
+    flight; ``patch`` is checked only when a request arrives, so their histories replay
+    that way and only new ones that met a request carry its marker.
+    """
+    task = asyncio.ensure_future(work)
+    while True:
+        try:
+            return await asyncio.shield(task)
+        except asyncio.CancelledError:
+            if task.done():
+                # Ended as the request came: its outcome stands.
+                return task.result()
+            if not workflow.patched(patch):
+                task.cancel()
+                return await task
+            on_request()

@@ -12,12 +12,15 @@ import json
 import subprocess
 import time
 
+from temporalio.client import WorkflowExecutionStatus
+
 from devstack.temporal import temporal_cli
 from devstack.temporal_cluster import TemporalCluster
 from devstack.temporal_tls import SERVER_NAME
 from messages.queues import order_workflow_id
 from models.order_status import OrderStatus
 from tests.cluster.conftest import NAMESPACE
+from tests.integration.invariant_facts import assert_invariants
 from tests.integration.saga_data import add_product, order_of, snapshot, stock_of
 from tests.integration.test_saga_paths import (  # the same tests, collected here again
     Rig,
@@ -79,6 +82,8 @@ async def test_twenty_orders_race_for_five_units_on_the_cluster(rig: Rig) -> Non
     assert (stock.quantity, stock.reserved) == (5, 5)
     charged = [o for o in orders if rig.provider.charge_count(f"order-{o.order_id}") == 1]
     assert len(charged) == 5
+    for order, result in zip(orders, results, strict=True):
+        await assert_invariants(rig.sessions, rig.provider, order, result)
 
 
 async def test_cancel_signal_from_the_temporal_cli_cancels_the_order(
@@ -108,6 +113,35 @@ async def test_cancel_signal_from_the_temporal_cli_cancels_the_order(
     row = await order_of(rig.sessions, order.order_id)
     assert row is not None
     assert row.status == "CANCELLED"
+    await assert_invariants(rig.sessions, rig.provider, order, result)
+
+
+async def test_a_cancellation_request_from_the_temporal_cli_is_an_order_cancel(
+    rig: Rig, temporal_cluster: TemporalCluster
+) -> None:
+    """`temporal workflow cancel` (the Web UI's Request Cancellation) while the charge is
+    slow: the charge finishes, is refunded, the stock released, the customer told; the
+    workflow completes CANCELLED as a business outcome, never closes CANCELED halfway."""
+    await add_product(rig.sessions, "sku-ui-cancel", stock=3)
+    order = snapshot(("sku-ui-cancel", 1))
+    rig.provider._latency = 2.0
+    handle = await rig.start(order)
+    for _ in range(600):
+        if rig.provider.calls:
+            break
+        await asyncio.sleep(0.05)
+    await asyncio.to_thread(
+        cli,
+        temporal_cluster,
+        "workflow",
+        "cancel",
+        "--workflow-id",
+        order_workflow_id(order.order_id),
+    )
+    result = await handle.result()
+    assert result.status == "CANCELLED"
+    assert (await handle.describe()).status == WorkflowExecutionStatus.COMPLETED
+    await assert_invariants(rig.sessions, rig.provider, order, result)
 
 
 async def test_confirmed_orders_are_found_by_the_order_status_query(

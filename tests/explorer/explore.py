@@ -9,6 +9,7 @@ more, with progress), so both explore the same space the same way.
 from __future__ import annotations
 
 import asyncio
+import os
 import sys
 import threading
 import time
@@ -36,7 +37,7 @@ T = TypeVar("T")
 
 # Schedules run at once: enough to keep the server busy, few enough for the slowest to
 # settle quickly (a batch takes as long as its slowest schedule).
-BATCH = 100
+BATCH = int(os.environ.get("EXPLORER_BATCH", "100"))
 
 
 @dataclass

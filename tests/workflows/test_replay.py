@@ -89,6 +89,7 @@ async def _temporal_cancel_while_charging(
     await handle.cancel()
     fakes.gates["charge"].set()
 
+
 SCENARIOS: dict[str, tuple[FakeActivities, OrderSagaInput, bool, Driver | None]] = {
     "confirmed": (FakeActivities(), sample_order(), False, None),
     "rejected": (FakeActivities(out_of_stock=True), sample_order(), False, None),
