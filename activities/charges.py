@@ -2,13 +2,19 @@
 
 A charge is recorded in one transaction under the order's lock: the payment, the order's
 move (PAID, or PAYMENT_PENDING while the provider waits for the customer) and the events.
+
+A compensation that finds nothing to undo records a fence under the same lock, in the
+same place (``record_fence``): an attempt still running when the saga gave up meets it
+before the provider (its first read) or, having been there already, when it records.
 """
 
 from __future__ import annotations
 
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import async_sessionmaker
 from sqlmodel.ext.asyncio.session import AsyncSession
 
+from activities import payment_records as records
 from activities.recording import INVALID_ORDER, WRONG_ORDER_STATUS, business_error
 from gateways.payment_gateway import ChargeStatus, GatewayCharge, public_next_action
 from messages import errors
@@ -33,6 +39,7 @@ __all__ = [
     "first_event",
     "order_after",
     "record_charge",
+    "record_fence",
 ]
 
 
@@ -44,20 +51,71 @@ async def record_charge(
 ) -> payments.Charged:
     """Record the gateway's answer with its events; a captured payment makes the order
     PAID, one waiting for the customer's action PAYMENT_PENDING. Answers the payment a
-    racing twin recorded first instead, when there is one."""
-    async with sessions() as session, session.begin():
-        # Locks the order: attempts for one order take turns from here.
-        known = await payments.load_for_charge(session, payment.order_id, lock=True)
-        if known.recorded is not None:
-            return known.recorded
-        batch = Batch(session)
-        payments.add(batch, payment, gateway_reference=reference)
-        after = order_after(payment.status)
-        if known.order_status is not None and after is not None:
-            orders.set_status(batch, payment.order_id, transition(known.order_status, after))
-        batch.add_events(events, utc_now())
-        await batch.send()
+    racing twin, or the compensation's fence, recorded first instead, when there is one."""
+    try:
+        async with sessions() as session, session.begin():
+            # Locks the order: attempts for one order take turns from here.
+            known = await payments.load_for_charge(session, payment.order_id, lock=True)
+            if known.recorded is not None:
+                return known.recorded
+            batch = Batch(session)
+            payments.add(batch, payment, gateway_reference=reference)
+            after = order_after(payment.status)
+            if known.order_status is not None and after is not None:
+                orders.set_status(batch, payment.order_id, transition(known.order_status, after))
+            batch.add_events(events, utc_now())
+            await batch.send()
+    except IntegrityError:
+        recorded = await _recorded_meanwhile(sessions, payment.order_id)
+        if recorded is None:
+            raise
+        return recorded
     return payments.Charged(payment, reference)
+
+
+async def record_fence(
+    sessions: async_sessionmaker[AsyncSession], order_id: str
+) -> payments.Charged | None:
+    """Fence the order off from a late charge attempt, once: its payment VOIDED with no
+    charge named and no event (``Payment.abandon``). None once the fence stands, or when
+    the order is not recorded (no charge can pass ``check_payable`` then). A charge an
+    attempt recorded since the caller looked is answered instead, for the caller to undo.
+    """
+    try:
+        async with sessions() as session, session.begin():
+            known = await payments.load_for_charge(session, order_id, lock=True)
+            if known.recorded is not None:
+                return None if known.recorded.abandoned else known.recorded
+            if known.order_total is None or known.order_method is None:
+                return None
+            fence = Payment(
+                id=records.payment_id(order_id),
+                order_id=order_id,
+                amount=known.order_total,
+                method=known.order_method,
+                timestamp=utc_now(),
+            )
+            fence.abandon()
+            batch = Batch(session)
+            payments.add(batch, fence, gateway_reference=None)
+            await batch.send()
+    except IntegrityError:
+        recorded = await _recorded_meanwhile(sessions, order_id)
+        if recorded is None:
+            raise
+        return None if recorded.abandoned else recorded
+    return None
+
+
+async def _recorded_meanwhile(
+    sessions: async_sessionmaker[AsyncSession], order_id: str
+) -> payments.Charged | None:
+    """The payment an insert just collided with (None: the conflict was something else).
+    PostgreSQL's locked read sees the rows of when it began: a payment committed while it
+    waited on the order's lock (a twin's charge, the fence) shows only as the conflict."""
+    async with sessions() as session:
+        known = await payments.load_for_charge(session, order_id)
+    return known.recorded
 
 
 def amount_of(arg: ChargePaymentInput) -> Money:
@@ -93,7 +151,15 @@ def order_after(status: PaymentStatus) -> OrderStatus | None:
 
 
 def answer(recorded: payments.Charged, next_action: str | None = None) -> PaymentResult:
+    """The charge's result; a decline and the compensation's fence are refused as final."""
     payment = recorded.payment
+    if recorded.abandoned:
+        # Only an attempt the saga gave up on gets here. Refused, not answered with the
+        # VOIDED payment: a saga reading that answer would take the order for paid.
+        raise business_error(
+            f"the saga gave up on charging order {payment.order_id}: not charged",
+            WRONG_ORDER_STATUS,
+        )
     if payment.status is PaymentStatus.FAILED:
         raise business_error(payment.failure_reason or "payment declined", errors.PAYMENT_DECLINED)
     return PaymentResult(

@@ -5,6 +5,10 @@ network) and is itself idempotent per order (key ``order-<order_id>``), so the o
 look up our record; if none, ask the gateway; record its answer in one transaction with
 the events. A charge whose recording failed is found again by the retry's identical
 request (or by ``find_charge`` when refunding) -- never charged twice.
+
+An attempt can outlive the saga's patience: the compensation then finds nothing to undo
+and fences the order off (``charges.record_fence``), and the late attempt takes nothing,
+or gives back at once what it took.
 """
 
 from __future__ import annotations
@@ -30,6 +34,7 @@ from gateways.payment_gateway import (
     GatewayUnavailableError,
     PaymentDeclinedError,
     PaymentGateway,
+    PaymentGatewayError,
 )
 from messages import contract, errors
 from messages.activities import (
@@ -105,10 +110,24 @@ class PaymentActivities(contract.Payments):
                 events = [charges.first_event(payment, charge)]
                 reference = charge.reference
             recorded = await charges.record_charge(self._sessions, payment, events, reference)
+            if recorded.abandoned and reference is not None:
+                await self._give_back(charge)
             if recorded.payment is payment:
                 count_charge(payment.status)
             log.info("payment %s %s", payment.id, recorded.payment.status)
             return charges.answer(recorded, charge.next_action if reference is not None else None)
+
+    async def _give_back(self, charge: GatewayCharge) -> None:
+        """Undo what a late attempt took after the compensation fenced the order off: the
+        fence says no charge stands, so nothing else would ever give it back."""
+        log.warning("charge %s was made after the saga gave up; undoing it", charge.reference)
+        try:
+            undone = await self._undo(charge)
+        except PaymentGatewayError:
+            # No retry will come back here (a retry stops at the fence): say it loudly.
+            log.exception("charge %s is kept at the provider; undo it by hand", charge.reference)
+            raise
+        log.warning("charge %s %s", undone.reference, undone.status)
 
     async def _answer_again(self, recorded: payments.Charged) -> PaymentResult:
         """A retry's answer from the record; a payment still waiting for the customer
@@ -194,32 +213,43 @@ class PaymentActivities(contract.Payments):
         order's key (an attempt that charged but failed to record it) and that is undone;
         so is an authorisation the provider has captured meanwhile. A charge the provider
         has not settled yet (GatewayUnavailableError) is retried, never taken for none.
+        With nothing to undo, the order is fenced off from a charge attempt still running.
         """
         with order_context(arg.order_id):
-            async with self._sessions() as session:
-                row = await records.payment_of(session, arg.order_id)
-            if row is None:
-                found = await self._gateway.find_charge(records.idempotency_key(arg.order_id))
-                if found is not None and found.status is ChargeStatus.REQUIRES_ACTION:
-                    # Nothing taken yet: abandon it, so the customer cannot complete it later.
-                    await self._gateway.void(found.reference)
-                    found = None
-                if found is None:
+            return await self._refund(arg)
+
+    async def _refund(self, arg: RefundPaymentInput) -> RefundResult:
+        async with self._sessions() as session:
+            row = await records.payment_of(session, arg.order_id)
+        if row is None:
+            found = await self._gateway.find_charge(records.idempotency_key(arg.order_id))
+            if found is not None and found.status is ChargeStatus.REQUIRES_ACTION:
+                # Nothing taken yet: abandon it, so the customer cannot complete it later.
+                await self._gateway.void(found.reference)
+                found = None
+            if found is None:
+                if await charges.record_fence(self._sessions, arg.order_id) is None:
                     return RefundResult(order_id=arg.order_id, outcome=NOTHING_TO_REFUND)
-                log.warning("found an unrecorded charge %s; undoing it", found.reference)
-                charge = await self._undo(found)
-            elif row.status == PaymentStatus.CAPTURED:
-                charge = await self._gateway.refund(_reference(row))
-            elif row.status == PaymentStatus.AUTHORIZED:
-                charge = await self._release(row)
-            elif row.status == PaymentStatus.PENDING and row.gateway_reference is not None:
-                charge = await self._abandon(row)
-            else:
-                return _refund_result(row)
-            async with self._sessions() as session, session.begin():
-                row = await records.settle(session, arg.order_id, charge)
-            log.info("payment %s %s (%s)", row.id, row.status, arg.reason)
+                # A late attempt recorded its charge since we looked, so no fence: undo
+                # that charge from its row (which exists now: this recurses once at most).
+                return await self._refund(arg)
+            log.warning("found an unrecorded charge %s; undoing it", found.reference)
+            charge = await self._undo(found)
+        elif payments.abandoned(row.status, row.gateway_reference):
+            # The fence a first attempt left: the same answer again.
+            return RefundResult(order_id=arg.order_id, outcome=NOTHING_TO_REFUND)
+        elif row.status == PaymentStatus.CAPTURED:
+            charge = await self._gateway.refund(_reference(row))
+        elif row.status == PaymentStatus.AUTHORIZED:
+            charge = await self._release(row)
+        elif row.status == PaymentStatus.PENDING and row.gateway_reference is not None:
+            charge = await self._abandon(row)
+        else:
             return _refund_result(row)
+        async with self._sessions() as session, session.begin():
+            row = await records.settle(session, arg.order_id, charge)
+        log.info("payment %s %s (%s)", row.id, row.status, arg.reason)
+        return _refund_result(row)
 
     async def _release(self, row: PaymentRow) -> GatewayCharge:
         """Undo what the provider holds for a row that says AUTHORIZED: it may hold more

@@ -5,7 +5,8 @@
        │            └─▶ VOIDED     │
        ├───────────────────────────┘
        ├─▶ FAILED
-       └─▶ VOIDED  (a charge waiting for the customer's action, abandoned)
+       └─▶ VOIDED  (a charge waiting for the customer's action, abandoned; or, with no
+                    charge at all, the saga's fence against a late attempt: ``abandon``)
 
 A payment stays PENDING while the provider waits for the customer (``require_action``).
 
@@ -134,6 +135,16 @@ class Payment:
             amount=self.amount.amount,
             currency=self.amount.currency,
         )
+
+    def abandon(self) -> None:
+        """The saga gave up on a payment no charge was made for: VOIDED, so that a late
+        attempt to charge it takes nothing. No event: no money moved, and the order's
+        ending is told by its own terminal event (a PaymentVoided would say a charge was
+        released)."""
+        if self.status is not PaymentStatus.PENDING:
+            # Held or taken money is given back through the provider (void, refund).
+            raise InvalidPaymentError(f"payment {self.id} is {self.status}, not abandoned")
+        self.status = payment_transition(self.status, PaymentStatus.VOIDED)
 
     def refund(self, amount: Money | None = None) -> PaymentRefunded:
         """Give the money back: all of it (REFUNDED), or ``amount`` of a captured payment,

@@ -3,6 +3,10 @@ activity's record of what the gateway answered, so a retry answers from it.
 
 Writers lock the order's row first (``load_for_charge(lock=True)``, and the other payment
 activities through the order), so the attempts of one order take turns on its payment.
+
+A VOIDED payment that names no charge at the provider is the fence a compensation leaves
+when it found nothing to undo (``abandoned``): a charge attempt still running reads it
+where it reads any earlier attempt's payment, and takes nothing.
 """
 
 from __future__ import annotations
@@ -19,7 +23,7 @@ from persistence.batch import Batch, run
 from persistence.bound import Bound, Write, param
 from persistence.tables import OrderRow, PaymentRow
 
-__all__ = ["Charged", "ToCharge", "add", "idempotency_key", "load_for_charge"]
+__all__ = ["Charged", "ToCharge", "abandoned", "add", "idempotency_key", "load_for_charge"]
 
 _ORDERS = OrderRow.__table__  # type: ignore[attr-defined]  # SQLModel declares it untyped
 _PAYMENTS = PaymentRow.__table__  # type: ignore[attr-defined]
@@ -29,6 +33,12 @@ def idempotency_key(order_id: str) -> str:
     return f"order-{order_id}"
 
 
+def abandoned(status: str, gateway_reference: str | None) -> bool:
+    """Whether a payment is the compensation's fence: every other VOIDED payment was
+    voided at the provider and keeps that charge's reference."""
+    return status == PaymentStatus.VOIDED and gateway_reference is None
+
+
 @dataclass(frozen=True)
 class Charged:
     """A recorded payment and the gateway's reference for it."""
@@ -36,15 +46,21 @@ class Charged:
     payment: Payment
     gateway_reference: str | None
 
+    @property
+    def abandoned(self) -> bool:
+        return abandoned(self.payment.status, self.gateway_reference)
+
 
 @dataclass(frozen=True)
 class ToCharge:
-    """What a charge needs to know: the order's status and total (None: not recorded) and
-    the payment an earlier attempt recorded (None: none yet)."""
+    """What a charge needs to know: the order's status, total and payment method (None:
+    not recorded) and the payment an earlier attempt (or the fence) recorded (None: none
+    yet)."""
 
     order_status: OrderStatus | None
     order_total: Money | None
     recorded: Charged | None
+    order_method: str | None = None
 
 
 def _for_charge() -> Select[Any]:
@@ -55,6 +71,7 @@ def _for_charge() -> Select[Any]:
             order.status.label("order_status"),
             order.total_amount,
             order.currency.label("order_currency"),
+            order.payment_method.label("order_method"),
             payment.id,
             payment.amount,
             payment.currency,
@@ -114,6 +131,7 @@ async def load_for_charge(session: AsyncSession, order_id: str, *, lock: bool = 
         OrderStatus(row.order_status),
         Money(row.total_amount, row.order_currency),
         None if row.id is None else _charged(order_id, row),
+        row.order_method,
     )
 
 

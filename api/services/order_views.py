@@ -14,6 +14,7 @@ from api.schemas import (
 )
 from messages.saga import OrderSnapshot, SagaStatus
 from models.order_status import OrderStatus, is_terminal
+from persistence.payments import abandoned
 from persistence.tables import OrderRow
 
 # How far along the lifecycle a status is; every terminal status is as far as it goes.
@@ -56,8 +57,9 @@ def from_record(record: OrderRecord) -> OrderPublic:
             )
             for item in record.items
         ],
+        # The compensation's fence against a late charge is no payment: none was made.
         payment=None
-        if payment is None
+        if payment is None or abandoned(payment.status, payment.gateway_reference)
         else PaymentPublic(
             payment_id=payment.id,
             status=payment.status,

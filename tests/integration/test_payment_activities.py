@@ -154,7 +154,8 @@ async def test_a_refund_after_a_charge_refunds_once(
 async def test_a_refund_with_no_charge_has_nothing_to_refund(
     pg_sessions: Sessions, payments: PaymentActivities
 ) -> None:
-    """No payment recorded and none at the provider: NOTHING_TO_REFUND, nothing written."""
+    """No payment recorded and none at the provider: NOTHING_TO_REFUND, and only the fence
+    against a late charge written (VOIDED, no charge named, no event)."""
     order = await reserved_order(pg_sessions)
 
     result = await payments.refund_payment(
@@ -162,7 +163,10 @@ async def test_a_refund_with_no_charge_has_nothing_to_refund(
     )
 
     assert (result.outcome, result.payment_id) == ("NOTHING_TO_REFUND", None)
-    assert await payment_row(pg_sessions, order.order_id) is None
+    row = await payment_row(pg_sessions, order.order_id)
+    assert row is not None
+    assert (row.status, row.gateway_reference) == ("VOIDED", None)
+    assert await event_types(pg_sessions, order.order_id) == ["OrderCreated", "InventoryReserved"]
 
 
 async def test_a_charge_whose_recording_was_lost_is_refunded(

@@ -181,7 +181,8 @@ async def test_the_compensation_abandons_an_unrecorded_payment_waiting_for_3ds(
     pg_sessions: Sessions, stripe_double: StripeDouble
 ) -> None:
     """The charge step left an intent waiting for the customer and no row: the
-    compensation cancels the intent (it can no longer succeed) and records nothing."""
+    compensation cancels the intent (it can no longer succeed) and records only the fence
+    against a late charge (VOIDED, naming no charge)."""
     gateway = gateway_on(stripe_double, pg_sessions)
     order = await reserved_order(pg_sessions, token="pm_card_threeDSecure2Required")
     waiting = await gateway.charge(
@@ -195,7 +196,9 @@ async def test_the_compensation_abandons_an_unrecorded_payment_waiting_for_3ds(
     assert waiting.status is ChargeStatus.REQUIRES_ACTION
     assert result.outcome == "NOTHING_TO_REFUND"
     assert stripe_double.state.ledger.intents[waiting.reference]["status"] == "canceled"
-    assert await payment_row(pg_sessions, order.order_id) is None
+    fence = await payment_row(pg_sessions, order.order_id)
+    assert fence is not None
+    assert (fence.status, fence.gateway_reference) == ("VOIDED", None)
 
 
 async def test_the_compensation_refunds_a_capture_recorded_as_an_authorisation(

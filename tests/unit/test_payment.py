@@ -144,6 +144,21 @@ def test_voiding_an_authorisation_releases_the_full_amount() -> None:
     )
 
 
+@pytest.mark.parametrize("status", list(PaymentStatus), ids=str)
+def test_only_a_payment_not_yet_made_can_be_abandoned(status: PaymentStatus) -> None:
+    """The saga's fence: a PENDING payment given up on is VOIDED with no event (nothing
+    was held or taken); a payment already past PENDING is refused."""
+    payment = payment_in(status)
+
+    if status is P.PENDING:
+        payment.abandon()
+        assert payment.status is P.VOIDED
+    else:
+        with pytest.raises(InvalidPaymentError):
+            payment.abandon()
+        assert payment.status is status
+
+
 def test_refunding_a_capture_returns_the_full_amount() -> None:
     """A captured payment is refunded in full."""
     payment = payment_in(P.CAPTURED)
