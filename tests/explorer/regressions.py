@@ -125,6 +125,18 @@ REGRESSIONS: dict[str, Regression] = {
         ),
         ends=OrderStatus.REJECTED,
     ),
+    # A charge attempt the saga gave up on landed after the refund compensation had found
+    # nothing to undo (the park's record had failed, so the row still said RESERVED).
+    "a charge that lands after its compensation": Regression(
+        Schedule(
+            attempts=(
+                ("charge_payment", (Attempt.LATE, *(Attempt.FAIL,) * 6)),
+                ("record_order_status", (Attempt.FAIL,) * 12),
+            ),
+            acts=(_at("release_inventory", 0, Act.LAND),),
+        ),
+        ends=OrderStatus.PAYMENT_FAILED,
+    ),
     # A refund asked to stop by Temporal closed CANCELED between the money and the goods.
     "temporal cancel of a refund": Regression(
         Schedule(refund=RefundPlan(units=1, temporal_cancel=True)), ends=OrderStatus.REFUNDED

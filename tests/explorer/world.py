@@ -321,6 +321,8 @@ class FakePayments(_Fake, contract.Payments):
     @implements(contract.Payments.charge_payment)
     async def charge_payment(self, arg: ChargePaymentInput) -> PaymentResult:
         async def work(order: OrderWorld) -> PaymentResult:
+            if order.payment is PaymentStatus.VOIDED and order.charge is None:
+                raise _business("the saga abandoned this charge", errors.WRONG_ORDER_STATUS)
             if order.payment is not None:
                 return _answer(order)
             if order.status is not OrderStatus.RESERVED:
@@ -409,6 +411,10 @@ class FakePayments(_Fake, contract.Payments):
         async def work(order: OrderWorld) -> RefundResult:
             charge = order.charge
             if charge is None:
+                # The fence, as the real compensation writes it: an abandoned payment, so a
+                # charge attempt the saga gave up on takes nothing when it lands later.
+                if order.payment is None:
+                    order.payment = PaymentStatus.VOIDED
                 return RefundResult(order_id=order.order_id, outcome="NOTHING_TO_REFUND")
             # Whatever our record says, the provider's books decide what is undone.
             _undo(charge)
