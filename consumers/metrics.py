@@ -50,11 +50,16 @@ class ConsumerMetrics:
         now = time.monotonic()
         if not force and now - self._sampled_at < self._interval:
             return
-        self._sampled_at = now
         try:
             lag = await consumer.lag()
         except KafkaException as exc:  # a broker hiccup must not stop the consuming
+            self._sampled_at = now
             log.warning("could not sample the consumer lag: %s", exc)
             return
+        if not lag:
+            # Nothing assigned or fetched yet (a rebalance): no sample, so the next poll
+            # tries again instead of leaving the lag unreported for a whole interval.
+            return
+        self._sampled_at = now
         for (topic, partition), behind in lag.items():
             self.lag.labels(self._group, topic, str(partition)).set(behind)

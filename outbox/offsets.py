@@ -102,7 +102,8 @@ class OffsetCommits:
 
 
 def lag(consumer: Consumer, timeout: float) -> dict[tuple[str, int], int]:
-    """Messages behind per assigned partition: high watermark minus committed offset."""
+    """Messages behind per assigned partition: high watermark minus committed offset; a
+    partition no fetch has answered for yet is left out."""
     assigned = consumer.assignment()
     if not assigned:
         return {}
@@ -112,6 +113,9 @@ def lag(consumer: Consumer, timeout: float) -> dict[tuple[str, int], int]:
         # Cached: the high watermark of the last fetch response. Asking the broker costs
         # a round trip per partition that waits behind the fetch in flight (~0.5 s each).
         low, high = consumer.get_watermark_offsets(partition, cached=True)
+        if high < 0:
+            # No fetch answered for it yet (just assigned): its lag is unknown, not 0.
+            continue
         start = partition.offset if partition.offset >= 0 else max(low, 0)
         behind[(partition.topic, partition.partition)] = max(high - start, 0)
     return behind
