@@ -11,7 +11,7 @@ Pure: no I/O, nothing but the standard library and the domain's own enums.
 from __future__ import annotations
 
 from collections.abc import Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from decimal import Decimal
 
 from models.notification import NotificationType
@@ -101,7 +101,6 @@ class OrderFacts:
     units_returned: int = 0
     # What the saga says it holds while it waits (its step and last error), for NEEDS_ATTENTION.
     waiting_step: str | None = None
-    notes: tuple[str, ...] = field(default_factory=tuple)
 
 
 def violations(facts: OrderFacts) -> list[str]:

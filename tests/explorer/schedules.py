@@ -11,7 +11,7 @@ nothing else: an operator who does not act at a point has let the time run out.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from enum import StrEnum
 
 from hypothesis import strategies as st
@@ -114,7 +114,6 @@ class Schedule:
     # Run on the worker that keeps no workflow in cache: every task replays the history.
     replay: bool = False
     refund: RefundPlan | None = None
-    notes: tuple[str, ...] = field(default=())
 
     def script(self, activity: str) -> tuple[Attempt, ...]:
         return dict(self.attempts).get(activity, ())
