@@ -230,12 +230,7 @@ async def _settle(
                 ending.cancel()
                 return status.status, False, status.step
             rescues += 1
-            order.trace.append(f"runner: waits at {status.step}; retry")
-            await handle.start_update(
-                OrderSaga.retry_update,
-                RetryRequest(operator="runner"),
-                wait_for_stage=WorkflowUpdateStage.ACCEPTED,
-            )
+            await _retry_as_operator(handle, OrderSaga.retry_update, order, status.step)
             continue
         if isinstance(result, str):
             problems.append(result)
@@ -301,18 +296,23 @@ async def _finish_refund(handle: WorkflowHandle[Any, Any], order: OrderWorld) ->
         except TimeoutError:
             step = await handle.query(RefundWorkflow.step)
             if step.endswith(":needs_attention"):
-                order.trace.append(f"runner: refund waits at {step}; retry")
-                await handle.start_update(
-                    RefundWorkflow.retry_update,
-                    RetryRequest(operator="runner"),
-                    wait_for_stage=WorkflowUpdateStage.ACCEPTED,
-                )
+                await _retry_as_operator(handle, RefundWorkflow.retry_update, order, step)
             continue
         except WorkflowFailureError as failure:
             return f"the refund workflow closed without finishing: {failure.cause}"
         return None
     ending.cancel()
     return "the refund workflow never finished"
+
+
+async def _retry_as_operator(
+    handle: WorkflowHandle[Any, Any], update: Any, order: OrderWorld, where: object
+) -> None:
+    """What an operator does for a workflow that waits for one without end: retry."""
+    order.trace.append(f"runner: waits at {where}; retry")
+    await handle.start_update(
+        update, RetryRequest(operator="runner"), wait_for_stage=WorkflowUpdateStage.ACCEPTED
+    )
 
 
 def _facts(

@@ -17,7 +17,6 @@ from enum import StrEnum
 from hypothesis import strategies as st
 
 __all__ = [
-    "ACTIVITIES",
     "Act",
     "Attempt",
     "Hook",
@@ -54,22 +53,6 @@ class Act(StrEnum):
     DUPLICATE_WEBHOOK = "duplicate-webhook"  # the last webhook again
     FOREIGN_WEBHOOK = "foreign-webhook"  # a report about another charge naming this order
     LAND = "land"  # attempts that went LATE commit now
-
-
-# Every activity the saga and the refund workflow call, by registered name.
-ACTIVITIES = (
-    "reserve_inventory",
-    "charge_payment",
-    "capture_payment",
-    "record_payment_outcome",
-    "refund_payment",
-    "release_inventory",
-    "conclude_order",
-    "record_order_status",
-    "refund_order_payment",
-    "return_stock",
-    "notify_customer",
-)
 
 
 @dataclass(frozen=True)
