@@ -86,12 +86,13 @@ class Outcome:
         return "\n".join(lines)
 
 
-@dataclass(frozen=True)
 class ScheduleFailedError(AssertionError):
-    outcomes: tuple[Outcome, ...]
+    """Schedules whose outcomes broke an invariant (a plain exception: Hypothesis sets its
+    traceback while it shrinks)."""
 
-    def __str__(self) -> str:
-        return "\n\n".join(outcome.describe() for outcome in self.outcomes)
+    def __init__(self, outcomes: tuple[Outcome, ...]) -> None:
+        super().__init__("\n\n".join(outcome.describe() for outcome in outcomes))
+        self.outcomes = outcomes
 
 
 @dataclass(frozen=True)
@@ -290,7 +291,8 @@ async def _refund(
 async def _finish_refund(handle: WorkflowHandle[Any, Any], order: OrderWorld) -> str | None:
     """Wait for the refund's end, retrying (as an operator) a step that waits for one."""
     ending = asyncio.ensure_future(handle.result())
-    for _ in range(int(SETTLE_SECONDS / POLL_SECONDS)):
+    # As long as a saga gets: each retry may meet another scripted failure.
+    for _ in range(int(SETTLE_SECONDS / POLL_SECONDS) * (MAX_RESCUES + 1)):
         try:
             await asyncio.wait_for(asyncio.shield(ending), POLL_SECONDS)
         except TimeoutError:
