@@ -120,8 +120,6 @@ class OrderSaga(SagaWaits):
         # False once the provider said no money was taken: the refund step is skipped.
         self._charge_may_exist = True
         self._retry: RetryRequest | None = None
-        # True while a parked step waits for an operator's retry or cancel (see _park).
-        self._awaiting_decision = False
         # The provider's reports in arrival order, each event once: (report, succeeded).
         self._outcomes: list[tuple[PaymentOutcome, bool]] = []
         # Who asked for the cancel that won; None: whatever ends the order, the saga decided.
@@ -365,7 +363,7 @@ class OrderSaga(SagaWaits):
     @workflow.signal(name="retry")
     def retry(self, request: RetryRequest | None = None) -> None:
         """An operator's retry of a parked order (no input needed); ignored otherwise."""
-        if self._awaiting_decision and self._retry is None:
+        if self._state.awaiting_decision and self._retry is None:
             self._retry = request or RetryRequest()
 
     @workflow.update(name="retry")
@@ -378,7 +376,7 @@ class OrderSaga(SagaWaits):
 
     @retry_update.validator
     def _validate_retry(self, request: RetryRequest | None = None) -> None:  # noqa: ARG002
-        if not self._awaiting_decision:
+        if not self._state.awaiting_decision:
             # NEEDS_ATTENTION while a cancel compensates is not waiting for a retry either.
             waits = "compensating" if self._compensating else "not waiting for a retry"
             raise ApplicationError(

@@ -66,7 +66,6 @@ class SagaWaits:
     _attention_visible: bool
     _charge_may_exist: bool
     _retry: RetryRequest | None
-    _awaiting_decision: bool
     _outcomes: list[tuple[PaymentOutcome, bool]]
 
     async def _attempt(self, step: Step, call: Callable[[], Awaitable[T]]) -> T:
@@ -118,7 +117,7 @@ class SagaWaits:
         )
         # Operators see NEEDS_ATTENTION from here on: a decision sent while the park is
         # still being recorded counts (the record may take its whole budget).
-        self._awaiting_decision = self._state.awaiting_decision = True
+        self._state.awaiting_decision = True
         try:
             await self._record_status(OrderStatus.NEEDS_ATTENTION, step, reason=reason)
             await workflow.wait_condition(
@@ -127,7 +126,7 @@ class SagaWaits:
         except TimeoutError:
             return _HOLD_OVER
         finally:
-            self._awaiting_decision = self._state.awaiting_decision = False
+            self._state.awaiting_decision = False
             self._state.needs_attention_until = None
         if self._cancel_waiting():
             return _CANCEL
