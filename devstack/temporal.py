@@ -21,15 +21,7 @@ from devstack.process import (
     port_open,
     wait_until,
 )
-
-# The saga upserts these so operators can filter orders in the Web UI.
-# What operators filter orders on, without personal data (the customer id is a pseudonym).
-SEARCH_ATTRIBUTES = {
-    "OrderStatus": "Keyword",
-    "CustomerId": "Keyword",
-    "OrderTotal": "Double",
-    "NeedsAttentionSince": "Datetime",
-}
+from messages.search_attributes import SEARCH_ATTRIBUTES
 
 # Measured here: WAL + synchronous=normal more than doubles the persistent server's throughput.
 SQLITE_PRAGMAS = ("journal_mode=wal", "synchronous=normal")

@@ -2,7 +2,7 @@
 
 Idempotent, safe to run on every deploy (a k8s Job, a compose service): creates the
 Temporal namespace (``ORDERS_TEMPORAL__NAMESPACE``) with its retention, registers the
-search attributes the saga upserts (``devstack.temporal.SEARCH_ATTRIBUTES``) after
+search attributes the saga upserts (``messages.search_attributes``) after
 checking they fit SQL visibility's per-type limits, and migrates the database. Prints
 what it did.
 """
@@ -32,7 +32,7 @@ from temporalio.service import RPCError, RPCStatusCode
 
 from clients.temporal import connect_temporal
 from config.settings import Settings, load_settings
-from devstack.temporal import SEARCH_ATTRIBUTES
+from messages.search_attributes import SEARCH_ATTRIBUTES, kind_name
 from persistence.migrate import upgrade
 
 # Custom attributes SQL visibility (PostgreSQL, MySQL, SQLite) can hold per type: the
@@ -52,12 +52,6 @@ NAMESPACE_VISIBLE_WITHIN = 60.0
 
 class BootstrapError(RuntimeError):
     """The deployment cannot be prepared as configured; the message says why."""
-
-
-def _kind(value: IndexedValueType.ValueType) -> str:
-    # INDEXED_VALUE_TYPE_KEYWORD_LIST -> KeywordList
-    name = IndexedValueType.Name(value).removeprefix("INDEXED_VALUE_TYPE_")
-    return "".join(part.capitalize() for part in name.split("_"))
 
 
 def _value(kind: str) -> IndexedValueType.ValueType:
@@ -116,7 +110,7 @@ async def _custom_attributes(client: Client, namespace: str) -> dict[str, str]:
             listed = await client.operator_service.list_search_attributes(
                 ListSearchAttributesRequest(namespace=namespace)
             )
-            return {name: _kind(kind) for name, kind in listed.custom_attributes.items()}
+            return {name: kind_name(kind) for name, kind in listed.custom_attributes.items()}
         except RPCError as exc:
             # A namespace created a moment ago may not be in this frontend's cache yet.
             if exc.status != RPCStatusCode.NOT_FOUND or time.monotonic() > deadline:

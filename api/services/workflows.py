@@ -27,9 +27,10 @@ from api.problems import ProblemError, dependency_unavailable
 from messages import errors
 from messages.queues import TaskQueues, order_workflow_id
 from messages.saga import CancelOutcome, CancelRequest, OrderSagaInput, SagaStatus
+from messages.search_attributes import CUSTOMER_ID, ORDER_STATUS, ORDER_TOTAL
 from models.actor import Actor
 from models.order_status import OrderStatus
-from workflows.order_saga import CUSTOMER_ID, ORDER_STATUS, ORDER_TOTAL, OrderSaga
+from workflows.order_saga import OrderSaga
 
 START_TIMEOUT = timedelta(seconds=10)
 READ_TIMEOUT = timedelta(seconds=5)

@@ -24,11 +24,12 @@ from devstack.temporal import temporal_cli
 from gateways.payment_gateway import GatewayRequestError
 from messages.queues import order_workflow_id
 from messages.saga import PaymentOutcome
+from messages.search_attributes import CUSTOMER_ID, NEEDS_ATTENTION_SINCE, ORDER_TOTAL
 from persistence.event_store import load_timeline
 from persistence.tables import RESERVATION_RESERVED, InventoryReservationRow
 from tests.e2e.harness import TERMINAL, Api, running_api
 from tools.customer_action import complete_customer_action
-from workflows.order_saga import CUSTOMER_ID, NEEDS_ATTENTION_SINCE, ORDER_TOTAL, OrderSaga
+from workflows.order_saga import OrderSaga
 
 SHORT = SagaSettings(charge_budget_seconds=2)
 

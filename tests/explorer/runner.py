@@ -36,7 +36,7 @@ from temporalio.exceptions import WorkflowAlreadyStartedError
 from temporalio.testing import WorkflowEnvironment
 from temporalio.worker import Worker
 
-from devstack.temporal import SEARCH_ATTRIBUTES, temporal_cli
+from devstack.temporal import temporal_cli
 from messages.queues import TaskQueues, order_workflow_id
 from messages.refund import RefundLine, RefundOrderInput, refund_workflow_id
 from messages.saga import (
@@ -48,6 +48,7 @@ from messages.saga import (
     SagaPolicy,
     SagaResult,
 )
+from messages.search_attributes import SEARCH_ATTRIBUTES
 from models.invariants import OrderFacts, violations
 from models.order_status import OrderStatus
 from tests.explorer.schedules import Schedule

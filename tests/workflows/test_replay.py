@@ -42,8 +42,8 @@ from tests.workflows.fakes import (
 from tests.workflows.test_saga_footprint import footprint
 from workers.sandbox import WORKFLOW_RUNNER
 from workflows import WORKFLOWS
-from workflows.order_saga import LEAN_SAGA_PATCH, WAITING_STATES_PATCH, OrderSaga
-from workflows.patches import LEAN_SEARCH_ATTRIBUTES_PATCH
+from workflows.order_saga import OrderSaga
+from workflows.patches import LEAN_SAGA_PATCH, LEAN_SEARCH_ATTRIBUTES_PATCH, WAITING_STATES_PATCH
 
 # The clients' converter: fresh histories are encrypted, committed ones pass through.
 CONVERTER = data_converter(CodecSettings())

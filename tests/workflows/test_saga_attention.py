@@ -32,6 +32,7 @@ from messages.saga import (
     SagaPolicy,
     SagaResult,
 )
+from messages.search_attributes import NEEDS_ATTENTION_SINCE, ORDER_STATUS
 from tests.workflows.fakes import (
     FakeActivities,
     saga_workers,
@@ -39,7 +40,7 @@ from tests.workflows.fakes import (
     unavailable,
     wait_for_status,
 )
-from workflows.order_saga import NEEDS_ATTENTION_SINCE, ORDER_STATUS, OrderSaga
+from workflows.order_saga import OrderSaga
 
 # Budgets short enough for a test to watch the saga give up in real time.
 SHORT = SagaPolicy(reserve_budget_seconds=1, charge_budget_seconds=1)

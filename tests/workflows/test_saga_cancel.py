@@ -15,8 +15,9 @@ from temporalio.client import Client, WorkflowHandle, WorkflowUpdateFailedError
 
 from messages.queues import TaskQueues, order_workflow_id
 from messages.saga import CancelRequest, OrderSagaInput, SagaResult
+from messages.search_attributes import ORDER_STATUS
 from tests.workflows.fakes import CANCEL_SIGNAL, FakeActivities, saga_workers, sample_order
-from workflows.order_saga import ORDER_STATUS, OrderSaga
+from workflows.order_saga import OrderSaga
 
 
 @asynccontextmanager

@@ -39,7 +39,7 @@ from workers.sandbox import (
 # A copy of the real workflow package, a line added to it: (file, line it goes before).
 WORKFLOWS_DIR = Path(__file__).resolve().parents[2] / "workflows"
 RUN_STEP = ("saga_steps.py", "    result: ResultT = await workflow.execute_activity_method(\n")
-SAGA_RUN = ("order_saga.py", "        order = saga.order\n")
+SAGA_RUN = ("order_saga.py", "        order, state = saga.order, self._state\n")
 # A call each: the import it needs, the call, what the refusal names.
 CALLS = {
     "clock": ("from datetime import datetime", "datetime.now()", "datetime.datetime.now"),

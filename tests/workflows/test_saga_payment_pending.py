@@ -14,8 +14,9 @@ from temporalio.testing import WorkflowEnvironment
 
 from messages.queues import TaskQueues, order_workflow_id
 from messages.saga import CancelRequest, PaymentOutcome, SagaPolicy, SagaResult
+from messages.search_attributes import ORDER_STATUS
 from tests.workflows.fakes import FakeActivities, saga_workers, sample_order, wait_for_status
-from workflows.order_saga import ORDER_STATUS, OrderSaga
+from workflows.order_saga import OrderSaga
 
 
 @asynccontextmanager
