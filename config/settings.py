@@ -190,6 +190,8 @@ class WorkerSettings(BaseModel):
     payments_max_concurrent_activities: int = Field(default=100, ge=1)
     notifications_max_concurrent_activities: int = Field(default=100, ge=1)
     graceful_shutdown_seconds: float = Field(default=10.0, ge=0)
+    # False: the orders worker runs the SDK's own sandboxed runner (workers/sandbox.py).
+    lean_workflow_runner: bool = True
 
 
 # Our field -> librdkafka's configuration property.

@@ -34,6 +34,7 @@ from messages.activities import (
 )
 from messages.refund import RefundMoneyInput, RefundMoneyResult, ReturnStockInput, ReturnStockResult
 from messages.restock import AlertLowStockInput, RestockInventoryInput, RestockResult
+from messages.sdk_private import activity_definition
 
 __all__ = [
     "QUEUE_CONTRACTS",
@@ -53,7 +54,9 @@ FnT = TypeVar("FnT", bound=Callable[..., Awaitable[Any]])
 
 def activity_name(method: Callable[..., Any]) -> str:
     """The registered name of a contract (or implementation) activity method."""
-    definition = activity._Definition.must_from_callable(method)
+    definition = activity_definition(method)
+    if definition is None:
+        raise TypeError(f"{method!r} is not an activity (no @activity.defn)")
     if definition.name is None:
         raise TypeError(f"{method!r} is a dynamic activity; the contract names every one")
     return definition.name
@@ -146,5 +149,5 @@ def contract_activities(contract: type[ABC]) -> dict[str, Callable[..., Any]]:
     return {
         attribute: value
         for attribute, value in vars(contract).items()
-        if activity._Definition.from_callable(value) is not None
+        if activity_definition(value) is not None
     }

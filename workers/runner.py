@@ -42,7 +42,7 @@ from telemetry.setup import configure_telemetry, worker_service
 from workers.bindings import queue_activities
 from workers.failures import ShortFailures
 from workers.health import WorkerHealth
-from workers.sandbox import WORKFLOW_RUNNER
+from workers.sandbox import runner_for
 from workflows import WORKFLOWS
 
 log = logging.getLogger(__name__)
@@ -71,7 +71,7 @@ def build_workers(
                     client,
                     task_queue=task_queues.orders,
                     workflows=WORKFLOWS,
-                    workflow_runner=WORKFLOW_RUNNER,
+                    workflow_runner=runner_for(limits),
                     max_concurrent_workflow_tasks=limits.orders_max_concurrent_workflow_tasks,
                     graceful_shutdown_timeout=grace,
                 )

@@ -17,7 +17,6 @@ from typing import Any
 
 import stripe
 from sqlmodel.ext.asyncio.session import AsyncSession
-from temporalio import workflow
 from temporalio.client import Client
 from temporalio.service import RPCError, RPCStatusCode
 
@@ -25,6 +24,7 @@ from api.services.workflows import temporal_errors
 from gateways.stripe_requests import ORDER_ID_KEY
 from messages.queues import order_workflow_id
 from messages.saga import PaymentOutcome
+from messages.sdk_private import signal_name
 from outbox.consumer import claim
 from workflows.order_saga import OrderSaga
 
@@ -94,8 +94,7 @@ async def handle_stripe_event(
     if signal is None or not order_id:
         # Another event type, or an intent this service did not make: nothing to do.
         return WebhookResult(event.id, "ignored")
-    # The SDK's own reader of a handler's registered name.
-    name = workflow._SignalDefinition.must_name_from_fn_or_str(signal)
+    name = signal_name(signal)
     async with session.begin():
         if not await claim(session, CONSUMER, event.id):
             return WebhookResult(event.id, "duplicate", name, order_id)

@@ -17,7 +17,6 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any
 
-from temporalio import activity
 from temporalio.client import Client
 from temporalio.exceptions import ApplicationError
 
@@ -43,6 +42,7 @@ from messages.queues import order_workflow_id
 from messages.refund import RefundMoneyInput, RefundMoneyResult, ReturnStockInput, ReturnStockResult
 from messages.restock import AlertLowStockInput, RestockInventoryInput, RestockResult
 from messages.saga import CancelRequest, OrderSnapshot, PaymentOutcome, RetryRequest
+from messages.sdk_private import activity_definition
 from models.invariants import Money
 from models.notification import NotificationType
 from models.order_status import OrderStatus, transition
@@ -262,7 +262,7 @@ class World:
             method
             for fake in fakes
             for name in dir(fake)
-            if activity._Definition.from_callable(method := getattr(fake, name)) is not None
+            if activity_definition(method := getattr(fake, name)) is not None
         ]
 
 

@@ -7,7 +7,6 @@ from collections import Counter
 from pathlib import Path
 
 import pytest
-from temporalio import activity
 
 from config.settings import DatabaseSettings, load_settings
 from messages import queues
@@ -16,13 +15,15 @@ from messages.contract import (
     activity_name,
     contract_activities,
 )
+from messages.sdk_private import activity_definition
 from persistence.database import create_engine, session_factory
 from workers.bindings import queue_activities
 from workers.runner import queue_implementations
 
 
 def _types(method: object) -> tuple[list[type] | None, type | None]:
-    definition = activity._Definition.must_from_callable(method)  # type: ignore[arg-type]
+    definition = activity_definition(method)  # type: ignore[arg-type]
+    assert definition is not None, f"{method!r} is not an activity"
     return definition.arg_types, definition.ret_type
 
 

@@ -14,7 +14,7 @@ from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any
 
-from temporalio import activity, workflow
+from temporalio import activity
 from temporalio.client import Client, WorkflowHandle
 from temporalio.exceptions import ApplicationError
 from temporalio.worker import Worker, WorkflowRunner
@@ -39,12 +39,13 @@ from messages.activities import (
 from messages.queues import TaskQueues
 from messages.restock import AlertLowStockInput, RestockInventoryInput, RestockResult
 from messages.saga import OrderLine, OrderSagaInput, OrderSnapshot, PaymentInfo, SagaStatus
+from messages.sdk_private import signal_name
 from workers.sandbox import WORKFLOW_RUNNER
 from workflows import WORKFLOWS
 from workflows.order_saga import OrderSaga
 
 # ``start_signal`` and raw-JSON signals (as the CLI sends them) take the name, not the handler.
-CANCEL_SIGNAL = workflow._SignalDefinition.must_name_from_fn_or_str(OrderSaga.cancel)
+CANCEL_SIGNAL = signal_name(OrderSaga.cancel)
 
 
 def sample_order(token: str = "tok_visa", quantity: int = 1) -> OrderSagaInput:

@@ -26,15 +26,13 @@ from temporalio.client import Client, WorkflowExecutionStatus, WorkflowHandle
 from temporalio.service import RPCError
 from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner, SandboxRestrictions
 
+from config.settings import load_settings
+from messages import sdk_private
 from messages.queues import TaskQueues, order_workflow_id
 from messages.saga import SagaResult
+from messages.sdk_private import SDK_VERSIONS, lean_runner_type, workflow_runner
 from tests.workflows.fakes import FakeActivities, saga_workers, sample_order
-from workers.sandbox import (
-    SDK_VERSIONS,
-    WORKFLOW_RUNNER,
-    LeanSandboxedWorkflowRunner,
-    workflow_runner,
-)
+from workers.sandbox import WORKFLOW_RUNNER, runner_for
 
 # A copy of the real workflow package, a line added to it: (file, line it goes before).
 WORKFLOWS_DIR = Path(__file__).resolve().parents[2] / "workflows"
@@ -83,8 +81,15 @@ def copied_workflows(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> LoadWor
 def _fresh_runner() -> SandboxedWorkflowRunner:
     # The workers' runner as built, but its own: it imports the workflow modules (from the
     # copy) instead of reusing those another test's run left it.
-    assert isinstance(WORKFLOW_RUNNER, SandboxedWorkflowRunner)
+    assert isinstance(WORKFLOW_RUNNER, lean_runner_type())
     return dataclasses.replace(WORKFLOW_RUNNER)
+
+
+def _sdk_runner() -> SandboxedWorkflowRunner:
+    # The runner the orders worker gets when Settings turn the lean one off.
+    runner = runner_for(load_settings().workers.model_copy(update={"lean_workflow_runner": False}))
+    assert type(runner) is SandboxedWorkflowRunner
+    return runner
 
 
 async def _first_task_failure(handle: WorkflowHandle[Any, Any], within: float = 60.0) -> Failure:
@@ -102,24 +107,38 @@ async def _first_task_failure(handle: WorkflowHandle[Any, Any], within: float = 
 
 
 @pytest.mark.parametrize(
-    ("call", "where"),
-    [("clock", RUN_STEP), ("uuid4", RUN_STEP), ("random", RUN_STEP), ("clock", SAGA_RUN)],
-    ids=["clock-in-saga_steps", "uuid4-in-saga_steps", "random-in-saga_steps", "clock-in-saga"],
+    ("call", "where", "runner"),
+    [
+        ("clock", RUN_STEP, _fresh_runner),
+        ("uuid4", RUN_STEP, _fresh_runner),
+        ("random", RUN_STEP, _fresh_runner),
+        ("clock", SAGA_RUN, _fresh_runner),
+        ("clock", RUN_STEP, _sdk_runner),
+    ],
+    ids=[
+        "clock-in-saga_steps",
+        "uuid4-in-saga_steps",
+        "random-in-saga_steps",
+        "clock-in-saga",
+        "clock-in-saga_steps-lean-runner-off",
+    ],
 )
 async def test_a_nondeterministic_call_in_the_saga_fails_its_workflow_task(
     temporal_client: Client,
     copied_workflows: LoadWorkflows,
     call: str,
     where: tuple[str, str],
+    runner: Callable[[], SandboxedWorkflowRunner],
 ) -> None:
     """datetime.now(), uuid.uuid4() or random.random() added to the saga's own modules (the
-    workflow module, or saga_steps on every step's path) is refused by the workers' runner:
-    the workflow task fails with RestrictedWorkflowAccessError naming the call."""
+    workflow module, or saga_steps on every step's path) is refused by the workers' runner,
+    the lean one or the SDK's own that Settings can choose instead: the workflow task fails
+    with RestrictedWorkflowAccessError naming the call."""
     workflows = copied_workflows(where, call)
     queues = TaskQueues.with_prefix(f"{uuid.uuid4()}-")
     saga = sample_order().model_copy(update={"queues": queues})
     async with saga_workers(
-        temporal_client, FakeActivities(), queues, workflows=workflows, runner=_fresh_runner()
+        temporal_client, FakeActivities(), queues, workflows=workflows, runner=runner()
     ):
         handle = await temporal_client.start_workflow(
             "OrderSaga",
@@ -158,12 +177,37 @@ async def test_the_copied_saga_completes_without_a_bad_call(
     assert result.status == "CONFIRMED"
 
 
-def test_another_sdk_version_gets_the_sdks_own_runner(caplog: pytest.LogCaptureFixture) -> None:
-    """The lean runner reads SDK internals: on a version it was not written for, the worker
-    logs it and runs the SDK's plain sandboxed runner with the default restrictions."""
-    assert isinstance(workflow_runner(min(SDK_VERSIONS)), LeanSandboxedWorkflowRunner)
-    with caplog.at_level(logging.WARNING, logger="workers.sandbox"):
-        runner = workflow_runner("1.99.0")
+def _never_built() -> type[SandboxedWorkflowRunner]:
+    raise AssertionError("the lean runner's SDK internals were imported")
+
+
+def test_another_sdk_version_gets_the_sdks_own_runner(
+    caplog: pytest.LogCaptureFixture, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The lean runner reads SDK internals: on a version it was not read against, the worker
+    logs it and runs the SDK's own sandboxed runner, without importing those internals."""
+    monkeypatch.setattr(sdk_private, "lean_runner_type", _never_built)
+    with caplog.at_level(logging.WARNING, logger="messages.sdk_private"):
+        runner = workflow_runner(sdk_version="1.99.0")
     assert type(runner) is SandboxedWorkflowRunner
-    assert runner.restrictions == SandboxRestrictions.default
+    assert runner.restrictions == SandboxRestrictions.default.with_passthrough_modules(
+        *sdk_private.PASSED_THROUGH
+    )
     assert "temporalio 1.99.0" in caplog.text
+
+
+def test_settings_turn_the_lean_runner_off(monkeypatch: pytest.MonkeyPatch) -> None:
+    """ORDERS_WORKERS__LEAN_WORKFLOW_RUNNER=false: the SDK's own runner (its guard is proved
+    above), the lean runner's internals never imported."""
+    monkeypatch.setenv("ORDERS_WORKERS__LEAN_WORKFLOW_RUNNER", "false")
+    monkeypatch.setattr(sdk_private, "lean_runner_type", _never_built)
+    assert type(runner_for(load_settings().workers)) is SandboxedWorkflowRunner
+
+
+def test_the_lean_runner_is_the_default_on_a_version_it_was_read_against() -> None:
+    """By default, on the SDK versions it was read against, the worker runs the lean runner."""
+    # An upgraded SDK: read messages/sdk_private.py against it, then list its version.
+    assert sdk_private.SDK_VERSION in SDK_VERSIONS
+    assert load_settings().workers.lean_workflow_runner
+    assert isinstance(runner_for(load_settings().workers), lean_runner_type())
+    assert isinstance(workflow_runner(sdk_version=min(SDK_VERSIONS)), lean_runner_type())
