@@ -14,28 +14,22 @@ the provider's webhook) until ``payment_action_timeout_seconds``, then voids the
 ends PAYMENT_FAILED. NEEDS_ATTENTION: a step spent its budget on infrastructure failures or
 failed in a way the saga did not plan for; the saga keeps what it holds and waits for an
 operator's ``retry`` or ``cancel``, and after ``attention_hold_seconds`` compensates by
-itself. Sagas started before these states existed finish as they began (the patch below).
+itself. Sagas started before these states existed finish as they began (``SagaPatches``
+in workflows/saga_state.py decides, once, which paths a saga's history holds it to).
 """
 
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import functools
 
 from temporalio import workflow
-from temporalio.exceptions import ActivityError, ApplicationError, WorkflowAlreadyStartedError
-from temporalio.workflow import ParentClosePolicy
+from temporalio.exceptions import ActivityError, ApplicationError
 
 with workflow.unsafe.imports_passed_through():
     from messages import errors
-    from messages.activities import (
-        CapturePaymentInput,
-        ChargePaymentInput,
-        ReserveInventoryInput,
-    )
+    from messages.activities import CapturePaymentInput, ChargePaymentInput, ReserveInventoryInput
     from messages.contract import Inventory, Payments
-    from messages.restock import RestockInput, restock_workflow_id
     from messages.saga import (
         CancelOutcome,
         CancelRequest,
@@ -54,7 +48,7 @@ with workflow.unsafe.imports_passed_through():
 # Our workflow code is imported under the sandbox, never passed through: its calls are guarded.
 from workflows.compensations import Compensation, conclude, ending, finish, refund, release
 from workflows.patches import TEMPORAL_CANCEL_PATCH
-from workflows.restock import RestockWorkflow
+from workflows.restock import start_restock
 from workflows.saga_state import SagaPatches, SagaState
 from workflows.saga_steps import (
     CancelRequestedError,
@@ -117,7 +111,7 @@ class OrderSaga:
             )
             state.advance(OrderStatus.RESERVED, "reserved")
             for restock in reservation.restocks_needed:
-                await _start_restock(restock.model_copy(update={"queues": state.queues}))
+                await start_restock(restock.model_copy(update={"queues": state.queues}))
             state.raise_if_cancel_requested()
 
             compensations.append(functools.partial(refund, state))
@@ -249,16 +243,3 @@ class OrderSaga:
     @workflow.query(name="status")
     def status(self) -> SagaStatus:
         return self._state.view
-
-
-async def _start_restock(restock: RestockInput) -> None:
-    """Hand low stock to its own workflow, which outlives this order (ABANDON)."""
-    # A restock for this product already under way is enough: one purchase order per product.
-    with contextlib.suppress(WorkflowAlreadyStartedError):
-        await workflow.start_child_workflow(
-            RestockWorkflow.run,
-            restock,
-            id=restock_workflow_id(restock.low_stock.product_id),
-            task_queue=restock.queues.orders,
-            parent_close_policy=ParentClosePolicy.ABANDON,
-        )

@@ -7,10 +7,13 @@ under way a no-op, instead of a second purchase order.
 
 from __future__ import annotations
 
+import contextlib
 from datetime import timedelta
 
 from temporalio import workflow
 from temporalio.common import RetryPolicy
+from temporalio.exceptions import WorkflowAlreadyStartedError
+from temporalio.workflow import ParentClosePolicy
 
 with workflow.unsafe.imports_passed_through():
     from messages.contract import Inventory, Notifications
@@ -19,6 +22,7 @@ with workflow.unsafe.imports_passed_through():
         RestockInput,
         RestockInventoryInput,
         RestockResult,
+        restock_workflow_id,
     )
 
 PATIENT = RetryPolicy(initial_interval=timedelta(seconds=1), maximum_interval=timedelta(minutes=1))
@@ -51,3 +55,16 @@ class RestockWorkflow:
             retry_policy=PATIENT,
         )
         return result
+
+
+async def start_restock(restock: RestockInput) -> None:
+    """Hand low stock to its own workflow, which outlives the order that found it (ABANDON)."""
+    # A restock for this product already under way is enough: one purchase order per product.
+    with contextlib.suppress(WorkflowAlreadyStartedError):
+        await workflow.start_child_workflow(
+            RestockWorkflow.run,
+            restock,
+            id=restock_workflow_id(restock.low_stock.product_id),
+            task_queue=restock.queues.orders,
+            parent_close_policy=ParentClosePolicy.ABANDON,
+        )
