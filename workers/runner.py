@@ -71,7 +71,7 @@ def build_workers(
                     client,
                     task_queue=task_queues.orders,
                     workflows=WORKFLOWS,
-                    workflow_runner=runner_for(limits),
+                    workflow_runner=runner_for(lean=limits.lean_workflow_runner),
                     max_concurrent_workflow_tasks=limits.orders_max_concurrent_workflow_tasks,
                     graceful_shutdown_timeout=grace,
                 )

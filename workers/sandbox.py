@@ -44,7 +44,6 @@ from __future__ import annotations
 
 from temporalio.worker import WorkflowRunner
 
-from config.settings import WorkerSettings
 from messages.sdk_private import workflow_runner
 
 __all__ = ["WORKFLOW_RUNNER", "runner_for"]
@@ -54,6 +53,6 @@ __all__ = ["WORKFLOW_RUNNER", "runner_for"]
 WORKFLOW_RUNNER = workflow_runner()
 
 
-def runner_for(settings: WorkerSettings) -> WorkflowRunner:
-    """The orders worker's runner, as Settings choose it."""
-    return WORKFLOW_RUNNER if settings.lean_workflow_runner else workflow_runner(lean=False)
+def runner_for(*, lean: bool) -> WorkflowRunner:
+    """The orders worker's runner, as Settings choose it (``workers.lean_workflow_runner``)."""
+    return WORKFLOW_RUNNER if lean else workflow_runner(lean=False)

@@ -87,7 +87,7 @@ def _fresh_runner() -> SandboxedWorkflowRunner:
 
 def _sdk_runner() -> SandboxedWorkflowRunner:
     # The runner the orders worker gets when Settings turn the lean one off.
-    runner = runner_for(load_settings().workers.model_copy(update={"lean_workflow_runner": False}))
+    runner = runner_for(lean=False)
     assert type(runner) is SandboxedWorkflowRunner
     return runner
 
@@ -185,7 +185,9 @@ def test_another_sdk_version_gets_the_sdks_own_runner(
     caplog: pytest.LogCaptureFixture, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """The lean runner reads SDK internals: on a version it was not read against, the worker
-    logs it and runs the SDK's own sandboxed runner, without importing those internals."""
+    logs it and runs the SDK's own sandboxed runner, without importing those internals. It
+    is the runner Settings choose when they turn the lean one off, whose guard is proved
+    above (``clock-in-saga_steps-lean-runner-off``)."""
     monkeypatch.setattr(sdk_private, "lean_runner_type", _never_built)
     with caplog.at_level(logging.WARNING, logger="messages.sdk_private"):
         runner = workflow_runner(sdk_version="1.99.0")
@@ -201,13 +203,15 @@ def test_settings_turn_the_lean_runner_off(monkeypatch: pytest.MonkeyPatch) -> N
     above), the lean runner's internals never imported."""
     monkeypatch.setenv("ORDERS_WORKERS__LEAN_WORKFLOW_RUNNER", "false")
     monkeypatch.setattr(sdk_private, "lean_runner_type", _never_built)
-    assert type(runner_for(load_settings().workers)) is SandboxedWorkflowRunner
+    workers = load_settings().workers
+    assert type(runner_for(lean=workers.lean_workflow_runner)) is SandboxedWorkflowRunner
 
 
 def test_the_lean_runner_is_the_default_on_a_version_it_was_read_against() -> None:
     """By default, on the SDK versions it was read against, the worker runs the lean runner."""
     # An upgraded SDK: read messages/sdk_private.py against it, then list its version.
     assert sdk_private.SDK_VERSION in SDK_VERSIONS
-    assert load_settings().workers.lean_workflow_runner
-    assert isinstance(runner_for(load_settings().workers), lean_runner_type())
+    workers = load_settings().workers
+    assert workers.lean_workflow_runner
+    assert isinstance(runner_for(lean=workers.lean_workflow_runner), lean_runner_type())
     assert isinstance(workflow_runner(sdk_version=min(SDK_VERSIONS)), lean_runner_type())
