@@ -40,7 +40,7 @@ from tests.workflows.fakes import (
     wait_for_status,
 )
 from tests.workflows.test_saga_footprint import footprint
-from workers.sandbox import WORKFLOW_RUNNER
+from workers.sandbox import WORKFLOW_RUNNER, runner_for
 from workflows import WORKFLOWS
 from workflows.order_saga import OrderSaga
 from workflows.patches import LEAN_SAGA_PATCH, LEAN_SEARCH_ATTRIBUTES_PATCH, WAITING_STATES_PATCH
@@ -201,6 +201,20 @@ async def test_committed_history_replays(path: Path) -> None:
     history = WorkflowHistory.from_json(f"replay-{path.stem}", text)
     result = await _replayer().replay_workflow(history, raise_on_replay_failure=False)
     assert result.replay_failure is None, result.replay_failure
+
+
+async def test_committed_histories_replay_on_the_sdks_own_runner() -> None:
+    """The runner the worker falls back to (another SDK version, or the lean runner turned
+    off) runs the same saga: every committed history replays on it."""
+    replayer = Replayer(
+        workflows=WORKFLOWS, data_converter=CONVERTER, workflow_runner=runner_for(lean=False)
+    )
+    # The refund's histories too, in their folder.
+    for path in sorted(HISTORIES.rglob("*.json")):
+        text = await asyncio.to_thread(path.read_text)
+        history = WorkflowHistory.from_json(f"replay-{path.stem}", text)
+        result = await replayer.replay_workflow(history, raise_on_replay_failure=False)
+        assert result.replay_failure is None, (path.stem, result.replay_failure)
 
 
 def test_committed_histories_cover_every_saga_path() -> None:
