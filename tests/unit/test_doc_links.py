@@ -109,3 +109,14 @@ def test_the_checker_sees_a_missing_file_and_a_missing_heading(tmp_path: Path) -
 )
 def test_anchors_are_made_as_github_makes_them(heading: str, anchor: str) -> None:
     assert slug(heading) == anchor
+
+
+def test_the_readme_is_a_front_door() -> None:
+    """Short, and the two commands come first: the first section, the first code block."""
+    text = (ROOT / "README.md").read_text()
+    assert len(text.splitlines()) <= 250
+    sections = [line for line in text.splitlines() if line.startswith("## ")]
+    assert sections[0] == "## The two commands"
+    first_block = text.split("```")[1]
+    assert "make dev" in first_block
+    assert "make test" in first_block
