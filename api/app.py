@@ -22,6 +22,7 @@ from api.access_log import AccessLog
 from api.auth import TokenVerifier
 from api.codec_server import codec_app
 from api.deps import Resources
+from api.error_problems import install_error_mapping
 from api.metrics import instrument_http, sample_orders_needing_attention
 from api.middleware import BodySizeLimit
 from api.problems import install_problem_handlers, problem_schemas
@@ -150,6 +151,7 @@ def create_app(settings: Settings, *, queues: TaskQueues | None = None) -> FastA
     )
     app.state.resources = resources
     install_problem_handlers(app)
+    install_error_mapping(app)
     app.add_middleware(BodySizeLimit, max_bytes=settings.api.max_body_bytes)
     instrument_http(app)
     # Added last, so it runs first: its line also covers requests refused for their size.

@@ -10,7 +10,7 @@ from sqlalchemy.ext.asyncio import async_sessionmaker
 from sqlmodel.ext.asyncio.session import AsyncSession
 from temporalio.client import Client
 
-from api.problems import ProblemError
+from api.errors import NotReadyError
 from api.schemas import OutboxLag, Readiness
 from outbox.lag import outbox_lag
 
@@ -55,11 +55,5 @@ async def readiness(
         except Exception as exc:  # as above
             log.warning("readiness: Temporal unavailable: %r", exc)
     if any(state != "ok" for state in checks.values()):
-        raise ProblemError(
-            503,
-            "Not ready: " + ", ".join(name for name, state in checks.items() if state != "ok"),
-            slug="not-ready",
-            headers={"Retry-After": "5"},
-            checks=checks,
-        )
+        raise NotReadyError(checks)
     return Readiness(checks=checks, outbox=outbox)

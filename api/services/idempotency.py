@@ -21,6 +21,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
+from api.errors import KeyInFlightError, KeyReusedError
 from persistence.tables import (
     IDEMPOTENCY_COMPLETED,
     IDEMPOTENCY_IN_PROGRESS,
@@ -30,18 +31,6 @@ from persistence.tables import (
 
 ABANDONED_AFTER = timedelta(seconds=30)
 _ATTEMPTS = 3
-
-
-class KeyReusedError(Exception):
-    """The key was used before with a different request body."""
-
-
-class KeyInFlightError(Exception):
-    """The first request with this key is still being processed."""
-
-    def __init__(self, retry_after: int) -> None:
-        super().__init__(retry_after)
-        self.retry_after = retry_after
 
 
 @dataclass(frozen=True)

@@ -15,9 +15,15 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 from temporalio.client import Client
 
 from api import read_model
-from api.auth import Principal, forbidden
+from api.auth import Principal
+from api.errors import (
+    EmailRequiredError,
+    InvalidCursorError,
+    NotCancellableError,
+    NotPermittedError,
+    OrderNotFoundError,
+)
 from api.metrics import count_order_placed
-from api.problems import ProblemError
 from api.schemas import (
     ActorPublic,
     CancelAccepted,
@@ -28,12 +34,7 @@ from api.schemas import (
     OrderTimeline,
 )
 from api.services.catalog import CatalogCache
-from api.services.idempotency import (
-    IdempotencyKeys,
-    KeyInFlightError,
-    KeyReusedError,
-    request_hash,
-)
+from api.services.idempotency import IdempotencyKeys, request_hash
 from api.services.order_views import (
     from_record,
     from_snapshot,
@@ -49,17 +50,6 @@ from messages.saga import OrderSagaInput, OrderSnapshot, PaymentInfo, SagaPolicy
 from models.order_status import OrderStatus, is_terminal
 from persistence.database import is_unavailable
 from persistence.tables import utc_now
-
-
-def order_not_found(order_id: str) -> ProblemError:
-    # Also for another customer's order: 404, not 403, so ids cannot be probed.
-    return ProblemError(404, f"No order {order_id}.", slug="order-not-found")
-
-
-def not_cancellable(order_id: str, detail: str) -> ProblemError:
-    return ProblemError(
-        409, f"Order {order_id} cannot be cancelled: {detail}.", slug="cancel-refused"
-    )
 
 
 @dataclass(frozen=True)
@@ -88,32 +78,13 @@ class OrderService:
         check_limits(body, self._settings.api)
         email = body.email or user.email
         if email is None:
-            raise ProblemError(
-                422,
-                "An email address is needed for order notices: send `email` or use a "
-                "token with an email claim.",
-                slug="email-required",
-            )
+            raise EmailRequiredError
         priced = await price_order(self._session, body, self._catalog)
         await self._session.commit()  # end any catalog read before the claim's writes
         order_id = str(uuid.uuid4())
         if key is not None:
             digest = request_hash(body.model_dump(mode="json"))
-            try:
-                claim = await self._keys.claim(user.subject, key, digest, order_id)
-            except KeyReusedError as exc:
-                raise ProblemError(
-                    422,
-                    "This Idempotency-Key was already used with a different request body.",
-                    slug="idempotency-key-reused",
-                ) from exc
-            except KeyInFlightError as exc:
-                raise ProblemError(
-                    409,
-                    "A request with this Idempotency-Key is still being processed.",
-                    slug="idempotency-key-in-flight",
-                    headers={"Retry-After": str(exc.retry_after)},
-                ) from exc
+            claim = await self._keys.claim(user.subject, key, digest, order_id)
             if claim.replay:
                 return Placed(await self.get(user, claim.order_id), replayed=True)
             order_id = claim.order_id
@@ -158,7 +129,7 @@ class OrderService:
             return await self._from_saga(user, order_id)
         if record is not None:
             if not user.may_see(record.order.customer_id):
-                raise order_not_found(order_id)
+                raise OrderNotFoundError(order_id)
             view = from_record(record)
             await self._session.commit()  # release the connection while Temporal answers
             if is_terminal(view.status):
@@ -171,10 +142,10 @@ class OrderService:
         """The order as its saga carries it: not recorded yet, or the database is away."""
         facts = await self._workflows.describe(order_id)
         if facts is None or not user.may_see(facts.customer_id):
-            raise order_not_found(order_id)
+            raise OrderNotFoundError(order_id)
         saga = await self._workflows.saga_input(order_id)
         if saga is None:
-            raise order_not_found(order_id)
+            raise OrderNotFoundError(order_id)
         status = parse_status(facts.status) or OrderStatus.PENDING
         view = from_snapshot(saga.order, status, saga.order.placed_at)
         return with_live_status(view, await self._workflows.status(order_id))
@@ -190,16 +161,14 @@ class OrderService:
     ) -> OrdersPage:
         if not user.is_admin:
             if customer_id not in (None, user.subject):
-                raise forbidden("Customers can only list their own orders.")
+                raise NotPermittedError("Customers can only list their own orders.")
             customer_id = user.subject
         after = None
         if cursor is not None:
             try:
                 after = read_model.decode_cursor(cursor)
             except ValueError as exc:
-                raise ProblemError(
-                    422, "The cursor is not one this API returned.", slug="invalid-cursor"
-                ) from exc
+                raise InvalidCursorError from exc
         rows = await read_model.list_orders(
             self._session,
             customer_id=customer_id,
@@ -219,18 +188,18 @@ class OrderService:
             # No saga (or its history is gone): a recorded order is finished, else unknown.
             owner = await read_model.owner_of(self._session, order_id)
             if owner is None or not user.may_see(owner):
-                raise order_not_found(order_id)
-            raise not_cancellable(order_id, "it is already finished")
+                raise OrderNotFoundError(order_id)
+            raise NotCancellableError(order_id, "it is already finished")
         if not user.may_see(facts.customer_id):
-            raise order_not_found(order_id)
+            raise OrderNotFoundError(order_id)
         if not facts.running:
-            raise not_cancellable(order_id, f"it is already {facts.status or 'finished'}")
+            raise NotCancellableError(order_id, f"it is already {facts.status or 'finished'}")
         try:
             outcome = await self._workflows.request_cancel(order_id, reason, user.actor)
         except CancelRefusedError as exc:
-            raise not_cancellable(order_id, str(exc)) from exc
+            raise NotCancellableError(order_id, str(exc)) from exc
         except SagaFinishedError as exc:
-            raise not_cancellable(order_id, "it is already finished") from exc
+            raise NotCancellableError(order_id, "it is already finished") from exc
         status = parse_status(outcome.status) or OrderStatus.PENDING
         return CancelAccepted(order_id=order_id, status=status, detail=outcome.detail)
 
@@ -240,7 +209,7 @@ class OrderService:
             facts = await self._workflows.describe(order_id)
             owner = facts.customer_id if facts is not None else None
         if owner is None or not user.may_see(owner):
-            raise order_not_found(order_id)
+            raise OrderNotFoundError(order_id)
         events = await read_model.order_events(self._session, order_id)
         return OrderTimeline(
             order_id=order_id,

@@ -10,7 +10,13 @@ from decimal import Decimal
 
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from api.problems import FieldError, ProblemError, field_error, invalid_fields
+from api.errors import (
+    InvalidField,
+    InvalidFieldsError,
+    MixedCurrenciesError,
+    TotalTooLargeError,
+    UnknownProductsError,
+)
 from api.schemas import OrderCreate
 from api.services.catalog import CatalogCache
 from config.settings import ApiSettings
@@ -32,12 +38,12 @@ class PricedOrder:
 
 
 def check_limits(body: OrderCreate, limits: ApiSettings) -> None:
-    """The configured caps on items per order and quantity per item (422 when exceeded)."""
-    failures: list[FieldError] = []
+    """The configured caps on items per order and quantity per item."""
+    failures: list[InvalidField] = []
     if len(body.items) > limits.max_items_per_order:
         failures.append(
-            field_error(
-                ["body", "items"],
+            InvalidField(
+                ("body", "items"),
                 f"at most {limits.max_items_per_order} items per order",
                 "too_long",
             )
@@ -45,14 +51,14 @@ def check_limits(body: OrderCreate, limits: ApiSettings) -> None:
     for index, item in enumerate(body.items):
         if item.quantity > limits.max_quantity_per_item:
             failures.append(
-                field_error(
-                    ["body", "items", index, "quantity"],
+                InvalidField(
+                    ("body", "items", index, "quantity"),
                     f"at most {limits.max_quantity_per_item} per item",
                     "less_than_equal",
                 )
             )
     if failures:
-        raise invalid_fields(failures)
+        raise InvalidFieldsError(failures)
 
 
 async def price_order(
@@ -60,36 +66,16 @@ async def price_order(
 ) -> PricedOrder:
     wanted = list(dict.fromkeys(item.product_id for item in body.items))
     catalog = await prices.prices(session, wanted)
-    unknown = [
-        (index, item.product_id)
+    unknown = {
+        index: item.product_id
         for index, item in enumerate(body.items)
         if item.product_id not in catalog
-    ]
+    }
     if unknown:
-        names = ", ".join(sorted({product_id for _, product_id in unknown}))
-        raise ProblemError(
-            422,
-            f"Unknown product: {names}.",
-            slug="unknown-product",
-            title="Unknown product",
-            errors=[
-                field_error(
-                    ["body", "items", index, "product_id"],
-                    f"no product {product_id!r} in the catalog",
-                    "unknown_product",
-                )
-                for index, product_id in unknown
-            ],
-            products=sorted({product_id for _, product_id in unknown}),
-        )
+        raise UnknownProductsError(unknown)
     currencies = sorted({catalog[product_id].currency for product_id in wanted})
     if len(currencies) > 1:
-        raise ProblemError(
-            422,
-            f"All items of an order must share one currency; these are in {currencies}.",
-            slug="mixed-currencies",
-            title="Mixed currencies",
-        )
+        raise MixedCurrenciesError(currencies)
     priced = PricedOrder(
         currency=currencies[0],
         lines=[
@@ -102,10 +88,5 @@ async def price_order(
         ],
     )
     if priced.total > MAX_TOTAL:
-        raise ProblemError(
-            422,
-            f"The order total exceeds {MAX_TOTAL} {priced.currency}.",
-            slug="total-too-large",
-            title="Order total too large",
-        )
+        raise TotalTooLargeError(MAX_TOTAL, priced.currency)
     return priced

@@ -11,7 +11,12 @@ from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from api import read_model
-from api.problems import ProblemError
+from api.errors import (
+    ProductExistsError,
+    ProductNotFoundError,
+    StockContentionError,
+    StockTooLargeError,
+)
 from api.schemas import (
     MAX_STOCK,
     ProductCreate,
@@ -28,10 +33,6 @@ from persistence.tables import InventoryRow, ProductRow, utc_now
 
 # A concurrent append to the same product's timeline makes ours collide on its version.
 _ATTEMPTS = 3
-
-
-def product_not_found(product_id: str) -> ProblemError:
-    return ProblemError(404, f"No product {product_id!r}.", slug="product-not-found")
 
 
 def product_public(product: ProductRow, stock: InventoryRow | None) -> ProductPublic:
@@ -69,7 +70,7 @@ class ProductService:
     async def get(self, product_id: str) -> ProductPublic:
         found = await read_model.find_product(self._session, product_id)
         if found is None:
-            raise product_not_found(product_id)
+            raise ProductNotFoundError(product_id)
         return product_public(*found)
 
     async def create(self, body: ProductCreate, actor: Actor) -> ProductPublic:
@@ -102,9 +103,7 @@ class ProductService:
             await self._session.commit()
         except IntegrityError as exc:
             await self._session.rollback()
-            raise ProblemError(
-                409, f"Product {body.id!r} already exists.", slug="product-exists"
-            ) from exc
+            raise ProductExistsError(body.id) from exc
         return product_public(product, stock)
 
     async def update_stock(
@@ -115,16 +114,12 @@ class ProductService:
                 return await self._apply(product_id, change, actor)
             except IntegrityError:
                 await self._session.rollback()
-        raise ProblemError(
-            409,
-            f"Stock of {product_id!r} is changing concurrently; retry the request.",
-            slug="stock-contention",
-        )
+        raise StockContentionError(product_id)
 
     async def _apply(self, product_id: str, change: StockUpdate, actor: Actor) -> ProductPublic:
         product = await self._session.get(ProductRow, product_id, populate_existing=True)
         if product is None:
-            raise product_not_found(product_id)
+            raise ProductNotFoundError(product_id)
         # FOR UPDATE: reservations change `reserved` concurrently; we must not lose theirs.
         statement = (
             select(InventoryRow)
@@ -137,11 +132,7 @@ class ProductService:
             row = InventoryRow(product_id=product_id, quantity=0)
             self._session.add(row)
         if row.quantity + change.add_quantity > MAX_STOCK:
-            raise ProblemError(
-                422,
-                f"Stock of {product_id!r} would exceed {MAX_STOCK}.",
-                slug="stock-too-large",
-            )
+            raise StockTooLargeError(product_id, MAX_STOCK)
         item = InventoryItem(product_id=product_id, quantity=row.quantity, reserved=row.reserved)
         events: list[DomainEvent] = []
         if change.add_quantity:

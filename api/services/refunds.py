@@ -18,7 +18,7 @@ from temporalio.service import RPCError
 
 from api import read_model
 from api.auth import Principal
-from api.problems import ProblemError
+from api.errors import OrderNotFoundError, RefundLinesError, RefundRefusedError
 from api.schemas import RefundAccepted, RefundCreate, RefundLineCreate
 from api.services.workflows import OrderWorkflows, temporal_errors
 from messages.queues import TaskQueues
@@ -26,12 +26,6 @@ from messages.refund import RefundLine, RefundOrderInput, refund_workflow_id
 from messages.saga import OrderSnapshot
 from models.order_status import OrderStatus
 from workflows.refund import RefundWorkflow
-
-
-def refund_refused(order_id: str, detail: str) -> ProblemError:
-    return ProblemError(
-        409, f"Order {order_id} cannot be refunded: {detail}.", slug="refund-refused"
-    )
 
 
 class RefundService:
@@ -45,15 +39,15 @@ class RefundService:
         record = await read_model.find_order(self._session, order_id)
         await self._session.commit()
         if record is None:
-            raise ProblemError(404, f"No order {order_id}.", slug="order-not-found")
+            raise OrderNotFoundError(order_id)
         if record.order.status != OrderStatus.CONFIRMED:
-            raise refund_refused(order_id, f"it is {record.order.status}, not CONFIRMED")
+            raise RefundRefusedError(order_id, f"it is {record.order.status}, not CONFIRMED")
         try:
             saga = await self._workflows.saga_input(order_id)
         except RPCError:  # NOT_FOUND (others became 503): the history is gone
             saga = None
         if saga is None:
-            raise refund_refused(order_id, "its saga's history is no longer kept")
+            raise RefundRefusedError(order_id, "its saga's history is no longer kept")
         lines = _returned_lines(saga.order, body)
         amount = _price(saga.order, lines)
         refund = RefundOrderInput(
@@ -81,7 +75,8 @@ class RefundService:
                     id_conflict_policy=WorkflowIDConflictPolicy.FAIL,
                 )
         except WorkflowAlreadyStartedError as exc:
-            raise refund_refused(order_id, "a refund of it is already under way or done") from exc
+            why = "a refund of it is already under way or done"
+            raise RefundRefusedError(order_id, why) from exc
         return RefundAccepted(
             order_id=order_id,
             workflow_id=workflow_id,
@@ -102,12 +97,7 @@ def _returned_lines(order: OrderSnapshot, body: RefundCreate) -> list[RefundLine
         asked[returned.product_id] += returned.quantity
     for product_id, quantity in asked.items():
         if quantity > ordered[product_id]:
-            raise ProblemError(
-                422,
-                f"Order {order.order_id} has {ordered[product_id]} of {product_id}; "
-                f"{quantity} cannot be returned.",
-                slug="refund-lines-invalid",
-            )
+            raise RefundLinesError(order.order_id, product_id, ordered[product_id], quantity)
     return [RefundLine(product_id=p, quantity=q) for p, q in asked.items()]
 
 

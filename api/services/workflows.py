@@ -23,7 +23,7 @@ from temporalio.common import SearchAttributePair, TypedSearchAttributes, Workfl
 from temporalio.exceptions import ApplicationError, WorkflowAlreadyStartedError
 from temporalio.service import RPCError, RPCStatusCode
 
-from api.problems import ProblemError, dependency_unavailable
+from api.errors import DependencyUnavailableError
 from messages import errors
 from messages.queues import TaskQueues, order_workflow_id
 from messages.saga import CancelOutcome, CancelRequest, OrderSagaInput, SagaStatus
@@ -77,13 +77,13 @@ def saga_details(saga: OrderSagaInput) -> str:
     )
 
 
-def unavailable() -> ProblemError:
-    return dependency_unavailable("workflow service")
+def unavailable() -> DependencyUnavailableError:
+    return DependencyUnavailableError("workflow service")
 
 
 @contextlib.contextmanager
 def temporal_errors() -> Iterator[None]:
-    """Turn Temporal's transport errors into 503 problems (NOT_FOUND is the caller's)."""
+    """Turn Temporal's transport errors into "unavailable" (NOT_FOUND is the caller's)."""
     try:
         yield
     except RPCError as exc:

@@ -30,7 +30,7 @@ POST_ATTEMPTS = 30
 
 @dataclass
 class Figures:
-    """What a fault run measured; printed and quoted in the README."""
+    """What a fault run measured; printed and quoted in docs/production.md."""
 
     placed: int = 0
     retried_posts: int = 0
