@@ -31,8 +31,8 @@ from bench.progress import Progress
 from clients.temporal import connect_temporal
 from config.settings import AuthSettings, CodecSettings, TemporalSettings
 from devstack.stack import Stack, StackOptions
+from devstack.tokens import mint_token
 from messages import queues
-from tools.token import mint_token
 
 BARE_PREFIX = "bare-"
 

@@ -39,9 +39,9 @@ from clients.temporal import connect_temporal
 from config.settings import TemporalSettings, load_settings
 from devstack.process import ManagedProcess
 from devstack.stack import Stack, StackOptions
+from devstack.tokens import mint_token
 from messages import queues
 from messages.queues import order_workflow_id
-from tools.token import mint_token
 
 BARE_PREFIX = "cost-bare-"
 HERE = Path(__file__).resolve().parent.parent

@@ -28,11 +28,11 @@ from config.settings import DatabaseSettings, KafkaSettings, TemporalSettings, l
 from devstack.process import free_port
 from devstack.stack import Stack, StackOptions
 from devstack.supervisor import RestartPolicy, Supervisor
+from devstack.tokens import mint_token
 from messages import queues
 from outbox.cloudevents import ReceivedEvent
 from outbox.consumer import InboxConsumer
 from persistence.database import create_engine, session_factory
-from tools.token import mint_token
 
 LOOPBACK = "127.0.0.1"
 # The audit consumer rides out every broker fault; its reconnect chatter is not a finding.
