@@ -19,15 +19,12 @@ import hashlib
 import os
 import re
 import shutil
-import signal
 import subprocess
 import sys
 import tempfile
-import threading
 import time
 import uuid
 from pathlib import Path
-from types import FrameType
 
 from devstack.process import (
     ManagedProcess,
@@ -36,6 +33,7 @@ from devstack.process import (
     port_open,
     wait_until,
 )
+from devstack.supervisor import StopRequest
 
 KAFKA_VERSION = "4.3.1"  # keep in step with kafka.version in devstack/maven/kafka/pom.xml
 POM_PATH = Path(__file__).resolve().parent / "maven" / "kafka" / "pom.xml"
@@ -476,13 +474,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--port", type=int, default=None, help="broker port (default: a free one)")
     args = parser.parse_args(argv)
 
-    stop_requested = threading.Event()
-
-    def on_signal(_signum: int, _frame: FrameType | None) -> None:
-        stop_requested.set()
-
-    signal.signal(signal.SIGTERM, on_signal)
-    signal.signal(signal.SIGINT, on_signal)
+    stop = StopRequest()
 
     started = time.monotonic()
     try:
@@ -496,16 +488,13 @@ def main(argv: list[str] | None = None) -> int:
         f"bootstrap servers: {broker.bootstrap_servers}\n"
     )
     sys.stdout.flush()
-    code = 0
     try:
-        while not stop_requested.wait(1.0):
-            if not broker.alive():
-                sys.stderr.write(f"kafka exited; see {broker.log_path}\n")
-                code = 1
-                break
+        if not stop.wait_until_requested(broker.alive, interval=1.0):
+            sys.stderr.write(f"kafka exited; see {broker.log_path}\n")
+            return 1
     finally:
         broker.stop()
-    return code
+    return 0
 
 
 if __name__ == "__main__":

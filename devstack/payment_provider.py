@@ -8,14 +8,13 @@ file in the run directory, so the provider's books outlive a restart of the serv
 from __future__ import annotations
 
 import argparse
-import signal
 import sys
-import time
 from pathlib import Path
 
 import httpx
 
 from devstack.process import ManagedProcess, ManagedService, free_port
+from devstack.supervisor import StopRequest
 
 
 class PaymentProviderService(ManagedService):
@@ -78,16 +77,7 @@ def main() -> None:
     service = PaymentProviderService(args.run_dir, port=args.port).start()
     print(f"payment provider on {service.url} (ledger {service.ledger_path})", flush=True)
     print(f"  outage: python -m tools.provider --url {service.url} outage on|off", flush=True)
-    stop = False
-
-    def _stop(*_: object) -> None:
-        nonlocal stop
-        stop = True
-
-    signal.signal(signal.SIGTERM, _stop)
-    signal.signal(signal.SIGINT, _stop)
-    while not stop:
-        time.sleep(0.5)
+    StopRequest().wait_until_requested()
     service.stop()
 
 

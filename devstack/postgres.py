@@ -25,7 +25,6 @@ import signal
 import stat
 import subprocess
 import sys
-import time
 from dataclasses import dataclass
 from pathlib import Path
 from types import TracebackType
@@ -34,6 +33,7 @@ import psycopg
 from psycopg import sql
 
 from devstack.process import ManagedProcess, ServiceUnavailableError, free_port, wait_until
+from devstack.supervisor import StopRequest
 
 log = logging.getLogger(__name__)
 
@@ -425,14 +425,7 @@ def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(message)s")
 
     cluster = PostgresCluster(args.data_dir, port=args.port or None, durable=not args.fast)
-    stop = False
-
-    def _stop(*_: object) -> None:
-        nonlocal stop
-        stop = True
-
-    signal.signal(signal.SIGTERM, _stop)
-    signal.signal(signal.SIGINT, _stop)
+    stop = StopRequest()
     try:
         cluster.start()
         cluster.create_database(args.database, exist_ok=True)
@@ -443,11 +436,9 @@ def main(argv: list[str] | None = None) -> int:
     print(cluster.url(args.database), flush=True)
     print(f"PostgreSQL ready (log: {cluster.log_path}); Ctrl-C to stop", file=sys.stderr)
     try:
-        while not stop:
-            if not cluster.alive():
-                print(f"postgres exited; see {cluster.log_path}", file=sys.stderr)
-                return 1
-            time.sleep(0.5)
+        if not stop.wait_until_requested(cluster.alive):
+            print(f"postgres exited; see {cluster.log_path}", file=sys.stderr)
+            return 1
     finally:
         cluster.stop()
     return 0
