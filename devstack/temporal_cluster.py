@@ -27,7 +27,8 @@ from temporalio.api.workflowservice.v1 import DescribeNamespaceRequest
 from temporalio.client import Client, TLSConfig
 
 from devstack import go_servers
-from devstack.postgres import SUPERUSER, PostgresCluster
+from devstack.postgres import PostgresCluster
+from devstack.postgres_binaries import SUPERUSER
 from devstack.process import (
     ManagedProcess,
     ManagedService,
