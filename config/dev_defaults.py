@@ -10,6 +10,8 @@ from pathlib import Path
 
 # Where dev runs keep their databases, logs and ledgers.
 RUN_DIR = Path(".run")
+# The simulated payment provider's ledger (its database), a file in a run folder.
+DEV_PROVIDER_LEDGER = "payment-provider.sqlite3"
 # Only for dev tokens; production refuses to start with it (config/checks.py).
 DEV_JWT_SECRET = "dev-only-secret-change-me-0123456789abcdef"  # noqa: S105
 # The dev token issuer and audience: production must name its identity provider's.

@@ -19,14 +19,12 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 from config.api import ApiSettings, AuthSettings
 from config.checks import refuse_unworkable
 from config.database import DatabaseSettings
-from config.dev_defaults import RUN_DIR
 from config.kafka import ConsumerSettings, KafkaSettings, OutboxSettings
 from config.saga import NotificationSettings, PaymentSettings, RestockSettings, SagaSettings
 from config.telemetry import TelemetrySettings
 from config.temporal import CodecSettings, TemporalSettings, WorkerSettings
 
 __all__ = [
-    "RUN_DIR",
     "ApiSettings",
     "AuthSettings",
     "CodecSettings",

@@ -13,6 +13,7 @@ from pathlib import Path
 
 import httpx
 
+from config.dev_defaults import DEV_PROVIDER_LEDGER
 from devstack.process import ManagedProcess, ManagedService, free_port
 from devstack.supervisor import StopRequest
 
@@ -29,7 +30,7 @@ class PaymentProviderService(ManagedService):
     ) -> None:
         self.run_dir = run_dir
         self.port = port or free_port()
-        self.ledger_path = (run_dir / "payment-provider.sqlite3").absolute()
+        self.ledger_path = (run_dir / DEV_PROVIDER_LEDGER).absolute()
         self.env = env or {}
 
     @property
