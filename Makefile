@@ -21,6 +21,7 @@ dev: install
 lint: install
 	$(UV) run ruff check .
 	$(UV) run ruff format --check .
+	$(UV) run lint-imports --no-cache
 
 typecheck: install
 	$(UV) run mypy .

@@ -11,16 +11,13 @@ Only the liveness/readiness probe listeners stay off: nothing here would poll th
 
 from __future__ import annotations
 
-import json
 import sys
 import uuid
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
 
 import httpx
-import psycopg
 from temporalio.client import Client
 
 from bench.bare_workflow import BareQueues
@@ -29,26 +26,16 @@ from bench.measure import OrderClient
 from bench.memory import PeakRss
 from bench.progress import Progress
 from clients.temporal import connect_temporal
-from config.settings import AuthSettings, CodecSettings, TemporalSettings
+from devstack import deployed
 from devstack.stack import Stack, StackOptions
-from messages import queues
-from tools.token import mint_token
 
 BARE_PREFIX = "bare-"
 
 
 def deployed_stack(config: BenchConfig) -> Stack:
     return Stack(
-        StackOptions(
-            run_dir=config.run_dir / f"stack-{uuid.uuid4().hex[:6]}",
-            temporal_port=0,
-            ui_port=0,
-            api_port=0,
-            postgres=True,
-            postgres_durable=True,
-            kafka=True,
-            worker_groups=[[name] for name in queues.ALL],
-            seed=False,
+        StackOptions.deployed(
+            config.run_dir / f"stack-{uuid.uuid4().hex[:6]}",
             metrics=True,
             local_issuer=True,
             extra_env={"ORDERS_ENVIRONMENT": "production", "ORDERS_TELEMETRY__LOG_JSON": "true"},
@@ -65,35 +52,8 @@ def project_pids(stack: Stack) -> dict[str, int]:
     }
 
 
-def temporal_settings(stack: Stack) -> TemporalSettings:
-    """The product's Temporal settings as its processes read them from the stack's env."""
-    env = stack.env
-    codec = CodecSettings()
-    if "ORDERS_TEMPORAL__CODEC__KEYS" in env:
-        codec = CodecSettings(
-            keys=json.loads(env["ORDERS_TEMPORAL__CODEC__KEYS"]),
-            active_key_id=env["ORDERS_TEMPORAL__CODEC__ACTIVE_KEY_ID"],
-        )
-    return TemporalSettings(address=env["ORDERS_TEMPORAL__ADDRESS"], codec=codec)
-
-
 def create_product(stack: Stack) -> str:
-    """A product with stock that no run can exhaust, written straight into the database."""
-    assert stack.postgres is not None
-    product_id = f"sku-bench-{uuid.uuid4().hex[:8]}"
-    now = datetime.now(UTC)
-    with psycopg.connect(stack.postgres.conninfo("orders"), autocommit=True) as conn:
-        conn.execute(
-            "INSERT INTO products (id, name, unit_price, currency, created_at, updated_at)"
-            " VALUES (%s, 'Benchmark beans', 12.50, 'EUR', %s, %s)",
-            (product_id, now, now),
-        )
-        conn.execute(
-            "INSERT INTO inventory (product_id, quantity, reserved, reorder_point,"
-            " reorder_quantity, updated_at) VALUES (%s, 1000000000, 0, 0, 0, %s)",
-            (product_id, now),
-        )
-    return product_id
+    return deployed.create_product(stack, "Benchmark beans", "sku-bench")
 
 
 @dataclass
@@ -116,7 +76,7 @@ async def running_bench(
     progress.say(f"starting Temporal, PostgreSQL, Kafka and the rest in {stack.options.run_dir}")
     try:
         stack.start_services()
-        settings = temporal_settings(stack)
+        settings = deployed.temporal_settings(stack)
         if bare:
             # The limit's worker: its own process, plain client, all four queues; started
             # now so that it gets ready while the database is migrated.
@@ -130,14 +90,8 @@ async def running_bench(
         metrics = {n: url for n, url in stack.metrics_urls.items() if not n.startswith("bare")}
         for name, address in {**stack.addresses(), **metrics}.items():
             progress.say(f"  {name}: {address}")
-        assert stack.issuer is not None
-        token = mint_token(
-            AuthSettings(),
-            "bench-customer",
-            "customer",
-            email="bench@example.com",
-            issuer_key=stack.issuer.key_path,
-        )
+        assert stack.issuer is not None, "the benchmark's API trusts only its local issuer"
+        token = deployed.customer_token(stack, "bench-customer", "bench@example.com")
         plain = await Client.connect(settings.addresses[0], namespace=settings.namespace)
         product = await connect_temporal(settings)
         with PeakRss(stack.pids) as rss:

@@ -12,7 +12,9 @@ replaced under the same load and the same noise. ``--profile DIR`` samples the w
 processes with py-spy during each measured phase; ``--threads`` splits each process's CPU
 by thread name (the SDK's Rust core runs on threads of its own, which py-spy cannot see).
 
-It shares the benchmark's bare worker (bench/bare.py) and product fixture (bench/topology.py).
+It shares the benchmark's bare worker (bench/bare.py), and the stack's deployed shape and
+product fixture with the benchmark and the fault runs (devstack/stack_options.py,
+devstack/deployed.py).
 """
 
 from __future__ import annotations
@@ -23,112 +25,25 @@ import json
 import signal
 import subprocess
 import sys
-import time
 import uuid
 from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import httpx
-import psutil
 from temporalio.client import Client
 
 from bench.bare_workflow import BareQueues, BareSaga
+from bench.cpu_meter import Meter
 from bench.topology import create_product
 from clients.temporal import connect_temporal
-from config.settings import TemporalSettings, load_settings
-from devstack.process import ManagedProcess
+from devstack import deployed
 from devstack.stack import Stack, StackOptions
 from messages import queues
 from messages.queues import order_workflow_id
-from tools.token import mint_token
 
 BARE_PREFIX = "cost-bare-"
 HERE = Path(__file__).resolve().parent.parent
-
-
-# ---------------------------------------------------------------- CPU accounting
-
-
-def _cpu(pid: int) -> float:
-    """User + system seconds of ``pid`` and its children."""
-    try:
-        root = psutil.Process(pid)
-        procs = [root, *root.children(recursive=True)]
-    except psutil.Error:
-        return 0.0
-    total = 0.0
-    for proc in procs:
-        try:
-            times = proc.cpu_times()
-            total += times.user + times.system
-        except psutil.Error:
-            continue
-    return total
-
-
-def _threads(pid: int) -> dict[str, float]:
-    """CPU seconds by thread name (``/proc/<pid>/task/<tid>/comm``) of one process."""
-    by_name: dict[str, float] = {}
-    try:
-        threads = psutil.Process(pid).threads()
-    except psutil.Error:
-        return by_name
-    for thread in threads:
-        try:
-            name = Path(f"/proc/{pid}/task/{thread.id}/comm").read_text().strip()
-        except OSError:
-            name = "?"
-        # Numbered pool threads ("tokio-runtime-w", "asyncio_3") are one group.
-        name = name.rstrip("0123456789_-") or name
-        by_name[name] = by_name.get(name, 0.0) + thread.user_time + thread.system_time
-    return by_name
-
-
-@dataclass
-class Meter:
-    pids: dict[str, int]
-    threads: bool = False
-    _before: dict[str, float] = field(default_factory=dict)
-    _before_threads: dict[str, dict[str, float]] = field(default_factory=dict)
-    _started: float = 0.0
-
-    def start(self) -> None:
-        self._before = {name: _cpu(pid) for name, pid in self.pids.items()}
-        if self.threads:
-            self._before_threads = {name: _threads(pid) for name, pid in self.pids.items()}
-        self._started = time.monotonic()
-
-    def per_order(self, count: int) -> dict[str, float]:
-        """CPU milliseconds per order (per second when ``count`` is seconds) since start."""
-        return {
-            name: round((_cpu(pid) - self._before[name]) / count * 1000, 2)
-            for name, pid in self.pids.items()
-        }
-
-    def stop(self, count: int) -> dict[str, object]:
-        seconds = time.monotonic() - self._started
-        per_order = self.per_order(count)
-        result: dict[str, object] = {
-            "orders": count,
-            "seconds": round(seconds, 1),
-            "cpu_ms_per_order": per_order,
-            "workers_ms_per_order": round(
-                sum(v for k, v in per_order.items() if k.startswith("worker-")), 2
-            ),
-        }
-        if self.threads:
-            split = {}
-            for name, pid in self.pids.items():
-                before = self._before_threads[name]
-                spent = {t: cpu - before.get(t, 0.0) for t, cpu in _threads(pid).items()}
-                split[name] = {
-                    thread: round(cpu / count * 1000, 2)
-                    for thread, cpu in sorted(spent.items(), key=lambda kv: -kv[1])[:6]
-                    if cpu > 0
-                }
-            result["thread_cpu_ms_per_order"] = split
-        return result
 
 
 # ---------------------------------------------------------------- the bare saga
@@ -191,11 +106,7 @@ class Orders:
 
 
 def _spawn(stack: Stack, name: str, args: list[str], cwd: Path) -> int:
-    process = ManagedProcess(
-        name, args, stack.options.run_dir / "logs" / f"{name}.log", env=stack.child_env(), cwd=cwd
-    ).start()
-    stack.processes[name] = process
-    return process.pid
+    return stack.spawn(name, args, cwd=cwd).pid
 
 
 def _start_workers(stack: Stack, code: Path) -> dict[str, int]:
@@ -239,8 +150,9 @@ class Config:
 
 
 async def _measure(config: Config, stack: Stack) -> list[dict[str, object]]:
-    address = stack.env["ORDERS_TEMPORAL__ADDRESS"]
-    temporal = await connect_temporal(TemporalSettings(address=address))
+    settings = deployed.temporal_settings(stack)
+    address = settings.addresses[0]
+    temporal = await connect_temporal(settings)
     plain = await Client.connect(address)
     bare_pid = _spawn(
         stack,
@@ -248,8 +160,7 @@ async def _measure(config: Config, stack: Stack) -> list[dict[str, object]]:
         [sys.executable, "-m", "bench.bare", "--address", address, "--prefix", BARE_PREFIX],
         HERE,
     )
-    settings = load_settings()
-    token = mint_token(settings.auth, "cost-customer", "customer", email="cost@example.com")
+    token = deployed.customer_token(stack, "cost-customer", "cost@example.com")
     assert stack.temporal is not None
     assert stack.temporal.pid is not None
     fixed = {"temporal": stack.temporal.pid, "api": stack.processes["api"].pid}
@@ -294,16 +205,8 @@ async def _measure(config: Config, stack: Stack) -> list[dict[str, object]]:
 
 def _stack(run_dir: Path, log_level: str) -> Stack:
     return Stack(
-        StackOptions(
-            run_dir=run_dir / f"stack-{uuid.uuid4().hex[:6]}",
-            temporal_port=0,
-            ui_port=0,
-            api_port=0,
-            postgres=True,
-            postgres_durable=True,
-            kafka=True,
-            worker_groups=[[name] for name in queues.ALL],
-            seed=False,
+        StackOptions.deployed(
+            run_dir / f"stack-{uuid.uuid4().hex[:6]}",
             extra_env={"ORDERS_TELEMETRY__LOG_LEVEL": log_level},
             # The machine may be busy; a slow start is not what this measures.
             ready_seconds=240.0,

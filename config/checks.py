@@ -7,17 +7,39 @@ turns into a ValidationError at start-up) naming the ``ORDERS_…`` variable to 
 from __future__ import annotations
 
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import Protocol
 
 from jwt.algorithms import get_default_algorithms
 
-if TYPE_CHECKING:
-    from config.settings import AuthSettings, DatabaseSettings, KafkaSettings, Settings
+from config.api import AuthSettings
+from config.database import DatabaseSettings
+from config.dev_defaults import DEV_CODEC_KEY, DEV_ISSUER, DEV_JWT_SECRET, EXAMPLE_CODEC_KEY
+from config.kafka import KafkaSettings
+from config.saga import PaymentSettings
+from config.temporal import TemporalSettings
 
 __all__ = ["refuse_unworkable"]
 
 
-def refuse_unworkable(settings: Settings) -> None:
+class CheckedSettings(Protocol):
+    """What the checks read of config/settings.py's Settings, which calls them while it is
+    being built (so this module cannot import it without a circle)."""
+
+    @property
+    def environment(self) -> str: ...
+    @property
+    def auth(self) -> AuthSettings: ...
+    @property
+    def kafka(self) -> KafkaSettings: ...
+    @property
+    def database(self) -> DatabaseSettings: ...
+    @property
+    def temporal(self) -> TemporalSettings: ...
+    @property
+    def payments(self) -> PaymentSettings: ...
+
+
+def refuse_unworkable(settings: CheckedSettings) -> None:
     problems = _auth_problems(settings.auth)
     problems += _kafka_problems(settings.kafka)
     problems += _database_problems(settings.database)
@@ -46,15 +68,7 @@ def _auth_problems(auth: AuthSettings) -> list[str]:
     ]
 
 
-def _production_problems(settings: Settings) -> list[str]:
-    # Imported here: settings imports this module while its class is being built.
-    from config.settings import (  # noqa: PLC0415
-        DEV_CODEC_KEY,
-        DEV_ISSUER,
-        DEV_JWT_SECRET,
-        EXAMPLE_CODEC_KEY,
-    )
-
+def _production_problems(settings: CheckedSettings) -> list[str]:
     auth = settings.auth
     problems: list[str] = []
     if not auth.jwks_url and auth.jwt_secret == DEV_JWT_SECRET:

@@ -15,16 +15,14 @@ from __future__ import annotations
 
 import argparse
 import json
-import signal
-import time
 from pathlib import Path
-from types import FrameType
 from typing import Any
 
 import httpx
 
 from devstack import go_servers
 from devstack.process import ManagedProcess, ManagedService, ServiceUnavailableError, free_port
+from devstack.supervisor import StopRequest
 
 READY_TIMEOUT = 60.0
 MAX_TRACES = 100_000
@@ -182,14 +180,7 @@ def main() -> None:
     parser.add_argument("--query-port", type=int, default=None)
     args = parser.parse_args()
     jaeger = Jaeger(args.run_dir, query_port=args.query_port)
-    stopping = False
-
-    def _stop(_signum: int, _frame: FrameType | None) -> None:
-        nonlocal stopping
-        stopping = True
-
-    signal.signal(signal.SIGINT, _stop)
-    signal.signal(signal.SIGTERM, _stop)
+    stop = StopRequest()
     print("starting Jaeger (building it first if needed) …", flush=True)
     try:
         jaeger.start()
@@ -202,8 +193,7 @@ def main() -> None:
         flush=True,
     )
     try:
-        while not stopping and jaeger.pid is not None:
-            time.sleep(0.5)
+        stop.wait_until_requested(lambda: jaeger.pid is not None)
     finally:
         jaeger.stop()
 

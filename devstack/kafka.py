@@ -1,7 +1,7 @@
 """A real single-node Apache Kafka broker (KRaft: one JVM as broker and controller) on loopback.
 
 The broker's jars come from Maven Central through ``devstack/maven/kafka/pom.xml`` and are
-resolved once into a cache folder (see :func:`ensure_kafka_libs`); the broker then runs as
+resolved once into a cache folder (devstack/kafka_libs.py); the broker then runs as
 ``java -cp '<libs>/*' kafka.Kafka server.properties`` after its storage was formatted.
 
 Command line (used by the dev launcher)::
@@ -13,22 +13,20 @@ from __future__ import annotations
 
 import argparse
 import base64
-import fcntl
-import functools
-import hashlib
 import os
-import re
-import shutil
-import signal
 import subprocess
 import sys
-import tempfile
-import threading
 import time
 import uuid
 from pathlib import Path
-from types import FrameType
 
+from devstack.kafka_config import LOG4J2_PROPERTIES, single_node_properties
+from devstack.kafka_libs import (
+    KAFKA_VERSION,
+    ClassArchive,
+    ensure_kafka_libs,
+    java_executable,
+)
 from devstack.process import (
     ManagedProcess,
     ServiceUnavailableError,
@@ -36,137 +34,13 @@ from devstack.process import (
     port_open,
     wait_until,
 )
+from devstack.supervisor import StopRequest
 
-KAFKA_VERSION = "4.3.1"  # keep in step with kafka.version in devstack/maven/kafka/pom.xml
-POM_PATH = Path(__file__).resolve().parent / "maven" / "kafka" / "pom.xml"
-LIBS_DIR_ENV = "ORDERS_KAFKA_LIBS_DIR"
-MARKER_NAME = ".complete"
 STORAGE_TOOL_MAIN = "kafka.tools.StorageTool"
 BROKER_MAIN = "kafka.Kafka"
-MIN_JAVA = 17
 BROKER_HEAP = ("-Xms128m", "-Xmx512m")
-CDS_ENV = "ORDERS_KAFKA_CDS"  # "0" turns the class-data-sharing archive off
 READY_TIMEOUT = 90.0
 STOP_TIMEOUT = 30.0
-MAVEN_TIMEOUT = 900.0
-
-_HOW_TO_GET = (
-    "the Kafka broker needs Java 17+ and Maven on PATH "
-    "(Debian: apt-get install -y openjdk-17-jre-headless maven); "
-    "its jars are then resolved once from Maven Central"
-)
-
-
-def default_libs_dir() -> Path:
-    override = os.environ.get(LIBS_DIR_ENV)
-    if override:
-        return Path(override).expanduser()
-    return Path.home() / ".cache" / "order-saga" / f"kafka-{KAFKA_VERSION}" / "libs"
-
-
-def _pom_digest() -> str:
-    return hashlib.sha256(POM_PATH.read_bytes()).hexdigest()
-
-
-def _libs_complete(libs: Path, digest: str) -> bool:
-    marker = libs / MARKER_NAME
-    try:
-        return marker.read_text().strip() == digest
-    except OSError:
-        return False
-
-
-def java_executable() -> str:
-    """The ``java`` to run the broker with (``$JAVA_HOME/bin/java`` first), checked to be 17+."""
-    return _java_info()[0]
-
-
-@functools.cache
-def _java_info() -> tuple[str, str]:
-    """``java``'s path and its ``-version`` text (which also names the exact JVM build)."""
-    java_home = os.environ.get("JAVA_HOME")
-    candidate = Path(java_home) / "bin" / "java" if java_home else None
-    java = str(candidate) if candidate and candidate.is_file() else shutil.which("java")
-    if java is None:
-        raise ServiceUnavailableError(f"java not found; {_HOW_TO_GET}")
-    try:
-        out = subprocess.run(
-            [java, "-version"], capture_output=True, text=True, timeout=30, check=True
-        ).stderr
-    except (OSError, subprocess.SubprocessError) as exc:
-        raise ServiceUnavailableError(f"{java} -version failed ({exc}); {_HOW_TO_GET}") from exc
-    match = re.search(r'version "(\d+)(?:\.(\d+))?', out)
-    major = int(match.group(1)) if match else 0
-    if major == 1 and match and match.group(2):  # "1.8.0_x" style
-        major = int(match.group(2))
-    if major < MIN_JAVA:
-        raise ServiceUnavailableError(f"{java} is Java {major or '?'}; {_HOW_TO_GET}")
-    return java, out
-
-
-def ensure_kafka_libs(cache_dir: Path | None = None) -> Path:
-    """Resolve the broker's jars once into ``cache_dir`` and return that folder.
-
-    Default folder: ``$ORDERS_KAFKA_LIBS_DIR`` or ``~/.cache/order-saga/kafka-<version>/libs``.
-    A marker file (holding the pom's digest) says the folder is complete, so a second call
-    only reads that file. Concurrent callers serialise on a lock file beside the folder.
-    """
-    libs = (cache_dir or default_libs_dir()).expanduser().resolve()
-    digest = _pom_digest()
-    if _libs_complete(libs, digest):
-        return libs
-    libs.parent.mkdir(parents=True, exist_ok=True)
-    with (libs.parent / f".{libs.name}.lock").open("w") as lock:
-        fcntl.flock(lock, fcntl.LOCK_EX)
-        if _libs_complete(libs, digest):  # another process finished meanwhile
-            return libs
-        java_executable()
-        mvn = shutil.which("mvn")
-        if mvn is None:
-            raise ServiceUnavailableError(f"mvn not found; {_HOW_TO_GET}")
-        staging = Path(tempfile.mkdtemp(prefix=f".{libs.name}-", dir=libs.parent))
-        try:
-            _resolve_jars(mvn, staging)
-            (staging / MARKER_NAME).write_text(digest + "\n")
-            if libs.exists():
-                shutil.rmtree(libs)
-            staging.rename(libs)
-        finally:
-            shutil.rmtree(staging, ignore_errors=True)
-    return libs
-
-
-def _resolve_jars(mvn: str, into: Path) -> None:
-    cmd = [
-        mvn,
-        "-q",
-        "-B",
-        "-f",
-        str(POM_PATH),
-        "dependency:copy-dependencies",
-        f"-DoutputDirectory={into}",
-        "-DincludeScope=runtime",
-    ]
-    try:
-        done = subprocess.run(
-            cmd,
-            capture_output=True,
-            text=True,
-            timeout=MAVEN_TIMEOUT,
-            check=False,
-            cwd=into,
-        )
-    except (OSError, subprocess.SubprocessError) as exc:
-        raise ServiceUnavailableError(
-            f"resolving Kafka jars failed ({exc}); {_HOW_TO_GET}"
-        ) from exc
-    jars = list(into.glob("kafka_2.13-*.jar"))
-    if done.returncode != 0 or not jars:
-        tail = "\n".join((done.stdout + done.stderr).splitlines()[-30:])
-        raise ServiceUnavailableError(
-            f"resolving Kafka jars with `{' '.join(cmd)}` failed "
-            f"(exit {done.returncode}); {_HOW_TO_GET}:\n{tail}"
-        )
 
 
 def random_cluster_id() -> str:
@@ -175,23 +49,6 @@ def random_cluster_id() -> str:
         text = base64.urlsafe_b64encode(uuid.uuid4().bytes).decode().rstrip("=")
         if not text.startswith("-"):  # as Kafka's Uuid.randomUuid: keeps CLIs happy
             return text
-
-
-_LOG4J2_PROPERTIES = """\
-status = warn
-appender.console.type = Console
-appender.console.name = STDOUT
-appender.console.layout.type = PatternLayout
-appender.console.layout.pattern = [%d] %p %m (%c)%n
-rootLogger.level = INFO
-rootLogger.appenderRef.stdout.ref = STDOUT
-logger.request.name = kafka.request.logger
-logger.request.level = WARN
-logger.statechange.name = state.change.logger
-logger.statechange.level = WARN
-logger.authorizer.name = kafka.authorizer.logger
-logger.authorizer.level = WARN
-"""
 
 
 class KafkaBroker:
@@ -213,7 +70,7 @@ class KafkaBroker:
         self.log4j_path = self.run_dir / "log4j2.properties"
         self.log_path = self.run_dir / "kafka.log"
         self._process: ManagedProcess | None = None
-        self._archive_pending: tuple[Path, Path] | None = None  # (written at exit, final name)
+        self._archive = ClassArchive()
         self.cluster_id = random_cluster_id()
 
     @property
@@ -260,7 +117,7 @@ class KafkaBroker:
         jvm = [*self._jvm_args(java, classpath), *BROKER_HEAP]
         self._process = ManagedProcess(
             "kafka",
-            [*jvm, *self._cds_args(libs, jvm), BROKER_MAIN, str(self.config_path)],
+            [*jvm, *self._archive.jvm_args(libs, jvm), BROKER_MAIN, str(self.config_path)],
             self.log_path,
             env=self._env(),
             cwd=self.run_dir,
@@ -270,13 +127,13 @@ class KafkaBroker:
         """Controlled shutdown (SIGTERM); SIGKILL if it takes longer than ``timeout``."""
         if self._process is not None:
             self._process.stop(timeout=timeout)
-            self._settle_archive()
+            self._archive.settle()
 
     def kill(self) -> None:
         """SIGKILL, as a crash would: the broker recovers its logs on the next start."""
         if self._process is not None:
             self._process.kill()
-            self._settle_archive()
+            self._archive.settle()
 
     def restart(self, timeout: float = READY_TIMEOUT) -> KafkaBroker:
         """Stop and start again on the same ports with the same data."""
@@ -294,44 +151,6 @@ class KafkaBroker:
     def _env(self) -> dict[str, str]:
         # Kafka's own launch scripts read these; clear them so nothing leaks into our JVM.
         return {"KAFKA_OPTS": "", "KAFKA_HEAP_OPTS": "", "KAFKA_JVM_PERFORMANCE_OPTS": ""}
-
-    def _cds_args(self, libs: Path, jvm: list[str]) -> list[str]:
-        """Class-data sharing: about halves the JVM's start (measured ~5 s -> ~2.5 s here).
-
-        The first start dumps the classes it loaded into an archive when the JVM exits
-        (a controlled stop); later starts map it. The archive's name is a digest of the JVM
-        build, the VM flags and the jars, so any change simply makes a new one; a JVM that
-        finds the archive unusable ignores it and starts as usual.
-        """
-        self._archive_pending = None
-        if os.environ.get(CDS_ENV, "1") == "0":
-            return []
-        key = hashlib.sha256()
-        vm_flags = [arg for arg in jvm if arg.startswith("-X")]  # not -D: per run dir
-        jars = sorted(path.name for path in libs.glob("*.jar"))
-        for part in (*_java_info(), *vm_flags, str(libs), *jars):
-            key.update(part.encode() + b"\0")
-        archive = libs.parent / f"cds-{key.hexdigest()[:16]}.jsa"
-        if archive.is_file():
-            return [f"-XX:SharedArchiveFile={archive}"]
-        if not os.access(libs.parent, os.W_OK):
-            return []
-        partial = libs.parent / f".{archive.name}.{os.getpid()}.{uuid.uuid4().hex[:8]}"
-        self._archive_pending = (partial, archive)
-        return [f"-XX:ArchiveClassesAtExit={partial}"]
-
-    def _settle_archive(self) -> None:
-        """Move an archive the JVM wrote on exit into place; drop one it could not finish."""
-        pending, self._archive_pending = self._archive_pending, None
-        if pending is None:
-            return
-        partial, archive = pending
-        try:
-            if partial.is_file() and partial.stat().st_size > 0 and not archive.exists():
-                partial.replace(archive)
-        except OSError:
-            pass
-        partial.unlink(missing_ok=True)
 
     def _jvm_args(self, java: str, classpath: str) -> list[str]:
         return [
@@ -353,42 +172,10 @@ class KafkaBroker:
             "# written by devstack/kafka.py; rewritten on every start\n"
             + "".join(f"{key}={value}\n" for key, value in props.items())
         )
-        self.log4j_path.write_text(_LOG4J2_PROPERTIES)
+        self.log4j_path.write_text(LOG4J2_PROPERTIES)
 
     def _properties(self) -> dict[str, str]:
-        return {
-            "process.roles": "broker,controller",
-            "node.id": "1",
-            "controller.quorum.voters": f"1@127.0.0.1:{self.controller_port}",
-            "listeners": (
-                f"PLAINTEXT://127.0.0.1:{self.port},CONTROLLER://127.0.0.1:{self.controller_port}"
-            ),
-            "advertised.listeners": f"PLAINTEXT://127.0.0.1:{self.port}",
-            "controller.listener.names": "CONTROLLER",
-            "inter.broker.listener.name": "PLAINTEXT",
-            "listener.security.protocol.map": "CONTROLLER:PLAINTEXT,PLAINTEXT:PLAINTEXT",
-            "log.dirs": str(self.data_dir),
-            "num.partitions": "1",
-            "default.replication.factor": "1",
-            "min.insync.replicas": "1",
-            "auto.create.topics.enable": "false",
-            "group.initial.rebalance.delay.ms": "0",
-            "offsets.topic.replication.factor": "1",
-            "offsets.topic.num.partitions": "1",
-            "transaction.state.log.replication.factor": "1",
-            "transaction.state.log.min.isr": "1",
-            "transaction.state.log.num.partitions": "1",
-            "share.coordinator.state.topic.replication.factor": "1",
-            "share.coordinator.state.topic.min.isr": "1",
-            "share.coordinator.state.topic.num.partitions": "1",
-            # after a kill() the controller refuses the new incarnation until the old one's
-            # session expires (default 9 s); a short session makes crash-restarts quick
-            "broker.heartbeat.interval.ms": "500",
-            "broker.session.timeout.ms": "3000",
-            "num.network.threads": "2",
-            "num.io.threads": "4",
-            "num.recovery.threads.per.data.dir": "1",
-        }
+        return single_node_properties(self.port, self.controller_port, self.data_dir)
 
     def _format_storage(self, java: str, classpath: str) -> None:
         cmd = [
@@ -476,13 +263,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--port", type=int, default=None, help="broker port (default: a free one)")
     args = parser.parse_args(argv)
 
-    stop_requested = threading.Event()
-
-    def on_signal(_signum: int, _frame: FrameType | None) -> None:
-        stop_requested.set()
-
-    signal.signal(signal.SIGTERM, on_signal)
-    signal.signal(signal.SIGINT, on_signal)
+    stop = StopRequest()
 
     started = time.monotonic()
     try:
@@ -496,16 +277,13 @@ def main(argv: list[str] | None = None) -> int:
         f"bootstrap servers: {broker.bootstrap_servers}\n"
     )
     sys.stdout.flush()
-    code = 0
     try:
-        while not stop_requested.wait(1.0):
-            if not broker.alive():
-                sys.stderr.write(f"kafka exited; see {broker.log_path}\n")
-                code = 1
-                break
+        if not stop.wait_until_requested(broker.alive, interval=1.0):
+            sys.stderr.write(f"kafka exited; see {broker.log_path}\n")
+            return 1
     finally:
         broker.stop()
-    return code
+    return 0
 
 
 if __name__ == "__main__":

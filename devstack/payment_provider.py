@@ -8,14 +8,14 @@ file in the run directory, so the provider's books outlive a restart of the serv
 from __future__ import annotations
 
 import argparse
-import signal
 import sys
-import time
 from pathlib import Path
 
 import httpx
 
+from config.dev_defaults import DEV_PROVIDER_LEDGER
 from devstack.process import ManagedProcess, ManagedService, free_port
+from devstack.supervisor import StopRequest
 
 
 class PaymentProviderService(ManagedService):
@@ -30,7 +30,7 @@ class PaymentProviderService(ManagedService):
     ) -> None:
         self.run_dir = run_dir
         self.port = port or free_port()
-        self.ledger_path = (run_dir / "payment-provider.sqlite3").absolute()
+        self.ledger_path = (run_dir / DEV_PROVIDER_LEDGER).absolute()
         self.env = env or {}
 
     @property
@@ -78,16 +78,7 @@ def main() -> None:
     service = PaymentProviderService(args.run_dir, port=args.port).start()
     print(f"payment provider on {service.url} (ledger {service.ledger_path})", flush=True)
     print(f"  outage: python -m tools.provider --url {service.url} outage on|off", flush=True)
-    stop = False
-
-    def _stop(*_: object) -> None:
-        nonlocal stop
-        stop = True
-
-    signal.signal(signal.SIGTERM, _stop)
-    signal.signal(signal.SIGINT, _stop)
-    while not stop:
-        time.sleep(0.5)
+    StopRequest().wait_until_requested()
     service.stop()
 
 

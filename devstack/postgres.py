@@ -2,167 +2,40 @@
 
 The test suite runs a throwaway cluster per session (``durable=False``: no fsync, so it is
 fast and loses nothing that matters); the dev launcher and the benchmark run a durable one
-that keeps its data directory between runs.
-
-PostgreSQL refuses to run as root. When we are root (containers, CI) the cluster runs as
-an unprivileged user -- ``$ORDERS_PG_USER``, else the ``postgres`` system user that the
-Debian package creates, else ``nobody`` -- through ``setpriv`` (util-linux), which execs
-the server in place so that our process handle *is* the postmaster. The data directory is
-handed to that user, and any ancestor directory that user cannot enter gets the
-search (``o+x``) bit only: nobody gains the right to list or read anything.
+that keeps its data directory between runs. Finding the binaries, and the unprivileged
+account they run as when we are root, is devstack/postgres_binaries.py's.
 """
 
 from __future__ import annotations
 
 import argparse
-import functools
 import logging
-import os
-import pwd
-import re
-import shutil
 import signal
-import stat
-import subprocess
 import sys
-import time
-from dataclasses import dataclass
 from pathlib import Path
 from types import TracebackType
 
 import psycopg
 from psycopg import sql
 
+from devstack.postgres_binaries import (
+    SUPERUSER,
+    command_prefix,
+    find_pg_bin,
+    initdb,
+    prepare_data_dir,
+    unprivileged_user,
+)
 from devstack.process import ManagedProcess, ServiceUnavailableError, free_port, wait_until
+from devstack.supervisor import StopRequest
 
 log = logging.getLogger(__name__)
 
-PG_BIN_ENV = "ORDERS_PG_BIN"
-PG_USER_ENV = "ORDERS_PG_USER"
-PG_LIB_ROOT = Path("/usr/lib/postgresql")
-SUPERUSER = "postgres"
 HOST = "127.0.0.1"
 
-INSTALL_HINT = (
-    "install the server with `apt-get update && apt-get install -y postgresql` "
-    f"(or point {PG_BIN_ENV} at a directory holding initdb and postgres)"
-)
 
 # Throwaway clusters trade crash safety for speed: nothing in a test cluster outlives it.
 NON_DURABLE_SETTINGS = {"fsync": "off", "synchronous_commit": "off", "full_page_writes": "off"}
-
-
-def _has_server_binaries(directory: Path) -> bool:
-    return all((directory / name).is_file() for name in ("initdb", "postgres", "pg_ctl"))
-
-
-def _version_key(directory: Path) -> tuple[int, ...]:
-    # /usr/lib/postgresql/<major>/bin: "15" -> (15,), "9.6" -> (9, 6)
-    return tuple(int(part) for part in re.findall(r"\d+", directory.parent.name)) or (0,)
-
-
-def find_pg_bin() -> Path:
-    """The directory with ``initdb`` and ``postgres``: ``$ORDERS_PG_BIN``, else the newest
-    ``/usr/lib/postgresql/*/bin``, else whatever ``initdb`` is on ``PATH``."""
-    override = os.environ.get(PG_BIN_ENV)
-    if override:
-        directory = Path(override)
-        if _has_server_binaries(directory):
-            return directory
-        raise ServiceUnavailableError(
-            f"{PG_BIN_ENV}={override} does not hold initdb, pg_ctl and postgres; {INSTALL_HINT}"
-        )
-    candidates = sorted(PG_LIB_ROOT.glob("*/bin"), key=_version_key, reverse=True)
-    for directory in candidates:
-        if _has_server_binaries(directory):
-            return directory
-    on_path = shutil.which("initdb")
-    if on_path and _has_server_binaries(Path(on_path).parent):
-        return Path(on_path).parent
-    raise ServiceUnavailableError(f"PostgreSQL server binaries not found; {INSTALL_HINT}")
-
-
-@dataclass(frozen=True)
-class RunAs:
-    """The unprivileged account the server runs as when we are root."""
-
-    name: str
-    uid: int
-    gid: int
-
-
-def unprivileged_user() -> RunAs | None:
-    """``None`` when we are not root (the server then simply runs as us)."""
-    if os.geteuid() != 0:
-        return None
-    wanted = os.environ.get(PG_USER_ENV)
-    for name in [wanted] if wanted else ["postgres", "nobody"]:
-        try:
-            entry = pwd.getpwnam(name)
-        except KeyError:
-            continue
-        if entry.pw_uid == 0:
-            raise ServiceUnavailableError(f"{PG_USER_ENV}={name} is root; PostgreSQL refuses it")
-        return RunAs(name, entry.pw_uid, entry.pw_gid)
-    raise ServiceUnavailableError(
-        "running as root and no unprivileged user to run PostgreSQL as "
-        f"(tried {wanted or 'postgres, nobody'}); set {PG_USER_ENV} or create one with "
-        "`useradd --system postgres`"
-    )
-
-
-@functools.cache
-def _setpriv_supports_pdeathsig() -> bool:
-    setpriv = shutil.which("setpriv")
-    if setpriv is None:
-        return False
-    result = subprocess.run([setpriv, "--help"], capture_output=True, text=True, check=False)
-    return "--pdeathsig" in result.stdout
-
-
-def _command_prefix(run_as: RunAs | None, *, die_with_parent: bool) -> list[str]:
-    """How to launch a server binary: as the unprivileged user, and (when asked) so that it
-    gets SIGINT -- a fast shutdown -- if the process that started it dies without cleaning up.
-    """
-    setpriv = shutil.which("setpriv")
-    pdeathsig = ["--pdeathsig", "INT"] if die_with_parent and _setpriv_supports_pdeathsig() else []
-    if run_as is None:
-        return [setpriv, *pdeathsig, "--"] if setpriv and pdeathsig else []
-    if setpriv:
-        ids = [f"--reuid={run_as.uid}", f"--regid={run_as.gid}", "--clear-groups"]
-        return [setpriv, *ids, *pdeathsig, "--"]
-    runuser = shutil.which("runuser")
-    if runuser:
-        return [runuser, "-u", run_as.name, "--"]
-    raise ServiceUnavailableError(
-        "running as root, and neither setpriv nor runuser (util-linux) is installed to drop "
-        "privileges for PostgreSQL; `apt-get install util-linux`"
-    )
-
-
-def _can_search(path: Path, run_as: RunAs) -> bool:
-    st = path.stat()
-    if st.st_uid == run_as.uid:
-        return bool(st.st_mode & stat.S_IXUSR)
-    if st.st_gid == run_as.gid:
-        return bool(st.st_mode & stat.S_IXGRP)
-    return bool(st.st_mode & stat.S_IXOTH)
-
-
-def _grant_search_on_ancestors(path: Path, run_as: RunAs) -> None:
-    """Let ``run_as`` walk down to ``path``: add ``o+x`` (enter, not list) where it is missing."""
-    for ancestor in reversed(path.parents):
-        if not _can_search(ancestor, run_as):
-            mode = stat.S_IMODE(ancestor.stat().st_mode)
-            log.warning("granting o+x on %s so %s can reach %s", ancestor, run_as.name, path)
-            ancestor.chmod(mode | stat.S_IXOTH)
-
-
-def _chown_tree(root: Path, run_as: RunAs) -> None:
-    os.chown(root, run_as.uid, run_as.gid)
-    for dirpath, dirnames, filenames in os.walk(root):
-        for name in dirnames + filenames:
-            os.chown(Path(dirpath) / name, run_as.uid, run_as.gid, follow_symlinks=False)
 
 
 class PortInUseError(ServiceUnavailableError):
@@ -241,10 +114,10 @@ class PostgresCluster:
     def start(self, timeout: float = 60.0) -> PostgresCluster:
         pg_bin = self.pg_bin
         run_as = unprivileged_user()
-        prefix = _command_prefix(run_as, die_with_parent=self.die_with_parent)
-        self._prepare_data_dir(run_as)
+        prefix = command_prefix(run_as, die_with_parent=self.die_with_parent)
+        prepare_data_dir(self.data_dir, run_as)
         if not (self.data_dir / "PG_VERSION").exists():
-            self._initdb(pg_bin, run_as)
+            initdb(pg_bin, self.data_dir, run_as, durable=self.durable)
         # A free port can be taken between free_port() and the server's bind(): retry then.
         attempts = 1 if self._fixed_port else 3
         for attempt in range(1, attempts + 1):
@@ -282,40 +155,6 @@ class PostgresCluster:
         tb: TracebackType | None,
     ) -> None:
         self.stop()
-
-    def _prepare_data_dir(self, run_as: RunAs | None) -> None:
-        self.data_dir.mkdir(parents=True, exist_ok=True)
-        if run_as is None:
-            return
-        _grant_search_on_ancestors(self.data_dir, run_as)
-        if self.data_dir.stat().st_uid != run_as.uid:
-            # Also heals a durable directory made earlier for another account.
-            _chown_tree(self.data_dir, run_as)
-        self.data_dir.chmod(0o700)
-
-    def _initdb(self, pg_bin: Path, run_as: RunAs | None) -> None:
-        if any(self.data_dir.iterdir()):
-            raise ServiceUnavailableError(
-                f"{self.data_dir} is neither empty nor a PostgreSQL data directory"
-            )
-        args = [
-            str(pg_bin / "initdb"),
-            f"--pgdata={self.data_dir}",
-            f"--username={SUPERUSER}",
-            "--auth=trust",
-            "--encoding=UTF8",
-            "--locale=C",
-        ]
-        if not self.durable:
-            args.append("--no-sync")
-        command = [*_command_prefix(run_as, die_with_parent=False), *args]
-        # cwd=/ : initdb as the unprivileged user may not be allowed into our working directory.
-        result = subprocess.run(command, capture_output=True, text=True, cwd="/", check=False)
-        if result.returncode != 0:
-            raise ServiceUnavailableError(
-                f"initdb failed ({result.returncode}) in {self.data_dir}:\n"
-                f"{result.stdout}{result.stderr}"
-            )
 
     def server_args(self, pg_bin: Path) -> list[str]:
         settings = {
@@ -425,14 +264,7 @@ def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(message)s")
 
     cluster = PostgresCluster(args.data_dir, port=args.port or None, durable=not args.fast)
-    stop = False
-
-    def _stop(*_: object) -> None:
-        nonlocal stop
-        stop = True
-
-    signal.signal(signal.SIGTERM, _stop)
-    signal.signal(signal.SIGINT, _stop)
+    stop = StopRequest()
     try:
         cluster.start()
         cluster.create_database(args.database, exist_ok=True)
@@ -443,11 +275,9 @@ def main(argv: list[str] | None = None) -> int:
     print(cluster.url(args.database), flush=True)
     print(f"PostgreSQL ready (log: {cluster.log_path}); Ctrl-C to stop", file=sys.stderr)
     try:
-        while not stop:
-            if not cluster.alive():
-                print(f"postgres exited; see {cluster.log_path}", file=sys.stderr)
-                return 1
-            time.sleep(0.5)
+        if not stop.wait_until_requested(cluster.alive):
+            print(f"postgres exited; see {cluster.log_path}", file=sys.stderr)
+            return 1
     finally:
         cluster.stop()
     return 0

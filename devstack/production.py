@@ -27,8 +27,8 @@ from devstack.supervisor import StopRequest, Supervisor, say
 from devstack.temporal_cluster import TemporalCluster, TemporalNode
 from devstack.temporal_tls import SERVER_NAME
 from devstack.temporal_ui import TemporalWebUI
+from devstack.tokens import mint_token
 from messages import queues
-from tools.token import mint_token
 
 NAMESPACE = "orders"
 DATABASE = "orders"

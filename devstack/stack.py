@@ -12,7 +12,6 @@ import secrets
 import socket
 import sys
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
 from pathlib import Path
 
 from devstack.codec_keys import codec_env
@@ -23,41 +22,11 @@ from devstack.kafka_cluster import REPLICATION, KafkaCluster
 from devstack.payment_provider import PaymentProviderService
 from devstack.postgres import PostgresCluster
 from devstack.process import ManagedProcess, free_port, port_open, wait_until
+from devstack.stack_options import StackOptions
 from devstack.supervisor import Supervisor
 from devstack.temporal import TemporalDevServer
-from messages import queues
 
-
-@dataclass
-class StackOptions:
-    run_dir: Path = Path(".run")
-    temporal_port: int = 7233
-    ui_port: int = 8233
-    api_port: int = 8000
-    # None: SQLite in the run dir, or DATABASE_URL when set; True: a private PostgreSQL cluster.
-    postgres: bool = False
-    postgres_port: int | None = None
-    # fsync and friends on: a crash of PostgreSQL loses nothing committed. Only the test
-    # suite's throwaway clusters (tests/fixtures/postgres.py) run without, never here.
-    postgres_durable: bool = True
-    kafka: bool = False
-    kafka_port: int | None = None
-    # 1: one broker (dev); 3: a KRaft cluster whose topics are replicated three times.
-    kafka_brokers: int = 1
-    # One process per inner list; the dev default is every queue in one process.
-    worker_groups: list[list[str]] = field(default_factory=lambda: [list(queues.ALL)])
-    api_workers: int = 1
-    extra_env: dict[str, str] = field(default_factory=dict)
-    # A private Jaeger receiving every process's spans (OTEL_EXPORTER_OTLP_ENDPOINT).
-    tracing: bool = False
-    seed: bool = True
-    # A Prometheus endpoint on a free port for every process (workers: also the SDK's).
-    metrics: bool = False
-    # How long the API may take to listen (a loaded CI machine starts Python slowly).
-    ready_seconds: float = 60.0
-    # A local token issuer (RSA key + JWKS over HTTP) the API trusts instead of the dev
-    # secret: tokens then come from `python -m tools.token --issuer-key <issuer.key_path>`.
-    local_issuer: bool = False
+__all__ = ["Stack", "StackOptions", "listen_port"]
 
 
 class Stack:
@@ -255,7 +224,10 @@ class Stack:
         env: dict[str, str] | None = None,
         *,
         sdk_metrics: bool = False,
-    ) -> None:
+        cwd: Path | None = None,
+    ) -> ManagedProcess:
+        """Start a child of this stack, watched and stopped with it; ``cwd``: run another
+        checkout's code (bench/worker_cost.py compares two)."""
         env = {**self.child_env(), **(env or {})}
         if self.options.metrics:
             port = listen_port()
@@ -265,8 +237,10 @@ class Stack:
                 address = f"127.0.0.1:{listen_port()}"
                 env["ORDERS_TEMPORAL__METRICS_BIND_ADDRESS"] = address
                 self.metrics_urls[f"{name}-sdk"] = f"http://{address}/metrics"
-        process = ManagedProcess(name, args, self.options.run_dir / "logs" / f"{name}.log", env=env)
-        self.processes[name] = process.start()
+        log_path = self.options.run_dir / "logs" / f"{name}.log"
+        process = ManagedProcess(name, args, log_path, env=env, cwd=cwd).start()
+        self.processes[name] = process
+        return process
 
     def _run_once(self, name: str, args: Sequence[str]) -> None:
         process = ManagedProcess(

@@ -11,6 +11,7 @@ watches while it is polled.
 from __future__ import annotations
 
 import signal
+import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -101,17 +102,33 @@ class Supervisor:
 
 class StopRequest:
     """Set by SIGINT or SIGTERM, so a launcher stops its stack in order instead of dying
-    mid-start; installed before anything starts, so Ctrl-C during start-up counts too."""
+    mid-start; installed before anything starts, so Ctrl-C during start-up counts too.
+    Every foreground command (``python -m devstack.*``, ``tools.tail_events``) waits on one."""
 
     def __init__(self) -> None:
-        self.requested = False
+        # An event rather than a flag: a wait on it ends the moment the signal arrives.
+        self._event = threading.Event()
         signal.signal(signal.SIGINT, self._set)
         signal.signal(signal.SIGTERM, self._set)
 
     def _set(self, *_: object) -> None:
-        self.requested = True
+        self._event.set()
+
+    @property
+    def requested(self) -> bool:
+        return self._event.is_set()
+
+    def wait_until_requested(
+        self, still_running: Callable[[], bool] | None = None, interval: float = 0.5
+    ) -> bool:
+        """Block until a stop is requested (True) or ``still_running``, asked every
+        ``interval`` seconds, says the thing watched has ended (False)."""
+        while not self._event.wait(interval):
+            if still_running is not None and not still_running():
+                return False
+        return True
 
     def supervise_until_requested(self, supervisor: Supervisor, interval: float = 0.5) -> None:
         while not self.requested:
             supervisor.poll()
-            time.sleep(interval)
+            self._event.wait(interval)

@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import argparse
 import shutil
-import signal
 import subprocess
 import sys
 import time
@@ -21,6 +20,7 @@ from devstack.process import (
     port_open,
     wait_until,
 )
+from devstack.supervisor import StopRequest
 from messages.search_attributes import SEARCH_ATTRIBUTES
 
 # Measured here: WAL + synchronous=normal more than doubles the persistent server's throughput.
@@ -147,16 +147,7 @@ def main() -> None:
         args.run_dir, port=args.port, ui_port=args.ui_port, db_filename=args.db_filename
     ).start()
     print(f"Temporal on {server.address}; Web UI at {server.ui_url}", flush=True)
-    stop = False
-
-    def _stop(*_: object) -> None:
-        nonlocal stop
-        stop = True
-
-    signal.signal(signal.SIGTERM, _stop)
-    signal.signal(signal.SIGINT, _stop)
-    while not stop:
-        time.sleep(0.5)
+    StopRequest().wait_until_requested()
     server.stop()
 
 

@@ -16,10 +16,8 @@ import argparse
 import asyncio
 import concurrent.futures
 import random
-import signal
 import socket
 import string
-import time
 from dataclasses import dataclass, field
 from datetime import timedelta
 from pathlib import Path
@@ -29,7 +27,8 @@ from temporalio.api.workflowservice.v1 import DescribeNamespaceRequest
 from temporalio.client import Client, TLSConfig
 
 from devstack import go_servers
-from devstack.postgres import SUPERUSER, PostgresCluster
+from devstack.postgres import PostgresCluster
+from devstack.postgres_binaries import SUPERUSER
 from devstack.process import (
     ManagedProcess,
     ManagedService,
@@ -37,6 +36,7 @@ from devstack.process import (
     free_port,
     wait_until,
 )
+from devstack.supervisor import StopRequest
 from devstack.temporal_schema import DATABASE, VISIBILITY_DATABASE, prepare_schemas
 from devstack.temporal_tls import ClusterCertificates
 
@@ -232,24 +232,20 @@ def main() -> None:
     postgres = PostgresCluster(args.run_dir / "postgres", durable=True)
     postgres.start()
     cluster = TemporalCluster(args.run_dir, postgres, nodes=args.nodes, tls=args.tls)
-    stop = False
+    stop = StopRequest()
 
-    def _stop(*_: object) -> None:
-        nonlocal stop
-        stop = True
+    def nodes_alive() -> bool:
+        for node in cluster.nodes:
+            node.check_alive()
+        return True
 
-    signal.signal(signal.SIGTERM, _stop)
-    signal.signal(signal.SIGINT, _stop)
     try:
         print("starting the Temporal cluster …", flush=True)
         cluster.start()
         for node in cluster.nodes:
             print(f"  {node.name}: frontend {node.address} (pid {node.pid})", flush=True)
         print(f"  PostgreSQL: {postgres.url(DATABASE)}", flush=True)
-        while not stop:
-            for node in cluster.nodes:
-                node.check_alive()
-            time.sleep(0.5)
+        stop.wait_until_requested(nodes_alive)
     finally:
         cluster.stop()
         postgres.stop()

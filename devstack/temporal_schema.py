@@ -12,7 +12,8 @@ import subprocess
 import psycopg
 
 from devstack import go_servers
-from devstack.postgres import SUPERUSER, PostgresCluster
+from devstack.postgres import PostgresCluster
+from devstack.postgres_binaries import SUPERUSER
 from devstack.process import ServiceUnavailableError
 
 DATABASE = "temporal"

@@ -11,12 +11,10 @@ import uuid
 from collections import Counter
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import httpx
-import psycopg
 from aiosmtpd.controller import Controller
 from sqlalchemy import event
 from sqlmodel.ext.asyncio.session import AsyncSession
@@ -24,15 +22,14 @@ from temporalio.client import Client
 
 from bench.load import OrderLoad
 from clients.temporal import connect_temporal
-from config.settings import DatabaseSettings, KafkaSettings, TemporalSettings, load_settings
+from config.settings import DatabaseSettings, KafkaSettings
+from devstack import deployed
 from devstack.process import free_port
 from devstack.stack import Stack, StackOptions
 from devstack.supervisor import RestartPolicy, Supervisor
-from messages import queues
 from outbox.cloudevents import ReceivedEvent
 from outbox.consumer import InboxConsumer
 from persistence.database import create_engine, session_factory
-from tools.token import mint_token
 
 LOOPBACK = "127.0.0.1"
 # The audit consumer rides out every broker fault; its reconnect chatter is not a finding.
@@ -120,17 +117,9 @@ class DedupConsumer:
 
 
 def stack_options(run_dir: Path, smtp_port: int, extra: dict[str, str]) -> StackOptions:
-    return StackOptions(
-        run_dir=run_dir,
-        temporal_port=0,
-        ui_port=0,
-        api_port=0,
-        postgres=True,
-        postgres_durable=True,
-        kafka=True,
+    return StackOptions.deployed(
+        run_dir,
         kafka_brokers=3,
-        worker_groups=[[name] for name in queues.ALL],
-        seed=False,
         extra_env={
             "ORDERS_TELEMETRY__LOG_LEVEL": "WARNING",
             "ORDERS_NOTIFICATIONS__CHANNEL": "smtp",
@@ -165,24 +154,6 @@ class Harness:
         self.supervisor.watch("outbox-relay-standby", standby, standby.describe_exit)
 
 
-def create_product(conninfo: str) -> str:
-    """A product with stock no run can exhaust, written straight into the database."""
-    product_id = f"sku-faults-{uuid.uuid4().hex[:8]}"
-    now = datetime.now(UTC)
-    with psycopg.connect(conninfo, autocommit=True) as conn:
-        conn.execute(
-            "INSERT INTO products (id, name, unit_price, currency, created_at, updated_at)"
-            " VALUES (%s, 'Fault-run beans', 12.50, 'EUR', %s, %s)",
-            (product_id, now, now),
-        )
-        conn.execute(
-            "INSERT INTO inventory (product_id, quantity, reserved, reorder_point,"
-            " reorder_quantity, updated_at) VALUES (%s, 1000000000, 0, 0, 0, %s)",
-            (product_id, now),
-        )
-    return product_id
-
-
 async def _supervise(supervisor: Supervisor, stop: asyncio.Event) -> None:
     while not stop.is_set():
         supervisor.poll()
@@ -209,8 +180,7 @@ async def running(
         supervisor = Supervisor(say, RestartPolicy(initial_backoff=0.5, max_backoff=5.0))
         for name, process in stack.processes.items():
             supervisor.watch(name, process, process.describe_exit)
-        settings = load_settings()
-        token = mint_token(settings.auth, "fault-customer", "customer", email="f@example.com")
+        token = deployed.customer_token(stack, "fault-customer", "f@example.com")
         engine = create_engine(DatabaseSettings(url=stack.env["ORDERS_DATABASE__URL"]))
         applied = Applied()
         assert stack.kafka is not None
@@ -235,15 +205,14 @@ async def running(
 
         dedup = DedupConsumer(new_consumer, say)
         stop = asyncio.Event()
-        temporal = await connect_temporal(
-            TemporalSettings(address=stack.env["ORDERS_TEMPORAL__ADDRESS"])
-        )
+        temporal = await connect_temporal(deployed.temporal_settings(stack))
         tasks = [
             asyncio.create_task(_supervise(supervisor, stop)),
             asyncio.create_task(dedup.run(stop)),
         ]
         async with httpx.AsyncClient(base_url=stack.api_url, timeout=30) as http:
-            load = OrderLoad(http, token, create_product(stack.postgres.conninfo("orders")))  # type: ignore[union-attr]
+            product = deployed.create_product(stack, "Fault-run beans", "sku-faults")
+            load = OrderLoad(http, token, product)
             try:
                 yield Harness(stack, mail, supervisor, temporal, load, applied, dedup, say)
             finally:

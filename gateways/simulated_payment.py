@@ -51,52 +51,36 @@ from __future__ import annotations
 
 import asyncio
 import random
-import uuid
 from collections.abc import Callable
-from dataclasses import replace
 from pathlib import Path
 from typing import TypeVar
 
+from gateways import provider_rules as rules
 from gateways.payment_gateway import (
     ChargeStatus,
     GatewayCharge,
     GatewayRequestError,
     GatewayUnavailableError,
-    IdempotencyKeyReusedError,
-    PaymentDeclinedError,
     PaymentGatewayError,
 )
 from gateways.provider_ledger import (
     Books,
-    Entry,
     InMemoryLedger,
     Ledger,
-    Refund,
     Request,
-    SqliteLedger,
-    action_url,
-    initial_status,
 )
+from gateways.provider_ledger_sqlite import SqliteLedger
 from models.money import Money
 
 T = TypeVar("T")
 
 __all__ = [
-    "DECLINING_TOKENS",
     "Books",
     "InMemoryLedger",
     "Ledger",
     "SimulatedPaymentGateway",
     "SqliteLedger",
 ]
-
-# token -> (decline code, reason shown to the customer)
-DECLINING_TOKENS: dict[str, tuple[str, str]] = {
-    "tok_chargeDeclined": ("card_declined", "your card was declined"),
-    "tok_insufficientFunds": ("insufficient_funds", "your card has insufficient funds"),
-    "tok_expiredCard": ("expired_card", "your card has expired"),
-    "tok_lostCard": ("lost_card", "your card was declined"),
-}
 
 
 class SimulatedPaymentGateway:
@@ -163,21 +147,25 @@ class SimulatedPaymentGateway:
         self, idempotency_key: str, amount: Money, token: str, *, capture: bool
     ) -> GatewayCharge:
         request = Request(amount, token, capture)
-        return await self._request(lambda books: _charge(books, idempotency_key, request))
+        return await self._request(lambda books: rules.charge_once(books, idempotency_key, request))
 
     async def capture(self, reference: str) -> GatewayCharge:
         return await self._request(
-            lambda books: _move(books, reference, (ChargeStatus.AUTHORIZED,), ChargeStatus.CAPTURED)
+            lambda books: rules.move(
+                books, reference, (ChargeStatus.AUTHORIZED,), ChargeStatus.CAPTURED
+            )
         )
 
     async def refund(
         self, reference: str, amount: Money | None = None, *, idempotency_key: str | None = None
     ) -> GatewayCharge:
-        return await self._request(lambda books: _refund(books, reference, amount, idempotency_key))
+        return await self._request(
+            lambda books: rules.refund_once(books, reference, amount, idempotency_key)
+        )
 
     async def void(self, reference: str) -> GatewayCharge:
         return await self._request(
-            lambda books: _move(books, reference, _VOIDABLE, ChargeStatus.VOIDED)
+            lambda books: rules.move(books, reference, rules.VOIDABLE, ChargeStatus.VOIDED)
         )
 
     async def complete_action(self, reference: str, *, succeed: bool) -> GatewayCharge:
@@ -189,135 +177,10 @@ class SimulatedPaymentGateway:
             entry = books.entry(charge.idempotency_key) if charge is not None else None
             if charge is None or entry is None:
                 raise GatewayRequestError(f"no such charge: {reference}")
-            done = _authenticated(entry.request.capture) if succeed else ChargeStatus.VOIDED
-            return _move(books, reference, (ChargeStatus.REQUIRES_ACTION,), done)
+            done = rules.authenticated(entry.request.capture) if succeed else ChargeStatus.VOIDED
+            return rules.move(books, reference, (ChargeStatus.REQUIRES_ACTION,), done)
 
         return await self._request(complete)
 
     async def find_charge(self, idempotency_key: str) -> GatewayCharge | None:
-        return await self._request(lambda books: _find(books, idempotency_key))
-
-
-def _charge(books: Books, idempotency_key: str, request: Request) -> GatewayCharge:
-    seen = books.entry(idempotency_key)
-    if seen is not None:
-        if seen.request != request:
-            raise IdempotencyKeyReusedError(
-                f"idempotency key {idempotency_key!r} was used with other parameters"
-            )
-        if seen.decline is not None:
-            raise _declined(seen.decline)
-        assert seen.response is not None
-        return seen.response
-    decline = _decline_for(request.token)
-    if decline is not None:
-        books.record_entry(idempotency_key, Entry(request, None, decline))
-        raise _declined(decline)
-    reference = f"ch_{uuid.uuid4().hex}"
-    status = initial_status(request)
-    charge = GatewayCharge(
-        reference=reference,
-        status=status,
-        amount=request.amount,
-        idempotency_key=idempotency_key,
-        next_action=action_url(reference) if status is ChargeStatus.REQUIRES_ACTION else None,
-    )
-    books.add_charge(charge)
-    books.record_entry(idempotency_key, Entry(request, charge, None))
-    return charge
-
-
-def _find(books: Books, idempotency_key: str) -> GatewayCharge | None:
-    seen = books.entry(idempotency_key)
-    if seen is None or seen.response is None:
-        return None
-    charge = books.charge(seen.response.reference)
-    return None if charge is None else _given_back(charge)
-
-
-def _given_back(charge: GatewayCharge) -> GatewayCharge:
-    """A charge refunded in full names all of its money as given back."""
-    if charge.status is ChargeStatus.REFUNDED:
-        return replace(charge, refund_amount=charge.amount)
-    return charge
-
-
-_VOIDABLE = (ChargeStatus.AUTHORIZED, ChargeStatus.REQUIRES_ACTION)
-
-
-def _authenticated(capture: bool) -> ChargeStatus:
-    return ChargeStatus.CAPTURED if capture else ChargeStatus.AUTHORIZED
-
-
-def _move(
-    books: Books, reference: str, sources: tuple[ChargeStatus, ...], target: ChargeStatus
-) -> GatewayCharge:
-    charge = books.charge(reference)
-    if charge is None:
-        raise GatewayRequestError(f"no such charge: {reference}")
-    if charge.status is target:
-        return charge  # repeated request: the provider answers with the current state
-    if charge.status not in sources:
-        raise GatewayRequestError(f"charge {reference} is {charge.status}, cannot become {target}")
-    refund_reference = f"re_{uuid.uuid4().hex}" if target is ChargeStatus.REFUNDED else None
-    moved = replace(charge, status=target, refund_reference=refund_reference, next_action=None)
-    books.update_charge(moved)
-    return moved
-
-
-def _refund(
-    books: Books, reference: str, amount: Money | None, idempotency_key: str | None
-) -> GatewayCharge:
-    """Give back ``amount`` (None: all that is left) of a captured charge, once per key.
-
-    A key already used for this charge answers with its refund, whatever the amount asked
-    (one after-sale refund per order); on another charge it is refused. The whole charge
-    asked back when it is already REFUNDED is answered as it stands, not refused."""
-    charge = books.charge(reference)
-    if charge is None:
-        raise GatewayRequestError(f"no such charge: {reference}")
-    if idempotency_key is not None:
-        seen = books.refund(idempotency_key)
-        if seen is not None:
-            if seen.charge_reference != reference:
-                raise IdempotencyKeyReusedError(
-                    f"idempotency key {idempotency_key!r} was used for another charge"
-                )
-            return replace(
-                charge, refund_reference=seen.refund_reference, refund_amount=seen.amount
-            )
-    whole = amount is None or amount == charge.amount
-    if charge.status is ChargeStatus.REFUNDED and whole:
-        return _given_back(charge)  # the money is already back: nothing more to give
-    if charge.status is not ChargeStatus.CAPTURED:
-        raise GatewayRequestError(f"charge {reference} is {charge.status}, cannot be refunded")
-    left = charge.amount.amount - books.refunded(reference)
-    give = left if amount is None else amount.amount
-    if amount is not None and amount.currency != charge.amount.currency:
-        raise GatewayRequestError(f"refund in {amount.currency} of a {charge.amount} charge")
-    if not 0 < give <= left:
-        raise GatewayRequestError(
-            f"cannot refund {give} of charge {reference}: {left} is left to refund"
-        )
-    refund_reference = f"re_{uuid.uuid4().hex}"
-    given = Money(give, charge.amount.currency)
-    refund = Refund(reference, given, refund_reference)
-    books.record_refund(idempotency_key or refund_reference, refund)
-    status = ChargeStatus.REFUNDED if give == left else ChargeStatus.CAPTURED
-    moved = replace(charge, status=status, refund_reference=refund_reference, next_action=None)
-    books.update_charge(moved)
-    return replace(moved, refund_amount=given)
-
-
-def _decline_for(token: str) -> tuple[str, str] | None:
-    known = DECLINING_TOKENS.get(token)
-    if known is not None:
-        return known
-    if not token.startswith("tok_"):
-        return ("invalid_token", "the payment token is not valid")
-    return None
-
-
-def _declined(decline: tuple[str, str]) -> PaymentDeclinedError:
-    code, reason = decline
-    return PaymentDeclinedError(reason, code)
+        return await self._request(lambda books: rules.find(books, idempotency_key))

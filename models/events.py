@@ -11,12 +11,13 @@ meaning bumps ``schema_version``.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, fields
+from dataclasses import dataclass
 from decimal import Decimal
 from types import MappingProxyType
-from typing import ClassVar, Final, Literal
+from typing import Final
 
 from models.errors import UnknownEventTypeError
+from models.event_base import AggregateType, DomainEvent, EventItem
 
 __all__ = [
     "EVENT_TYPES",
@@ -45,35 +46,6 @@ __all__ = [
     "event_class",
     "event_type_of",
 ]
-
-# Picks the Kafka topic: <aggregate_type>-events.
-AggregateType = Literal["order", "inventory", "payment", "notification"]
-
-
-@dataclass(frozen=True)
-class EventItem:
-    """One order line as events carry it; inventory events leave the price out."""
-
-    product_id: str
-    quantity: int
-    unit_price: Decimal | None = None
-
-
-@dataclass(frozen=True, kw_only=True)
-class DomainEvent:
-    aggregate_type: ClassVar[AggregateType]
-    schema_version: ClassVar[int] = 1
-
-    def __post_init__(self) -> None:
-        # Money travels as Decimal; a float here would already have lost cents.
-        for field in fields(self):
-            if isinstance(getattr(self, field.name), float):
-                raise TypeError(f"{type(self).__name__}.{field.name} must not be a float")
-
-    @property
-    def aggregate_id(self) -> str:
-        """Whose timeline this event belongs to: the order id, or a product id for stock."""
-        raise NotImplementedError
 
 
 @dataclass(frozen=True, kw_only=True)

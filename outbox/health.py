@@ -10,6 +10,7 @@ import asyncio
 import time
 
 from outbox.relay import OutboxRelay
+from telemetry.probes import CachedCheck
 
 __all__ = ["RelayHealth"]
 
@@ -20,7 +21,7 @@ class RelayHealth:
     def __init__(self, relay: OutboxRelay, run: asyncio.Task[None]) -> None:
         self._relay = relay
         self._run = run
-        self._cached: tuple[float, str | None] | None = None
+        self._fresh = CachedCheck(self._brokers_and_lag, CACHE_SECONDS)
 
     async def live(self) -> str | None:
         if self._run.done():
@@ -29,17 +30,13 @@ class RelayHealth:
         return None
 
     async def ready(self) -> str | None:
-        problem = await self.live()
-        if problem is not None:
-            return problem
-        now = time.monotonic()
-        if self._cached is not None and now - self._cached[0] < CACHE_SECONDS:
-            return self._cached[1]
-        problem = await self._relay.broker_problem() or self._lag_problem(now)
-        self._cached = (now, problem)
-        return problem
+        return await self.live() or await self._fresh()
 
-    def _lag_problem(self, now: float) -> str | None:
+    async def _brokers_and_lag(self) -> str | None:
+        return await self._relay.broker_problem() or self._lag_problem()
+
+    def _lag_problem(self) -> str | None:
+        now = time.monotonic()
         sampled = self._relay.lag_sampled_at
         if sampled is None:
             return "the outbox lag has not been sampled yet"

@@ -13,7 +13,8 @@ from pathlib import Path
 
 import uvicorn
 
-from config.settings import RUN_DIR, load_settings
+from config.dev_defaults import DEV_PROVIDER_LEDGER, RUN_DIR
+from config.settings import load_settings
 from gateways.simulated_payment import SimulatedPaymentGateway
 from provider.app import create_provider_app
 from telemetry.setup import configure_telemetry
@@ -30,7 +31,7 @@ def main(argv: list[str] | None = None) -> None:
     args = parser.parse_args(argv)
     settings = load_settings()
     payments = settings.payments
-    default_ledger = RUN_DIR / "payment-provider.sqlite3"
+    default_ledger = RUN_DIR / DEV_PROVIDER_LEDGER
     ledger = args.ledger or Path(payments.simulated_ledger_path or default_ledger)
     configure_telemetry(settings.telemetry, service_name="payment-provider")
     gateway = SimulatedPaymentGateway(

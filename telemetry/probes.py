@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import threading
+import time
 from collections.abc import Callable, Coroutine
 from concurrent.futures import TimeoutError as FutureTimeoutError
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -19,7 +20,7 @@ from typing import Any, Protocol
 
 from config.settings import TelemetrySettings
 
-__all__ = ["Check", "Health", "ProbeServer", "start_probes"]
+__all__ = ["CachedCheck", "Check", "Health", "ProbeServer", "start_probes"]
 
 log = logging.getLogger(__name__)
 
@@ -33,6 +34,24 @@ class Health(Protocol):
     async def live(self) -> str | None: ...
 
     async def ready(self) -> str | None: ...
+
+
+class CachedCheck:
+    """A check that asks what it checks (a broker, the Temporal server) at most once every
+    ``seconds``: every probe asks every few seconds, and its answers need not be fresher."""
+
+    def __init__(self, check: Check, seconds: float) -> None:
+        self._check = check
+        self._seconds = seconds
+        self._cached: tuple[float, str | None] | None = None
+
+    async def __call__(self) -> str | None:
+        now = time.monotonic()
+        if self._cached is not None and now - self._cached[0] < self._seconds:
+            return self._cached[1]
+        problem = await self._check()
+        self._cached = (now, problem)
+        return problem
 
 
 class ProbeServer:

@@ -18,7 +18,8 @@ from temporalio.client import Client
 
 from activities.payment_records import idempotency_key
 from clients.temporal import connect_temporal
-from config.settings import RUN_DIR, Settings, load_settings
+from config.dev_defaults import DEV_PROVIDER_LEDGER, RUN_DIR
+from config.settings import Settings, load_settings
 from gateways.simulated_payment import SimulatedPaymentGateway
 from messages.queues import order_workflow_id
 from messages.saga import PaymentOutcome
@@ -48,13 +49,10 @@ async def complete_customer_action(
     return outcome
 
 
-DEV_LEDGER = RUN_DIR / "payment-provider.sqlite3"
-
-
 def _ledger(settings: Settings) -> str:
     # make dev's provider service keeps its ledger in the run folder; the ledger is a
     # SQLite file several processes share, so this one can play the customer on it.
-    ledger = settings.payments.simulated_ledger_path or str(DEV_LEDGER)
+    ledger = settings.payments.simulated_ledger_path or str(RUN_DIR / DEV_PROVIDER_LEDGER)
     if not Path(ledger).exists():
         raise SystemExit(
             f"no simulated provider ledger at {ledger}: set "

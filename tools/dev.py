@@ -19,8 +19,8 @@ from config.settings import load_settings
 from devstack import production
 from devstack.stack import Stack, StackOptions
 from devstack.supervisor import StopRequest, say
+from devstack.tokens import mint_token
 from messages import queues
-from tools.token import mint_token
 
 
 def main() -> None:

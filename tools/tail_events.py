@@ -10,15 +10,14 @@ from __future__ import annotations
 
 import argparse
 import json
-import signal
 import sys
 import uuid
-from types import FrameType
 from typing import Any
 
 from confluent_kafka import Consumer, Message
 
 from config.settings import KafkaSettings, load_settings
+from devstack.supervisor import StopRequest
 from outbox.cloudevents import InvalidEventMessageError, from_message
 
 
@@ -66,19 +65,12 @@ def main(argv: list[str] | None = None) -> int:
     if not bootstrap:
         print("no Kafka configured: pass --bootstrap-servers or set KAFKA_BOOTSTRAP_SERVERS")
         return 2
-    stopping = False
-
-    def _stop(_signum: int, _frame: FrameType | None) -> None:
-        nonlocal stopping
-        stopping = True
-
-    signal.signal(signal.SIGINT, _stop)
-    signal.signal(signal.SIGTERM, _stop)
+    stop = StopRequest()
     consumer = _consumer(bootstrap, args.from_beginning, kafka)
     consumer.subscribe([args.topic])
     printed = 0
     try:
-        while not stopping and (args.max_messages <= 0 or printed < args.max_messages):
+        while not stop.requested and (args.max_messages <= 0 or printed < args.max_messages):
             message = consumer.poll(0.5)
             if message is None:
                 continue

@@ -10,7 +10,6 @@ fails (a wrong address, a frontend that is down, a TLS mismatch) never shows up 
 from __future__ import annotations
 
 import asyncio
-import time
 from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
 
@@ -19,6 +18,8 @@ from temporalio.api.taskqueue.v1 import TaskQueue
 from temporalio.api.workflowservice.v1 import DescribeTaskQueueRequest
 from temporalio.client import Client
 from temporalio.worker import Worker
+
+from telemetry.probes import CachedCheck
 
 __all__ = ["WorkerHealth"]
 
@@ -33,7 +34,7 @@ class WorkerHealth:
         self._client = client
         self._workers = list(workers)
         self._runs: list[asyncio.Task[None]] = []
-        self._cached: tuple[float, str | None] | None = None
+        self._polling_fresh = CachedCheck(self._polling, CACHE_SECONDS)
 
     def watch(self, runs: Sequence[asyncio.Task[None]]) -> None:
         """The tasks running each worker's ``run()``."""
@@ -49,15 +50,7 @@ class WorkerHealth:
         return None
 
     async def ready(self) -> str | None:
-        problem = await self.live()
-        if problem is not None:
-            return problem
-        now = time.monotonic()
-        if self._cached is not None and now - self._cached[0] < CACHE_SECONDS:
-            return self._cached[1]
-        problem = await self._polling()
-        self._cached = (now, problem)
-        return problem
+        return await self.live() or await self._polling_fresh()
 
     async def _polling(self) -> str | None:
         for worker in self._workers:

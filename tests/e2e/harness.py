@@ -32,11 +32,11 @@ from config.settings import (
     TemporalSettings,
 )
 from devstack.process import free_port
+from devstack.tokens import mint_token
 from gateways.simulated_payment import SimulatedPaymentGateway
 from messages import queues
 from persistence.database import create_engine, session_factory
 from persistence.seed import CatalogItem, seed_catalog
-from tools.token import mint_token
 from workers.runner import build_workers
 
 CATALOG = (

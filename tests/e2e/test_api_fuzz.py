@@ -26,10 +26,10 @@ from starlette.types import Receive, Scope, Send
 
 from api import create_app
 from config.settings import Settings, TemporalSettings
+from devstack.tokens import mint_token
 from persistence.seed import CatalogItem
 from persistence.tables import InventoryRow, ProductRow
 from tests.e2e.harness import CATALOG, e2e_settings
-from tools.token import mint_token
 
 load_all_checks()
 # Every check schemathesis has but one: `positive_data_acceptance` expects any input the

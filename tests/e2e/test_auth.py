@@ -27,8 +27,8 @@ from temporalio.client import Client
 from api.auth import TokenVerifier
 from api.problems import ProblemError
 from config.settings import AuthSettings, TemporalSettings
+from devstack.tokens import mint_token
 from tests.e2e.harness import TERMINAL, Api, running_api
-from tools.token import mint_token
 
 
 @pytest_asyncio.fixture(loop_scope="session")

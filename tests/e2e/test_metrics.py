@@ -17,6 +17,7 @@ from config.settings import AuthSettings
 from devstack.process import ServiceUnavailableError
 from devstack.prometheus import PrometheusServer
 from devstack.stack import Stack
+from devstack.tokens import mint_token
 from messages import queues
 from tests.e2e.metrics_stack import (
     Samples,
@@ -33,7 +34,6 @@ from tests.e2e.metrics_stack import (
 )
 from tests.fixtures.services import service_unavailable
 from tests.integration.promql import alert_expressions, dashboard_expressions, metric_names
-from tools.token import mint_token
 
 __all__ = ["metrics_stack"]
 

@@ -17,6 +17,7 @@ from sqlmodel import select
 from config.settings import AuthSettings, DatabaseSettings, TemporalSettings
 from devstack.jaeger import Jaeger
 from devstack.kafka import KafkaBroker
+from devstack.tokens import mint_token
 from outbox.topics import topic_for
 from persistence.database import create_engine, session_factory
 from persistence.seed import seed_catalog
@@ -25,7 +26,6 @@ from tests.e2e.harness import CATALOG
 from tests.e2e.running_stack import RunningStack, running_stack
 from tests.fixtures.kafka import consume_all
 from tests.integration.outbox_helpers import header_map
-from tools.token import mint_token
 from tools.trace import find_order_trace, render
 
 pytestmark = pytest.mark.integration

@@ -18,7 +18,8 @@ from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from devstack.postgres import PostgresCluster, find_pg_bin
+from devstack.postgres import PostgresCluster
+from devstack.postgres_binaries import find_pg_bin
 from persistence.event_store import append_events, load_timeline
 from persistence.migrate import head_revision
 from persistence.seed import DEV_CATALOG, seed_catalog

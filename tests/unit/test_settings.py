@@ -5,7 +5,8 @@ from __future__ import annotations
 import pytest
 from pydantic import ValidationError
 
-from config.settings import DEV_JWT_SECRET, SagaSettings, Settings
+from config.dev_defaults import DEV_JWT_SECRET
+from config.settings import SagaSettings, Settings
 from messages.saga import SagaPolicy
 
 

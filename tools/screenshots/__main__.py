@@ -30,13 +30,13 @@ from clients.temporal import connect_temporal
 from config.settings import DatabaseSettings, SagaSettings, Settings, TemporalSettings
 from devstack.process import free_port
 from devstack.temporal import TemporalDevServer
+from devstack.tokens import mint_token
 from gateways.simulated_payment import SimulatedPaymentGateway
 from messages import queues
 from messages.queues import order_workflow_id
 from persistence.database import create_engine, session_factory
 from persistence.migrate import upgrade_async
 from persistence.seed import CatalogItem, seed_catalog
-from tools.token import mint_token
 from workers.runner import build_workers
 
 HERE = Path(__file__).parent

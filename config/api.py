@@ -1,0 +1,51 @@
+"""The API's settings: who may call it and what a request may hold (``ORDERS_AUTH__*``,
+``ORDERS_API__*``).
+"""
+
+from __future__ import annotations
+
+from pydantic import BaseModel, Field, model_validator
+
+from config.dev_defaults import DEV_AUDIENCE, DEV_ISSUER, DEV_JWT_SECRET
+
+JWKS_ALGORITHMS = ("RS256", "ES256")
+SECRET_ALGORITHMS = ("HS256",)
+
+
+class AuthSettings(BaseModel):
+    # Production verifies against the identity provider's JWKS; dev may use a shared secret.
+    jwks_url: str = ""
+    jwt_secret: str = DEV_JWT_SECRET
+    # Unset: RS256 and ES256 with a JWKS (public keys), HS256 with the shared secret.
+    algorithms: list[str] = Field(default_factory=list)
+    audience: str = DEV_AUDIENCE
+    issuer: str = DEV_ISSUER
+    admin_role: str = "admin"
+    customer_role: str = "customer"
+
+    @model_validator(mode="after")
+    def _algorithms_for_the_key_source(self) -> AuthSettings:
+        if not self.algorithms:
+            self.algorithms = list(JWKS_ALGORITHMS if self.jwks_url else SECRET_ALGORITHMS)
+        return self
+
+    @property
+    def usable_algorithms(self) -> list[str]:
+        """The algorithms a token may be signed with here. With a JWKS no HMAC algorithm:
+        one would let a token be "signed" with the public key (algorithm confusion)."""
+        if self.jwks_url:
+            return [name for name in self.algorithms if not name.upper().startswith("HS")]
+        return [name for name in self.algorithms if name.upper().startswith("HS")]
+
+
+class ApiSettings(BaseModel):
+    host: str = "127.0.0.1"
+    port: int = 8000
+    max_items_per_order: int = Field(default=50, ge=1)
+    max_quantity_per_item: int = Field(default=1000, ge=1)
+    max_body_bytes: int = Field(default=64 * 1024, ge=1024)
+    idempotency_ttl_hours: int = Field(default=24, ge=24)
+    # How long each API process reuses a product's price read from the catalog: a price
+    # changed in the database reaches new orders within this time (api/services/catalog.py).
+    # 0 = read the catalog for every order.
+    catalog_cache_seconds: float = Field(default=10.0, ge=0)
