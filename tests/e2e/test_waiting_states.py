@@ -18,13 +18,13 @@ from sqlmodel import col, select
 from temporalio.api.sdk.v1 import WorkflowMetadata
 from temporalio.client import Client
 
-from activities.payment_records import idempotency_key
 from config.settings import SagaSettings, TemporalSettings
 from devstack.temporal import temporal_cli
 from gateways.payment_gateway import GatewayRequestError
 from messages.queues import order_workflow_id
 from messages.saga import PaymentOutcome
 from persistence.event_store import load_timeline
+from persistence.payments import idempotency_key
 from persistence.tables import RESERVATION_RESERVED, InventoryReservationRow
 from tests.e2e.harness import TERMINAL, Api, running_api
 from tools.customer_action import complete_customer_action
