@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import logging
 
-from activities import charges
+from activities import charges, undoing
 from activities import payment_records as records
 from activities.metrics import (
     count_charge,
@@ -121,7 +121,7 @@ class PaymentActivities(contract.Payments):
         fence says no charge stands, so nothing else would ever give it back."""
         log.warning("charge %s was made after the saga gave up; undoing it", charge.reference)
         try:
-            undone = await self._undo(charge)
+            undone = await undoing.undo(self._gateway, charge)
         except PaymentGatewayError:
             # No retry will come back here (a retry stops at the fence): say it loudly.
             log.exception("charge %s is kept at the provider; undo it by hand", charge.reference)
@@ -180,7 +180,7 @@ class PaymentActivities(contract.Payments):
             or recorded.gateway_reference != arg.reference
         ):
             return None
-        charge = await self._abandon(recorded)
+        charge = await undoing.abandon(self._gateway, recorded)
         if charge.status is not ChargeStatus.VOIDED:
             log.warning(
                 "charge %s was paid after it failed; now %s", charge.reference, charge.status
@@ -201,7 +201,7 @@ class PaymentActivities(contract.Payments):
                 )
             assert recorded is not None
             if status is PaymentStatus.AUTHORIZED:
-                charge = await self._gateway.capture(_reference(recorded))
+                charge = await self._gateway.capture(undoing.reference(recorded))
                 async with transaction(self._sessions) as session:
                     recorded = await records.settle(session, arg.order_id, charge)
                 log.info("payment %s captured", recorded.payment.id)
@@ -237,57 +237,22 @@ class PaymentActivities(contract.Payments):
                 # that charge from its row (which exists now: this recurses once at most).
                 return await self._refund(arg)
             log.warning("found an unrecorded charge %s; undoing it", found.reference)
-            charge = await self._undo(found)
+            charge = await undoing.undo(self._gateway, found)
         elif recorded.abandoned:
             # The fence a first attempt left: the same answer again.
             return RefundResult(order_id=arg.order_id, outcome=NOTHING_TO_REFUND)
         elif status is PaymentStatus.CAPTURED:
-            charge = await self._gateway.refund(_reference(recorded))
+            charge = await self._gateway.refund(undoing.reference(recorded))
         elif status is PaymentStatus.AUTHORIZED:
-            charge = await self._release(recorded)
+            charge = await undoing.release(self._gateway, recorded)
         elif status is PaymentStatus.PENDING and recorded.gateway_reference is not None:
-            charge = await self._abandon(recorded)
+            charge = await undoing.abandon(self._gateway, recorded)
         else:
             return _refund_result(recorded)
         async with transaction(self._sessions) as session:
             recorded = await records.settle(session, arg.order_id, charge)
         log.info("payment %s %s (%s)", recorded.payment.id, recorded.payment.status, arg.reason)
         return _refund_result(recorded)
-
-    async def _release(self, recorded: Charged) -> GatewayCharge:
-        """Undo what the provider holds for a row that says AUTHORIZED: it may hold more
-        (a capture whose record was lost), which a void would be refused for on every
-        retry. Asked first, since a refused void says nothing about what to do instead."""
-        order_id = recorded.payment.order_id
-        found = await self._gateway.find_charge(payments.idempotency_key(order_id))
-        if found is None or found.reference != recorded.gateway_reference:
-            return await self._gateway.void(_reference(recorded))
-        return await self._undo(found)
-
-    async def _abandon(self, recorded: Charged) -> GatewayCharge:
-        """Void a charge waiting for the customer; if they completed it meanwhile, undo that."""
-        try:
-            return await self._gateway.void(_reference(recorded))
-        except GatewayRequestError:
-            order_id = recorded.payment.order_id
-            found = await self._gateway.find_charge(payments.idempotency_key(order_id))
-            if found is None:
-                raise
-            return await self._undo(found)
-
-    async def _undo(self, charge: GatewayCharge) -> GatewayCharge:
-        if charge.status is ChargeStatus.CAPTURED:
-            return await self._gateway.refund(charge.reference)
-        if charge.status in (ChargeStatus.AUTHORIZED, ChargeStatus.REQUIRES_ACTION):
-            return await self._gateway.void(charge.reference)
-        return charge  # already refunded or voided at the gateway
-
-
-def _reference(recorded: Charged) -> str:
-    if recorded.gateway_reference is None:
-        payment = recorded.payment
-        raise RuntimeError(f"payment {payment.id} is {payment.status} but has no gateway reference")
-    return recorded.gateway_reference
 
 
 def _refund_result(recorded: Charged) -> RefundResult:

@@ -3,8 +3,7 @@ database only through the repositories of persistence/ (Core statements, one bat
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
+from contextlib import AbstractAsyncContextManager
 
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import async_sessionmaker
@@ -20,15 +19,11 @@ Session = AsyncSession
 Sessions = async_sessionmaker[AsyncSession]
 
 
-@asynccontextmanager
-async def transaction(sessions: Sessions) -> AsyncIterator[Session]:
+def transaction(sessions: Sessions) -> AbstractAsyncContextManager[Session]:
     """One transaction: committed when the block ends, rolled back when it raises."""
-    async with sessions() as session, session.begin():
-        yield session
+    return sessions.begin()
 
 
-@asynccontextmanager
-async def reading(sessions: Sessions) -> AsyncIterator[Session]:
+def reading(sessions: Sessions) -> AbstractAsyncContextManager[Session]:
     """Reads outside any write: what a step looks up before calling out."""
-    async with sessions() as session:
-        yield session
+    return sessions()
