@@ -2,8 +2,10 @@
 
 The saga carries every order's lines and payment token, the row holds what the saga
 decided: so an order is loaded from the order as placed (``Order.place``) plus its stored
-status, and the domain decides each transition before :func:`add` or :func:`update`
-writes it. Loading locks the row until commit: attempts for one order take turns.
+status, and the domain decides each transition before :func:`add` or :func:`update_status`
+writes it. A step that knows the order only by id (a payment's, a refund's) loads it as
+stored (:func:`load_stored`: its lines, no payment token). Loading locks the row until
+commit: attempts for one order take turns.
 """
 
 from __future__ import annotations
