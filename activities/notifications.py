@@ -249,16 +249,7 @@ async def _payment_failure_untold(
 def _decide(order: Order, target: OrderStatus, reason: str) -> list[DomainEvent]:
     """Move the order to ``target`` through the aggregate, which names the event."""
     try:
-        if target is OrderStatus.CONFIRMED:
-            return [order.confirm()]
-        if target is OrderStatus.REJECTED:
-            return [order.reject(reason)]
-        if target is OrderStatus.CANCELLED:
-            return [order.cancel(reason)]
-        if target is OrderStatus.PAYMENT_FAILED:
-            # Its event, PaymentFailed, was recorded by the payment that failed.
-            order.fail_payment(reason)
-            return []
+        event = order.conclude(target, reason)
     except IllegalTransitionError as illegal:
         raise business_error(f"order {order.id}: {illegal}", ILLEGAL_TRANSITION) from illegal
-    raise business_error(f"{target} does not conclude an order", ILLEGAL_TRANSITION)
+    return [] if event is None else [event]

@@ -8,7 +8,9 @@ Which method produces which event: an order's own decisions are order events
 ``payment_reported`` return None: they record facts whose events belong to the domain
 that established them (InventoryReserved from inventory, PaymentProcessed and
 PaymentFailed from payments), and recording them twice would put two events on the
-order's timeline. ``refund`` → OrderRefunded (an after-sale refund).
+order's timeline. ``refund`` → OrderRefunded (an after-sale refund). ``conclude`` ends
+the order as the saga concluded, through ``confirm``, ``reject``, ``cancel`` or
+``fail_payment``.
 """
 
 from __future__ import annotations
@@ -169,6 +171,23 @@ class Order:
         self.status = transition(self.status, status)
         self.reason = None
         return OrderRetried(order_id=self.id, step=step, actor=actor, note=note)
+
+    def conclude(
+        self, status: OrderStatus, reason: str
+    ) -> OrderConfirmed | OrderRejected | OrderCancelled | None:
+        """End the order in ``status``, as the saga concluded, with that ending's event:
+        None for PAYMENT_FAILED, whose event (PaymentFailed) is the payment's. A status
+        that ends no order is an IllegalTransitionError."""
+        if status is OrderStatus.CONFIRMED:
+            return self.confirm()
+        if status is OrderStatus.REJECTED:
+            return self.reject(reason)
+        if status is OrderStatus.CANCELLED:
+            return self.cancel(reason)
+        if status is OrderStatus.PAYMENT_FAILED:
+            self.fail_payment(reason)
+            return None
+        raise IllegalTransitionError("order", self.status, status)
 
     def record_payment(self, payment: Payment) -> None:
         """Where the saga's own charge (or capture) takes the order once ``payment`` is

@@ -143,3 +143,39 @@ def test_an_order_read_back_from_storage_carries_no_payment_token() -> None:
     )
 
     assert stored.payment.token is None
+
+
+@pytest.mark.parametrize(
+    ("status", "event"),
+    [
+        (S.CONFIRMED, "OrderConfirmed"),
+        (S.REJECTED, "OrderRejected"),
+        (S.CANCELLED, "OrderCancelled"),
+    ],
+)
+def test_concluding_an_order_ends_it_with_that_endings_event(
+    status: OrderStatus, event: str
+) -> None:
+    order = order_in(S.PAID if status is S.CONFIRMED else S.RESERVED)
+
+    ended = order.conclude(status, "out of time")
+
+    assert order.status is status
+    assert type(ended).__name__ == event
+
+
+def test_a_failed_payment_ends_the_order_with_no_event_of_its_own() -> None:
+    """PaymentFailed, the payment's event, tells that ending."""
+    order = order_in(S.RESERVED)
+
+    assert order.conclude(S.PAYMENT_FAILED, "declined") is None
+    assert (order.status, order.reason) == (S.PAYMENT_FAILED, "declined")
+
+
+@pytest.mark.parametrize("status", [S.PAID, S.NEEDS_ATTENTION, S.REFUNDED])
+def test_a_status_that_ends_no_order_does_not_conclude_it(status: OrderStatus) -> None:
+    order = order_in(S.RESERVED)
+
+    with pytest.raises(IllegalTransitionError):
+        order.conclude(status, "r")
+    assert order.status is S.RESERVED
