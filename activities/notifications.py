@@ -41,7 +41,7 @@ from models.actor import SYSTEM
 from persistence import inventory, notifications, orders, recorded
 from persistence.batch import Batch, is_postgres
 from persistence.clock import utc_now
-from persistence.unit import Session, Sessions, transaction
+from persistence.unit import Conflict, Session, Sessions, transaction
 from telemetry.context import order_context
 
 __all__ = ["ILLEGAL_TRANSITION", "UNKNOWN_NOTIFICATION_TYPE", "NotificationActivities"]
@@ -78,8 +78,15 @@ class NotificationActivities(contract.Notifications):
         except ValueError as unknown:
             raise business_error(str(unknown), UNKNOWN_NOTIFICATION_TYPE) from unknown
         with order_context(arg.order.order_id):
-            async with transaction(self._sessions) as session:
-                notice, concluded = await self._conclude(session, arg, kind)
+            try:
+                async with transaction(self._sessions) as session:
+                    notice, concluded = await self._conclude(session, arg, kind)
+            except Conflict:
+                # A twin attempt recorded the notice (or the order) while this one waited
+                # on the order's lock, whose read sees the rows of when it began: read
+                # again, and find the twin's record.
+                async with transaction(self._sessions) as session:
+                    notice, concluded = await self._conclude(session, arg, kind)
             if concluded is not None:
                 count_order_concluded(concluded, arg.order.placed_at)
             status = await self._deliver(notice, arg.order.customer_email)
