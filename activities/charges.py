@@ -10,41 +10,29 @@ before the provider (its first read) or, having been there already, when it reco
 
 from __future__ import annotations
 
-from sqlalchemy.exc import IntegrityError
-from sqlalchemy.ext.asyncio import async_sessionmaker
-from sqlmodel.ext.asyncio.session import AsyncSession
-
 from activities import payment_records as records
 from activities.recording import INVALID_ORDER, WRONG_ORDER_STATUS, business_error
 from gateways.payment_gateway import ChargeStatus, GatewayCharge, public_next_action
 from messages import errors
 from messages.activities import ChargePaymentInput, PaymentResult
-from models import (
-    DomainEvent,
-    InvalidValueError,
-    Money,
-    OrderStatus,
-    Payment,
-    PaymentStatus,
-    transition,
-)
+from models import DomainEvent, InvalidValueError, Money, OrderStatus, Payment, PaymentStatus
 from persistence import orders, payments
 from persistence.batch import Batch
-from persistence.tables import utc_now
+from persistence.clock import utc_now
+from persistence.unit import Conflict, Sessions, reading, transaction
 
 __all__ = [
     "amount_of",
     "answer",
     "check_payable",
     "first_event",
-    "order_after",
     "record_charge",
     "record_fence",
 ]
 
 
 async def record_charge(
-    sessions: async_sessionmaker[AsyncSession],
+    sessions: Sessions,
     payment: Payment,
     events: list[DomainEvent],
     reference: str | None,
@@ -53,19 +41,22 @@ async def record_charge(
     PAID, one waiting for the customer's action PAYMENT_PENDING. Answers the payment a
     racing twin, or the compensation's fence, recorded first instead, when there is one."""
     try:
-        async with sessions() as session, session.begin():
+        async with transaction(sessions) as session:
             # Locks the order: attempts for one order take turns from here.
             known = await payments.load_for_charge(session, payment.order_id, lock=True)
             if known.recorded is not None:
                 return known.recorded
             batch = Batch(session)
             payments.add(batch, payment, gateway_reference=reference)
-            after = order_after(payment.status)
-            if known.order_status is not None and after is not None:
-                orders.set_status(batch, payment.order_id, transition(known.order_status, after))
+            order = known.order
+            if order is not None:
+                was = order.status
+                order.record_payment(payment)
+                if order.status is not was:
+                    orders.update_status(batch, order)
             batch.add_events(events, utc_now())
             await batch.send()
-    except IntegrityError:
+    except Conflict:
         recorded = await _recorded_meanwhile(sessions, payment.order_id)
         if recorded is None:
             raise
@@ -73,33 +64,31 @@ async def record_charge(
     return payments.Charged(payment, reference)
 
 
-async def record_fence(
-    sessions: async_sessionmaker[AsyncSession], order_id: str
-) -> payments.Charged | None:
+async def record_fence(sessions: Sessions, order_id: str) -> payments.Charged | None:
     """Fence the order off from a late charge attempt, once: its payment VOIDED with no
     charge named and no event (``Payment.abandon``). None once the fence stands, or when
     the order is not recorded (no charge can pass ``check_payable`` then). A charge an
     attempt recorded since the caller looked is answered instead, for the caller to undo.
     """
     try:
-        async with sessions() as session, session.begin():
+        async with transaction(sessions) as session:
             known = await payments.load_for_charge(session, order_id, lock=True)
             if known.recorded is not None:
                 return None if known.recorded.abandoned else known.recorded
-            if known.order_total is None or known.order_method is None:
+            if known.order is None:
                 return None
             fence = Payment(
                 id=records.payment_id(order_id),
                 order_id=order_id,
-                amount=known.order_total,
-                method=known.order_method,
+                amount=known.order.total,
+                method=known.order.payment.method,
                 timestamp=utc_now(),
             )
             fence.abandon()
             batch = Batch(session)
             payments.add(batch, fence, gateway_reference=None)
             await batch.send()
-    except IntegrityError:
+    except Conflict:
         recorded = await _recorded_meanwhile(sessions, order_id)
         if recorded is None:
             raise
@@ -107,13 +96,11 @@ async def record_fence(
     return None
 
 
-async def _recorded_meanwhile(
-    sessions: async_sessionmaker[AsyncSession], order_id: str
-) -> payments.Charged | None:
+async def _recorded_meanwhile(sessions: Sessions, order_id: str) -> payments.Charged | None:
     """The payment an insert just collided with (None: the conflict was something else).
     PostgreSQL's locked read sees the rows of when it began: a payment committed while it
     waited on the order's lock (a twin's charge, the fence) shows only as the conflict."""
-    async with sessions() as session:
+    async with reading(sessions) as session:
         known = await payments.load_for_charge(session, order_id)
     return known.recorded
 
@@ -128,7 +115,7 @@ def amount_of(arg: ChargePaymentInput) -> Money:
     return amount
 
 
-def check_payable(known: payments.ToCharge, amount: Money) -> None:
+def check_payable(known: payments.OrderPayment, amount: Money) -> None:
     """Money is taken only for a recorded, reserved order, and only its recorded total."""
     if known.order_status is not OrderStatus.RESERVED:
         status = "not recorded" if known.order_status is None else known.order_status
@@ -138,16 +125,6 @@ def check_payable(known: payments.ToCharge, amount: Money) -> None:
             f"charge of {amount} does not match the order total {known.order_total}",
             INVALID_ORDER,
         )
-
-
-def order_after(status: PaymentStatus) -> OrderStatus | None:
-    """Where a new payment takes its order: paid once captured; waiting while the provider
-    waits for the customer (the read model shows it until the report)."""
-    if status is PaymentStatus.CAPTURED:
-        return OrderStatus.PAID
-    if status is PaymentStatus.PENDING:
-        return OrderStatus.PAYMENT_PENDING
-    return None
 
 
 def answer(recorded: payments.Charged, next_action: str | None = None) -> PaymentResult:

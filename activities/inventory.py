@@ -9,9 +9,6 @@ from __future__ import annotations
 
 import logging
 
-from sqlalchemy.ext.asyncio import async_sessionmaker
-from sqlmodel.ext.asyncio.session import AsyncSession
-
 from activities import stock
 from activities.metrics import count_reservation_refused
 from activities.recording import WRONG_ORDER_STATUS, business_error, place
@@ -37,19 +34,16 @@ from models import (
 from models.actor import SYSTEM
 from persistence import inventory, orders
 from persistence.batch import Batch
+from persistence.clock import utc_now
 from persistence.recorded import recorded_failure, recorded_low_stock, recorded_restock
-from persistence.tables import (
-    utc_now,
-)
+from persistence.unit import Session, Sessions, transaction
 from telemetry.context import order_context
 
 log = logging.getLogger(__name__)
 
 
 class InventoryActivities(contract.Inventory):
-    def __init__(
-        self, sessions: async_sessionmaker[AsyncSession], restock: RestockSettings
-    ) -> None:
+    def __init__(self, sessions: Sessions, restock: RestockSettings) -> None:
         self._sessions = sessions
         self._restock = restock
 
@@ -73,7 +67,7 @@ class InventoryActivities(contract.Inventory):
     async def _reserve(self, snapshot: OrderSnapshot) -> ReservationResult:
         order_id = snapshot.order_id
         placed, created = place(snapshot)
-        async with self._sessions() as session, session.begin():
+        async with transaction(self._sessions) as session:
             # Locks the order: attempts for one order take turns from here.
             order = await orders.load(session, placed)
             if order is not None:
@@ -116,7 +110,7 @@ class InventoryActivities(contract.Inventory):
 
     async def _refuse(self, snapshot: OrderSnapshot, refused: OutOfStockError) -> ReservationResult:
         placed, created = place(snapshot)
-        async with self._sessions() as session, session.begin():
+        async with transaction(self._sessions) as session:
             order = await orders.load(session, placed)
             batch = Batch(session)
             if order is None:
@@ -139,7 +133,7 @@ class InventoryActivities(contract.Inventory):
         log.info("refused: %s", refused)
         raise business_error(str(refused), errors.OUT_OF_STOCK)
 
-    async def _recorded(self, session: AsyncSession, order_id: str) -> ReservationResult | None:
+    async def _recorded(self, session: Session, order_id: str) -> ReservationResult | None:
         """What an earlier attempt did: its result, its refusal raised again, or None."""
         lines = await inventory.reserved_lines(session, order_id)
         if lines:
@@ -170,7 +164,7 @@ class InventoryActivities(contract.Inventory):
     async def release_inventory(self, arg: ReleaseInventoryInput) -> ReleaseResult:
         """Give back what the order holds, once; an order holding nothing is a no-op."""
         with order_context(arg.order_id):
-            async with self._sessions() as session, session.begin():
+            async with transaction(self._sessions) as session:
                 # Takes turns with a reservation attempt of the same order.
                 await orders.lock(session, arg.order_id)
                 lines = await inventory.holdings(session, arg.order_id)
@@ -187,7 +181,7 @@ class InventoryActivities(contract.Inventory):
     @implements(contract.Inventory.restock_inventory)
     async def restock_inventory(self, arg: RestockInventoryInput) -> RestockResult:
         """Add the delivered units once per ``restock_id``; a retry answers as the first did."""
-        async with self._sessions() as session, session.begin():
+        async with transaction(self._sessions) as session:
             # The lock makes two attempts of one restock take turns at the check below.
             item = await inventory.load_item(session, arg.product_id)
             if item is None:

@@ -16,9 +16,6 @@ import dataclasses
 import logging
 from collections.abc import Callable
 
-from sqlalchemy.ext.asyncio import async_sessionmaker
-from sqlmodel.ext.asyncio.session import AsyncSession
-
 from activities.metrics import count_order_concluded
 from activities.recording import business_error, place, place_new, stable_id
 from gateways.notification_channels import DeliveryRefusedError, NotificationChannel
@@ -43,7 +40,8 @@ from models import (
 from models.actor import SYSTEM
 from persistence import inventory, notifications, orders, recorded
 from persistence.batch import Batch, is_postgres
-from persistence.tables import utc_now
+from persistence.clock import utc_now
+from persistence.unit import Conflict, Session, Sessions, transaction
 from telemetry.context import order_context
 
 __all__ = ["ILLEGAL_TRANSITION", "UNKNOWN_NOTIFICATION_TYPE", "NotificationActivities"]
@@ -65,9 +63,7 @@ _Change = Callable[[Notification], DomainEvent | None]
 
 
 class NotificationActivities(contract.Notifications):
-    def __init__(
-        self, sessions: async_sessionmaker[AsyncSession], channel: NotificationChannel
-    ) -> None:
+    def __init__(self, sessions: Sessions, channel: NotificationChannel) -> None:
         self._sessions = sessions
         self._channel = channel
 
@@ -82,8 +78,15 @@ class NotificationActivities(contract.Notifications):
         except ValueError as unknown:
             raise business_error(str(unknown), UNKNOWN_NOTIFICATION_TYPE) from unknown
         with order_context(arg.order.order_id):
-            async with self._sessions() as session, session.begin():
-                notice, concluded = await self._conclude(session, arg, kind)
+            try:
+                async with transaction(self._sessions) as session:
+                    notice, concluded = await self._conclude(session, arg, kind)
+            except Conflict:
+                # A twin attempt recorded the notice (or the order) while this one waited
+                # on the order's lock, whose read sees the rows of when it began: read
+                # again, and find the twin's record.
+                async with transaction(self._sessions) as session:
+                    notice, concluded = await self._conclude(session, arg, kind)
             if concluded is not None:
                 count_order_concluded(concluded, arg.order.placed_at)
             status = await self._deliver(notice, arg.order.customer_email)
@@ -97,7 +100,7 @@ class NotificationActivities(contract.Notifications):
         return await self.conclude_order(arg)
 
     async def _conclude(
-        self, session: AsyncSession, arg: NotifyCustomerInput, kind: NotificationType
+        self, session: Session, arg: NotifyCustomerInput, kind: NotificationType
     ) -> tuple[Notification, OrderStatus | None]:
         """The notice, and the terminal status this call moved the order to (None when an
         earlier attempt already did, or nothing was to be concluded)."""
@@ -164,7 +167,7 @@ class NotificationActivities(contract.Notifications):
         # Operator alerts belong to no order; the id derived from the restock run stands in
         # for the order id, so UNIQUE(order_id, type) allows one alert per run.
         alert_id = stable_id("low-stock-alert", arg.restock_id)
-        async with self._sessions() as session, session.begin():
+        async with transaction(self._sessions) as session:
             notice = await notifications.load(session, alert_id)
             if notice is None:
                 text = render_notification(
@@ -220,7 +223,7 @@ class NotificationActivities(contract.Notifications):
     ) -> None:
         """Apply ``change`` to the stored notification under its lock, with its event;
         on PostgreSQL a SENT record (``sent``: its event) is one conditional write."""
-        async with self._sessions() as session, session.begin():
+        async with transaction(self._sessions) as session:
             if sent is not None and is_postgres(session):
                 await notifications.record_sent(session, sent.notification_id, sent)
                 return
@@ -239,7 +242,7 @@ class NotificationActivities(contract.Notifications):
 
 
 async def _payment_failure_untold(
-    session: AsyncSession, order_id: str, reason: str | None
+    session: Session, order_id: str, reason: str | None
 ) -> list[DomainEvent]:
     """PAYMENT_FAILED's terminal event is the payment's PaymentFailed, recorded where the
     provider declined. A payment that never got that far (the provider out past the budget,
@@ -253,16 +256,7 @@ async def _payment_failure_untold(
 def _decide(order: Order, target: OrderStatus, reason: str) -> list[DomainEvent]:
     """Move the order to ``target`` through the aggregate, which names the event."""
     try:
-        if target is OrderStatus.CONFIRMED:
-            return [order.confirm()]
-        if target is OrderStatus.REJECTED:
-            return [order.reject(reason)]
-        if target is OrderStatus.CANCELLED:
-            return [order.cancel(reason)]
-        if target is OrderStatus.PAYMENT_FAILED:
-            # Its event, PaymentFailed, was recorded by the payment that failed.
-            order.fail_payment(reason)
-            return []
+        event = order.conclude(target, reason)
     except IllegalTransitionError as illegal:
         raise business_error(f"order {order.id}: {illegal}", ILLEGAL_TRANSITION) from illegal
-    raise business_error(f"{target} does not conclude an order", ILLEGAL_TRANSITION)
+    return [] if event is None else [event]

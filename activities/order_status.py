@@ -8,9 +8,6 @@ from __future__ import annotations
 
 import logging
 
-from sqlalchemy.ext.asyncio import async_sessionmaker
-from sqlmodel.ext.asyncio.session import AsyncSession
-
 from activities.recording import business_error, load_or_place
 from messages import contract, errors
 from messages.activities import OrderStatusResult, RecordOrderStatusInput
@@ -19,7 +16,8 @@ from models import DomainEvent, IllegalTransitionError, InvalidValueError, Order
 from models.actor import SYSTEM, operator
 from persistence import orders
 from persistence.batch import Batch
-from persistence.tables import utc_now
+from persistence.clock import utc_now
+from persistence.unit import Sessions, transaction
 from telemetry.context import order_context
 
 __all__ = ["OrderStatusActivities"]
@@ -28,7 +26,7 @@ log = logging.getLogger(__name__)
 
 
 class OrderStatusActivities(contract.OrderStatusRecords):
-    def __init__(self, sessions: async_sessionmaker[AsyncSession]) -> None:
+    def __init__(self, sessions: Sessions) -> None:
         self._sessions = sessions
 
     @implements(contract.OrderStatusRecords.record_order_status)
@@ -38,7 +36,7 @@ class OrderStatusActivities(contract.OrderStatusRecords):
         snapshot = arg.order
         target = OrderStatus(arg.status)
         with order_context(snapshot.order_id):
-            async with self._sessions() as session, session.begin():
+            async with transaction(self._sessions) as session:
                 batch = Batch(session)
                 # Records the order first if no step could (a database down from the start).
                 order, new = await load_or_place(session, batch, snapshot)

@@ -15,10 +15,7 @@ from __future__ import annotations
 
 import logging
 
-from sqlalchemy.ext.asyncio import async_sessionmaker
-from sqlmodel.ext.asyncio.session import AsyncSession
-
-from activities import charges
+from activities import charges, undoing
 from activities import payment_records as records
 from activities.metrics import (
     count_charge,
@@ -48,7 +45,9 @@ from messages.activities import (
 from messages.contract import implements
 from models import DomainEvent, Payment, PaymentStatus
 from persistence import payments
-from persistence.tables import PaymentRow, utc_now
+from persistence.clock import utc_now
+from persistence.payments import Charged
+from persistence.unit import Sessions, reading, transaction
 from telemetry.context import order_context
 
 __all__ = ["GATEWAY_REFUSED", "PaymentActivities"]
@@ -63,7 +62,7 @@ NOTHING_TO_REFUND = "NOTHING_TO_REFUND"
 
 
 class PaymentActivities(contract.Payments):
-    def __init__(self, sessions: async_sessionmaker[AsyncSession], gateway: PaymentGateway) -> None:
+    def __init__(self, sessions: Sessions, gateway: PaymentGateway) -> None:
         self._sessions = sessions
         self._gateway = gateway
         watch_payment_circuit(gateway)
@@ -76,7 +75,7 @@ class PaymentActivities(contract.Payments):
         raised, also by every retry. Gateway down: an ordinary error, retried.
         """
         with order_context(arg.order_id):
-            async with self._sessions() as session:
+            async with reading(self._sessions) as session:
                 known = await payments.load_for_charge(session, arg.order_id)
             if known.recorded is not None:
                 return await self._answer_again(known.recorded)
@@ -122,14 +121,14 @@ class PaymentActivities(contract.Payments):
         fence says no charge stands, so nothing else would ever give it back."""
         log.warning("charge %s was made after the saga gave up; undoing it", charge.reference)
         try:
-            undone = await self._undo(charge)
+            undone = await undoing.undo(self._gateway, charge)
         except PaymentGatewayError:
             # No retry will come back here (a retry stops at the fence): say it loudly.
             log.exception("charge %s is kept at the provider; undo it by hand", charge.reference)
             raise
         log.warning("charge %s %s", undone.reference, undone.status)
 
-    async def _answer_again(self, recorded: payments.Charged) -> PaymentResult:
+    async def _answer_again(self, recorded: Charged) -> PaymentResult:
         """A retry's answer from the record; a payment still waiting for the customer
         asks the provider where the customer completes it."""
         if recorded.payment.status is not PaymentStatus.PENDING:
@@ -149,38 +148,39 @@ class PaymentActivities(contract.Payments):
         """
         with order_context(arg.order_id):
             closed = None if arg.succeeded else await self._close_failed(arg)
-            row: PaymentRow | None
-            async with self._sessions() as session, session.begin():
+            recorded: Charged | None
+            async with transaction(self._sessions) as session:
                 if closed is not None and closed.status is not ChargeStatus.VOIDED:
-                    row = await records.settle(session, arg.order_id, closed)
+                    recorded = await records.settle(session, arg.order_id, closed)
                 else:
-                    row = await records.apply_outcome(session, arg)
-            if row is None:
+                    recorded = await records.apply_outcome(session, arg)
+            if recorded is None:
                 raise business_error(
                     f"order {arg.order_id} has no payment waiting for the customer",
                     WRONG_ORDER_STATUS,
                 )
-            if row.gateway_reference != arg.reference:
+            if recorded.gateway_reference != arg.reference:
                 raise business_error(
                     f"the report names charge {arg.reference}, the order's is "
-                    f"{row.gateway_reference}",
+                    f"{recorded.gateway_reference}",
                     INVALID_ORDER,
                 )
-            log.info("payment %s %s (%s)", row.id, row.status, arg.provider_event_id)
-            return records.result_of(row)
+            payment = recorded.payment
+            log.info("payment %s %s (%s)", payment.id, payment.status, arg.provider_event_id)
+            return records.result_of(recorded)
 
     async def _close_failed(self, arg: RecordPaymentOutcomeInput) -> GatewayCharge | None:
         """Close the reported charge before its failure is recorded (a retry after the
         record finds nothing left to do); None when there is nothing of ours to close."""
-        async with self._sessions() as session:
-            row = await records.payment_of(session, arg.order_id)
+        async with reading(self._sessions) as session:
+            recorded = await payments.load(session, arg.order_id)
         if (
-            row is None
-            or row.status != PaymentStatus.PENDING
-            or row.gateway_reference != arg.reference
+            recorded is None
+            or recorded.payment.status is not PaymentStatus.PENDING
+            or recorded.gateway_reference != arg.reference
         ):
             return None
-        charge = await self._abandon(row)
+        charge = await undoing.abandon(self._gateway, recorded)
         if charge.status is not ChargeStatus.VOIDED:
             log.warning(
                 "charge %s was paid after it failed; now %s", charge.reference, charge.status
@@ -191,19 +191,21 @@ class PaymentActivities(contract.Payments):
     async def capture_payment(self, arg: CapturePaymentInput) -> PaymentResult:
         """Take the authorised money: AUTHORIZED → CAPTURED and the order PAID, once."""
         with order_context(arg.order_id):
-            async with self._sessions() as session:
-                row = await records.payment_of(session, arg.order_id)
-            if row is None or row.status not in (PaymentStatus.AUTHORIZED, PaymentStatus.CAPTURED):
-                status = "no payment" if row is None else f"payment {row.status}"
+            async with reading(self._sessions) as session:
+                recorded = await payments.load(session, arg.order_id)
+            status = None if recorded is None else recorded.payment.status
+            if status not in (PaymentStatus.AUTHORIZED, PaymentStatus.CAPTURED):
+                what = "no payment" if status is None else f"payment {status}"
                 raise business_error(
-                    f"order {arg.order_id} has {status}; nothing to capture", WRONG_ORDER_STATUS
+                    f"order {arg.order_id} has {what}; nothing to capture", WRONG_ORDER_STATUS
                 )
-            if row.status == PaymentStatus.AUTHORIZED:
-                charge = await self._gateway.capture(_reference(row))
-                async with self._sessions() as session, session.begin():
-                    row = await records.settle(session, arg.order_id, charge)
-                log.info("payment %s captured", row.id)
-            return records.result_of(row)
+            assert recorded is not None
+            if status is PaymentStatus.AUTHORIZED:
+                charge = await self._gateway.capture(undoing.reference(recorded))
+                async with transaction(self._sessions) as session:
+                    recorded = await records.settle(session, arg.order_id, charge)
+                log.info("payment %s captured", recorded.payment.id)
+            return records.result_of(recorded)
 
     @implements(contract.Payments.refund_payment)
     async def refund_payment(self, arg: RefundPaymentInput) -> RefundResult:
@@ -219,10 +221,11 @@ class PaymentActivities(contract.Payments):
             return await self._refund(arg)
 
     async def _refund(self, arg: RefundPaymentInput) -> RefundResult:
-        async with self._sessions() as session:
-            row = await records.payment_of(session, arg.order_id)
-        if row is None:
-            found = await self._gateway.find_charge(records.idempotency_key(arg.order_id))
+        async with reading(self._sessions) as session:
+            recorded = await payments.load(session, arg.order_id)
+        status = None if recorded is None else recorded.payment.status
+        if recorded is None:
+            found = await self._gateway.find_charge(payments.idempotency_key(arg.order_id))
             if found is not None and found.status is ChargeStatus.REQUIRES_ACTION:
                 # Nothing taken yet: abandon it, so the customer cannot complete it later.
                 await self._gateway.void(found.reference)
@@ -234,58 +237,27 @@ class PaymentActivities(contract.Payments):
                 # that charge from its row (which exists now: this recurses once at most).
                 return await self._refund(arg)
             log.warning("found an unrecorded charge %s; undoing it", found.reference)
-            charge = await self._undo(found)
-        elif payments.abandoned(row.status, row.gateway_reference):
+            charge = await undoing.undo(self._gateway, found)
+        elif recorded.abandoned:
             # The fence a first attempt left: the same answer again.
             return RefundResult(order_id=arg.order_id, outcome=NOTHING_TO_REFUND)
-        elif row.status == PaymentStatus.CAPTURED:
-            charge = await self._gateway.refund(_reference(row))
-        elif row.status == PaymentStatus.AUTHORIZED:
-            charge = await self._release(row)
-        elif row.status == PaymentStatus.PENDING and row.gateway_reference is not None:
-            charge = await self._abandon(row)
+        elif status is PaymentStatus.CAPTURED:
+            charge = await self._gateway.refund(undoing.reference(recorded))
+        elif status is PaymentStatus.AUTHORIZED:
+            charge = await undoing.release(self._gateway, recorded)
+        elif status is PaymentStatus.PENDING and recorded.gateway_reference is not None:
+            charge = await undoing.abandon(self._gateway, recorded)
         else:
-            return _refund_result(row)
-        async with self._sessions() as session, session.begin():
-            row = await records.settle(session, arg.order_id, charge)
-        log.info("payment %s %s (%s)", row.id, row.status, arg.reason)
-        return _refund_result(row)
-
-    async def _release(self, row: PaymentRow) -> GatewayCharge:
-        """Undo what the provider holds for a row that says AUTHORIZED: it may hold more
-        (a capture whose record was lost), which a void would be refused for on every
-        retry. Asked first, since a refused void says nothing about what to do instead."""
-        found = await self._gateway.find_charge(records.idempotency_key(row.order_id))
-        if found is None or found.reference != row.gateway_reference:
-            return await self._gateway.void(_reference(row))
-        return await self._undo(found)
-
-    async def _abandon(self, row: PaymentRow) -> GatewayCharge:
-        """Void a charge waiting for the customer; if they completed it meanwhile, undo that."""
-        try:
-            return await self._gateway.void(_reference(row))
-        except GatewayRequestError:
-            found = await self._gateway.find_charge(records.idempotency_key(row.order_id))
-            if found is None:
-                raise
-            return await self._undo(found)
-
-    async def _undo(self, charge: GatewayCharge) -> GatewayCharge:
-        if charge.status is ChargeStatus.CAPTURED:
-            return await self._gateway.refund(charge.reference)
-        if charge.status in (ChargeStatus.AUTHORIZED, ChargeStatus.REQUIRES_ACTION):
-            return await self._gateway.void(charge.reference)
-        return charge  # already refunded or voided at the gateway
+            return _refund_result(recorded)
+        async with transaction(self._sessions) as session:
+            recorded = await records.settle(session, arg.order_id, charge)
+        log.info("payment %s %s (%s)", recorded.payment.id, recorded.payment.status, arg.reason)
+        return _refund_result(recorded)
 
 
-def _reference(row: PaymentRow) -> str:
-    if row.gateway_reference is None:
-        raise RuntimeError(f"payment {row.id} is {row.status} but has no gateway reference")
-    return row.gateway_reference
-
-
-def _refund_result(row: PaymentRow) -> RefundResult:
+def _refund_result(recorded: Charged) -> RefundResult:
+    payment = recorded.payment
     outcome = {PaymentStatus.REFUNDED: REFUNDED, PaymentStatus.VOIDED: VOIDED}.get(
-        PaymentStatus(row.status), NOTHING_TO_REFUND
+        payment.status, NOTHING_TO_REFUND
     )
-    return RefundResult(order_id=row.order_id, outcome=outcome, payment_id=row.id)
+    return RefundResult(order_id=payment.order_id, outcome=outcome, payment_id=payment.id)

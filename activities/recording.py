@@ -1,5 +1,5 @@
-"""What every activity shares: recording the order once, moving its status, stable ids,
-and turning business refusals into non-retryable Temporal errors.
+"""What every activity shares: recording the order once, stable ids, and turning business
+refusals into non-retryable Temporal errors.
 
 The saga carries the whole order (OrderSnapshot), so whichever activity touches the order
 first records it -- normally reserve_inventory, but a notice for an order cancelled before
@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import uuid
 
-from sqlmodel.ext.asyncio.session import AsyncSession
 from temporalio.exceptions import ApplicationError
 
 from messages import errors
@@ -21,22 +20,18 @@ from models import (
     Order,
     OrderCreated,
     OrderItem,
-    OrderStatus,
     PaymentDetails,
-    transition,
 )
 from models.actor import SYSTEM
 from persistence import orders
 from persistence.batch import Batch
-from persistence.tables import OrderRow
+from persistence.unit import Session
 
 __all__ = [
     "INVALID_ORDER",
     "WRONG_ORDER_STATUS",
     "business_error",
     "load_or_place",
-    "lock_order",
-    "move_order",
     "place",
     "place_new",
     "stable_id",
@@ -75,13 +70,8 @@ def place(snapshot: OrderSnapshot) -> tuple[Order, OrderCreated]:
         raise business_error(f"invalid order {snapshot.order_id}: {exc}", INVALID_ORDER) from exc
 
 
-async def lock_order(session: AsyncSession, order_id: str) -> OrderRow | None:
-    """The order row, locked until commit so attempts for one order take turns."""
-    return await session.get(OrderRow, order_id, with_for_update=True)
-
-
 async def load_or_place(
-    session: AsyncSession, batch: Batch, snapshot: OrderSnapshot
+    session: Session, batch: Batch, snapshot: OrderSnapshot
 ) -> tuple[Order, bool]:
     """The order in its recorded status, its row locked until commit, or -- not recorded
     yet -- the order as placed, with OrderCreated added to ``batch`` (True: new). Either
@@ -98,7 +88,7 @@ async def load_or_place(
 
 
 async def place_new(
-    session: AsyncSession,
+    session: Session,
     batch: Batch,
     snapshot: OrderSnapshot,
     placed: Order,
@@ -110,10 +100,3 @@ async def place_new(
     await orders.require_products(session, placed)
     # The order was placed when the customer placed it, whichever step records it.
     batch.add_events([created], snapshot.placed_at, actor=snapshot.placed_by or SYSTEM)
-
-
-def move_order(row: OrderRow, target: OrderStatus, reason: str | None = None) -> None:
-    """Set the row's status through the domain's transition table (IllegalTransitionError)."""
-    row.status = transition(OrderStatus(row.status), target).value
-    if reason is not None:
-        row.failure_reason = reason

@@ -11,12 +11,7 @@ from __future__ import annotations
 import logging
 from typing import Any
 
-from sqlalchemy.ext.asyncio import async_sessionmaker
-from sqlmodel.ext.asyncio.session import AsyncSession
-
-from activities import payment_records as records
-from activities import stock
-from activities.recording import WRONG_ORDER_STATUS, business_error, lock_order, move_order
+from activities.recording import WRONG_ORDER_STATUS, business_error
 from gateways.payment_gateway import GatewayRequestError, PaymentGateway
 from messages import contract, errors
 from messages.contract import implements
@@ -31,13 +26,18 @@ from models import (
     EventItem,
     InventoryReturned,
     Money,
+    Order,
     OrderRefunded,
     OrderStatus,
     PaymentStatus,
 )
 from models.actor import Actor
-from persistence.event_store import append_events
-from persistence.tables import RESERVATION_RELEASED, OrderRow, PaymentRow, utc_now
+from persistence import orders, payments, returns
+from persistence.batch import Batch
+from persistence.clock import utc_now
+from persistence.payments import Charged
+from persistence.recorded import find_event
+from persistence.unit import Session, Sessions, reading, transaction
 from telemetry.context import order_context
 
 __all__ = ["RefundPayments", "StockReturns"]
@@ -49,7 +49,7 @@ _RETURNED = InventoryReturned.__name__
 
 
 class RefundPayments(contract.RefundPayments):
-    def __init__(self, sessions: async_sessionmaker[AsyncSession], gateway: PaymentGateway) -> None:
+    def __init__(self, sessions: Sessions, gateway: PaymentGateway) -> None:
         self._sessions = sessions
         self._gateway = gateway
 
@@ -63,13 +63,12 @@ class RefundPayments(contract.RefundPayments):
         that amount is recorded and returned; a whole refund whose money is already back is
         recorded as done."""
         with order_context(arg.order_id):
-            async with self._sessions() as session:
-                order = await session.get(OrderRow, arg.order_id)
-                payment = await records.payment_of(session, arg.order_id)
+            async with reading(self._sessions) as session:
+                known = await payments.load_for_charge(session, arg.order_id)
                 done = await _recorded(session, arg)
                 if done is not None:
                     return done
-                reference = _refundable(arg.order_id, order, payment)
+                reference = _refundable(arg.order_id, known.order, known.recorded)
             amount = Money.of(arg.amount, arg.currency)
             try:
                 charge = await self._gateway.refund(
@@ -93,37 +92,34 @@ class RefundPayments(contract.RefundPayments):
                     amount,
                 )
                 amount = charge.refund_amount
-            async with self._sessions() as session, session.begin():
-                order = await lock_order(session, arg.order_id)
-                payment = await records.payment_of(session, arg.order_id, lock=True)
+            async with transaction(self._sessions) as session:
+                # Order first, then payment, as every payment writer locks them.
+                order = await orders.load_stored(session, arg.order_id)
+                recorded = await payments.load(session, arg.order_id, lock=True)
                 done = await _recorded(session, arg)
                 if done is not None:
                     return done
-                _refundable(arg.order_id, order, payment)
+                _refundable(arg.order_id, order, recorded)
                 assert order is not None
-                assert payment is not None
-                domain = records.to_domain(payment)
+                assert recorded is not None
+                items = (EventItem(line.product_id, line.quantity) for line in arg.lines)
                 events = [
-                    domain.refund(amount),
-                    OrderRefunded(
-                        order_id=arg.order_id,
-                        amount=amount.amount,
-                        currency=amount.currency,
-                        items=tuple(
-                            EventItem(line.product_id, line.quantity) for line in arg.lines
-                        ),
+                    recorded.payment.refund(amount),
+                    order.refund(
+                        amount,
+                        items,
                         reason=arg.reason,
                         actor=arg.actor,
                         refund_reference=charge.refund_reference,
                     ),
                 ]
-                payment.status = domain.status.value
-                payment.refunded_at = utc_now()
-                payment.refund_reference = charge.refund_reference
-                move_order(order, OrderStatus.REFUNDED, arg.reason)
+                batch = Batch(session)
+                payments.refunded(batch, recorded.payment, refund_reference=charge.refund_reference)
+                orders.update_status(batch, order)
                 # The admin who asked, through a verified token (POST /orders/{id}/refund).
                 admin = Actor(kind="user", subject=arg.actor, role="admin")
-                await append_events(session, events, occurred_at=utc_now(), actor=admin)
+                batch.add_events(events, utc_now(), actor=admin)
+                await batch.send()
             log.info("order %s refunded %s (%s)", arg.order_id, amount, charge.refund_reference)
             return RefundMoneyResult(
                 order_id=arg.order_id,
@@ -134,41 +130,26 @@ class RefundPayments(contract.RefundPayments):
 
 
 class StockReturns(contract.StockReturns):
-    def __init__(self, sessions: async_sessionmaker[AsyncSession]) -> None:
+    def __init__(self, sessions: Sessions) -> None:
         self._sessions = sessions
 
     @implements(contract.StockReturns.return_stock)
     async def return_stock(self, arg: ReturnStockInput) -> ReturnStockResult:
         """Put the returned lines back in stock once (InventoryReturned marks it done)."""
         with order_context(arg.order_id):
-            async with self._sessions() as session, session.begin():
-                await lock_order(session, arg.order_id)
-                recorded = await stock.find_event(session, arg.order_id, _RETURNED)
+            async with transaction(self._sessions) as session:
+                await orders.lock(session, arg.order_id)
+                recorded = await find_event(session, arg.order_id, _RETURNED)
                 if recorded is not None:
                     return _returned(arg.order_id, recorded.event_data)
-                held = {
-                    row.product_id: row
-                    for row in await stock.reservations_of(session, arg.order_id, lock=True)
-                }
-                now = utc_now()
-                given: dict[str, int] = {}
-                for line in arg.lines:
-                    row = held.get(line.product_id)
-                    if row is None or row.status == RESERVATION_RELEASED:
-                        continue  # never held by this order: nothing of it to put back
-                    quantity = min(line.quantity, row.quantity)
-                    given[line.product_id] = given.get(line.product_id, 0) + quantity
-                    # A confirmed order's units stay reserved (sold); returning frees them.
-                    await stock.give_back(session, line.product_id, quantity)
-                    if quantity == row.quantity:
-                        row.status = RESERVATION_RELEASED
-                        row.released_at = now
-                    else:
-                        row.quantity -= quantity
+                batch = Batch(session)
+                lines = [(line.product_id, line.quantity) for line in arg.lines]
+                given = await returns.return_lines(session, batch, arg.order_id, lines)
                 # What really went back, not what was asked for: consumers count stock by it.
                 items = tuple(EventItem(product, quantity) for product, quantity in given.items())
                 event = InventoryReturned(order_id=arg.order_id, items=items)
-                await append_events(session, [event], occurred_at=now)
+                batch.add_events([event], utc_now())
+                await batch.send()
             log.info("returned %d lines to stock", len(given))
             return ReturnStockResult(order_id=arg.order_id, returned=given)
 
@@ -179,8 +160,8 @@ def _returned(order_id: str, recorded: dict[str, Any]) -> ReturnStockResult:
     return ReturnStockResult(order_id=order_id, returned=returned)
 
 
-async def _recorded(session: AsyncSession, arg: RefundMoneyInput) -> RefundMoneyResult | None:
-    found = await stock.find_event(session, arg.order_id, _REFUNDED)
+async def _recorded(session: Session, arg: RefundMoneyInput) -> RefundMoneyResult | None:
+    found = await find_event(session, arg.order_id, _REFUNDED)
     if found is None:
         return None
     data = found.event_data
@@ -192,16 +173,17 @@ async def _recorded(session: AsyncSession, arg: RefundMoneyInput) -> RefundMoney
     )
 
 
-def _refundable(order_id: str, order: OrderRow | None, payment: PaymentRow | None) -> str:
+def _refundable(order_id: str, order: Order | None, recorded: Charged | None) -> str:
     """The captured charge of a CONFIRMED order; anything else is refused for good."""
-    if order is None or order.status != OrderStatus.CONFIRMED:
+    if order is None or order.status is not OrderStatus.CONFIRMED:
         status = "not recorded" if order is None else order.status
         raise business_error(
             f"order {order_id} is {status}, not CONFIRMED: not refunded", WRONG_ORDER_STATUS
         )
-    if payment is None or payment.status != PaymentStatus.CAPTURED:
+    payment = None if recorded is None else recorded.payment
+    if recorded is None or payment is None or payment.status is not PaymentStatus.CAPTURED:
         status = "no payment" if payment is None else f"payment {payment.status}"
         raise business_error(f"order {order_id} has {status}: not refunded", WRONG_ORDER_STATUS)
-    if payment.gateway_reference is None:
+    if recorded.gateway_reference is None:
         raise business_error(f"payment {payment.id} has no provider reference", WRONG_ORDER_STATUS)
-    return payment.gateway_reference
+    return recorded.gateway_reference

@@ -19,7 +19,7 @@ from confluent_kafka import Consumer
 
 from config.settings import KafkaSettings
 
-ORDER_KEY_PREFIX = "order-"  # activities/payment_records.py: the provider key per order
+ORDER_KEY_PREFIX = "order-"  # persistence/payments.py: the provider key per order
 
 
 @dataclass

@@ -4,29 +4,34 @@ Which method produces which event: an order's own decisions are order events
 (``place`` → OrderCreated, ``confirm`` → OrderConfirmed, ``reject`` → OrderRejected,
 ``cancel`` → OrderCancelled, ``park`` → OrderNeedsAttention, ``resume`` → OrderRetried).
 ``await_payment_action`` returns None: PaymentActionRequired belongs to the payment.
-``mark_reserved``, ``mark_paid`` and ``fail_payment``
-return None: they record facts whose events belong to the domain that established
-them (InventoryReserved from inventory, PaymentProcessed and PaymentFailed from
-payments), and recording them twice would put two events on the order's timeline.
+``mark_reserved``, ``mark_paid``, ``fail_payment``, ``record_payment`` and
+``payment_reported`` return None: they record facts whose events belong to the domain
+that established them (InventoryReserved from inventory, PaymentProcessed and
+PaymentFailed from payments), and recording them twice would put two events on the
+order's timeline. ``refund`` → OrderRefunded (an after-sale refund). ``conclude`` ends
+the order as the saga concluded, through ``confirm``, ``reject``, ``cancel`` or
+``fail_payment``.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
-from models._validate import require_count, require_text
-from models.errors import IllegalTransitionError, InvalidOrderError, InvalidPaymentError
+from models._validate import require_text
+from models.errors import IllegalTransitionError, InvalidOrderError
 from models.events import (
     EventItem,
     OrderCancelled,
     OrderConfirmed,
     OrderCreated,
     OrderNeedsAttention,
+    OrderRefunded,
     OrderRejected,
     OrderRetried,
 )
 from models.money import Money, sum_money
+from models.order_item import OrderItem, PaymentDetails, merge_lines
 from models.order_status import (
     OrderStatus,
     allowed_transitions,
@@ -34,6 +39,7 @@ from models.order_status import (
     is_terminal,
     transition,
 )
+from models.payment import Payment, PaymentStatus
 
 __all__ = [
     "Order",
@@ -46,7 +52,6 @@ __all__ = [
     "transition",
 ]
 
-_CARD_NUMBER_LENGTHS = range(12, 20)
 # Where a retry cannot lead: those end an order and have their own methods.
 _ENDINGS = (
     OrderStatus.CONFIRMED,
@@ -54,79 +59,6 @@ _ENDINGS = (
     OrderStatus.PAYMENT_FAILED,
     OrderStatus.CANCELLED,
 )
-
-
-@dataclass(frozen=True)
-class OrderItem:
-    """A line of an order: a product, how many, and the catalog price of one."""
-
-    product_id: str
-    quantity: int
-    unit_price: Money
-
-    def __post_init__(self) -> None:
-        require_text(self.product_id, "product_id", InvalidOrderError)
-        require_count(self.quantity, f"quantity of {self.product_id}", InvalidOrderError)
-        if not isinstance(self.unit_price, Money):
-            raise TypeError(f"unit_price must be Money, not {type(self.unit_price).__name__}")
-        # Every order is charged, so a line must cost something; free items are not modelled.
-        if not self.unit_price.is_positive():
-            raise InvalidOrderError(f"unit price of {self.product_id} must be positive")
-
-    @property
-    def line_total(self) -> Money:
-        return self.unit_price * self.quantity
-
-    def to_event_item(self) -> EventItem:
-        return EventItem(self.product_id, self.quantity, self.unit_price.amount)
-
-
-def _looks_like_card_number(token: str) -> bool:
-    digits = token.replace(" ", "").replace("-", "")
-    return digits.isascii() and digits.isdigit() and len(digits) in _CARD_NUMBER_LENGTHS
-
-
-@dataclass(frozen=True, kw_only=True)
-class PaymentDetails:
-    """How the customer pays: a method and the payment provider's opaque token.
-
-    The token comes from the provider's client-side tokenisation (``tok_visa``); a card
-    number is refused so one can never reach storage, logs or events through here.
-    """
-
-    method: str = "card"
-    # Kept out of repr so logging an order does not log a token that can charge a card.
-    token: str = field(repr=False)
-
-    def __post_init__(self) -> None:
-        require_text(self.method, "payment method", InvalidPaymentError)
-        require_text(self.token, "payment token", InvalidPaymentError)
-        if _looks_like_card_number(self.token):
-            raise InvalidPaymentError(
-                "payment token looks like a card number; send the provider's token instead"
-            )
-
-
-def _merge_lines(items: Iterable[OrderItem]) -> tuple[OrderItem, ...]:
-    """One line per product, quantities summed, in order of first appearance.
-
-    Two lines for one product at different prices are refused: which price applies is
-    not a question the domain can answer.
-    """
-    merged: dict[str, OrderItem] = {}
-    for item in items:
-        seen = merged.get(item.product_id)
-        if seen is None:
-            merged[item.product_id] = item
-        elif seen.unit_price != item.unit_price:
-            raise InvalidOrderError(
-                f"{item.product_id} appears at two prices: {seen.unit_price} and {item.unit_price}"
-            )
-        else:
-            merged[item.product_id] = OrderItem(
-                item.product_id, seen.quantity + item.quantity, item.unit_price
-            )
-    return tuple(merged.values())
 
 
 @dataclass(eq=False, kw_only=True)
@@ -179,9 +111,7 @@ class Order:
         payment: PaymentDetails,
     ) -> tuple[Order, OrderCreated]:
         """A new PENDING order, with repeated products merged into one line each."""
-        order = cls(
-            id=order_id, customer_id=customer_id, items=_merge_lines(items), payment=payment
-        )
+        order = cls(id=order_id, customer_id=customer_id, items=merge_lines(items), payment=payment)
         return order, OrderCreated(
             order_id=order.id,
             customer_id=order.customer_id,
@@ -241,6 +171,76 @@ class Order:
         self.status = transition(self.status, status)
         self.reason = None
         return OrderRetried(order_id=self.id, step=step, actor=actor, note=note)
+
+    def conclude(
+        self, status: OrderStatus, reason: str
+    ) -> OrderConfirmed | OrderRejected | OrderCancelled | None:
+        """End the order in ``status``, as the saga concluded, with that ending's event:
+        None for PAYMENT_FAILED, whose event (PaymentFailed) is the payment's. A status
+        that ends no order is an IllegalTransitionError."""
+        if status is OrderStatus.CONFIRMED:
+            return self.confirm()
+        if status is OrderStatus.REJECTED:
+            return self.reject(reason)
+        if status is OrderStatus.CANCELLED:
+            return self.cancel(reason)
+        if status is OrderStatus.PAYMENT_FAILED:
+            self.fail_payment(reason)
+            return None
+        raise IllegalTransitionError("order", self.status, status)
+
+    def record_payment(self, payment: Payment) -> None:
+        """Where the saga's own charge (or capture) takes the order once ``payment`` is
+        recorded: PAID when the money is taken, PAYMENT_PENDING while the provider waits
+        for the customer (the read model shows it until the report). An authorisation
+        leaves it RESERVED (captured at confirmation); a decline leaves its ending to the
+        saga's conclusion."""
+        self._own(payment)
+        if payment.status is PaymentStatus.CAPTURED:
+            self.mark_paid(payment.id)
+        elif payment.status is PaymentStatus.PENDING:
+            self.await_payment_action()
+
+    def payment_reported(self, payment: Payment) -> None:
+        """The provider's report on a payment that waited for the customer, applied to
+        ``payment``: an order still waiting becomes PAID when the money was taken, and
+        RESERVED again when it was authorised (captured at confirmation). An order the saga
+        has moved on from stays as it is, and so does one whose payment failed: the saga's
+        conclusion ends it."""
+        self._own(payment)
+        if self.status is not OrderStatus.PAYMENT_PENDING:
+            return
+        if payment.status is PaymentStatus.CAPTURED:
+            self.mark_paid(payment.id)
+        elif payment.status is PaymentStatus.AUTHORIZED:
+            self.status = transition(self.status, OrderStatus.RESERVED)
+
+    def refund(
+        self,
+        amount: Money,
+        items: Iterable[EventItem],
+        *,
+        reason: str,
+        actor: str,
+        refund_reference: str | None,
+    ) -> OrderRefunded:
+        """An after-sale refund of a confirmed order: ``amount`` went back to the customer
+        and ``items`` go back to stock."""
+        self.status = transition(self.status, OrderStatus.REFUNDED)
+        self.reason = reason
+        return OrderRefunded(
+            order_id=self.id,
+            amount=amount.amount,
+            currency=amount.currency,
+            items=tuple(items),
+            reason=reason,
+            actor=actor,
+            refund_reference=refund_reference,
+        )
+
+    def _own(self, payment: Payment) -> None:
+        if payment.order_id != self.id:
+            raise InvalidOrderError(f"payment {payment.id} is for order {payment.order_id}")
 
     def confirm(self) -> OrderConfirmed:
         self.status = transition(self.status, OrderStatus.CONFIRMED)

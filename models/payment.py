@@ -31,7 +31,13 @@ from models.events import (
 )
 from models.money import Money
 
-__all__ = ["Payment", "PaymentStatus", "allowed_payment_transitions", "payment_transition"]
+__all__ = [
+    "Payment",
+    "PaymentEvent",
+    "PaymentStatus",
+    "allowed_payment_transitions",
+    "payment_transition",
+]
 
 
 class PaymentStatus(StrEnum):
@@ -60,6 +66,12 @@ _PAYMENT = TransitionTable(
         PaymentStatus.VOIDED: (),
     },
 )
+
+
+# Where no money has been taken yet.
+_NOT_TAKEN = (PaymentStatus.PENDING, PaymentStatus.AUTHORIZED)
+
+PaymentEvent = PaymentProcessed | PaymentRefunded | PaymentVoided
 
 
 def payment_transition(current: PaymentStatus, target: PaymentStatus) -> PaymentStatus:
@@ -162,6 +174,25 @@ class Payment:
             amount=given.amount,
             currency=given.currency,
         )
+
+    def follow(self, target: PaymentStatus) -> list[PaymentEvent]:
+        """Move to ``target``, where the provider has taken the charge (a capture, refund or
+        void there), with the event of each move; nothing when already there, or when the
+        provider's status is no move of ours (it still waits, or holds the money)."""
+        events: list[PaymentEvent] = []
+        if target is PaymentStatus.REFUNDED and self.status in _NOT_TAKEN:
+            # Taken, then given back, and the timeline says both: the customer completed
+            # the payment while it was being abandoned, or a capture's record was lost.
+            events.append(self.capture())
+        if target is self.status:
+            return events
+        if target is PaymentStatus.CAPTURED:
+            events.append(self.capture())
+        elif target is PaymentStatus.REFUNDED:
+            events.append(self.refund())
+        elif target is PaymentStatus.VOIDED:
+            events.append(self.void())
+        return events
 
     def _processed(self) -> PaymentProcessed:
         return PaymentProcessed(

@@ -22,7 +22,8 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 
 from models.actor import SYSTEM, Actor
 from persistence.bound import Bound, Template, Write, param
-from persistence.event_inserts import Pending, events_inserts
+from persistence.event_inserts import events_inserts
+from persistence.event_store import Pending
 
 __all__ = ["Batch", "Bound", "Template", "is_postgres", "param", "run"]
 

@@ -1,6 +1,7 @@
-"""The Core twin of :func:`persistence.event_store.append_events`: events as INSERT
-statements a caller sends together with its other writes (persistence/batch.py), so a
-state change and its events go to the database in one round trip.
+"""Events as INSERT statements a caller sends together with its other writes
+(persistence/batch.py), so a state change and its events go to the database in one round
+trip. The rows are those :func:`persistence.event_store.event_row` describes, as for
+``append_events`` (the API's ORM writes).
 
 PostgreSQL numbers each event's version inside the statement (the aggregate's last
 committed version + its offset in the batch); SQLite, which must also number positions,
@@ -9,30 +10,19 @@ has them counted from what it reads first (its ``BEGIN IMMEDIATE`` keeps other w
 
 from __future__ import annotations
 
-import dataclasses
 import functools
-import uuid
 from collections.abc import Sequence
-from datetime import datetime
 
 from sqlalchemy import CTE, Insert, Integer, func, insert
 from sqlalchemy import select as sa_select
 from sqlmodel import select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from models.actor import SYSTEM, Actor
 from persistence.bound import Bound, bind_name, param
-from persistence.event_store import (
-    actor_document,
-    current_versions,
-    describe,
-    event_payload,
-    last_position,
-)
+from persistence.event_store import Pending, current_versions, describe, event_row, last_position
 from persistence.tables import EventRow
-from telemetry.tracing import current_traceparent
 
-__all__ = ["Pending", "event_values", "events_inserts", "insert_per_row"]
+__all__ = ["event_values", "events_inserts", "insert_per_row"]
 
 _EVENTS = EventRow.__table__  # type: ignore[attr-defined]  # SQLModel declares it untyped
 
@@ -88,42 +78,13 @@ def insert_per_row(source: CTE) -> Insert:
 def event_values(pending: Pending) -> dict[str, object]:
     """The parameters of :func:`insert_per_row` for ``pending`` (its aggregate's only
     event in the statement)."""
-    aggregate_type, aggregate_id, schema_version = describe(pending.event)
-    values = _row(pending, aggregate_type, aggregate_id, schema_version)
+    values = event_row(pending, *describe(pending.event))
     return {bind_name("e_", name): value for name, value in values.items()}
-
-
-def _row(
-    entry: Pending, aggregate_type: str, aggregate_id: str, schema_version: int
-) -> dict[str, object]:
-    if entry.occurred_at.utcoffset() is None:
-        raise ValueError("occurred_at must be timezone-aware")
-    return {
-        "event_id": uuid.uuid4(),
-        "event_type": type(entry.event).__name__,
-        "aggregate_type": aggregate_type,
-        "aggregate_id": aggregate_id,
-        "event_data": event_payload(entry.event),
-        "schema_version": schema_version,
-        "occurred_at": entry.occurred_at,
-        "traceparent": entry.traceparent or current_traceparent(),
-        "actor": actor_document(entry.actor),
-    }
-
-
-@dataclasses.dataclass(frozen=True)
-class Pending:
-    """An event to append, with its envelope's time, actor and trace."""
-
-    event: object
-    occurred_at: datetime
-    actor: Actor = SYSTEM
-    traceparent: str | None = None
 
 
 async def events_inserts(session: AsyncSession, pending: Sequence[Pending]) -> list[Bound]:
     """An INSERT per ``pending`` event, for the caller to run with its other writes: the
-    Core twin of :func:`append_events`, same rows, same numbers. One statement per row,
+    same rows and numbers as :func:`append_events`. One statement per row,
     not one multi-row VALUES: SQLAlchemy cannot cache the compiled form of the latter, and
     compiling costs more than the statement.
 
@@ -141,7 +102,7 @@ async def events_inserts(session: AsyncSession, pending: Sequence[Pending]) -> l
     offsets: dict[str, int] = {}
     inserts: list[Bound] = []
     for entry, aggregate_type, aggregate_id, schema_version in described:
-        row = _row(entry, aggregate_type, aggregate_id, schema_version)
+        row = event_row(entry, aggregate_type, aggregate_id, schema_version)
         offsets[aggregate_id] = offsets.get(aggregate_id, 0) + 1
         if sqlite:
             position += 1

@@ -81,6 +81,36 @@ async def last_position(session: AsyncSession) -> int:
     return int(last or 0)
 
 
+@dataclasses.dataclass(frozen=True)
+class Pending:
+    """An event to append, with its envelope's time, actor and trace."""
+
+    event: object
+    occurred_at: datetime
+    actor: Actor = SYSTEM
+    traceparent: str | None = None
+
+
+def event_row(
+    entry: Pending, aggregate_type: str, aggregate_id: str, schema_version: int
+) -> dict[str, Any]:
+    """The columns of ``entry``'s row but its version and position, which the writer
+    numbers: the one description of an event row, for the ORM and Core writers alike."""
+    if entry.occurred_at.utcoffset() is None:
+        raise ValueError("occurred_at must be timezone-aware")
+    return {
+        "event_id": uuid.uuid4(),
+        "event_type": type(entry.event).__name__,
+        "aggregate_type": aggregate_type,
+        "aggregate_id": aggregate_id,
+        "event_data": event_payload(entry.event),
+        "schema_version": schema_version,
+        "occurred_at": entry.occurred_at,
+        "traceparent": entry.traceparent or current_traceparent(),
+        "actor": actor_document(entry.actor),
+    }
+
+
 async def append_events(
     session: AsyncSession,
     events: Sequence[object],
@@ -88,7 +118,8 @@ async def append_events(
     traceparent: str | None = None,
     actor: Actor = SYSTEM,
 ) -> list[EventRow]:
-    """Add ``events`` to the session as rows, without committing.
+    """Add ``events`` to the session as ORM rows, without committing: for the API's ORM
+    writes (the activities send theirs in a ``persistence.batch.Batch``).
 
     ``actor`` is who caused them; by default the system (a decision of the service itself):
     callers acting for a person or an operator say so.
@@ -119,16 +150,10 @@ async def append_events(
     rows: list[EventRow] = []
     for event, aggregate_type, aggregate_id, schema_version in described:
         versions[aggregate_id] = versions.get(aggregate_id, 0) + 1
+        entry = Pending(event, occurred_at, actor, traceparent)
         row = EventRow(
-            event_type=type(event).__name__,
-            aggregate_type=aggregate_type,
-            aggregate_id=aggregate_id,
-            event_data=event_payload(event),
-            schema_version=schema_version,
-            occurred_at=occurred_at,
+            **event_row(entry, aggregate_type, aggregate_id, schema_version),
             version=versions[aggregate_id],
-            traceparent=traceparent,
-            actor=actor_document(actor),
         )
         if assign_positions:
             position += 1

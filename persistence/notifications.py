@@ -20,7 +20,8 @@ from models import (
 from persistence import orders
 from persistence.batch import Batch, run
 from persistence.bound import Bound, Write, param
-from persistence.event_inserts import Pending, event_values, insert_per_row
+from persistence.event_inserts import event_values, insert_per_row
+from persistence.event_store import Pending
 from persistence.tables import NotificationRow, OrderRow, utc_now
 
 __all__ = ["add", "find", "find_with_order", "load", "record_sent", "update_status"]

@@ -2,32 +2,39 @@
 
 The saga carries every order's lines and payment token, the row holds what the saga
 decided: so an order is loaded from the order as placed (``Order.place``) plus its stored
-status, and the domain decides each transition before :func:`add` or :func:`update`
-writes it. Loading locks the row until commit: attempts for one order take turns.
+status, and the domain decides each transition before :func:`add` or :func:`update_status`
+writes it. A step that knows the order only by id (a payment's, a refund's) loads it as
+stored (:func:`load_stored`: its lines, no payment token). Loading locks the row until
+commit: attempts for one order take turns.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import functools
+from collections.abc import Sequence
 from datetime import datetime
+from typing import Any
 
-from sqlalchemy import bindparam, insert, select, update
+from sqlalchemy import ColumnElement, Row, bindparam, insert, select, update
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from models import Order, OrderStatus, UnknownProductError
+from models import Money, Order, OrderItem, OrderStatus, PaymentDetails, UnknownProductError
 from persistence.batch import Batch, run
 from persistence.bound import Bound, Write, param
-from persistence.tables import OrderItemRow, OrderRow, ProductRow, utc_now
+from persistence.clock import utc_now
+from persistence.tables import OrderItemRow, OrderRow, ProductRow
 
 __all__ = [
+    "STORED",
     "add",
     "as_recorded",
+    "from_rows",
     "load",
+    "load_stored",
     "lock",
     "require_products",
     "save",
-    "set_status",
     "update_status",
 ]
 
@@ -61,6 +68,50 @@ async def load(session: AsyncSession, placed: Order) -> Order | None:
     if row is None:
         return None
     return as_recorded(placed, row.status, row.failure_reason)
+
+
+# The order as stored, a row per line: for a step that knows the order only by id.
+STORED: tuple[ColumnElement[Any], ...] = (
+    _ORDERS.c.customer_id,
+    _ORDERS.c.status.label("order_status"),
+    _ORDERS.c.failure_reason.label("order_reason"),
+    _ORDERS.c.payment_method.label("order_method"),
+    _ITEMS.c.product_id,
+    _ITEMS.c.quantity,
+    _ITEMS.c.unit_price,
+    _ITEMS.c.currency.label("item_currency"),
+)
+_LOAD_STORED = (
+    select(*STORED)
+    .select_from(_ORDERS.join(_ITEMS, _ITEMS.c.order_id == _ORDERS.c.id))
+    .where(_ORDERS.c.id == bindparam("order_id"))
+    .order_by(_ITEMS.c.id)
+    .with_for_update(of=_ORDERS)
+)
+
+
+async def load_stored(session: AsyncSession, order_id: str) -> Order | None:
+    """The order as stored (no payment token: it is never stored), its row locked until
+    commit; None when it is not recorded."""
+    return from_rows(order_id, (await run(session, _LOAD_STORED, {"order_id": order_id})).all())
+
+
+def from_rows(order_id: str, rows: Sequence[Row[Any]]) -> Order | None:
+    """The order from rows holding the :data:`STORED` columns, one per line."""
+    if not rows:
+        return None
+    head = rows[0]
+    return Order(
+        id=order_id,
+        customer_id=head.customer_id,
+        items=tuple(
+            OrderItem(row.product_id, row.quantity, Money(row.unit_price, row.item_currency))
+            for row in rows
+        ),
+        payment=PaymentDetails(method=head.order_method),
+        status=OrderStatus(head.order_status),
+        reason=head.order_reason,
+    )
 
 
 def as_recorded(placed: Order, status: str, failure_reason: str | None) -> Order:
@@ -118,15 +169,6 @@ def _update_status(prefix: str) -> Write:
     )
 
 
-@functools.cache
-def _set_status(prefix: str) -> Write:
-    return (
-        update(_ORDERS)
-        .where(_ORDERS.c.id == param(prefix, "order_id"))
-        .values(status=param(prefix, "status"), updated_at=param(prefix, "updated_at"))
-    )
-
-
 def add(batch: Batch, order: Order, *, placed_at: datetime) -> None:
     """Insert the order, in the status the domain has it in now, with its lines."""
     row = {
@@ -177,13 +219,6 @@ def update_status(batch: Batch, order: Order) -> None:
         "updated_at": utc_now(),
     }
     batch.add(Bound(_update_status, values))
-
-
-def set_status(batch: Batch, order_id: str, status: OrderStatus) -> None:
-    """Write a status the domain's transition table allowed (``models.transition``), for a
-    step that knows the order only by id (a payment's); the reason stays as it is."""
-    values = {"order_id": order_id, "status": status.value, "updated_at": utc_now()}
-    batch.add(Bound(_set_status, values))
 
 
 def _stored_reason(order: Order) -> str | None:

@@ -1,8 +1,9 @@
 """Payments as stored: one row per order (UNIQUE order_id and idempotency key), the
 activity's record of what the gateway answered, so a retry answers from it.
 
-Writers lock the order's row first (``load_for_charge(lock=True)``, and the other payment
-activities through the order), so the attempts of one order take turns on its payment.
+Writers lock the order's row first (``load_for_charge(lock=True)``, or
+``orders.load_stored`` before ``load(lock=True)``), so the attempts of one order take
+turns on its payment.
 
 A VOIDED payment that names no charge at the provider is the fence a compensation leaves
 when it found nothing to undo (``abandoned``): a charge attempt still running reads it
@@ -15,21 +16,35 @@ import functools
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import Row, Select, bindparam, insert, select
+from sqlalchemy import Row, Select, bindparam, insert, select, update
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from models import Money, OrderStatus, Payment, PaymentStatus
+from models import Money, Order, OrderStatus, Payment, PaymentStatus
+from persistence import orders
 from persistence.batch import Batch, run
 from persistence.bound import Bound, Write, param
-from persistence.tables import OrderRow, PaymentRow
+from persistence.clock import utc_now
+from persistence.tables import OrderItemRow, OrderRow, PaymentRow
 
-__all__ = ["Charged", "ToCharge", "abandoned", "add", "idempotency_key", "load_for_charge"]
+__all__ = [
+    "Charged",
+    "OrderPayment",
+    "abandoned",
+    "add",
+    "idempotency_key",
+    "load",
+    "load_for_charge",
+    "refunded",
+    "update_status",
+]
 
 _ORDERS = OrderRow.__table__  # type: ignore[attr-defined]  # SQLModel declares it untyped
+_ITEMS = OrderItemRow.__table__  # type: ignore[attr-defined]
 _PAYMENTS = PaymentRow.__table__  # type: ignore[attr-defined]
 
 
 def idempotency_key(order_id: str) -> str:
+    """The provider's key for the order's one charge: a retry meets the same charge."""
     return f"order-{order_id}"
 
 
@@ -52,44 +67,23 @@ class Charged:
 
 
 @dataclass(frozen=True)
-class ToCharge:
-    """What a charge needs to know: the order's status, total and payment method (None:
-    not recorded) and the payment an earlier attempt (or the fence) recorded (None: none
-    yet)."""
+class OrderPayment:
+    """The order as stored (None: not recorded) and the payment an earlier attempt (or
+    the fence) recorded for it (None: none yet)."""
 
-    order_status: OrderStatus | None
-    order_total: Money | None
+    order: Order | None
     recorded: Charged | None
-    order_method: str | None = None
+
+    @property
+    def order_status(self) -> OrderStatus | None:
+        return None if self.order is None else self.order.status
+
+    @property
+    def order_total(self) -> Money | None:
+        return None if self.order is None else self.order.total
 
 
-def _for_charge() -> Select[Any]:
-    payment = _PAYMENTS.c
-    order = _ORDERS.c
-    return (
-        select(
-            order.status.label("order_status"),
-            order.total_amount,
-            order.currency.label("order_currency"),
-            order.payment_method.label("order_method"),
-            payment.id,
-            payment.amount,
-            payment.currency,
-            payment.status,
-            payment.method,
-            payment.created_at,
-            payment.failure_reason,
-            payment.gateway_reference,
-        )
-        .select_from(_ORDERS.outerjoin(_PAYMENTS, payment.order_id == order.id))
-        .where(order.id == bindparam("order_id"))
-    )
-
-
-_FOR_CHARGE = _for_charge()
-# Only the order's row: PostgreSQL cannot lock the nullable side of an outer join.
-_FOR_CHARGE_LOCKED = _for_charge().with_for_update(of=_ORDERS)
-_LONE_PAYMENT = select(
+_PAYMENT_READ = (
     _PAYMENTS.c.id,
     _PAYMENTS.c.amount,
     _PAYMENTS.c.currency,
@@ -98,7 +92,26 @@ _LONE_PAYMENT = select(
     _PAYMENTS.c.created_at,
     _PAYMENTS.c.failure_reason,
     _PAYMENTS.c.gateway_reference,
-).where(_PAYMENTS.c.order_id == bindparam("order_id"))
+)
+
+
+def _for_charge() -> Select[Any]:
+    joined = _ORDERS.join(_ITEMS, _ITEMS.c.order_id == _ORDERS.c.id).outerjoin(
+        _PAYMENTS, _PAYMENTS.c.order_id == _ORDERS.c.id
+    )
+    return (
+        select(*orders.STORED, *_PAYMENT_READ)
+        .select_from(joined)
+        .where(_ORDERS.c.id == bindparam("order_id"))
+        .order_by(_ITEMS.c.id)
+    )
+
+
+_FOR_CHARGE = _for_charge()
+# Only the order's row: PostgreSQL cannot lock the nullable side of an outer join.
+_FOR_CHARGE_LOCKED = _for_charge().with_for_update(of=_ORDERS)
+_PAYMENT = select(*_PAYMENT_READ).where(_PAYMENTS.c.order_id == bindparam("order_id"))
+_PAYMENT_LOCKED = _PAYMENT.with_for_update()
 _PAYMENT_COLUMNS = (
     "id",
     "order_id",
@@ -111,6 +124,8 @@ _PAYMENT_COLUMNS = (
     "failure_reason",
     "created_at",
     "updated_at",
+    "refunded_at",
+    "refund_reference",
 )
 
 
@@ -119,20 +134,49 @@ def _insert(prefix: str) -> Write:
     return insert(_PAYMENTS).values({name: param(prefix, name) for name in _PAYMENT_COLUMNS})
 
 
-async def load_for_charge(session: AsyncSession, order_id: str, *, lock: bool = False) -> ToCharge:
-    """The order and its payment in one read; ``lock`` holds the order's row until commit."""
-    key = {"order_id": order_id}
-    row = (await run(session, _FOR_CHARGE_LOCKED if lock else _FOR_CHARGE, key)).one_or_none()
-    if row is None:
-        # No order row: a payment recorded for it anyway (never by these activities) counts.
-        lone = (await run(session, _LONE_PAYMENT, key)).one_or_none()
-        return ToCharge(None, None, None if lone is None else _charged(order_id, lone))
-    return ToCharge(
-        OrderStatus(row.order_status),
-        Money(row.total_amount, row.order_currency),
-        None if row.id is None else _charged(order_id, row),
-        row.order_method,
+@functools.cache
+def _update(prefix: str) -> Write:
+    names = ("status", "failure_reason", "updated_at")
+    return (
+        update(_PAYMENTS)
+        .where(_PAYMENTS.c.id == param(prefix, "id"))
+        .values({name: param(prefix, name) for name in names})
     )
+
+
+@functools.cache
+def _refunded(prefix: str) -> Write:
+    names = ("status", "refunded_at", "refund_reference", "updated_at")
+    return (
+        update(_PAYMENTS)
+        .where(_PAYMENTS.c.id == param(prefix, "id"))
+        .values({name: param(prefix, name) for name in names})
+    )
+
+
+async def load_for_charge(
+    session: AsyncSession, order_id: str, *, lock: bool = False
+) -> OrderPayment:
+    """The order and its payment in one read; ``lock`` holds the order's row until commit.
+
+    PostgreSQL's locked read sees the payment as it was when the read began: a payment
+    committed while it waited on the order's lock shows only as a conflict on insert."""
+    key = {"order_id": order_id}
+    rows = (await run(session, _FOR_CHARGE_LOCKED if lock else _FOR_CHARGE, key)).all()
+    if not rows:
+        # No order row: a payment recorded for it anyway (never by these activities) counts.
+        return OrderPayment(None, await load(session, order_id))
+    head = rows[0]
+    recorded = None if head.id is None else _charged(order_id, head)
+    return OrderPayment(orders.from_rows(order_id, rows), recorded)
+
+
+async def load(session: AsyncSession, order_id: str, *, lock: bool = False) -> Charged | None:
+    """The order's payment (``lock``: its row locked until commit; take the order's lock
+    first, as every writer does)."""
+    statement = _PAYMENT_LOCKED if lock else _PAYMENT
+    row = (await run(session, statement, {"order_id": order_id})).one_or_none()
+    return None if row is None else _charged(order_id, row)
 
 
 def _charged(order_id: str, row: Row[Any]) -> Charged:
@@ -148,8 +192,16 @@ def _charged(order_id: str, row: Row[Any]) -> Charged:
     return Charged(payment, row.gateway_reference)
 
 
-def add(batch: Batch, payment: Payment, *, gateway_reference: str | None) -> None:
-    """Insert the payment as the domain has it now."""
+def add(
+    batch: Batch,
+    payment: Payment,
+    *,
+    gateway_reference: str | None,
+    refund_reference: str | None = None,
+) -> None:
+    """Insert the payment as the domain has it now (refunded already: a charge whose
+    record was lost, given back before it was found)."""
+    refunded_now = payment.status is PaymentStatus.REFUNDED
     row = {
         "id": payment.id,
         "order_id": payment.order_id,
@@ -162,5 +214,31 @@ def add(batch: Batch, payment: Payment, *, gateway_reference: str | None) -> Non
         "failure_reason": payment.failure_reason,
         "created_at": payment.timestamp,
         "updated_at": payment.timestamp,
+        "refunded_at": utc_now() if refunded_now else None,
+        "refund_reference": refund_reference if refunded_now else None,
     }
     batch.add(Bound(_insert, row))
+
+
+def update_status(batch: Batch, payment: Payment) -> None:
+    """Write the status (and failure reason) the domain moved the payment to."""
+    values = {
+        "id": payment.id,
+        "status": payment.status.value,
+        "failure_reason": payment.failure_reason,
+        "updated_at": utc_now(),
+    }
+    batch.add(Bound(_update, values))
+
+
+def refunded(batch: Batch, payment: Payment, *, refund_reference: str | None) -> None:
+    """Write a refund the domain recorded on the payment (all of it, or some lines)."""
+    now = utc_now()
+    values = {
+        "id": payment.id,
+        "status": payment.status.value,
+        "refunded_at": now,
+        "refund_reference": refund_reference,
+        "updated_at": now,
+    }
+    batch.add(Bound(_refunded, values))

@@ -1,5 +1,5 @@
 """What an earlier attempt recorded, read back from the event store: a retry of an
-inventory step answers from it instead of applying the change twice."""
+inventory, refund or conclusion step answers from it instead of applying the change twice."""
 
 from __future__ import annotations
 

@@ -16,13 +16,13 @@ from pathlib import Path
 
 from temporalio.client import Client
 
-from activities.payment_records import idempotency_key
 from clients.temporal import connect_temporal
 from config.dev_defaults import DEV_PROVIDER_LEDGER, RUN_DIR
 from config.settings import Settings, load_settings
 from gateways.simulated_payment import SimulatedPaymentGateway
 from messages.queues import order_workflow_id
 from messages.saga import PaymentOutcome
+from persistence.payments import idempotency_key
 from workflows.order_saga import OrderSaga
 
 __all__ = ["complete_customer_action", "main"]

@@ -14,12 +14,12 @@ import httpx
 import pytest
 from temporalio.client import Client
 
-from activities.payment_records import idempotency_key
 from api import read_model
 from api.schemas import OrderCreate
 from api.services.idempotency import purge_expired, request_hash
 from config.settings import TemporalSettings
 from persistence.event_store import load_timeline
+from persistence.payments import idempotency_key
 from persistence.tables import IdempotencyKeyRow, utc_now
 from tests.e2e.harness import TERMINAL, Api, running_api
 

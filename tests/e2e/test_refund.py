@@ -9,13 +9,13 @@ from typing import Any
 from sqlmodel import col, select
 from temporalio.client import Client
 
-from activities.payment_records import idempotency_key
 from config.settings import DatabaseSettings
 from devstack.kafka import KafkaBroker
 from messages.refund import refund_workflow_id
 from outbox.cloudevents import ce_type
 from outbox.relay import build_relay
 from persistence.event_store import load_timeline
+from persistence.payments import idempotency_key
 from persistence.tables import EventRow, InventoryRow, NotificationRow
 from tests.e2e.harness import Api
 from tests.integration.outbox_helpers import (

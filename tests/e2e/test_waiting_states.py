@@ -18,7 +18,6 @@ from sqlmodel import col, select
 from temporalio.api.sdk.v1 import WorkflowMetadata
 from temporalio.client import Client
 
-from activities.payment_records import idempotency_key
 from config.settings import SagaSettings, TemporalSettings
 from devstack.temporal import temporal_cli
 from gateways.payment_gateway import GatewayRequestError
@@ -26,6 +25,7 @@ from messages.queues import order_workflow_id
 from messages.saga import PaymentOutcome
 from messages.search_attributes import CUSTOMER_ID, NEEDS_ATTENTION_SINCE, ORDER_TOTAL
 from persistence.event_store import load_timeline
+from persistence.payments import idempotency_key
 from persistence.tables import RESERVATION_RESERVED, InventoryReservationRow
 from tests.e2e.harness import TERMINAL, Api, running_api
 from tools.customer_action import complete_customer_action

@@ -12,7 +12,6 @@ from sqlmodel import col, select
 from temporalio.exceptions import ApplicationError
 
 from activities.payments import PaymentActivities
-from activities.recording import lock_order
 from api.read_model import find_order
 from api.services.order_views import from_record
 from gateways.payment_gateway import ChargeStatus, GatewayCharge
@@ -20,6 +19,7 @@ from gateways.simulated_payment import SimulatedPaymentGateway
 from messages import errors
 from messages.activities import RefundPaymentInput
 from models import Money
+from persistence.orders import lock as lock_order
 from persistence.tables import PaymentRow
 from tests.integration.saga_data import Sessions, event_types
 from tests.integration.test_payment_activities import (
