@@ -59,10 +59,17 @@ def get_settings(resources: ResourcesDep) -> Settings:
     return resources.settings
 
 
-async def get_session(resources: ResourcesDep) -> AsyncIterator[AsyncSession]:
+def get_sessions(resources: ResourcesDep) -> async_sessionmaker[AsyncSession]:
     if resources.sessions is None:
         raise RuntimeError("the app's lifespan has not started")
-    async with resources.sessions() as session:
+    return resources.sessions
+
+
+SessionsDep = Annotated[async_sessionmaker[AsyncSession], Depends(get_sessions)]
+
+
+async def get_session(sessions: SessionsDep) -> AsyncIterator[AsyncSession]:
+    async with sessions() as session:
         yield session
 
 
@@ -116,8 +123,9 @@ def get_refund_service(
     return RefundService(session, temporal, resources.queues)
 
 
-def get_product_service(session: SessionDep) -> ProductService:
-    return ProductService(session)
+def get_product_service(sessions: SessionsDep) -> ProductService:
+    # Sessions, not one session: each write is a transaction of its own, retried whole.
+    return ProductService(sessions)
 
 
 OrderServiceDep = Annotated[OrderService, Depends(get_order_service)]

@@ -86,7 +86,15 @@ class Batch:
         traceparent: str | None = None,
     ) -> None:
         """Append ``events`` (see persistence.event_store) after every other write; each
-        aggregate's versions are numbered in the order its events were added."""
+        aggregate's versions are numbered in the order its events were added.
+
+        ``actor`` is who caused them, by default the system (a decision of the service
+        itself): callers acting for a person or an operator say so. ``traceparent``
+        defaults to the active span's when the batch is sent.
+
+        Two transactions appending to one aggregate at once cannot both commit:
+        UNIQUE(aggregate_id, version) refuses the later one (``persistence.unit.Conflict``),
+        and its retry numbers after the first."""
         self._events.extend(Pending(event, occurred_at, actor, traceparent) for event in events)
 
     async def send(self) -> None:

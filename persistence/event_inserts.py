@@ -1,7 +1,6 @@
 """Events as INSERT statements a caller sends together with its other writes
 (persistence/batch.py), so a state change and its events go to the database in one round
-trip. The rows are those :func:`persistence.event_store.event_row` describes, as for
-``append_events`` (the API's ORM writes).
+trip. The rows are those :func:`persistence.event_store.event_row` describes.
 
 PostgreSQL numbers each event's version inside the statement (the aggregate's last
 committed version + its offset in the batch); SQLite, which must also number positions,
@@ -83,10 +82,10 @@ def event_values(pending: Pending) -> dict[str, object]:
 
 
 async def events_inserts(session: AsyncSession, pending: Sequence[Pending]) -> list[Bound]:
-    """An INSERT per ``pending`` event, for the caller to run with its other writes: the
-    same rows and numbers as :func:`append_events`. One statement per row,
-    not one multi-row VALUES: SQLAlchemy cannot cache the compiled form of the latter, and
-    compiling costs more than the statement.
+    """An INSERT per ``pending`` event, for the caller to run with its other writes:
+    each aggregate's versions follow its last committed one in the order given. One
+    statement per row, not one multi-row VALUES: SQLAlchemy cannot cache the compiled form
+    of the latter, and compiling costs more than the statement.
 
     PostgreSQL numbers versions inside the statement (last committed + 1, 2, ...), so
     building it reads nothing; SQLite, which must also number positions, reads both first

@@ -1,9 +1,10 @@
-"""Append domain events to the ``events`` table -- the event store and the outbox at once.
+"""Domain events as rows of the ``events`` table -- the event store and the outbox at once.
 
 A domain event is a frozen dataclass with class attributes ``aggregate_type`` and
 ``schema_version`` and an ``aggregate_id`` property; its type is its class name. Events are
-appended in the caller's transaction, next to the state change they describe, and the
-caller commits both together: an event exists if and only if its change does.
+appended in the caller's transaction, next to the state change they describe
+(``persistence.batch.Batch.add_events``), and the caller commits both together: an event
+exists if and only if its change does. This module describes their rows and reads them.
 """
 
 from __future__ import annotations
@@ -11,7 +12,6 @@ from __future__ import annotations
 import dataclasses
 import json
 import uuid
-from collections.abc import Sequence
 from datetime import date, datetime
 from decimal import Decimal
 from enum import Enum
@@ -95,7 +95,10 @@ def event_row(
     entry: Pending, aggregate_type: str, aggregate_id: str, schema_version: int
 ) -> dict[str, Any]:
     """The columns of ``entry``'s row but its version and position, which the writer
-    numbers: the one description of an event row, for the ORM and Core writers alike."""
+    (``persistence.event_inserts``) numbers: the one description of an event row.
+
+    ``traceparent`` defaults to the active span's (the activity's, the API request's), so
+    the relay publishes each event inside the trace of the request that caused it."""
     if entry.occurred_at.utcoffset() is None:
         raise ValueError("occurred_at must be timezone-aware")
     return {
@@ -109,59 +112,6 @@ def event_row(
         "traceparent": entry.traceparent or current_traceparent(),
         "actor": actor_document(entry.actor),
     }
-
-
-async def append_events(
-    session: AsyncSession,
-    events: Sequence[object],
-    occurred_at: datetime,
-    traceparent: str | None = None,
-    actor: Actor = SYSTEM,
-) -> list[EventRow]:
-    """Add ``events`` to the session as ORM rows, without committing: for the API's ORM
-    writes (the activities send theirs in a ``persistence.batch.Batch``).
-
-    ``actor`` is who caused them; by default the system (a decision of the service itself):
-    callers acting for a person or an operator say so.
-
-    Each row gets ``version`` = the aggregate's last version + 1, in order (read in this
-    transaction; if a concurrent transaction appends to the same aggregate first,
-    UNIQUE(aggregate_id, version) makes the later commit fail and the caller retries).
-    The rows are flushed, so they carry their ``position`` and a conflict surfaces here.
-
-    ``traceparent`` defaults to the active span's (the activity's, the API request's), so
-    the relay publishes each event inside the trace of the order that caused it.
-    """
-    if occurred_at.utcoffset() is None:
-        raise ValueError("occurred_at must be timezone-aware")
-    if not events:
-        return []
-    if traceparent is None:
-        traceparent = current_traceparent()
-    described = [(event, *describe(event)) for event in events]
-    aggregate_ids = list(dict.fromkeys(aggregate_id for _, _, aggregate_id, _ in described))
-    versions = await current_versions(session, aggregate_ids)
-
-    # SQLite has no autoincrement outside the primary key: number positions here. Our
-    # SQLite transactions start with BEGIN IMMEDIATE, so no other writer can interleave.
-    assign_positions = session.get_bind().dialect.name == "sqlite"
-    position = await last_position(session) if assign_positions else 0
-
-    rows: list[EventRow] = []
-    for event, aggregate_type, aggregate_id, schema_version in described:
-        versions[aggregate_id] = versions.get(aggregate_id, 0) + 1
-        entry = Pending(event, occurred_at, actor, traceparent)
-        row = EventRow(
-            **event_row(entry, aggregate_type, aggregate_id, schema_version),
-            version=versions[aggregate_id],
-        )
-        if assign_positions:
-            position += 1
-            row.position = position
-        rows.append(row)
-    session.add_all(rows)
-    await session.flush()
-    return rows
 
 
 def actor_document(actor: Actor) -> dict[str, Any]:

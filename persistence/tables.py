@@ -209,7 +209,8 @@ class EventRow(SQLModel, table=True):
     ``version`` counts per aggregate (UNIQUE with ``aggregate_id``; that constraint is also
     the timeline's index). ``position`` is the global append order the relay reads by: an
     identity column on PostgreSQL; on SQLite, which has no non-key autoincrement,
-    :func:`persistence.event_store.append_events` assigns it (always append through it).
+    :func:`persistence.event_inserts.events_inserts` assigns it (always append through
+    ``persistence.batch.Batch.add_events``).
     ``published_at`` is set by the relay; unpublished rows have a partial index.
     """
 

@@ -17,7 +17,7 @@ from pathlib import Path
 from confluent_kafka import Message
 from sqlalchemy import Column, MetaData, String, Table, Uuid, insert
 from sqlalchemy.ext.asyncio import async_sessionmaker
-from sqlmodel import select
+from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from config.settings import KafkaSettings, OutboxSettings
@@ -36,7 +36,8 @@ from outbox.consumer import InboxConsumer, PollResult
 from outbox.lag import outbox_lag
 from outbox.relay import OutboxRelay
 from outbox.topics import topics_by_aggregate
-from persistence.event_store import append_events
+from persistence.batch import Batch
+from persistence.event_store import current_versions
 from persistence.tables import EventRow
 from tests.fixtures.kafka import consume_all
 
@@ -116,9 +117,21 @@ async def append(
     traceparent: str | None = None,
     actor: Actor = SYSTEM,
 ) -> list[EventRow]:
-    """Append in one committed transaction, as an activity does with its state change."""
+    """Append in one committed transaction, as an activity does with its state change;
+    the rows it appended, in append order."""
+    aggregate_ids = list(dict.fromkeys(event.aggregate_id for event in events))
     async with sessions() as session, session.begin():
-        return await append_events(session, events, datetime.now(UTC), traceparent, actor)
+        before = await current_versions(session, aggregate_ids)
+        batch = Batch(session)
+        batch.add_events(events, datetime.now(UTC), actor=actor, traceparent=traceparent)
+        await batch.send()
+        statement = (
+            select(EventRow)
+            .where(col(EventRow.aggregate_id).in_(aggregate_ids))
+            .order_by(col(EventRow.position))
+        )
+        rows = (await session.exec(statement)).all()
+    return [row for row in rows if row.version > before.get(row.aggregate_id, 0)]
 
 
 async def append_interleaved(

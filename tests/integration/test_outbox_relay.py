@@ -32,7 +32,7 @@ from outbox.lag import OutboxLag, outbox_lag
 from outbox.lease import NOTIFY_CHANNEL
 from outbox.relay import OutboxRelay, build_relay
 from outbox.topics import topics_by_aggregate
-from persistence.event_store import append_events
+from persistence.batch import Batch
 from persistence.tables import EventRow
 from tests.fixtures.services import service_unavailable
 from tests.integration.kafka_partitioner import java_partition
@@ -213,7 +213,9 @@ async def test_a_notify_in_the_appending_transaction_wakes_an_idle_relay_at_once
         await wait_for(relay_leads(relay), 10, "the relay leading")
         await asyncio.sleep(1)  # it has found the table empty and waits
         async with pg_sessions() as session, session.begin():
-            await append_events(session, order_flow(str(uuid.uuid4())), datetime.now(UTC))
+            batch = Batch(session)
+            batch.add_events(order_flow(str(uuid.uuid4())), datetime.now(UTC))
+            await batch.send()
             await session.exec(select(func.pg_notify(NOTIFY_CHANNEL, "")))
         latency = await wait_until_published(pg_sessions, within=10)
 

@@ -11,7 +11,7 @@ from decimal import Decimal
 from typing import ClassVar
 
 import pytest
-from sqlalchemy import func, inspect, text, update
+from sqlalchemy import func, insert, inspect, text, update
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import IntegrityError, StatementError
 from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker
@@ -20,7 +20,8 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 
 from devstack.postgres import PostgresCluster
 from devstack.postgres_binaries import find_pg_bin
-from persistence.event_store import append_events, load_timeline
+from persistence.batch import Batch
+from persistence.event_store import load_timeline
 from persistence.migrate import head_revision
 from persistence.seed import DEV_CATALOG, seed_catalog
 from persistence.tables import (
@@ -284,33 +285,43 @@ async def test_timestamps_round_trip_as_aware_utc(
             await session.flush()
 
 
-async def test_append_events_numbers_versions_per_aggregate(
+async def append(
+    session: AsyncSession, events: list[object], traceparent: str | None = None
+) -> None:
+    """Send ``events`` in a batch of their own, in the session's transaction."""
+    batch = Batch(session)
+    batch.add_events(events, NOW, traceparent=traceparent)
+    await batch.send()
+
+
+async def test_appended_events_number_versions_per_aggregate(
     pg_sessions: async_sessionmaker[AsyncSession],
 ) -> None:
-    """Versions count 1..n per aggregate across calls, positions follow append order, and
-    the payload is JSON with Decimal as text, datetimes as ISO-8601 and tuples as lists."""
+    """Versions count 1..n per aggregate across transactions, positions follow append
+    order, and the payload is JSON with Decimal as text, datetimes as ISO-8601 and tuples
+    as lists."""
     placed_a = OrderPlaced("order-a", Decimal("59.80"), NOW, (("sku-espresso-beans", 2),))
     placed_b = OrderPlaced("order-b", Decimal("4.50"), NOW, (("sku-filter-papers", 1),))
     async with pg_sessions() as session, session.begin():
-        first = await append_events(
-            session, [placed_a, placed_b, OrderConfirmed("order-a")], NOW, traceparent="00-abc-01"
+        await append(
+            session, [placed_a, placed_b, OrderConfirmed("order-a")], traceparent="00-abc-01"
         )
     async with pg_sessions() as session, session.begin():
-        second = await append_events(session, [OrderConfirmed("order-a")], NOW)
-
-    assert [(row.aggregate_id, row.version) for row in [*first, *second]] == [
-        ("order-a", 1),
-        ("order-b", 1),
-        ("order-a", 2),
-        ("order-a", 3),
-    ]
-    positions = [row.position or 0 for row in [*first, *second]]
-    assert all(position > 0 for position in positions)
-    assert positions == sorted(positions)
-    assert len(set(positions)) == 4
+        await append(session, [OrderConfirmed("order-a")])
 
     async with pg_sessions() as session:
+        rows = (await session.exec(select(EventRow).order_by(col(EventRow.position)))).all()
         timeline = await load_timeline(session, "order-a")
+    assert [(row.aggregate_id, row.version, row.event_type) for row in rows] == [
+        ("order-a", 1, "OrderPlaced"),
+        ("order-b", 1, "OrderPlaced"),
+        ("order-a", 2, "OrderConfirmed"),
+        ("order-a", 3, "OrderConfirmed"),
+    ]
+    positions = [row.position or 0 for row in rows]
+    assert all(position > 0 for position in positions)
+    assert len(set(positions)) == 4
+
     assert [row.version for row in timeline] == [1, 2, 3]
     placed = timeline[0]
     assert placed.event_type == "OrderPlaced"
@@ -327,22 +338,27 @@ async def test_append_events_numbers_versions_per_aggregate(
     }
 
 
-async def test_append_events_commit_or_roll_back_with_the_state_change(
+async def test_appended_events_commit_or_roll_back_with_the_state_change(
     pg_sessions: async_sessionmaker[AsyncSession],
 ) -> None:
     """The state change and its events share one transaction: after a rollback neither
     exists, after a commit both do."""
+
+    async def confirm(session: AsyncSession) -> None:
+        batch = Batch(session)
+        batch.add(insert(OrderRow).values(**order("order-atomic").model_dump()))
+        batch.add_events([OrderConfirmed("order-atomic")], NOW)
+        await batch.send()
+
     async with pg_sessions() as session:
-        session.add(order("order-atomic"))
-        await append_events(session, [OrderConfirmed("order-atomic")], NOW)
+        await confirm(session)
         await session.rollback()
     async with pg_sessions() as session:
         assert await session.get(OrderRow, "order-atomic") is None
         assert await load_timeline(session, "order-atomic") == []
 
     async with pg_sessions() as session, session.begin():
-        session.add(order("order-atomic"))
-        await append_events(session, [OrderConfirmed("order-atomic")], NOW)
+        await confirm(session)
     async with pg_sessions() as session:
         assert await session.get(OrderRow, "order-atomic") is not None
         assert [row.version for row in await load_timeline(session, "order-atomic")] == [1]
@@ -370,9 +386,9 @@ async def test_concurrent_appends_to_one_aggregate_conflict(
     """Two transactions that both compute version 1 for one aggregate cannot both commit:
     the unique constraint rejects the later one, which the caller then retries."""
     async with pg_sessions() as first, pg_sessions() as second:
-        await append_events(first, [OrderConfirmed("order-race")], NOW)
+        await append(first, [OrderConfirmed("order-race")])
         # The second insert waits on the first's uncommitted row, then fails when it commits.
-        racing = asyncio.create_task(append_events(second, [OrderConfirmed("order-race")], NOW))
+        racing = asyncio.create_task(append(second, [OrderConfirmed("order-race")]))
         # Commit only once the second insert is really blocked on the first's row: a fixed
         # sleep let a slow machine read the version after the commit and never conflict.
         await _until_a_backend_waits_on_a_lock(pg_sessions)
@@ -381,9 +397,10 @@ async def test_concurrent_appends_to_one_aggregate_conflict(
         with pytest.raises(IntegrityError):
             await racing
         await second.rollback()
-        retried = await append_events(second, [OrderConfirmed("order-race")], NOW)
+        await append(second, [OrderConfirmed("order-race")])
         await second.commit()
-    assert [row.version for row in retried] == [2]
+        timeline = await load_timeline(second, "order-race")
+    assert [row.version for row in timeline] == [1, 2]
 
 
 async def test_seed_catalog_is_idempotent(pg_sessions: async_sessionmaker[AsyncSession]) -> None:

@@ -19,14 +19,22 @@ from opentelemetry.sdk.trace import TracerProvider
 from sqlalchemy import inspect, text, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker
-from sqlmodel import col
+from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from config.settings import DatabaseSettings
+from persistence.batch import Batch
 from persistence.database import create_engine, session_factory
-from persistence.event_store import append_events, load_timeline
+from persistence.event_store import load_timeline
 from persistence.migrate import head_revision, upgrade, upgrade_async
-from persistence.tables import InventoryRow, OrderItemRow, OrderRow, ProductRow, metadata
+from persistence.tables import (
+    EventRow,
+    InventoryRow,
+    OrderItemRow,
+    OrderRow,
+    ProductRow,
+    metadata,
+)
 
 pytestmark = pytest.mark.integration
 
@@ -182,23 +190,30 @@ async def test_check_constraint_refuses_overselling_on_sqlite(
             )
 
 
-async def test_append_events_on_sqlite(sessions: async_sessionmaker[AsyncSession]) -> None:
+async def append(
+    session: AsyncSession, events: list[object], traceparent: str | None = None
+) -> None:
+    """Send ``events`` in a batch of their own, in the session's transaction."""
+    batch = Batch(session)
+    batch.add_events(events, NOW, traceparent=traceparent)
+    await batch.send()
+
+
+async def test_appended_events_on_sqlite(sessions: async_sessionmaker[AsyncSession]) -> None:
     """On SQLite the event store numbers versions per aggregate and the global positions
     itself (no non-key autoincrement there), continuing across transactions."""
     async with sessions() as session, session.begin():
-        first = await append_events(
-            session, [StockReserved("sku-a", 1), StockReserved("sku-b", 2)], NOW
-        )
+        await append(session, [StockReserved("sku-a", 1), StockReserved("sku-b", 2)])
     async with sessions() as session, session.begin():
-        second = await append_events(session, [StockReserved("sku-a", 3)], NOW)
-    rows = [*first, *second]
+        await append(session, [StockReserved("sku-a", 3)])
+    async with sessions() as session:
+        rows = (await session.exec(select(EventRow).order_by(col(EventRow.position)))).all()
+        timeline = await load_timeline(session, "sku-a")
     assert [(row.aggregate_id, row.version, row.position) for row in rows] == [
         ("sku-a", 1, 1),
         ("sku-b", 1, 2),
         ("sku-a", 2, 3),
     ]
-    async with sessions() as session:
-        timeline = await load_timeline(session, "sku-a")
     assert [row.event_data for row in timeline] == [
         {"product_id": "sku-a", "quantity": 1},
         {"product_id": "sku-a", "quantity": 3},
@@ -214,16 +229,18 @@ async def test_appended_events_carry_the_active_trace_unless_the_caller_names_on
     tracer = TracerProvider().get_tracer("test")
     explicit = "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01"
     async with sessions() as session, session.begin():
-        outside = await append_events(session, [StockReserved("sku-t", 1)], NOW)
+        await append(session, [StockReserved("sku-t", 1)])
         with tracer.start_as_current_span("RunActivity:reserve_inventory") as span:
-            inside = await append_events(session, [StockReserved("sku-t", 2)], NOW)
-            named = await append_events(session, [StockReserved("sku-t", 3)], NOW, explicit)
+            await append(session, [StockReserved("sku-t", 2)])
+            await append(session, [StockReserved("sku-t", 3)], explicit)
+    async with sessions() as session:
+        outside, inside, named = await load_timeline(session, "sku-t")
     context = span.get_span_context()
-    assert outside[0].traceparent is None
-    assert (inside[0].traceparent or "").startswith(
+    assert outside.traceparent is None
+    assert (inside.traceparent or "").startswith(
         f"00-{context.trace_id:032x}-{context.span_id:016x}-"
     )
-    assert named[0].traceparent == explicit
+    assert named.traceparent == explicit
 
 
 async def test_upgrade_async_on_sqlite_leaves_foreign_keys_on(tmp_path: Path) -> None:
