@@ -3,6 +3,7 @@
 pytest_plugins = [
     "tests.fixtures.temporal",
     "tests.fixtures.postgres",
+    "tests.fixtures.sqlite",
     "tests.fixtures.kafka",
     "tests.fixtures.smtp",
     "tests.fixtures.stripe",

@@ -3,23 +3,18 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
 from decimal import Decimal
-from pathlib import Path
 
 import pytest
-import pytest_asyncio
 from sqlalchemy import update
-from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker
+from sqlalchemy.ext.asyncio import async_sessionmaker
 from sqlmodel import col
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from api.schemas import OrderCreate
 from api.services.catalog import CatalogCache
 from api.services.pricing import price_order
-from config.settings import ApiSettings, DatabaseSettings
-from persistence.database import create_engine, session_factory
-from persistence.migrate import upgrade
+from config.settings import ApiSettings
 from persistence.tables import ProductRow
 
 pytestmark = pytest.mark.integration
@@ -27,15 +22,9 @@ pytestmark = pytest.mark.integration
 TTL = 0.5
 
 
-@pytest_asyncio.fixture(loop_scope="session")
-async def sessions(tmp_path: Path) -> AsyncIterator[async_sessionmaker[AsyncSession]]:
-    url = f"sqlite+aiosqlite:///{tmp_path / 'orders.db'}"
-    await asyncio.to_thread(upgrade, url)
-    engine: AsyncEngine = create_engine(DatabaseSettings(url=url))
-    try:
-        yield session_factory(engine)
-    finally:
-        await engine.dispose()
+@pytest.fixture
+def sessions(sqlite_sessions: async_sessionmaker[AsyncSession]) -> async_sessionmaker[AsyncSession]:
+    return sqlite_sessions
 
 
 def an_order(sku: str) -> OrderCreate:

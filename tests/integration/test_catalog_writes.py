@@ -4,41 +4,24 @@ stock change commits with its InventoryRestocked, numbered on the product's time
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
 from decimal import Decimal
-from pathlib import Path
 
 import pytest
-import pytest_asyncio
 from sqlalchemy import update
-from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker
+from sqlalchemy.ext.asyncio import async_sessionmaker
 from sqlmodel import col
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from api.errors import ProductExistsError, ProductNotFoundError, StockTooLargeError
 from api.schemas import MAX_STOCK, ProductCreate, StockUpdate
 from api.services.products import ProductService
-from config.settings import DatabaseSettings
 from models.actor import Actor
-from persistence.database import create_engine, session_factory
 from persistence.event_store import actor_of, load_timeline
-from persistence.migrate import upgrade
 from persistence.tables import InventoryRow, ProductRow
 
 pytestmark = pytest.mark.integration
 
 ADMIN = Actor(kind="user", subject="root", role="admin")
-
-
-@pytest_asyncio.fixture(loop_scope="session")
-async def sqlite_sessions(tmp_path: Path) -> AsyncIterator[async_sessionmaker[AsyncSession]]:
-    url = f"sqlite+aiosqlite:///{tmp_path / 'orders.db'}"
-    await asyncio.to_thread(upgrade, url)
-    engine: AsyncEngine = create_engine(DatabaseSettings(url=url))
-    try:
-        yield session_factory(engine)
-    finally:
-        await engine.dispose()
 
 
 @pytest.fixture(params=["postgresql", "sqlite"])
