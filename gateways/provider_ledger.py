@@ -27,6 +27,7 @@ __all__ = [
     "Refund",
     "Request",
     "action_url",
+    "first_answer",
     "initial_status",
 ]
 
@@ -169,3 +170,15 @@ def initial_status(request: Request) -> ChargeStatus:
 def action_url(reference: str) -> str:
     """Where the customer completes a charge waiting for them (a page the shop links to)."""
     return f"https://payments.simulated.invalid/authenticate/{reference}"
+
+
+def first_answer(request: Request, reference: str, idempotency_key: str) -> GatewayCharge:
+    """A charge's first answer: fully determined by the request and its reference."""
+    status = initial_status(request)
+    return GatewayCharge(
+        reference=reference,
+        status=status,
+        amount=request.amount,
+        idempotency_key=idempotency_key,
+        next_action=action_url(reference) if status is ChargeStatus.REQUIRES_ACTION else None,
+    )

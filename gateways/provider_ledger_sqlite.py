@@ -20,7 +20,14 @@ from gateways.payment_gateway import (
     GatewayUnavailableError,
     PaymentGatewayError,
 )
-from gateways.provider_ledger import Books, Entry, Refund, Request, action_url, initial_status
+from gateways.provider_ledger import (
+    Books,
+    Entry,
+    Refund,
+    Request,
+    action_url,
+    first_answer,
+)
 from models.money import Money
 
 __all__ = ["SqliteLedger"]
@@ -82,17 +89,7 @@ class _SqliteBooks:
         request = Request(Money(Decimal(amount), currency), token, bool(capture))
         response = None
         if reference is not None:
-            # The first answer is fully determined by the request and its reference.
-            status = initial_status(request)
-            response = GatewayCharge(
-                reference=reference,
-                status=status,
-                amount=request.amount,
-                idempotency_key=idempotency_key,
-                next_action=action_url(reference)
-                if status is ChargeStatus.REQUIRES_ACTION
-                else None,
-            )
+            response = first_answer(request, reference, idempotency_key)
         decline = None if decline_code is None else (decline_code, decline_reason)
         return Entry(request, response, decline)
 

@@ -18,7 +18,13 @@ from gateways.payment_gateway import (
     IdempotencyKeyReusedError,
     PaymentDeclinedError,
 )
-from gateways.provider_ledger import Books, Entry, Refund, Request, action_url, initial_status
+from gateways.provider_ledger import (
+    Books,
+    Entry,
+    Refund,
+    Request,
+    first_answer,
+)
 from models.money import Money
 
 # token -> (decline code, reason shown to the customer)
@@ -46,14 +52,7 @@ def charge_once(books: Books, idempotency_key: str, request: Request) -> Gateway
         books.record_entry(idempotency_key, Entry(request, None, decline))
         raise _declined(decline)
     reference = f"ch_{uuid.uuid4().hex}"
-    status = initial_status(request)
-    charge = GatewayCharge(
-        reference=reference,
-        status=status,
-        amount=request.amount,
-        idempotency_key=idempotency_key,
-        next_action=action_url(reference) if status is ChargeStatus.REQUIRES_ACTION else None,
-    )
+    charge = first_answer(request, reference, idempotency_key)
     books.add_charge(charge)
     books.record_entry(idempotency_key, Entry(request, charge, None))
     return charge
