@@ -75,6 +75,10 @@ SERVERS: dict[str, GoServer] = {
             "jaeger", "github.com/jaegertracing/jaeger", "v1.76.0", "cmd/jaeger", build_in_copy=True
         ),
         GoServer("oasdiff", "github.com/oasdiff/oasdiff", "v1.38.0", "."),
+        # The tools a platform team runs on a Helm chart (tests/deploy).
+        GoServer("helm", "helm.sh/helm/v4", "v4.3.2", "cmd/helm"),
+        GoServer("kubeconform", "github.com/yannh/kubeconform", "v0.8.0", "cmd/kubeconform"),
+        GoServer("kube-score", "github.com/zegl/kube-score", "v1.20.0", "cmd/kube-score"),
     )
 }
 
