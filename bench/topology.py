@@ -1,6 +1,6 @@
 """The stack the benchmark measures, configured as a deployment runs it, and its clients.
 
-What a deployment has on, the product phase has on (deploy/k8s/configmap.yaml,
+What a deployment has on, the product phase has on (the Helm chart deploy/helm/order-saga,
 docker-compose.temporal.yml): production settings and their checks, RS256 tokens verified
 against an issuer's JWKS, payloads encrypted by the codec with a key of the run's own,
 the tracing interceptor and library instrumentation (spans exist; no OTLP endpoint is

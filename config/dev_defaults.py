@@ -21,6 +21,6 @@ DEV_AUDIENCE = "order-saga"
 # Production refuses to start with it (config/checks.py).
 DEV_CODEC_KEY_ID = "dev"
 DEV_CODEC_KEY = "ZGV2LW9ubHktY29kZWMta2V5LW5vdC1hLXNlY3JldCE="
-# The example key in deploy/k8s/configmap.yaml's Secret and the compose file: as public as
+# The example key once shipped in the Kubernetes manifests and the compose file: as public as
 # the dev key, so production refuses it too; a deployment puts its own there.
 EXAMPLE_CODEC_KEY = "7FzS5W2wrOfwWnMZIhdXmN4vov5rrvT6Bg9ITwtzSiA="
