@@ -89,10 +89,10 @@ def settings_from(monkeypatch: pytest.MonkeyPatch, env: dict[str, str]) -> Setti
 
 
 PROCESSES = ["api", "api.codec", "outbox", "tools.bootstrap", "workers.orders", "workers.payments"]
+CASES = [(shape, module) for shape in SHAPES for module in PROCESSES] + [("demo", "provider")]
 
 
-@pytest.mark.parametrize("module", PROCESSES)
-@pytest.mark.parametrize("shape", SHAPES)
+@pytest.mark.parametrize(("shape", "module"), CASES)
 def test_each_rendered_process_loads_its_settings_in_production(
     monkeypatch: pytest.MonkeyPatch, certs: Path, shape: str, module: str
 ) -> None:
