@@ -196,6 +196,14 @@ KUBE_SCORE_IGNORED = {
     # restart needs no registry and every pod of a revision runs the same build.
     "container-image-pull-policy": "pinned tag or digest, IfNotPresent",
 }
+# Warnings accepted, each with why; any other warning fails the chart too.
+KUBE_SCORE_ACCEPTED_WARNINGS = {
+    # It reads a Deployment without `replicas:` as one replica. KEDA owns the workers' count
+    # (minReplicaCount 2); the demo provider is one replica on purpose (one SQLite ledger).
+    "deployment-replicas": "KEDA-scaled pools and the demo provider",
+    # The demo provider is Recreate: two pods must never share its ledger file.
+    "deployment-strategy": "the demo provider",
+}
 # No CPU limit: a limit throttles the event loops under load while the node has spare CPU
 # (Temporal's workers then miss heartbeats); requests reserve what each pod needs.
 KUBE_SCORE_FLAGS = ["--ignore-container-cpu-limit"]
