@@ -4,7 +4,7 @@ What a deployment has on, the product phase has on (the Helm chart deploy/helm/o
 docker-compose.temporal.yml): production settings and their checks, RS256 tokens verified
 against an issuer's JWKS, payloads encrypted by the codec with a key of the run's own,
 the tracing interceptor and library instrumentation (spans exist; no OTLP endpoint is
-configured, as in the shipped manifests), JSON logs at INFO, a Prometheus endpoint on every
+configured, as in the shipped Helm chart), JSON logs at INFO, a Prometheus endpoint on every
 process and the Temporal SDK's own on every worker, one worker process per task queue.
 Only the liveness/readiness probe listeners stay off: nothing here would poll them.
 """

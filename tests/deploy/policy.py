@@ -11,6 +11,8 @@ from functools import cache
 from typing import Any
 
 from devstack import go_servers
+from devstack.process import ServiceUnavailableError
+from tests.fixtures.services import service_unavailable
 
 Doc = dict[str, Any]
 # kube-score's floor for user and group ids: above the host's system and user ranges.
@@ -350,7 +352,11 @@ def public_edge_and_network_policies(docs: list[Doc]) -> list[str]:
 def temporal_scaler_parameters() -> dict[str, frozenset[str]]:
     """KEDA v2.21.0's temporal scaler parameters, from its source: the trigger metadata keys
     and the authentication parameters (struct tags ``keda:"name=…, order=…"``)."""
-    source = (go_servers.module_dir("keda") / "pkg" / "scalers" / "temporal_scaler.go").read_text()
+    try:
+        module = go_servers.module_dir("keda")
+    except ServiceUnavailableError as exc:
+        service_unavailable(f"KEDA's source comes from its Go module: {exc}")
+    source = (module / "pkg" / "scalers" / "temporal_scaler.go").read_text()
     tags = re.findall(r'keda:"name=(\w+),\s*order=([\w;]+)', source)
     return {
         "triggerMetadata": frozenset(n for n, order in tags if "triggerMetadata" in order),
