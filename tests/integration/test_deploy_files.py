@@ -1,10 +1,9 @@
-"""The compose file and Kubernetes manifests are valid and describe the whole system."""
+"""The Kubernetes manifests are valid and describe the whole system (the compose file:
+tests/deploy/test_compose.py)."""
 
 from __future__ import annotations
 
 import re
-import shutil
-import subprocess
 from functools import cache
 from pathlib import Path
 from typing import Any
@@ -21,57 +20,7 @@ from tests.fixtures.services import service_unavailable
 from tests.integration.crd_schemas import CrdSchemas
 
 ROOT = Path(__file__).resolve().parents[2]
-COMPOSE = ROOT / "docker-compose.temporal.yml"
 K8S = sorted((ROOT / "deploy" / "k8s").glob("*.yaml"))
-
-# Every process the design names, plus Temporal's own and the peers it needs.
-REQUIRED_SERVICES = {
-    "temporal",
-    "temporal-ui",
-    "postgresql",
-    "kafka",
-    "api",
-    "outbox-relay",
-    "bootstrap",
-    "payment-provider",
-    "token-issuer",
-    *(f"worker-{name}" for name in queues.ALL),
-}
-
-
-def _compose_config() -> dict[str, Any]:
-    binary = shutil.which("docker-compose")
-    if binary is None:
-        service_unavailable("docker-compose not installed (apt-get install docker-compose)")
-    done = subprocess.run(
-        [binary, "-f", str(COMPOSE), "config"],
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
-    )
-    assert done.returncode == 0, done.stderr
-    config: dict[str, Any] = yaml.safe_load(done.stdout)
-    return config
-
-
-def test_compose_file_is_valid_and_runs_every_process_of_the_design() -> None:
-    """docker-compose accepts the file and it has one service per worker queue."""
-    services = _compose_config()["services"]
-    assert set(services) >= REQUIRED_SERVICES
-
-
-def test_each_compose_worker_polls_its_own_queue() -> None:
-    """worker-<queue> runs that queue's entry point, so pools scale separately."""
-    services = _compose_config()["services"]
-    for name in queues.ALL:
-        assert services[f"worker-{name}"]["command"] == ["python", "-m", f"workers.{name}"]
-
-
-def test_compose_temporal_persists_to_postgresql() -> None:
-    """Temporal in compose keeps its state in PostgreSQL, not in memory."""
-    temporal = _compose_config()["services"]["temporal"]
-    assert temporal["environment"]["DB"] == "postgres12"
 
 
 @cache
@@ -205,17 +154,6 @@ def test_the_payment_provider_runs_as_one_replica_on_a_volume() -> None:
     service = by_kind("Service")["payment-provider"]
     port = service["spec"]["ports"][0]["port"]
     assert _config()["ORDERS_PAYMENTS__PROVIDER_URL"] == f"http://payment-provider:{port}"
-
-
-def test_compose_bootstraps_before_the_application() -> None:
-    services = _compose_config()["services"]
-    assert services["bootstrap"]["command"] == ["python", "-m", "tools.bootstrap"]
-    for name in ["api", "outbox-relay", *(f"worker-{q}" for q in queues.ALL)]:
-        condition = services[name]["depends_on"]["bootstrap"]["condition"]
-        assert condition == "service_completed_successfully", name
-    for name in ["outbox-relay", *(f"worker-{q}" for q in queues.ALL)]:
-        assert "/readyz" in " ".join(services[name]["healthcheck"]["test"]), name
-    assert services["payment-provider"]["command"][:3] == ["python", "-m", "provider"]
 
 
 def test_kubernetes_has_a_deployment_per_worker_queue() -> None:

@@ -1,10 +1,10 @@
 """The shipped deployment configurations start, and accept a token from their issuer.
 
-The environment of deploy/k8s (ConfigMap + the Secret's keys) and of the compose file is
-loaded into ``Settings`` as a pod or container would; only the JWKS URL is pointed at a
-local issuer (devstack/jwks_issuer.py, a real HTTP server) standing in for the identity
-provider. An RS256 token carrying the configured issuer and audience must be accepted and
-the API must build.
+The environment of deploy/k8s (ConfigMap + the Secret's keys) is loaded into ``Settings``
+as a pod would; only the JWKS URL is pointed at a local issuer (devstack/jwks_issuer.py, a
+real HTTP server) standing in for the identity provider. An RS256 token carrying the
+configured issuer and audience must be accepted and the API must build. (The compose
+file's environment: tests/deploy/test_compose.py.)
 """
 
 from __future__ import annotations
@@ -16,7 +16,6 @@ import sys
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any
 
 import jwt
 import pytest
@@ -49,13 +48,6 @@ def k8s_environment() -> dict[str, str]:
     return env
 
 
-def compose_environment(service: str = "api") -> dict[str, str]:
-    compose = yaml.safe_load((ROOT / "docker-compose.temporal.yml").read_text())
-    env: dict[str, Any] = compose["services"][service]["environment"]
-    assert not any("${" in str(value) for value in env.values()), "uninterpolated variables"
-    return {name: str(value) for name, value in env.items()}
-
-
 def operator_filled(env: dict[str, str]) -> dict[str, str]:
     """The shipped environment with what an operator must put in: a codec key of their own
     (the shipped one is an example, refused in production)."""
@@ -68,7 +60,6 @@ def operator_filled(env: dict[str, str]) -> dict[str, str]:
 
 DEPLOYMENTS = {
     "k8s": lambda: operator_filled(k8s_environment()),
-    "compose": lambda: operator_filled(compose_environment()),
 }
 
 
@@ -193,12 +184,11 @@ async def test_the_token_tool_keeps_hs256_in_plain_dev(monkeypatch: pytest.Monke
     assert (principal.subject, principal.email) == ("carol", "c@example.org")
 
 
-@pytest.mark.parametrize("deployment", ["k8s", "compose"])
 def test_the_shipped_example_codec_key_is_refused_in_production(
-    monkeypatch: pytest.MonkeyPatch, deployment: str
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     """The example key in the files is public: production does not start until it is
     replaced, and says which setting to fill."""
-    shipped = k8s_environment() if deployment == "k8s" else compose_environment()
+    shipped = k8s_environment()
     with pytest.raises(ValidationError, match="ORDERS_TEMPORAL__CODEC__KEYS"):
         settings_from(monkeypatch, shipped)
