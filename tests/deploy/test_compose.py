@@ -15,6 +15,7 @@ from typing import Any
 
 import pytest
 import yaml
+from pydantic import ValidationError
 
 import config.dev_defaults
 from config.settings import Settings
@@ -282,3 +283,15 @@ def test_each_app_service_gets_a_production_configuration_that_starts(
         assert settings.temporal.tls_enabled, name
         assert settings.temporal.namespace != "default", name
         assert settings.database.is_postgres, name
+
+
+@pytest.mark.usefixtures("clean_environment")
+def test_without_the_generated_secrets_production_refuses_the_file(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The load above can fail: the file's environment alone (no env.sh) falls back to the
+    dev codec key, which production refuses by name."""
+    for variable, value in services()["api"]["environment"].items():
+        monkeypatch.setenv(variable, str(value))
+    with pytest.raises(ValidationError, match="ORDERS_TEMPORAL__CODEC__KEYS"):
+        Settings(_env_file=None)
