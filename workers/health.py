@@ -22,6 +22,7 @@ from temporalio.api.enums.v1 import TaskQueueType
 from temporalio.api.taskqueue.v1 import TaskQueue
 from temporalio.api.workflowservice.v1 import DescribeTaskQueueRequest
 from temporalio.client import Client
+from temporalio.service import RPCError
 from temporalio.worker import Worker
 
 from telemetry.probes import CachedCheck
@@ -68,7 +69,11 @@ class WorkerHealth:
             client = worker.client
             identity = worker.config(active_config=True).get("identity") or client.identity
             for kind in _queue_types(worker):
-                seen = await self._last_poll(client, worker.task_queue, kind, identity)
+                try:
+                    seen = await self._last_poll(client, worker.task_queue, kind, identity)
+                except RPCError as exc:
+                    frontend = client.service_client.config.target_host
+                    return f"Temporal at {frontend} did not answer: {exc}"
                 if seen is None:
                     return f"{identity} is not (yet) polling {worker.task_queue}"
                 age = datetime.now(UTC) - seen
