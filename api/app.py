@@ -163,7 +163,9 @@ def create_app(settings: Settings, *, queues: TaskQueues | None = None) -> FastA
     )
     for module in (orders, products, health, webhooks):
         app.include_router(module.router)
-    app.mount("/codec", codec_app(settings, resources))
+    if settings.api.serve_codec:
+        # Dev's one process; deployments serve it apart (`python -m api.codec`, api/codec.py).
+        app.mount("/codec", codec_app(settings, resources))
 
     def openapi() -> dict[str, Any]:
         if app.openapi_schema is None:

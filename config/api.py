@@ -41,6 +41,11 @@ class AuthSettings(BaseModel):
 class ApiSettings(BaseModel):
     host: str = "127.0.0.1"
     port: int = 8000
+    # The payload codec (it decrypts customers' data for admins): mounted at /codec on the
+    # public port as well when true (dev); a deployment sets false and runs
+    # `python -m api.codec` on codec_port, off the public ingress.
+    serve_codec: bool = True
+    codec_port: int = Field(default=8001, ge=1, le=65535)
     max_items_per_order: int = Field(default=50, ge=1)
     max_quantity_per_item: int = Field(default=1000, ge=1)
     max_body_bytes: int = Field(default=64 * 1024, ge=1024)

@@ -1,10 +1,11 @@
 """Liveness and readiness over HTTP for processes that are not web servers (workers, relay).
 
 ``GET /healthz`` (live) and ``GET /readyz`` (ready) answer 200 or 503 with the reason in
-plain text. The server runs in a daemon thread (as prometheus_client's /metrics does), and
-each check is a coroutine run on the process's event loop: a loop that is blocked or gone
-cannot answer within the timeout, so the process is reported not live -- the failure a
-liveness probe exists for, which a server on the loop itself could not see.
+plain text; a process may add paths of its own (a worker's ``/pollers``). The server runs
+in a daemon thread (as prometheus_client's /metrics does), and each check is a coroutine
+run on the process's event loop: a loop that is blocked or gone cannot answer within the
+timeout, so the process is reported not live -- the failure a liveness probe exists for,
+which a server on the loop itself could not see.
 """
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ import asyncio
 import logging
 import threading
 import time
-from collections.abc import Callable, Coroutine
+from collections.abc import Callable, Coroutine, Mapping
 from concurrent.futures import TimeoutError as FutureTimeoutError
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any, Protocol
@@ -64,8 +65,9 @@ class ProbeServer:
         ready: Check,
         loop: asyncio.AbstractEventLoop,
         timeout_seconds: float = 5.0,
+        extra: Mapping[str, Check] | None = None,
     ) -> None:
-        self._checks = {"/healthz": live, "/livez": live, "/readyz": ready}
+        self._checks = {"/healthz": live, "/livez": live, "/readyz": ready, **(extra or {})}
         self._loop = loop
         self._timeout = timeout_seconds
         self._server = ThreadingHTTPServer((host, port), self._handler())
@@ -80,7 +82,7 @@ class ProbeServer:
 
     def start(self) -> ProbeServer:
         self._thread.start()
-        log.info("probes on port %d: /healthz (live), /readyz (ready)", self.port)
+        log.info("probes on port %d: %s", self.port, ", ".join(self._checks))
         return self
 
     def stop(self) -> None:
@@ -125,11 +127,21 @@ class ProbeServer:
 
 
 def start_probes(
-    telemetry: TelemetrySettings, health: Health, loop: asyncio.AbstractEventLoop
+    telemetry: TelemetrySettings,
+    health: Health,
+    loop: asyncio.AbstractEventLoop,
+    *,
+    extra: Mapping[str, Check] | None = None,
 ) -> ProbeServer | None:
-    """The probe server for ``health`` when a probe port is set, else None (probes off)."""
+    """The probe server for ``health`` (and the ``extra`` paths) when a probe port is set,
+    else None (probes off)."""
     if not telemetry.probe_port:
         return None
     return ProbeServer(
-        telemetry.probe_host, telemetry.probe_port, live=health.live, ready=health.ready, loop=loop
+        telemetry.probe_host,
+        telemetry.probe_port,
+        live=health.live,
+        ready=health.ready,
+        loop=loop,
+        extra=extra,
     ).start()

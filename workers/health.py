@@ -1,10 +1,15 @@
 """Is this worker process alive, and is it polling its task queues?
 
-Live: every worker of the process is still running (a worker whose run() ended -- a fatal
-error, a lost server -- leaves a process that polls nothing). Ready: live, and Temporal
-lists this process's identity among the recent pollers of each of its task queues, i.e.
-its last poll reached the server. The server's view is the one that matters: a poll that
-fails (a wrong address, a frontend that is down, a TLS mismatch) never shows up there.
+Live and ready: every worker of the process is still running (a worker whose run() ended
+-- a fatal error, a lost server -- leaves a process that polls nothing). Readiness asks
+nothing of Temporal: a worker serves no traffic, so "ready" only gates rollouts, and a
+frontend outage that made every worker unready would block every node drain while
+changing nothing (the workers resume polling on their own when it returns).
+
+Polling (``/pollers``, for people and start-up scripts): Temporal lists this process's
+identity among the recent pollers of each of its task queues, i.e. its last poll reached
+the server. The server's view is the one that matters: a poll that fails (a wrong
+address, a frontend that is down, a TLS mismatch) never shows up there.
 """
 
 from __future__ import annotations
@@ -17,6 +22,7 @@ from temporalio.api.enums.v1 import TaskQueueType
 from temporalio.api.taskqueue.v1 import TaskQueue
 from temporalio.api.workflowservice.v1 import DescribeTaskQueueRequest
 from temporalio.client import Client
+from temporalio.service import RPCError
 from temporalio.worker import Worker
 
 from telemetry.probes import CachedCheck
@@ -25,7 +31,7 @@ __all__ = ["WorkerHealth"]
 
 # A long poll lasts up to a minute; a poller not seen for longer than this has stopped.
 POLLER_FRESH_SECONDS = 90.0
-# Readiness is asked every few seconds by each probe; ask the server at most this often.
+# /pollers may be asked every few seconds; ask the server at most this often.
 CACHE_SECONDS = 3.0
 
 
@@ -50,6 +56,10 @@ class WorkerHealth:
         return None
 
     async def ready(self) -> str | None:
+        return await self.live()
+
+    async def pollers(self) -> str | None:
+        """None once Temporal lists this process among each queue's recent pollers."""
         return await self.live() or await self._polling_fresh()
 
     async def _polling(self) -> str | None:
@@ -59,7 +69,11 @@ class WorkerHealth:
             client = worker.client
             identity = worker.config(active_config=True).get("identity") or client.identity
             for kind in _queue_types(worker):
-                seen = await self._last_poll(client, worker.task_queue, kind, identity)
+                try:
+                    seen = await self._last_poll(client, worker.task_queue, kind, identity)
+                except RPCError as exc:
+                    frontend = client.service_client.config.target_host
+                    return f"Temporal at {frontend} did not answer: {exc}"
                 if seen is None:
                     return f"{identity} is not (yet) polling {worker.task_queue}"
                 age = datetime.now(UTC) - seen

@@ -142,7 +142,7 @@ async def run_workers(queue_names: Sequence[str], settings: Settings) -> None:
     )
     health = WorkerHealth(client, workers)
     health.watch(running)
-    probes = start_probes(settings.telemetry, health, loop)
+    probes = start_probes(settings.telemetry, health, loop, extra={"/pollers": health.pollers})
     log.info("workers polling %s on %s", ", ".join(queue_names), settings.temporal.address)
     stopped = asyncio.create_task(stop.wait())
     done, _ = await asyncio.wait([stopped, *running], return_when=asyncio.FIRST_COMPLETED)

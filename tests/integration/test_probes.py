@@ -21,11 +21,12 @@ from temporalio.worker import Worker
 
 from config.settings import DatabaseSettings, KafkaSettings, OutboxSettings
 from devstack.kafka import KafkaBroker
-from devstack.process import free_port
+from devstack.process import ServiceUnavailableError, free_port
 from devstack.temporal import TemporalDevServer
 from outbox.relay import build_relay
 from persistence.database import create_engine, session_factory
 from persistence.migrate import upgrade_async
+from tests.fixtures.services import service_unavailable
 from tests.integration.outbox_helpers import ROOT, kafka_settings, relay_env
 from workers.health import WorkerHealth
 
@@ -64,34 +65,66 @@ def _process(args: list[str], env: dict[str, str], log: Path) -> Iterator[subpro
             proc.wait(timeout=30)
 
 
-@pytest.fixture
-def worker_process(
-    temporal_server: TemporalDevServer, tmp_path: Path
-) -> Iterator[tuple[subprocess.Popen[bytes], int]]:
+def _worker(address: str, log: Path) -> Iterator[tuple[subprocess.Popen[bytes], int]]:
     port = free_port()
     env = {k: v for k, v in os.environ.items() if not k.startswith("ORDERS_")}
     env |= {
-        "ORDERS_TEMPORAL__ADDRESS": temporal_server.address,
+        "ORDERS_TEMPORAL__ADDRESS": address,
         "ORDERS_TEMPORAL__TASK_QUEUE_PREFIX": f"{uuid.uuid4().hex[:8]}-",
         "ORDERS_TELEMETRY__PROBE_PORT": str(port),
         "PYTHONUNBUFFERED": "1",
     }
-    args = [sys.executable, "-m", "workers.orders"]
-    for proc in _process(args, env, tmp_path / "worker.log"):
+    for proc in _process([sys.executable, "-m", "workers.orders"], env, log):
         yield proc, port
 
 
-def test_a_worker_process_is_ready_once_it_polls_its_queue(
+@pytest.fixture
+def worker_process(
+    temporal_server: TemporalDevServer, tmp_path: Path
+) -> Iterator[tuple[subprocess.Popen[bytes], int]]:
+    yield from _worker(temporal_server.address, tmp_path / "worker.log")
+
+
+def test_a_worker_process_says_when_it_polls_its_queue(
     worker_process: tuple[subprocess.Popen[bytes], int],
 ) -> None:
-    """`python -m workers.orders` with ORDERS_TELEMETRY__PROBE_PORT answers /healthz and,
-    once Temporal lists it as a poller of its queue, /readyz; SIGTERM ends it cleanly."""
+    """`python -m workers.orders` with ORDERS_TELEMETRY__PROBE_PORT answers /healthz and
+    /readyz, and /pollers once Temporal lists it as a poller of its queue; SIGTERM ends it
+    cleanly."""
     proc, port = worker_process
-    _wait_for(port, "/readyz", 200)
+    _wait_for(port, "/pollers", 200)
+    assert _status(port, "/readyz") == (200, "ok\n")
     assert _status(port, "/healthz") == (200, "ok\n")
     assert _status(port, "/nowhere")[0] == 404
     proc.send_signal(signal.SIGTERM)
     assert proc.wait(timeout=60) == 0
+
+
+def test_a_worker_stays_ready_while_its_temporal_frontend_is_down(tmp_path: Path) -> None:
+    """A frontend outage must not make workers unready (that would block node drains):
+    with the server stopped, /readyz and /healthz still answer 200 while /pollers says
+    503 with the reason."""
+    server = TemporalDevServer(tmp_path / "temporal", headless=True)
+    try:
+        server.start()
+    except ServiceUnavailableError as exc:
+        service_unavailable(str(exc))
+    try:
+        for proc, port in _worker(server.address, tmp_path / "worker.log"):
+            _wait_for(port, "/pollers", 200)
+            server.stop()
+            reason = _wait_for(port, "/pollers", 503)
+            assert f"Temporal at {server.address} did not answer" in reason
+            # Longer than the pollers' cache and a few failed polls of the worker.
+            deadline = time.monotonic() + 15
+            while time.monotonic() < deadline:
+                assert _status(port, "/readyz") == (200, "ok\n")
+                assert _status(port, "/healthz") == (200, "ok\n")
+                time.sleep(1)
+            assert _status(port, "/pollers")[0] == 503
+            assert proc.poll() is None
+    finally:
+        server.stop()
 
 
 @activity.defn
@@ -100,8 +133,9 @@ async def _noop() -> None:
 
 
 async def test_worker_health_follows_the_worker(temporal_client: Client) -> None:
-    """Not live before it runs; not ready while the server has not seen it poll; ready once
-    it polls; not live after its run ended."""
+    """Not live before it runs; live and ready once it runs, whatever Temporal says; not
+    polling while the server has not seen it poll; polling once it does; not live after
+    its run ended."""
     worker = Worker(temporal_client, task_queue=f"probe-{uuid.uuid4()}", activities=[_noop])
     health = WorkerHealth(temporal_client, [worker])
     assert await health.live() == "the workers have not started"
@@ -109,8 +143,9 @@ async def test_worker_health_follows_the_worker(temporal_client: Client) -> None
     run = asyncio.create_task(worker.run())
     health.watch([run])
     try:
+        assert await health.ready() is None
         deadline = time.monotonic() + 60
-        while (problem := await health.ready()) is not None:
+        while (problem := await health.pollers()) is not None:
             assert "polling" in problem
             assert time.monotonic() < deadline, problem
             await asyncio.sleep(1)
@@ -119,7 +154,8 @@ async def test_worker_health_follows_the_worker(temporal_client: Client) -> None
         idle = WorkerHealth(temporal_client, [unpolled])
         idle.watch([run])
         expected = f"{temporal_client.identity} is not (yet) polling {unpolled.task_queue}"
-        assert await idle.ready() == expected
+        assert await idle.pollers() == expected
+        assert await idle.ready() is None
     finally:
         await worker.shutdown()
         await run
