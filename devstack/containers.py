@@ -1,0 +1,128 @@
+"""Run the service's image as the chart runs its pods, with ``podman run``.
+
+Every container gets what the chart's securityContext asks for: a read-only root
+filesystem with ``/tmp`` as a tmpfs (the chart's emptyDir), the numeric user 10001, no
+capabilities and no privilege escalation. Containers share the machine's network
+(``--network host``), so they reach the services the tests start on loopback.
+
+Settings go in as environment variables by name (``--env NAME``, the value taken from
+podman's own environment), so secrets never appear on a command line; files (TLS
+certificates) are mounted read-only, as Secrets are in Kubernetes.
+"""
+
+from __future__ import annotations
+
+import subprocess
+import time
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from devstack.image import podman, podman_env
+
+USER = "10001:10001"
+
+
+@dataclass(frozen=True)
+class ContainerSpec:
+    image: str
+    command: Sequence[str]
+    env: Mapping[str, str] = field(default_factory=dict)
+    # host path -> path in the container, mounted read-only
+    mounts: Mapping[Path, str] = field(default_factory=dict)
+    # writable paths (tmpfs): /tmp, and whatever else the process writes
+    tmpfs: Sequence[str] = ("/tmp",)
+
+    def run_args(self) -> list[str]:
+        args = ["--read-only", "--user", USER, "--network", "host"]
+        args += ["--cap-drop", "ALL", "--security-opt", "no-new-privileges"]
+        for path in self.tmpfs:
+            # Sticky and world-writable, as /tmp is: the tmpfs is root's, the process is not.
+            args += ["--tmpfs", f"{path}:rw,mode=1777"]
+        for source, target in self.mounts.items():
+            args += ["--volume", f"{source}:{target}:ro"]
+        for name in self.env:
+            args += ["--env", name]
+        return [*args, self.image, *self.command]
+
+    def process_env(self) -> dict[str, str]:
+        return {**podman_env(), **self.env}
+
+
+def run_once(spec: ContainerSpec, timeout: float = 300.0) -> subprocess.CompletedProcess[str]:
+    """Run a container to its end (a Job: the bootstrap); its exit code and output."""
+    return subprocess.run(
+        ["podman", "run", "--rm", *spec.run_args()],
+        env=spec.process_env(),
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        check=False,
+    )
+
+
+@dataclass
+class Container:
+    """A container started in the background (a Deployment's pod); ``stop()`` removes it."""
+
+    name: str
+
+    def running(self) -> bool:
+        state = podman("inspect", "--format", "{{.State.Running}}", self.name).strip()
+        return state == "true"
+
+    def logs(self) -> str:
+        done = subprocess.run(
+            ["podman", "logs", self.name],
+            env=podman_env(),
+            capture_output=True,
+            text=True,
+            timeout=30,
+            check=False,
+        )
+        return done.stdout + done.stderr
+
+    def inspect(self, template: str) -> str:
+        return podman("inspect", "--format", template, self.name).strip()
+
+    def exec(self, *command: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            ["podman", "exec", self.name, *command],
+            env=podman_env(),
+            capture_output=True,
+            text=True,
+            timeout=60,
+            check=False,
+        )
+
+    def wait(self, timeout: float) -> int:
+        """The exit code once the container has ended."""
+        deadline = time.monotonic() + timeout
+        while self.running():
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"container {self.name} still running after {timeout}s")
+            time.sleep(0.5)
+        return int(self.inspect("{{.State.ExitCode}}"))
+
+    def stop(self, grace_seconds: int = 10) -> None:
+        subprocess.run(
+            ["podman", "rm", "--force", "--time", str(grace_seconds), self.name],
+            env=podman_env(),
+            capture_output=True,
+            timeout=grace_seconds + 60,
+            check=False,
+        )
+
+
+def start(spec: ContainerSpec, name: str) -> Container:
+    """Start a container in the background under ``name`` (one left by a killed run goes)."""
+    Container(name).stop(grace_seconds=0)
+    subprocess.run(
+        ["podman", "run", "--detach", "--name", name, *spec.run_args()],
+        env=spec.process_env(),
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=True,
+    )
+    return Container(name)
