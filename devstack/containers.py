@@ -37,8 +37,10 @@ class ContainerSpec:
         args = ["--read-only", "--user", USER, "--network", "host"]
         args += ["--cap-drop", "ALL", "--security-opt", "no-new-privileges"]
         for path in self.tmpfs:
-            # Sticky and world-writable, as /tmp is: the tmpfs is root's, the process is not.
-            args += ["--tmpfs", f"{path}:rw,mode=1777"]
+            # Owned by the container's user (U), as an emptyDir is with the pod's fsGroup:
+            # a tmpfs is root's otherwise (Podman 4.3 ignores mode= on a folder the image
+            # already has), and the process could not write to it.
+            args += ["--tmpfs", f"{path}:rw,U"]
         for source, target in self.mounts.items():
             args += ["--volume", f"{source}:{target}:ro"]
         for name in self.env:
