@@ -33,9 +33,10 @@ COPY workers workers
 COPY workflows workflows
 COPY schemas/events schemas/events
 COPY alembic.ini alembic.ini
-# The deployment's own tools: bootstrap (migrations, namespace, search attributes), the
-# outage switch of the simulated provider, re-publish and dead-letter re-drive.
-COPY tools/__init__.py tools/bootstrap.py tools/provider.py tools/republish.py \
+# The deployment's own tools: bootstrap (migrations, namespace, search attributes; every
+# tools/bootstrap*.py module), the outage switch of the simulated provider, re-publish and
+# dead-letter re-drive.
+COPY tools/__init__.py tools/bootstrap*.py tools/provider.py tools/republish.py \
      tools/redrive_dlq.py tools/
 RUN python3 -m compileall -q /app
 

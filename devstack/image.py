@@ -105,7 +105,12 @@ def copied_sources() -> list[str]:
         words = line.split()
         if words[:1] != ["COPY"] or any(word.startswith("--") for word in words):
             continue
-        sources += [word for word in words[1:-1] if word not in BUILD_FILES]
+        for word in words[1:-1]:
+            if word in BUILD_FILES:
+                continue
+            # A pattern (tools/bootstrap*.py) names every file it matches, as COPY reads it.
+            matches = sorted(ROOT.glob(word)) if "*" in word else [ROOT / word]
+            sources += [str(match.relative_to(ROOT)) for match in matches]
     return sources
 
 
