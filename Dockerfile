@@ -33,11 +33,9 @@ COPY workers workers
 COPY workflows workflows
 COPY schemas/events schemas/events
 COPY alembic.ini alembic.ini
-# The deployment's own tools: bootstrap (migrations, namespace, search attributes; every
-# tools/bootstrap*.py module), the outage switch of the simulated provider, re-publish and
-# dead-letter re-drive.
-COPY tools/__init__.py tools/bootstrap*.py tools/provider.py tools/republish.py \
-     tools/redrive_dlq.py tools/
+# The deployment's own tools (bootstrap, re-publish, dead-letter re-drive, the simulated
+# provider's outage switch); .dockerignore leaves out the ones for development.
+COPY tools tools
 RUN python3 -m compileall -q /app
 
 FROM ${BASE_IMAGE} AS runtime

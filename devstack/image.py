@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import argparse
 import fcntl
+import fnmatch
 import hashlib
 import os
 import re
@@ -105,26 +106,49 @@ def copied_sources() -> list[str]:
         words = line.split()
         if words[:1] != ["COPY"] or any(word.startswith("--") for word in words):
             continue
-        for word in words[1:-1]:
-            if word in BUILD_FILES:
-                continue
-            # A pattern (tools/bootstrap*.py) names every file it matches, as COPY reads it.
-            matches = sorted(ROOT.glob(word)) if "*" in word else [ROOT / word]
-            sources += [str(match.relative_to(ROOT)) for match in matches]
+        sources += [word for word in words[1:-1] if word not in BUILD_FILES]
     return sources
+
+
+def ignored_patterns() -> list[str]:
+    lines = (ROOT / ".dockerignore").read_text().splitlines()
+    return [line.strip().strip("/") for line in lines if line.strip() and line[0] != "#"]
+
+
+def _ignored(relative: Path, patterns: list[str]) -> bool:
+    """As the build reads .dockerignore: a pattern names a path from the context's root
+    (``*`` stays within one folder; ``**/`` at the start matches at any depth), and a
+    folder it names takes everything inside."""
+    parts = relative.parts
+    for pattern in patterns:
+        if pattern.startswith("**/"):
+            if any(fnmatch.fnmatchcase(part, pattern[3:]) for part in parts):
+                return True
+            continue
+        depth = pattern.count("/") + 1
+        if len(parts) >= depth and fnmatch.fnmatchcase("/".join(parts[:depth]), pattern):
+            return True
+    return False
+
+
+def image_files() -> list[Path]:
+    """Every file the build stage copies, relative to the root: the Dockerfile's COPY
+    sources (folders whole, patterns expanded) less what .dockerignore leaves out."""
+    patterns = ignored_patterns()
+    found: set[Path] = set()
+    for source in copied_sources():
+        for match in sorted(ROOT.glob(source)):
+            files = sorted(match.rglob("*")) if match.is_dir() else [match]
+            found |= {file.relative_to(ROOT) for file in files if file.is_file()}
+    return sorted(file for file in found if not _ignored(file, patterns))
 
 
 def image_tag() -> str:
     """``order-saga:<12 hex>``: a hash of every file that goes into the image."""
     digest = hashlib.sha256(f"base={BASE_IMAGE} uv={uv_version()}\n".encode())
-    for name in (*BUILD_FILES, *copied_sources()):
-        path = ROOT / name
-        files = sorted(path.rglob("*")) if path.is_dir() else [path]
-        for file in files:
-            if not file.is_file() or "__pycache__" in file.parts or file.suffix == ".pyc":
-                continue
-            digest.update(f"{file.relative_to(ROOT)}\0".encode())
-            digest.update(file.read_bytes())
+    for file in (*map(Path, BUILD_FILES), *image_files()):
+        digest.update(f"{file}\0".encode())
+        digest.update((ROOT / file).read_bytes())
     return f"{IMAGE_NAME}:{digest.hexdigest()[:12]}"
 
 

