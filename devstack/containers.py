@@ -12,6 +12,7 @@ certificates) are mounted read-only, as Secrets are in Kubernetes.
 
 from __future__ import annotations
 
+import os
 import subprocess
 import time
 from collections.abc import Mapping, Sequence
@@ -21,6 +22,9 @@ from pathlib import Path
 from devstack.image import podman, podman_env
 
 USER = "10001:10001"
+# Every container started here carries the pid of the process that started it, so one left
+# behind by a killed run (still holding its ports on the host network) can be found.
+OWNER_LABEL = "order-saga.owner-pid"
 
 
 @dataclass(frozen=True)
@@ -116,11 +120,42 @@ class Container:
         )
 
 
+def remove_orphans() -> list[str]:
+    """Remove the containers whose starting process is gone (a killed test run); their
+    names."""
+    listed = podman(
+        "ps",
+        "--all",
+        "--filter",
+        f"label={OWNER_LABEL}",
+        "--format",
+        f'{{{{.Names}}}} {{{{index .Labels "{OWNER_LABEL}"}}}}',
+    )
+    orphans = []
+    for line in listed.splitlines():
+        name, _, pid = line.partition(" ")
+        if pid.isdigit() and not _alive(int(pid)):
+            Container(name).stop(grace_seconds=0)
+            orphans.append(name)
+    return orphans
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
 def start(spec: ContainerSpec, name: str) -> Container:
     """Start a container in the background under ``name`` (one left by a killed run goes)."""
     Container(name).stop(grace_seconds=0)
+    label = f"{OWNER_LABEL}={os.getpid()}"
     subprocess.run(
-        ["podman", "run", "--detach", "--name", name, *spec.run_args()],
+        ["podman", "run", "--detach", "--name", name, "--label", label, *spec.run_args()],
         env=spec.process_env(),
         capture_output=True,
         text=True,

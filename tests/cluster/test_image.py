@@ -100,6 +100,7 @@ def deployment(
     kafka_broker: KafkaBroker,
     tmp_path_factory: pytest.TempPathFactory,
 ) -> Iterator[Deployment]:
+    containers.remove_orphans()
     run_dir = tmp_path_factory.mktemp("image-run")
     run_dir.chmod(0o755)
     issuer = JwksIssuer(run_dir / "issuer").start()
