@@ -15,11 +15,12 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
+from config.demo_allowance import allowance_notice
 from config.settings import load_settings
 from devstack.codec_keys import codec_env
 from devstack.jwks_issuer import JwksIssuer
 from devstack.kafka import KafkaBroker
-from devstack.payment_provider import PaymentProviderService
+from devstack.payment_provider import TOKEN_VARIABLE, PaymentProviderService, provider_token_env
 from devstack.postgres import PostgresCluster
 from devstack.process import ManagedProcess, ServiceUnavailableError
 from devstack.stack import Stack, StackOptions
@@ -32,6 +33,10 @@ from messages import queues
 
 NAMESPACE = "orders"
 DATABASE = "orders"
+# Production, with the demo parts this machine runs -- the simulated provider, notices to
+# the log, one Kafka broker -- named by the demo allowance (config/demo_allowance.py) and
+# printed at start; nothing else production refuses is let through.
+DEMO_ENV = {"ORDERS_ENVIRONMENT": "production", "ORDERS_DEMO_ALLOWANCE": "true"}
 
 
 @dataclass
@@ -86,12 +91,14 @@ class ProductionStack:
         provider."""
         run_dir = self.options.run_dir.absolute()
         self.stack.issuer = JwksIssuer(run_dir / "issuer").start()
+        production = {**DEMO_ENV, **provider_token_env()}
+        self.stack.env.update(production)
         self.stack.provider = PaymentProviderService(run_dir, env=self.stack.child_env()).start()
         return {
             **self.stack.issuer.settings_env(),
             **codec_env(run_dir),
+            **production,
             "ORDERS_PAYMENTS__PROVIDER_URL": self.stack.provider.url,
-            "ORDERS_ENVIRONMENT": "production",
         }
 
     def start(self) -> ProductionStack:
@@ -169,6 +176,7 @@ class ProductionStack:
             f"  PostgreSQL        {self.postgres.url(DATABASE)}  (durable)",
             f"  Kafka             {self.kafka.bootstrap_servers if self.kafka else '-'}",
             f"  payment provider  {self.stack.provider.url if self.stack.provider else '-'}",
+            f"  provider token    {self.stack.env.get(TOKEN_VARIABLE, '-')}  (its admin routes)",
             f"  token issuer      {self.stack.issuer.jwks_url if self.stack.issuer else '-'}",
             f"  TLS certificates  {self.temporal.run_dir / 'tls'}",
             f"  logs              {self.options.run_dir}/logs/",
@@ -208,6 +216,7 @@ def run(options: ProductionOptions) -> None:
             "bootstrap, the API, one worker per queue and the relay …",
             flush=True,
         )
+        print(f"  {allowance_notice()}", flush=True)
         production.start()
         auth = load_settings().auth
         issuer = production.stack.issuer
