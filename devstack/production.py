@@ -84,22 +84,24 @@ class ProductionStack:
             "ORDERS_TEMPORAL__UI_URL": self.ui.url if self.ui is not None else "",
         }
 
-    def start_edge_services(self) -> dict[str, str]:
+    def start_edge_services(self) -> None:
         """The local token issuer (RS256; the API fetches its JWKS) and the one shared payment
-        provider service; the stack stops both. Every process then runs with the production
-        checks on (config/checks.py): no dev secret, issuer or audience, no in-process
-        provider."""
+        provider (behind a bearer token of the run's own); the stack stops both. Every
+        process, the provider first, then runs with the production checks on
+        (config/production_checks.py): no dev secret, issuer or audience, no in-process
+        provider, and of the demo parts only what the demo allowance names (DEMO_ENV)."""
         run_dir = self.options.run_dir.absolute()
         self.stack.issuer = JwksIssuer(run_dir / "issuer").start()
-        production = {**DEMO_ENV, **provider_token_env()}
-        self.stack.env.update(production)
+        self.stack.env.update(
+            {
+                **self.stack.issuer.settings_env(),
+                **codec_env(run_dir),
+                **DEMO_ENV,
+                **provider_token_env(),
+            }
+        )
         self.stack.provider = PaymentProviderService(run_dir, env=self.stack.child_env()).start()
-        return {
-            **self.stack.issuer.settings_env(),
-            **codec_env(run_dir),
-            **production,
-            "ORDERS_PAYMENTS__PROVIDER_URL": self.stack.provider.url,
-        }
+        self.stack.env["ORDERS_PAYMENTS__PROVIDER_URL"] = self.stack.provider.url
 
     def start(self) -> ProductionStack:
         opts = self.options
@@ -127,9 +129,9 @@ class ProductionStack:
                 **self.temporal_env(),
                 "ORDERS_DATABASE__URL": self.postgres.url(DATABASE),
                 "ORDERS_KAFKA__BOOTSTRAP_SERVERS": self.kafka.bootstrap_servers,
-                **self.start_edge_services(),
             }
         )
+        self.start_edge_services()
         self.bootstrap()
         self.stack.prepare_database()  # migrations are at head already; seeds the catalog
         self.stack.start_processes()

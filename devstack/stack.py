@@ -97,7 +97,6 @@ class Stack:
         if opts.local_issuer:
             self.issuer = JwksIssuer(opts.run_dir / "issuer").start()
             self.env.update(self.issuer.settings_env())
-        self._start_provider()
         if opts.kafka and opts.kafka_brokers > 1:
             self.kafka = KafkaCluster(opts.run_dir / "kafka", size=opts.kafka_brokers).start()
             replication = min(REPLICATION, opts.kafka_brokers)
@@ -106,6 +105,8 @@ class Stack:
             self.kafka = KafkaBroker(opts.run_dir / "kafka", port=opts.kafka_port).start()
         if self.kafka is not None:
             self.env["ORDERS_KAFKA__BOOTSTRAP_SERVERS"] = self.kafka.bootstrap_servers
+        # After Kafka: the provider reads the same settings, which production checks whole.
+        self._start_provider()
         if opts.tracing:
             self.jaeger = Jaeger(opts.run_dir / "jaeger").start()
             self.env.update(self.jaeger.exporter_env())
