@@ -138,7 +138,8 @@ def test_every_process_names_the_demo_allowance_at_start(stack: Stack) -> None:
 
 def test_the_provider_refuses_a_caller_without_its_token(stack: Stack) -> None:
     """In production the provider's refunds and outage switch need its bearer token."""
-    assert stack.provider is not None and stack.provider.token
+    assert stack.provider is not None
+    assert stack.provider.token
     refused = httpx.get(f"{stack.provider.url}/admin/outage", timeout=10)
     assert refused.status_code == 401
 
