@@ -18,7 +18,7 @@ from api.deps import Resources
 from api.services.catalog import CatalogCache
 from config.settings import Settings, load_settings
 from messages.queues import TaskQueues
-from telemetry.setup import configure_telemetry
+from telemetry.setup import announce_demo_allowance, configure_telemetry
 
 __all__ = ["CODEC_SERVICE", "create_codec_app", "main"]
 
@@ -49,6 +49,7 @@ def main() -> None:
 
     settings = load_settings()
     configure_telemetry(settings.telemetry, service_name=CODEC_SERVICE)
+    announce_demo_allowance(settings)
     uvicorn.run(
         create_codec_app(settings),
         host=settings.api.host,
