@@ -14,7 +14,7 @@ import uvicorn
 from api.app import create_app
 from config.settings import load_settings
 from telemetry.metrics import prepare_multiprocess_dir, serve_multiprocess_metrics
-from telemetry.setup import API_SERVICE, configure_telemetry
+from telemetry.setup import API_SERVICE, announce_demo_allowance, configure_telemetry
 
 # Uvicorn's loggers go through ours (JSON, with context) instead of its own handlers, and
 # api.access_log writes the access lines (with route, duration and request id).
@@ -34,6 +34,7 @@ def main(argv: list[str] | None = None) -> None:
         configure_telemetry(
             settings.telemetry.model_copy(update={"metrics_port": 0}), service_name=API_SERVICE
         )
+        announce_demo_allowance(settings)
         if settings.telemetry.metrics_port:
             # Before uvicorn spawns the workers, so they inherit the folder's variable.
             folder = prepare_multiprocess_dir()
@@ -49,6 +50,7 @@ def main(argv: list[str] | None = None) -> None:
         )
         return
     configure_telemetry(settings.telemetry, service_name=API_SERVICE)
+    announce_demo_allowance(settings)
     uvicorn.run(create_app(settings), host=host, port=port, **LOGGING)
 
 

@@ -35,7 +35,7 @@ from clients.temporal_failover import FrontendFailover
 from config.settings import Settings, load_settings
 from messages.queues import TaskQueues
 from persistence.database import create_engine, session_factory
-from telemetry.setup import API_SERVICE, configure_telemetry
+from telemetry.setup import API_SERVICE, announce_demo_allowance, configure_telemetry
 
 log = logging.getLogger(__name__)
 
@@ -222,4 +222,5 @@ def app_from_environment() -> FastAPI:
     # the multiprocess folder and `python -m api` serves their sum (telemetry/metrics.py).
     telemetry = settings.telemetry.model_copy(update={"metrics_port": 0})
     configure_telemetry(telemetry, service_name=API_SERVICE)
+    announce_demo_allowance(settings)
     return create_app(settings)

@@ -1,8 +1,9 @@
 """The stack the benchmark measures, configured as a deployment runs it, and its clients.
 
 What a deployment has on, the product phase has on (the Helm chart deploy/helm/order-saga,
-docker-compose.temporal.yml): production settings and their checks, RS256 tokens verified
-against an issuer's JWKS, payloads encrypted by the codec with a key of the run's own,
+docker-compose.temporal.yml): production settings and their checks (with the demo
+allowance for the one broker, the simulated provider and log-only notices), RS256 tokens
+verified against an issuer's JWKS, payloads encrypted by the codec with a key of the run's own,
 the tracing interceptor and library instrumentation (spans exist; no OTLP endpoint is
 configured, as in the shipped Helm chart), JSON logs at INFO, a Prometheus endpoint on every
 process and the Temporal SDK's own on every worker, one worker process per task queue.
@@ -38,7 +39,15 @@ def deployed_stack(config: BenchConfig) -> Stack:
             config.run_dir / f"stack-{uuid.uuid4().hex[:6]}",
             metrics=True,
             local_issuer=True,
-            extra_env={"ORDERS_ENVIRONMENT": "production", "ORDERS_TELEMETRY__LOG_JSON": "true"},
+            # Production's checks, with the demo parts a one-machine run has (one broker, the
+            # simulated provider, notices to the log) named by the allowance; production
+            # refuses the namespace "default", so the run registers one of its own.
+            namespace="orders",
+            extra_env={
+                "ORDERS_ENVIRONMENT": "production",
+                "ORDERS_DEMO_ALLOWANCE": "true",
+                "ORDERS_TELEMETRY__LOG_JSON": "true",
+            },
         )
     )
 

@@ -1,42 +1,22 @@
 """Configuration that cannot work refuses to start, with an error naming the setting.
 
 Each check reads a Settings object already parsed and raises ValueError (which pydantic
-turns into a ValidationError at start-up) naming the ``ORDERS_…`` variable to fix.
+turns into a ValidationError at start-up) naming the ``ORDERS_…`` variable to fix. What
+production refuses besides is in config/production_checks.py.
 """
 
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Protocol
 
 from jwt.algorithms import get_default_algorithms
 
 from config.api import AuthSettings
 from config.database import DatabaseSettings
-from config.dev_defaults import DEV_CODEC_KEY, DEV_ISSUER, DEV_JWT_SECRET, EXAMPLE_CODEC_KEY
 from config.kafka import KafkaSettings
-from config.saga import PaymentSettings
-from config.temporal import TemporalSettings
+from config.production_checks import CheckedSettings, production_problems
 
 __all__ = ["refuse_unworkable"]
-
-
-class CheckedSettings(Protocol):
-    """What the checks read of config/settings.py's Settings, which calls them while it is
-    being built (so this module cannot import it without a circle)."""
-
-    @property
-    def environment(self) -> str: ...
-    @property
-    def auth(self) -> AuthSettings: ...
-    @property
-    def kafka(self) -> KafkaSettings: ...
-    @property
-    def database(self) -> DatabaseSettings: ...
-    @property
-    def temporal(self) -> TemporalSettings: ...
-    @property
-    def payments(self) -> PaymentSettings: ...
 
 
 def refuse_unworkable(settings: CheckedSettings) -> None:
@@ -44,7 +24,7 @@ def refuse_unworkable(settings: CheckedSettings) -> None:
     problems += _kafka_problems(settings.kafka)
     problems += _database_problems(settings.database)
     if settings.environment == "production":
-        problems += _production_problems(settings)
+        problems += production_problems(settings)
     if problems:
         raise ValueError("; ".join(problems))
 
@@ -66,40 +46,6 @@ def _auth_problems(auth: AuthSettings) -> list[str]:
         "token: a shared secret verifies only HMAC algorithms (e.g. HS256); set "
         "ORDERS_AUTH__JWKS_URL for public keys"
     ]
-
-
-def _production_problems(settings: CheckedSettings) -> list[str]:
-    auth = settings.auth
-    problems: list[str] = []
-    if not auth.jwks_url and auth.jwt_secret == DEV_JWT_SECRET:
-        problems.append(
-            "production needs ORDERS_AUTH__JWKS_URL or a non-default ORDERS_AUTH__JWT_SECRET"
-        )
-    if not auth.issuer or auth.issuer == DEV_ISSUER:
-        problems.append(
-            f"production needs ORDERS_AUTH__ISSUER set to the identity provider's issuer "
-            f"(not the dev issuer {DEV_ISSUER!r})"
-        )
-    if not auth.audience or "audience" not in auth.model_fields_set:
-        problems.append(
-            "production needs ORDERS_AUTH__AUDIENCE set to the audience its identity "
-            "provider puts in this service's tokens"
-        )
-    # By value, whatever id it is filed under: a key anyone can read protects nothing.
-    public = {DEV_CODEC_KEY, EXAMPLE_CODEC_KEY} & set(settings.temporal.codec.keys.values())
-    if public:
-        problems.append(
-            "production needs its own ORDERS_TEMPORAL__CODEC__KEYS and "
-            "ORDERS_TEMPORAL__CODEC__ACTIVE_KEY_ID (the dev and example keys are public: "
-            "payloads they encrypt are as good as clear)"
-        )
-    if settings.payments.provider == "simulated" and not settings.payments.provider_url:
-        problems.append(
-            "production needs ORDERS_PAYMENTS__PROVIDER_URL: without it each worker process "
-            "keeps a payment ledger of its own, and a refund landing on another process "
-            "never finds its charge"
-        )
-    return problems
 
 
 def _missing_files(prefix: str, paths: dict[str, str]) -> list[str]:

@@ -28,6 +28,10 @@ class PaymentSettings(BaseModel):
     # ``http://payment-provider:8100``: every worker calls the one provider over HTTP.
     # Production needs it (or a real provider); empty = the in-process simulation below.
     provider_url: str = ""
+    # The provider service's bearer token: with it set the service answers only requests
+    # carrying it (all but /healthz: charges, refunds, the outage switch) and the workers
+    # send it. Production with the simulated provider needs one.
+    provider_token: SecretStr = SecretStr("")
     # How long a call may take before its outcome counts as unknown (retried, same key).
     provider_timeout_seconds: float = Field(default=10.0, gt=0)
     # Without provider_url: the in-process simulation's ledger, a SQLite file standing for

@@ -13,7 +13,7 @@ from __future__ import annotations
 import os
 from typing import Any, Literal
 
-from pydantic import BaseModel, Field, model_validator
+from pydantic import BaseModel, Field, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from config.api import ApiSettings, AuthSettings
@@ -52,7 +52,11 @@ class Settings(BaseSettings):
         extra="ignore",
     )
 
+    # The image sets it empty, so a container must say what it is: no silent dev default.
     environment: Literal["dev", "test", "production"] = "dev"
+    # Production accepts the demo parts of config/demo_allowance.py (DEMO_ALLOWANCE), and
+    # those only; every process logs a warning naming them at start.
+    demo_allowance: bool = False
     database: DatabaseSettings = Field(default_factory=DatabaseSettings)
     temporal: TemporalSettings = Field(default_factory=TemporalSettings)
     workers: WorkerSettings = Field(default_factory=WorkerSettings)
@@ -66,6 +70,16 @@ class Settings(BaseSettings):
     auth: AuthSettings = Field(default_factory=AuthSettings)
     api: ApiSettings = Field(default_factory=ApiSettings)
     telemetry: TelemetrySettings = Field(default_factory=TelemetrySettings)
+
+    @field_validator("environment", mode="before")
+    @classmethod
+    def _environment_named(cls, value: Any) -> Any:
+        if isinstance(value, str) and not value.strip():
+            raise ValueError(
+                "ORDERS_ENVIRONMENT is empty: set it to dev, test or production (the image "
+                "leaves it empty on purpose, so that no container runs as dev by mistake)"
+            )
+        return value
 
     @model_validator(mode="before")
     @classmethod

@@ -28,7 +28,11 @@ def temporal_settings(stack: Stack) -> TemporalSettings:
             keys=json.loads(env["ORDERS_TEMPORAL__CODEC__KEYS"]),
             active_key_id=env["ORDERS_TEMPORAL__CODEC__ACTIVE_KEY_ID"],
         )
-    return TemporalSettings(address=env["ORDERS_TEMPORAL__ADDRESS"], codec=codec)
+    return TemporalSettings(
+        address=env["ORDERS_TEMPORAL__ADDRESS"],
+        namespace=env.get("ORDERS_TEMPORAL__NAMESPACE", "default"),
+        codec=codec,
+    )
 
 
 def customer_token(stack: Stack, subject: str, email: str) -> str:

@@ -8,6 +8,8 @@ file in the run directory, so the provider's books outlive a restart of the serv
 from __future__ import annotations
 
 import argparse
+import os
+import secrets
 import sys
 from pathlib import Path
 
@@ -16,6 +18,14 @@ import httpx
 from config.dev_defaults import DEV_PROVIDER_LEDGER
 from devstack.process import ManagedProcess, ManagedService, free_port
 from devstack.supervisor import StopRequest
+
+TOKEN_VARIABLE = "ORDERS_PAYMENTS__PROVIDER_TOKEN"  # noqa: S105 (a variable's name, not a secret)
+
+
+def provider_token_env() -> dict[str, str]:
+    """The provider's bearer token for a production-mode stack: the one configured, else one
+    of the run's own (production refuses a provider service without one)."""
+    return {TOKEN_VARIABLE: os.environ.get(TOKEN_VARIABLE) or secrets.token_urlsafe(32)}
 
 
 class PaymentProviderService(ManagedService):
@@ -36,6 +46,11 @@ class PaymentProviderService(ManagedService):
     @property
     def url(self) -> str:
         return f"http://127.0.0.1:{self.port}"
+
+    @property
+    def token(self) -> str:
+        """The bearer token it requires (``ORDERS_PAYMENTS__PROVIDER_TOKEN``); empty: none."""
+        return self.env.get(TOKEN_VARIABLE) or os.environ.get(TOKEN_VARIABLE, "")
 
     def _healthy(self) -> bool:
         try:

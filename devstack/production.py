@@ -15,11 +15,12 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
+from config.demo_allowance import allowance_notice
 from config.settings import load_settings
 from devstack.codec_keys import codec_env
 from devstack.jwks_issuer import JwksIssuer
 from devstack.kafka import KafkaBroker
-from devstack.payment_provider import PaymentProviderService
+from devstack.payment_provider import TOKEN_VARIABLE, PaymentProviderService, provider_token_env
 from devstack.postgres import PostgresCluster
 from devstack.process import ManagedProcess, ServiceUnavailableError
 from devstack.stack import Stack, StackOptions
@@ -32,6 +33,10 @@ from messages import queues
 
 NAMESPACE = "orders"
 DATABASE = "orders"
+# Production, with the demo parts this machine runs -- the simulated provider, notices to
+# the log, one Kafka broker -- named by the demo allowance (config/demo_allowance.py) and
+# printed at start; nothing else production refuses is let through.
+DEMO_ENV = {"ORDERS_ENVIRONMENT": "production", "ORDERS_DEMO_ALLOWANCE": "true"}
 
 
 @dataclass
@@ -79,20 +84,24 @@ class ProductionStack:
             "ORDERS_TEMPORAL__UI_URL": self.ui.url if self.ui is not None else "",
         }
 
-    def start_edge_services(self) -> dict[str, str]:
+    def start_edge_services(self) -> None:
         """The local token issuer (RS256; the API fetches its JWKS) and the one shared payment
-        provider service; the stack stops both. Every process then runs with the production
-        checks on (config/checks.py): no dev secret, issuer or audience, no in-process
-        provider."""
+        provider (behind a bearer token of the run's own); the stack stops both. Every
+        process, the provider first, then runs with the production checks on
+        (config/production_checks.py): no dev secret, issuer or audience, no in-process
+        provider, and of the demo parts only what the demo allowance names (DEMO_ENV)."""
         run_dir = self.options.run_dir.absolute()
         self.stack.issuer = JwksIssuer(run_dir / "issuer").start()
+        self.stack.env.update(
+            {
+                **self.stack.issuer.settings_env(),
+                **codec_env(run_dir),
+                **DEMO_ENV,
+                **provider_token_env(),
+            }
+        )
         self.stack.provider = PaymentProviderService(run_dir, env=self.stack.child_env()).start()
-        return {
-            **self.stack.issuer.settings_env(),
-            **codec_env(run_dir),
-            "ORDERS_PAYMENTS__PROVIDER_URL": self.stack.provider.url,
-            "ORDERS_ENVIRONMENT": "production",
-        }
+        self.stack.env["ORDERS_PAYMENTS__PROVIDER_URL"] = self.stack.provider.url
 
     def start(self) -> ProductionStack:
         opts = self.options
@@ -120,9 +129,9 @@ class ProductionStack:
                 **self.temporal_env(),
                 "ORDERS_DATABASE__URL": self.postgres.url(DATABASE),
                 "ORDERS_KAFKA__BOOTSTRAP_SERVERS": self.kafka.bootstrap_servers,
-                **self.start_edge_services(),
             }
         )
+        self.start_edge_services()
         self.bootstrap()
         self.stack.prepare_database()  # migrations are at head already; seeds the catalog
         self.stack.start_processes()
@@ -169,6 +178,7 @@ class ProductionStack:
             f"  PostgreSQL        {self.postgres.url(DATABASE)}  (durable)",
             f"  Kafka             {self.kafka.bootstrap_servers if self.kafka else '-'}",
             f"  payment provider  {self.stack.provider.url if self.stack.provider else '-'}",
+            f"  provider token    {self.stack.env.get(TOKEN_VARIABLE, '-')}  (its admin routes)",
             f"  token issuer      {self.stack.issuer.jwks_url if self.stack.issuer else '-'}",
             f"  TLS certificates  {self.temporal.run_dir / 'tls'}",
             f"  logs              {self.options.run_dir}/logs/",
@@ -208,6 +218,7 @@ def run(options: ProductionOptions) -> None:
             "bootstrap, the API, one worker per queue and the relay …",
             flush=True,
         )
+        print(f"  {allowance_notice()}", flush=True)
         production.start()
         auth = load_settings().auth
         issuer = production.stack.issuer

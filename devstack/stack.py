@@ -19,7 +19,7 @@ from devstack.jaeger import Jaeger
 from devstack.jwks_issuer import JwksIssuer
 from devstack.kafka import KafkaBroker
 from devstack.kafka_cluster import REPLICATION, KafkaCluster
-from devstack.payment_provider import PaymentProviderService
+from devstack.payment_provider import PaymentProviderService, provider_token_env
 from devstack.postgres import PostgresCluster
 from devstack.process import ManagedProcess, free_port, port_open, wait_until
 from devstack.stack_options import StackOptions
@@ -70,8 +70,11 @@ class Stack:
                 # The API serves the codec endpoint; the dev UI (loopback, no login) may use it.
                 ui_codec_endpoint=f"{self.api_url}/codec",
                 db_filename=opts.run_dir / "temporal" / "temporal.db",
+                namespace=opts.namespace,
             ).start()
             self.env["ORDERS_TEMPORAL__ADDRESS"] = self.temporal.address
+        if opts.namespace != "default":
+            self.env["ORDERS_TEMPORAL__NAMESPACE"] = opts.namespace
         if not opts.postgres and not _configured("DATABASE_URL", "ORDERS_DATABASE__URL"):
             # The embedded default, kept inside this run's folder.
             db_file = (opts.run_dir / "orders.db").absolute()
@@ -94,11 +97,6 @@ class Stack:
         if opts.local_issuer:
             self.issuer = JwksIssuer(opts.run_dir / "issuer").start()
             self.env.update(self.issuer.settings_env())
-        # One payment provider service for every worker process, unless the environment
-        # names a provider (or a ledger file for the in-process simulation).
-        if not any(name in os.environ for name in _PROVIDER_VARIABLES):
-            self.provider = PaymentProviderService(opts.run_dir, env=self.child_env()).start()
-            self.env["ORDERS_PAYMENTS__PROVIDER_URL"] = self.provider.url
         if opts.kafka and opts.kafka_brokers > 1:
             self.kafka = KafkaCluster(opts.run_dir / "kafka", size=opts.kafka_brokers).start()
             replication = min(REPLICATION, opts.kafka_brokers)
@@ -107,9 +105,22 @@ class Stack:
             self.kafka = KafkaBroker(opts.run_dir / "kafka", port=opts.kafka_port).start()
         if self.kafka is not None:
             self.env["ORDERS_KAFKA__BOOTSTRAP_SERVERS"] = self.kafka.bootstrap_servers
+        # After Kafka: the provider reads the same settings, which production checks whole.
+        self._start_provider()
         if opts.tracing:
             self.jaeger = Jaeger(opts.run_dir / "jaeger").start()
             self.env.update(self.jaeger.exporter_env())
+
+    def _start_provider(self) -> None:
+        """One payment provider service for every worker process, unless the environment
+        names a provider (or a ledger file for the in-process simulation); in production
+        behind a bearer token, which production's checks require."""
+        if any(name in os.environ for name in _PROVIDER_VARIABLES):
+            return
+        if self.env.get("ORDERS_ENVIRONMENT") == "production":
+            self.env.update(provider_token_env())
+        self.provider = PaymentProviderService(self.options.run_dir, env=self.child_env()).start()
+        self.env["ORDERS_PAYMENTS__PROVIDER_URL"] = self.provider.url
 
     def prepare_database(self) -> None:
         self._run_once("migrate", [sys.executable, "-m", "persistence.migrate"])

@@ -14,6 +14,9 @@ from messages import queues
 class StackOptions:
     run_dir: Path = Path(".run")
     temporal_port: int = 7233
+    # The Temporal namespace the processes use (the dev server registers it); production
+    # refuses "default", so production-mode stacks name their own.
+    namespace: str = "default"
     ui_port: int = 8233
     api_port: int = 8000
     # None: SQLite in the run dir, or DATABASE_URL when set; True: a private PostgreSQL cluster.

@@ -42,9 +42,9 @@ async def provider_outage(h: Harness, charge_budget: float) -> AsyncIterator[Non
         raise RuntimeError("the stack runs no provider service (ORDERS_PAYMENTS__* set?)")
     budget = {"ORDERS_SAGA__CHARGE_BUDGET_SECONDS": str(charge_budget)}
     await asyncio.to_thread(_api, h, budget)
-    await asyncio.to_thread(switch_outage, provider.url, True)
+    await asyncio.to_thread(switch_outage, provider.url, True, token=provider.token)
     try:
         yield
     finally:
-        await asyncio.to_thread(switch_outage, provider.url, False)
+        await asyncio.to_thread(switch_outage, provider.url, False, token=provider.token)
         await asyncio.to_thread(_api, h, {})

@@ -31,7 +31,9 @@ def build_payment_gateway(
         inner = StripeGateway(client, intents, return_url=settings.stripe_return_url)
     elif settings.provider_url:
         inner = HttpPaymentGateway(
-            settings.provider_url, timeout_seconds=settings.provider_timeout_seconds
+            settings.provider_url,
+            timeout_seconds=settings.provider_timeout_seconds,
+            token=settings.provider_token.get_secret_value(),
         )
     else:
         inner = SimulatedPaymentGateway(

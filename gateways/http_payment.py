@@ -7,7 +7,8 @@ it was made, and a refund finds a charge another process (or a process since kil
 Errors are mapped as a card provider's client would: a decline (402) is a business answer,
 a reused key (409) or an invalid request (4xx) is our bug, and anything that leaves the
 outcome unknown -- a timeout, a refused connection, a 5xx, a 429 -- is
-GatewayUnavailableError, which callers retry under the same idempotency key.
+GatewayUnavailableError, which callers retry under the same idempotency key. With a
+token (``ORDERS_PAYMENTS__PROVIDER_TOKEN``) every request carries it as a bearer token.
 """
 
 from __future__ import annotations
@@ -42,11 +43,13 @@ class HttpPaymentGateway:
         base_url: str,
         *,
         timeout_seconds: float = 10.0,
+        token: str = "",
         transport: httpx.AsyncBaseTransport | None = None,
     ) -> None:
         self.base_url = base_url.rstrip("/")
+        headers = {"Authorization": f"Bearer {token}"} if token else {}
         self._client = httpx.AsyncClient(
-            base_url=self.base_url, timeout=timeout_seconds, transport=transport
+            base_url=self.base_url, timeout=timeout_seconds, transport=transport, headers=headers
         )
 
     async def aclose(self) -> None:

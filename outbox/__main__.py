@@ -15,7 +15,7 @@ from outbox.health import RelayHealth
 from outbox.relay import build_relay
 from persistence.database import create_engine, session_factory
 from telemetry.probes import start_probes
-from telemetry.setup import RELAY_SERVICE, configure_telemetry
+from telemetry.setup import RELAY_SERVICE, announce_demo_allowance, configure_telemetry
 
 log = logging.getLogger("outbox")
 
@@ -50,6 +50,7 @@ async def serve(settings: Settings) -> None:
 def main() -> int:
     settings = load_settings()
     configure_telemetry(settings.telemetry, RELAY_SERVICE)
+    announce_demo_allowance(settings)
     if not settings.kafka.enabled:
         log.info(
             "outbox relay off: Kafka is not configured (set KAFKA_BOOTSTRAP_SERVERS or "

@@ -2,13 +2,16 @@
 
 Latency and the transient failure rate come from the same settings the in-process
 simulation reads (``ORDERS_PAYMENTS__GATEWAY_LATENCY_MS``, ``…__GATEWAY_FAILURE_RATE``);
-the ledger file from ``--ledger`` or ``ORDERS_PAYMENTS__SIMULATED_LEDGER_PATH``.
+the ledger file from ``--ledger`` or ``ORDERS_PAYMENTS__SIMULATED_LEDGER_PATH``; the
+bearer token every route but /healthz requires from ``ORDERS_PAYMENTS__PROVIDER_TOKEN``
+(required in production).
 """
 
 from __future__ import annotations
 
 import argparse
 import logging
+import sys
 from pathlib import Path
 
 import uvicorn
@@ -17,7 +20,7 @@ from config.dev_defaults import DEV_PROVIDER_LEDGER, RUN_DIR
 from config.settings import load_settings
 from gateways.simulated_payment import SimulatedPaymentGateway
 from provider.app import create_provider_app
-from telemetry.setup import configure_telemetry
+from telemetry.setup import announce_demo_allowance, configure_telemetry
 
 DEFAULT_PORT = 8100
 log = logging.getLogger("provider")
@@ -31,9 +34,17 @@ def main(argv: list[str] | None = None) -> None:
     args = parser.parse_args(argv)
     settings = load_settings()
     payments = settings.payments
+    token = payments.provider_token.get_secret_value()
+    if settings.environment == "production" and not token:
+        # Without it anyone who reaches the service refunds charges and switches outages.
+        sys.exit(
+            "payment provider: production needs ORDERS_PAYMENTS__PROVIDER_TOKEN (the bearer "
+            "token every route but /healthz requires)"
+        )
     default_ledger = RUN_DIR / DEV_PROVIDER_LEDGER
     ledger = args.ledger or Path(payments.simulated_ledger_path or default_ledger)
     configure_telemetry(settings.telemetry, service_name="payment-provider")
+    announce_demo_allowance(settings)
     gateway = SimulatedPaymentGateway(
         latency_seconds=payments.gateway_latency_ms / 1000,
         failure_rate=payments.gateway_failure_rate,
@@ -43,7 +54,8 @@ def main(argv: list[str] | None = None) -> None:
         "payment provider on http://%s:%d (ledger %s)", args.host, args.port, ledger.absolute()
     )
     try:
-        uvicorn.run(create_provider_app(gateway), host=args.host, port=args.port)
+        app = create_provider_app(gateway, token=token)
+        uvicorn.run(app, host=args.host, port=args.port)
     finally:
         gateway.close()
 

@@ -6,16 +6,23 @@ simulation's semantics (idempotency, declines by test token, latency, transient 
 outage) are the core's; this module only maps them onto HTTP. The outage switch lives in
 this process and is flipped at run time through ``/admin/outage`` (``python -m tools.provider
 outage on|off``), so it is meant for one replica, as the demo deployments run it.
+
+With a token (``ORDERS_PAYMENTS__PROVIDER_TOKEN``) every route but ``/healthz`` answers
+only requests carrying ``Authorization: Bearer <token>``: refunds and the outage switch
+move money and stop payments, so reaching the service must not be enough.
 """
 
 from __future__ import annotations
 
+import hmac
 from decimal import Decimal, InvalidOperation
 from typing import Annotated, Any
 
 from fastapi import FastAPI, Header, Request
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel
+from starlette.datastructures import Headers
+from starlette.types import ASGIApp, Receive, Scope, Send
 
 from gateways.payment_gateway import (
     GatewayCharge,
@@ -69,9 +76,38 @@ def _answer(charge: GatewayCharge | None) -> JSONResponse:
     return JSONResponse(charge_to_json(charge))
 
 
-def create_provider_app(gateway: SimulatedPaymentGateway) -> FastAPI:
+# The one route open without the token: probes carry no credentials.
+OPEN_PATHS = frozenset({"/healthz"})
+
+
+class _BearerGuard:
+    """Plain ASGI (not an ``@app.middleware``, which costs a task per request): lets a
+    request through only with the token, or to an open path."""
+
+    def __init__(self, app: ASGIApp, token: str) -> None:
+        self.app = app
+        self.expected = f"Bearer {token}".encode()
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http" or scope["path"] in OPEN_PATHS or self._authorized(scope):
+            await self.app(scope, receive, send)
+            return
+        response = _error(401, INVALID_REQUEST_ERROR, "missing or wrong bearer token")
+        response.headers["WWW-Authenticate"] = "Bearer"
+        await response(scope, receive, send)
+
+    def _authorized(self, scope: Scope) -> bool:
+        presented = Headers(scope=scope).get("authorization", "").encode()
+        # Constant time, so the answer's timing does not give the token away byte by byte.
+        return hmac.compare_digest(presented, self.expected)
+
+
+def create_provider_app(gateway: SimulatedPaymentGateway, *, token: str = "") -> FastAPI:
+    """The service's routes; with ``token``, all but ``/healthz`` require it as a bearer."""
     app = FastAPI(title="Simulated payment provider", docs_url=None, redoc_url=None)
     state: dict[str, bool] = {"outage": False}
+    if token:
+        app.add_middleware(_BearerGuard, token=token)
 
     @app.exception_handler(PaymentDeclinedError)
     async def _declined(_: Request, exc: PaymentDeclinedError) -> JSONResponse:

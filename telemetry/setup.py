@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Sequence
 
 from opentelemetry import metrics
@@ -9,10 +10,13 @@ from opentelemetry.exporter.prometheus import PrometheusMetricReader
 from opentelemetry.sdk.metrics import MeterProvider
 from opentelemetry.sdk.resources import Resource
 
-from config.settings import TelemetrySettings
+from config.demo_allowance import allowance_notice
+from config.settings import Settings, TelemetrySettings
 from telemetry.logs import configure_logging
 from telemetry.metrics import serve_metrics
 from telemetry.tracing import configure_tracing, exporter_endpoint, instrument_libraries
+
+log = logging.getLogger("orders.demo_allowance")
 
 # Service names, one per kind of process (see docs: one trace per order across them).
 API_SERVICE = "order-api"
@@ -36,3 +40,11 @@ def configure_telemetry(settings: TelemetrySettings, service_name: str) -> None:
         serve_metrics(settings.metrics_port, service_name)
         readers.append(PrometheusMetricReader())
     metrics.set_meter_provider(MeterProvider(resource=resource, metric_readers=readers))
+
+
+def announce_demo_allowance(settings: Settings) -> None:
+    """One WARNING at start while ``ORDERS_DEMO_ALLOWANCE`` is on, naming what it permits:
+    a demo running as production is never silent about it. Every entry point calls this
+    right after configure_telemetry (tests/unit/test_demo_allowance.py holds them to it)."""
+    if settings.demo_allowance:
+        log.warning(allowance_notice())

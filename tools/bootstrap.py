@@ -5,6 +5,10 @@ Temporal namespace (``ORDERS_TEMPORAL__NAMESPACE``) with its retention, register
 search attributes the saga upserts (``messages.search_attributes``) after
 checking they fit SQL visibility's per-type limits, and migrates the database. Prints
 what it did.
+
+On Temporal Cloud (``ORDERS_TEMPORAL__API_KEY`` set) it creates nothing in Temporal:
+Cloud refuses those calls. It checks the namespace and its search attributes and prints
+the ``tcld`` commands that create what is missing (tools/bootstrap_cloud.py).
 """
 
 from __future__ import annotations
@@ -34,6 +38,9 @@ from clients.temporal import connect_temporal
 from config.settings import Settings, load_settings
 from messages.search_attributes import SEARCH_ATTRIBUTES, kind_name
 from persistence.migrate import upgrade
+from telemetry.logs import configure_logging
+from telemetry.setup import announce_demo_allowance
+from tools.bootstrap_cloud import check_cloud, cloud_plan
 
 # Custom attributes SQL visibility (PostgreSQL, MySQL, SQLite) can hold per type: the
 # columns of its schema (keyword_01..keyword_10, int_01..int_03, …).
@@ -137,15 +144,37 @@ async def ensure_search_attributes(
     ]
 
 
+def on_temporal_cloud(settings: Settings) -> bool:
+    """An API key is how Temporal Cloud is reached; a self-hosted server is reached by mTLS."""
+    return bool(settings.temporal.api_key.get_secret_value())
+
+
 async def bootstrap_temporal(settings: Settings) -> list[str]:
     client = await connect_temporal(settings.temporal)
     namespace = settings.temporal.namespace
-    done = [
-        f"Temporal at {client.service_client.config.target_host}",
-        await ensure_namespace(client, namespace, settings.temporal.namespace_retention_days),
-    ]
+    done = [f"Temporal at {client.service_client.config.target_host}"]
+    if on_temporal_cloud(settings):
+        return done + await _check_cloud(client, settings)
+    done.append(
+        await ensure_namespace(client, namespace, settings.temporal.namespace_retention_days)
+    )
     done += await ensure_search_attributes(client, namespace, SEARCH_ATTRIBUTES)
     return done
+
+
+async def _check_cloud(client: Client, settings: Settings) -> list[str]:
+    findings = await check_cloud(client, settings.temporal.namespace)
+    plan = cloud_plan(findings, SEARCH_ATTRIBUTES, settings.temporal.namespace_retention_days)
+    commands = [f"  {command}" for command in plan.commands]
+    if plan.missing:
+        found = "\n".join(plan.found)
+        raise BootstrapError(
+            f"{found}\ncreate what is missing with tcld, then run the bootstrap again:\n"
+            + "\n".join(commands)
+        )
+    if commands:
+        return [*plan.found, "if not done yet, create with tcld (run once):", *commands]
+    return plan.found
 
 
 def bootstrap(settings: Settings, *, migrate: bool = True) -> list[str]:
@@ -168,8 +197,11 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--skip-migrations", action="store_true", help="Temporal only")
     args = parser.parse_args()
+    settings = load_settings()
+    configure_logging(settings.telemetry)
+    announce_demo_allowance(settings)
     try:
-        for line in bootstrap(load_settings(), migrate=not args.skip_migrations):
+        for line in bootstrap(settings, migrate=not args.skip_migrations):
             print(line, flush=True)
     except (BootstrapError, RPCError, RuntimeError) as exc:
         print(f"bootstrap failed: {exc}", file=sys.stderr)

@@ -38,7 +38,7 @@ from messages.queues import TaskQueues
 from persistence.database import create_engine, session_factory
 from persistence.payment_intents import SqlIntentLog
 from telemetry.probes import start_probes
-from telemetry.setup import configure_telemetry, worker_service
+from telemetry.setup import announce_demo_allowance, configure_telemetry, worker_service
 from workers.bindings import queue_activities
 from workers.failures import ShortFailures
 from workers.health import WorkerHealth
@@ -171,6 +171,7 @@ def use_client(workers: Sequence[Worker], client: Client) -> None:
 def main(queue_names: Sequence[str]) -> None:
     settings = load_settings()
     configure_telemetry(settings.telemetry, service_name=worker_service(queue_names))
+    announce_demo_allowance(settings)
     asyncio.run(run_workers(queue_names, settings))
     # Drained and shut down: end here. The Temporal SDK's native threads can still call
     # into Python while the interpreter finalizes, which aborts the process (SIGABRT, seen

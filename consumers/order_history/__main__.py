@@ -22,7 +22,7 @@ from consumers.order_history.service import build, ensure_dead_letter_topics, ru
 from outbox.consumer import HandlerExhaustedError
 from persistence.database import create_engine, session_factory
 from persistence.order_history import customer_history
-from telemetry.setup import configure_telemetry
+from telemetry.setup import announce_demo_allowance, configure_telemetry
 
 log = logging.getLogger("consumers.order_history")
 SERVICE_NAME = "order-history-consumer"
@@ -81,6 +81,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     settings = load_settings()
     configure_telemetry(settings.telemetry, SERVICE_NAME)
+    announce_demo_allowance(settings)
     if args.show:
         asyncio.run(show(settings, args.show))
         return 0

@@ -16,6 +16,7 @@ from pathlib import Path
 import httpx
 import pytest
 
+from config.demo_allowance import allowance_notice
 from devstack.process import ServiceUnavailableError
 from devstack.stack import Stack, StackOptions
 from tests.fixtures.services import service_unavailable
@@ -33,13 +34,22 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
 
 
 def _started(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
+    # What production accepts: PostgreSQL, Kafka, a namespace of its own; the one broker,
+    # the simulated provider and log-only notices only because the allowance names them.
     options = StackOptions(
         run_dir=tmp_path_factory.mktemp("prod-stack"),
         temporal_port=0,
         ui_port=0,
         api_port=0,
+        namespace="orders",
+        postgres=True,
+        kafka=True,
         local_issuer=True,
-        extra_env={"ORDERS_ENVIRONMENT": "production", "ORDERS_TELEMETRY__LOG_LEVEL": "WARNING"},
+        extra_env={
+            "ORDERS_ENVIRONMENT": "production",
+            "ORDERS_DEMO_ALLOWANCE": "true",
+            "ORDERS_TELEMETRY__LOG_LEVEL": "WARNING",
+        },
     )
     running = Stack(options)
     try:
@@ -113,9 +123,25 @@ def test_a_production_stack_confirms_an_order_with_an_issuer_token(stack: Stack)
     count = httpx.get(
         f"{stack.provider.url}/admin/charge-count",
         params={"idempotency_key": f"order-{order_id}"},
+        headers={"Authorization": f"Bearer {stack.provider.token}"},
         timeout=10,
     ).json()["count"]
     assert count == 1
+
+
+def test_every_process_names_the_demo_allowance_at_start(stack: Stack) -> None:
+    """The demo parts are let through, never silently: each process's log says which."""
+    notice = allowance_notice()
+    for name, process in stack.processes.items():
+        assert notice in process.log_path.read_text(), f"{name} did not log the allowance"
+
+
+def test_the_provider_refuses_a_caller_without_its_token(stack: Stack) -> None:
+    """In production the provider's refunds and outage switch need its bearer token."""
+    assert stack.provider is not None
+    assert stack.provider.token
+    refused = httpx.get(f"{stack.provider.url}/admin/outage", timeout=10)
+    assert refused.status_code == 401
 
 
 def test_a_production_stack_refuses_a_dev_token(stack: Stack) -> None:
