@@ -34,19 +34,34 @@ class ContainerSpec:
     env: Mapping[str, str] = field(default_factory=dict)
     # host path -> path in the container, mounted read-only
     mounts: Mapping[Path, str] = field(default_factory=dict)
-    # writable paths (tmpfs): /tmp, and whatever else the process writes
+    # writable paths (tmpfs): /tmp, and whatever else the process writes; a path may carry
+    # tmpfs options after a comma ("/tmp,size=64m")
     tmpfs: Sequence[str] = ("/tmp",)
+    # host folder -> path in the container, writable and owned by the container's user (a
+    # volume that outlives the container: the simulated provider's ledger)
+    volumes: Mapping[Path, str] = field(default_factory=dict)
+    # the numeric user and group, as uid:gid
+    user: str = USER
+    read_only: bool = True
+    # host name -> address, written into the container's /etc/hosts (a Service's name)
+    hosts: Mapping[str, str] = field(default_factory=dict)
 
     def run_args(self) -> list[str]:
-        args = ["--read-only", "--user", USER, "--network", "host"]
+        args = ["--read-only"] if self.read_only else []
+        args += ["--user", self.user, "--network", "host"]
         args += ["--cap-drop", "ALL", "--security-opt", "no-new-privileges"]
-        for path in self.tmpfs:
+        for entry in self.tmpfs:
+            path, _, options = entry.partition(",")
             # Owned by the container's user (U), as an emptyDir is with the pod's fsGroup:
             # a tmpfs is root's otherwise (Podman 4.3 ignores mode= on a folder the image
             # already has), and the process could not write to it.
-            args += ["--tmpfs", f"{path}:rw,U"]
+            args += ["--tmpfs", ",".join([f"{path}:rw,U", *filter(None, [options])])]
         for source, target in self.mounts.items():
             args += ["--volume", f"{source}:{target}:ro"]
+        for source, target in self.volumes.items():
+            args += ["--volume", f"{source}:{target}:rw,U"]
+        for host, address in self.hosts.items():
+            args += ["--add-host", f"{host}:{address}"]
         for name in self.env:
             args += ["--env", name]
         return [*args, self.image, *self.command]

@@ -1,28 +1,34 @@
-"""The image as shipped, run for real: every process of the service starts from it with a
-read-only root filesystem as the numeric user 10001, against this session's two-node
-Temporal cluster (mTLS), a real PostgreSQL and Kafka, configured for production with the
-demo allowance (the simulated provider, log-only notices, one broker). An order placed
-through the containerised API is CONFIRMED and its event reaches Kafka. The image's own
-default environment refuses to start.
+"""The image as shipped, run as the Helm chart runs it: every process the chart defines
+(the bootstrap hook Job, the API, the codec server, each worker pool, the outbox relay and
+the demo's payment provider) starts from the image with the command, environment, mounts
+and securityContext of the chart's rendered pods (values-demo.yaml: production with the
+demo allowance), against this session's two-node Temporal cluster (mTLS), a real
+PostgreSQL and Kafka. An order placed through the containerised API is CONFIRMED and its
+event reaches Kafka; each pod's probes answer as the kubelet asks them; the codec server
+decodes for an admin only. The image's own default environment refuses to start.
 
 The image is built by ``devstack.image`` (``.ci/run`` builds it beforehand, so here it is
-found by its tag); the containers run as ``devstack.containers`` runs them: the chart's
-environment and mounts, rendered into ``podman run`` arguments.
+found by its tag); the rendered pods become ``podman run`` arguments (tests/deploy/pods.py),
+with the test's own Secrets. What differs from a cluster is the short list of ``--set``
+overrides in ``_overrides`` and the ports each pod moves to on the shared host network.
 """
 
 from __future__ import annotations
 
+import base64
 import json
 import secrets
-import shutil
+import socket
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field, replace
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
 
+from clients.codec import ENCODING, KEY_ID
 from config.api import AuthSettings
 from devstack import containers
 from devstack.codec_keys import codec_env
@@ -37,7 +43,8 @@ from devstack.temporal_tls import SERVER_NAME
 from devstack.tokens import mint_token
 from messages import queues
 from outbox.cloudevents import ce_type
-from tests.cluster.conftest import NAMESPACE
+from tests.deploy import tools
+from tests.deploy.pods import Pod, Probe, translate
 from tests.fixtures.kafka import consume_all
 from tests.fixtures.services import service_unavailable
 from tests.integration.outbox_helpers import header_map
@@ -45,9 +52,18 @@ from tests.integration.outbox_helpers import header_map
 pytestmark = pytest.mark.integration
 
 DATABASE = "orders_image"
-TLS_DIR = "/etc/order-saga/temporal-tls"
-LEDGER_DIR = "/var/lib/payment-provider"
 ORDER_TOPIC = f"order-events-image-{secrets.token_hex(3)}"
+VALUES = [tools.CHART / "values-demo.yaml"]
+# The user the chart's podSecurity gives every container (values.yaml).
+CHART_UID, CHART_GID = 10001, 10001
+# Every Deployment of the demo, by its name less the release's prefix.
+PROCESSES = {
+    "api",
+    "codec",
+    "outbox-relay",
+    "payment-provider",
+    *(f"worker-{queue}" for queue in queues.ALL),
+}
 
 
 @pytest.fixture(scope="module")
@@ -60,37 +76,98 @@ def image() -> str:
 
 @dataclass
 class Deployment:
-    image: str
-    env: dict[str, str]
-    mounts: dict[Path, str]
-    api_url: str
+    pods: dict[str, Pod]
     issuer_key: Path
     kafka: KafkaBroker
     running: dict[str, Container] = field(default_factory=dict)
 
-    def spec(self, *command: str, **extra: str) -> ContainerSpec:
-        return ContainerSpec(self.image, command, env={**self.env, **extra}, mounts=self.mounts)
+    def url(self, role: str, port: str) -> str:
+        return f"http://127.0.0.1:{self.pods[role].ports[port]}"
 
 
-def _tls_files(cluster: TemporalCluster, folder: Path) -> dict[str, str]:
-    """Copies of the cluster's client certificate, key and CA, readable by the container's
-    user (as a Secret volume is), and the settings naming them inside the container."""
+def _overrides(
+    image: str, cluster: TemporalCluster, kafka: KafkaBroker, issuer: JwksIssuer, ports: list[int]
+) -> dict[str, str]:
+    """What differs on this machine from the demo's values, and nothing else."""
+    repository, _, tag = image.rpartition(":")
+    codec_port, provider_port = ports
+    issuer_env = issuer.settings_env()
+    return {
+        # The image built here, by its tag (there is no registry to pull from).
+        "image.repository": repository,
+        "image.tag": tag,
+        # This session's cluster: both frontends (the processes fail over between them;
+        # helm's --set needs the comma escaped) and the name on the frontends' certificate.
+        "temporal.address": cluster.address.replace(",", r"\,"),
+        "temporal.mtls.serverName": SERVER_NAME,
+        "kafka.bootstrapServers": kafka.bootstrap_servers,
+        # The local issuer whose key signs the test's tokens.
+        "auth.jwksUrl": issuer_env["ORDERS_AUTH__JWKS_URL"],
+        "auth.issuer": issuer_env["ORDERS_AUTH__ISSUER"],
+        # Ports the chart takes as values, free ones: every pod shares the host's network.
+        "codec.port": str(codec_port),
+        "paymentProvider.port": str(provider_port),
+        # A topic of this module's own, so the shared broker's other tests do not mix in.
+        "extraEnv.ORDERS_KAFKA__ORDER_TOPIC": ORDER_TOPIC,
+    }
+
+
+def _test_secrets(cluster: TemporalCluster, database_url: str, run_dir: Path) -> dict[str, Any]:
+    """The Secrets the demo's values name, created before an install (docs/kubernetes.md):
+    the service's secrets and the cluster's real client certificate for Temporal's mTLS."""
     certificates = cluster.certificates
     assert certificates is not None
-    folder.mkdir()
-    names = {
-        "TLS_CLIENT_CERT_PATH": (certificates.client_cert, "client.pem"),
-        "TLS_CLIENT_KEY_PATH": (certificates.client_key, "client.key"),
-        "TLS_SERVER_CA_PATH": (certificates.ca, "ca.pem"),
+    return {
+        "order-saga-secrets": {
+            "ORDERS_DATABASE__URL": database_url,
+            **codec_env(run_dir),
+            "ORDERS_PAYMENTS__PROVIDER_TOKEN": secrets.token_urlsafe(24),
+        },
+        "order-saga-temporal-tls": {
+            "tls.crt": certificates.client_cert.read_text(),
+            "tls.key": certificates.client_key.read_text(),
+            "ca.crt": certificates.ca.read_text(),
+        },
     }
-    env = {}
-    for setting, (source, name) in names.items():
-        copy = folder / name
-        shutil.copyfile(source, copy)
-        copy.chmod(0o644)  # a throwaway test key; the user 10001 must read it
-        env[f"ORDERS_TEMPORAL__{setting}"] = f"{TLS_DIR}/{name}"
-    folder.chmod(0o755)
-    return env
+
+
+def _pods(
+    documents: list[dict[str, Any]],
+    test_secrets: dict[str, Any],
+    run_dir: Path,
+    value_ports: list[int],
+) -> dict[str, Pod]:
+    """Every Deployment's and Job's one container, by role; each Service's name resolves
+    to this machine (its pods listen here)."""
+    prefix = f"{tools.RELEASE}-"
+    hosts = {d["metadata"]["name"]: "127.0.0.1" for d in documents if d["kind"] == "Service"}
+    pods = {}
+    for doc in documents:
+        if doc["kind"] not in {"Deployment", "Job"}:
+            continue
+        spec = doc["spec"]["template"]["spec"]
+        [container] = spec["containers"]
+        # A port the chart takes as a value stays (a Service's URL names it); the fixed
+        # ones move to free ports.
+        moved = {
+            port["containerPort"]: port["containerPort"]
+            if port["containerPort"] in value_ports
+            else listen_port()
+            for port in container.get("ports", [])
+        }
+        name = doc["metadata"]["name"]
+        role = "bootstrap" if doc["kind"] == "Job" else name.removeprefix(prefix)
+        pods[role] = translate(
+            name,
+            spec,
+            container["name"],
+            secrets=test_secrets,
+            workdir=run_dir / "pods",
+            host_ports=moved,
+            hosts=hosts,
+            namespace=tools.NAMESPACE,
+        )
+    return pods
 
 
 @pytest.fixture(scope="module")
@@ -104,34 +181,17 @@ def deployment(
     run_dir = tmp_path_factory.mktemp("image-run")
     run_dir.chmod(0o755)
     issuer = JwksIssuer(run_dir / "issuer").start()
-    api_port, provider_port = listen_port(), listen_port()
-    provider_url = f"http://127.0.0.1:{provider_port}"
-    database_url = temporal_cluster.postgres.create_database(DATABASE, exist_ok=True)
-    env = {
-        "ORDERS_ENVIRONMENT": "production",
-        "ORDERS_DEMO_ALLOWANCE": "true",
-        "ORDERS_DATABASE__URL": database_url,
-        "ORDERS_TEMPORAL__ADDRESS": temporal_cluster.address,
-        "ORDERS_TEMPORAL__NAMESPACE": NAMESPACE,
-        "ORDERS_TEMPORAL__TLS_SERVER_NAME": SERVER_NAME,
-        **_tls_files(temporal_cluster, run_dir / "tls"),
-        **codec_env(run_dir),
-        **issuer.settings_env(),
-        "ORDERS_KAFKA__BOOTSTRAP_SERVERS": kafka_broker.bootstrap_servers,
-        "ORDERS_KAFKA__REPLICATION_FACTOR": "1",
-        "ORDERS_KAFKA__ORDER_TOPIC": ORDER_TOPIC,
-        "ORDERS_NOTIFICATIONS__CHANNEL": "log",
-        "ORDERS_PAYMENTS__PROVIDER": "simulated",
-        "ORDERS_PAYMENTS__PROVIDER_URL": provider_url,
-        "ORDERS_PAYMENTS__PROVIDER_TOKEN": secrets.token_urlsafe(24),
-        "ORDERS_API__PORT": str(api_port),
-    }
-    mounts = {run_dir / "tls": TLS_DIR}
-    deployed = Deployment(
-        image, env, mounts, f"http://127.0.0.1:{api_port}", issuer.key_path, kafka_broker
+    value_ports = [listen_port(), listen_port()]
+    documents = tools.render(
+        VALUES, _overrides(image, temporal_cluster, kafka_broker, issuer, value_ports)
     )
+    database_url = temporal_cluster.postgres.create_database(DATABASE, exist_ok=True)
+    test_secrets = _test_secrets(temporal_cluster, database_url, run_dir)
+    pods = _pods(documents, test_secrets, run_dir, value_ports)
+    assert set(pods) == {"bootstrap", *PROCESSES}
+    deployed = Deployment(pods, issuer.key_path, kafka_broker)
     try:
-        _start(deployed, provider_port)
+        _start(deployed)
         yield deployed
     finally:
         for container in deployed.running.values():
@@ -139,69 +199,127 @@ def deployment(
         issuer.stop()
 
 
-def _start(deployed: Deployment, provider_port: int) -> None:
-    # The chart's hook Job: migrations, namespace, search attributes. Then the demo catalog.
-    for job in (["python", "-m", "tools.bootstrap"], ["python", "-m", "persistence.seed"]):
-        done = containers.run_once(deployed.spec(*job))
-        assert done.returncode == 0, f"{' '.join(job)}:\n{done.stdout}\n{done.stderr}"
+def _start(deployed: Deployment) -> None:
+    # The chart's hook Job: migrations, namespace, search attributes. Then the demo
+    # catalog, which the chart leaves to an operator: a one-off in the Job's pod.
+    bootstrap = deployed.pods["bootstrap"].spec
+    seed = replace(bootstrap, command=["python", "-m", "persistence.seed"])
+    for job in (bootstrap, seed):
+        done = containers.run_once(job)
+        assert done.returncode == 0, f"{' '.join(job.command)}:\n{done.stdout}\n{done.stderr}"
     suffix = secrets.token_hex(3)
+    started = time.monotonic()
+    for role in sorted(PROCESSES, key=lambda r: r != "payment-provider"):
+        name = f"order-saga-test-{role}-{suffix}"
+        deployed.running[role] = containers.start(deployed.pods[role].spec, name)
 
-    def start(role: str, spec: ContainerSpec) -> None:
-        deployed.running[role] = containers.start(spec, f"order-saga-test-{role}-{suffix}")
+    # The kubelet's startupProbe: each pod has period x failureThreshold to answer.
+    waiting = set(PROCESSES)
 
-    provider = deployed.spec(
-        "python",
-        "-m",
-        "provider",
-        "--host",
-        "127.0.0.1",
-        "--port",
-        str(provider_port),
-        "--ledger",
-        f"{LEDGER_DIR}/ledger.db",
-    )
-    # The ledger's folder is writable, as the chart's emptyDir (or volume) makes it.
-    start("provider", replace(provider, tmpfs=(*provider.tmpfs, LEDGER_DIR)))
-    start("api", deployed.spec("python", "-m", "api"))
-    for queue in queues.ALL:
-        start(f"worker-{queue}", deployed.spec("python", "-m", f"workers.{queue}"))
-    start("relay", deployed.spec("python", "-m", "outbox"))
-
-    def serving() -> bool:
+    def all_started() -> bool:
         exited = [role for role, c in deployed.running.items() if not c.running()]
         if exited:
             logs = "\n".join(f"--- {r}:\n{deployed.running[r].logs()[-2000:]}" for r in exited)
             raise AssertionError(f"containers exited: {exited}\n{logs}")
-        try:
-            return httpx.get(f"{deployed.api_url}/healthz", timeout=2).is_success
-        except httpx.HTTPError:
-            return False
+        for role in sorted(waiting):
+            probe = deployed.pods[role].probes["startupProbe"]
+            if _answers(probe):
+                waiting.discard(role)
+            elif time.monotonic() - started > probe.period_seconds * probe.failure_threshold:
+                logs = deployed.running[role].logs()[-3000:]
+                raise AssertionError(f"{role}: startupProbe failed for its budget\n{logs}")
+        return not waiting
 
-    wait_until(serving, 120, f"the containerised API on {deployed.api_url}", interval=1.0)
+    budget = max(
+        p.probes["startupProbe"].period_seconds * p.probes["startupProbe"].failure_threshold
+        for r, p in deployed.pods.items()
+        if r in PROCESSES
+    )
+    wait_until(all_started, budget + 5, f"the pods' startupProbes: {waiting}", interval=1.0)
+
+
+def _answers(probe: Probe) -> bool:
+    """One probe as the kubelet makes it: an HTTP GET answered 200 to 399, or a TCP connect."""
+    try:
+        if probe.path is None:
+            socket.create_connection(("127.0.0.1", probe.port), timeout=1).close()
+            return True
+        answer = httpx.get(f"http://127.0.0.1:{probe.port}{probe.path}", timeout=1)
+    except (OSError, httpx.HTTPError):
+        return False
+    return 200 <= answer.status_code < 400
 
 
 def test_every_process_runs_as_a_numeric_non_root_user_on_a_read_only_root(
     deployment: Deployment,
 ) -> None:
-    assert set(deployment.running) == {
-        "provider",
-        "api",
-        "relay",
-        *(f"worker-{queue}" for queue in queues.ALL),
-    }
+    assert set(deployment.running) == PROCESSES
     for role, container in deployment.running.items():
         assert container.running(), f"{role} exited:\n{container.logs()[-3000:]}"
-        assert container.inspect("{{.Config.User}}") == "10001:10001", role
+        assert container.inspect("{{.Config.User}}") == f"{CHART_UID}:{CHART_GID}", role
         assert container.inspect("{{.HostConfig.ReadonlyRootfs}}") == "true", role
-        assert container.exec("id", "-u").stdout.strip() == "10001", role
+        assert container.exec("id", "-u").stdout.strip() == str(CHART_UID), role
         written = container.exec("python", "-c", "open('/written-by-the-process', 'w')")
         assert written.returncode != 0, role
         assert "Read-only file system" in written.stderr, (role, written.stderr)
 
 
+def test_every_pod_answers_its_readiness_and_liveness_probes(deployment: Deployment) -> None:
+    """The chart's probes, on the chart's paths and ports, as the kubelet asks them; the
+    workers' /readyz among them (no call to Temporal behind it)."""
+    for role in PROCESSES:
+        probes = deployment.pods[role].probes
+        assert {"startupProbe", "readinessProbe", "livenessProbe"} <= set(probes), role
+        for kind in ("readinessProbe", "livenessProbe"):
+            assert _answers(probes[kind]), (role, kind, deployment.running[role].logs()[-2000:])
+    for queue in queues.ALL:
+        ready = httpx.get(f"{deployment.url(f'worker-{queue}', 'probes')}/readyz", timeout=5)
+        assert ready.status_code == 200, (queue, ready.text)
+
+
+def test_the_codec_server_decodes_for_an_admin_only(deployment: Deployment) -> None:
+    """The codec Deployment (off the public API, whose /codec is not served) answers
+    /healthz, refuses a caller without a token (401) or with a customer's (403), and
+    round-trips a payload with the Secret's active key for an admin."""
+    codec = deployment.url("codec", "codec")
+    assert httpx.get(f"{codec}/healthz", timeout=5).status_code == 200
+
+    def auth(subject: str, role: str) -> dict[str, str]:
+        token = mint_token(AuthSettings(), subject, role, issuer_key=deployment.issuer_key)
+        return {"Authorization": f"Bearer {token}"}
+
+    clear = {"payloads": [_payload(b"json/plain", b'{"email": "c@example.com"}')]}
+    nobody = httpx.post(f"{codec}/codec/encode", json=clear, timeout=10)
+    customer = httpx.post(
+        f"{codec}/codec/encode", json=clear, headers=auth("cust-codec", "customer"), timeout=10
+    )
+    assert nobody.status_code == 401
+    assert customer.status_code == 403
+    admin = auth("ops-admin", "admin")
+    encoded = httpx.post(f"{codec}/codec/encode", json=clear, headers=admin, timeout=10)
+    assert encoded.status_code == 200, encoded.text
+    [sealed] = encoded.json()["payloads"]
+    assert base64.b64decode(sealed["metadata"]["encoding"]) == ENCODING
+    active = json.loads(deployment.pods["codec"].spec.env["ORDERS_TEMPORAL__CODEC__KEYS"])
+    assert base64.b64decode(sealed["metadata"][KEY_ID]).decode() in active
+    decoded = httpx.post(f"{codec}/codec/decode", json=encoded.json(), headers=admin, timeout=10)
+    assert decoded.status_code == 200, decoded.text
+    assert decoded.json() == clear
+    public = httpx.post(f"{deployment.url('api', 'http')}/codec/decode", json=clear, timeout=10)
+    assert public.status_code == 404
+
+
+def _payload(encoding: bytes, data: bytes) -> dict[str, Any]:
+    return {
+        "metadata": {"encoding": base64.b64encode(encoding).decode()},
+        "data": base64.b64encode(data).decode(),
+    }
+
+
 def test_an_order_placed_through_the_containerised_api_is_confirmed(
     deployment: Deployment,
 ) -> None:
+    api = deployment.url("api", "http")
     token = mint_token(
         AuthSettings(),
         "image-customer",
@@ -211,7 +329,7 @@ def test_an_order_placed_through_the_containerised_api_is_confirmed(
     )
     headers = {"Authorization": f"Bearer {token}"}
     placed = httpx.post(
-        f"{deployment.api_url}/orders",
+        f"{api}/orders",
         json={
             "items": [{"product_id": "sku-ceramic-mug", "quantity": 1}],
             "payment": {"method": "card", "token": "tok_visa"},
@@ -226,7 +344,7 @@ def test_an_order_placed_through_the_containerised_api_is_confirmed(
     status = ""
     while time.monotonic() < deadline and status != "CONFIRMED":
         time.sleep(0.5)
-        read = httpx.get(f"{deployment.api_url}/orders/{order_id}", headers=headers, timeout=10)
+        read = httpx.get(f"{api}/orders/{order_id}", headers=headers, timeout=10)
         status = read.json()["status"]
     logs = {role: c.logs()[-1500:] for role, c in deployment.running.items()}
     assert status == "CONFIRMED", json.dumps(logs, indent=1)

@@ -111,6 +111,9 @@ changed value rolls the pods because it changes their template.
 # The codec runs as its own Deployment (codec.yaml), off the public API port.
 - {name: ORDERS_API__SERVE_CODEC, value: "false"}
 - {name: ORDERS_API__HOST, value: 0.0.0.0}
+# The API's containerPort (http), named rather than left to the settings' default: the port
+# the pod declares (and the probes and Service target) is the port the process listens on.
+- {name: ORDERS_API__PORT, value: "8000"}
 - {name: ORDERS_API__CODEC_PORT, value: {{ .Values.codec.port | quote }}}
 - {name: ORDERS_TEMPORAL__CODEC__CORS_ORIGINS, value: {{ .Values.codec.corsOrigins | toJson | quote }}}
 - {name: ORDERS_TELEMETRY__LOG_JSON, value: "true"}
