@@ -27,6 +27,7 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
+from devstack.cache import cache_dir
 from devstack.process import ServiceUnavailableError
 
 CACHE_ENV = "ORDERS_GO_CACHE"
@@ -92,10 +93,7 @@ _HOW_TO_GET = "Go >= 1.21 is needed to build it (it then fetches the toolchain i
 
 
 def cache_root() -> Path:
-    override = os.environ.get(CACHE_ENV)
-    if override:
-        return Path(override).expanduser()
-    return Path.home() / ".cache" / "order-saga" / "go"
+    return cache_dir(CACHE_ENV, "go")
 
 
 def _go() -> str:

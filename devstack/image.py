@@ -34,6 +34,7 @@ import sys
 import time
 from pathlib import Path
 
+from devstack.cache import cache_dir
 from devstack.process import ServiceUnavailableError
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -51,10 +52,7 @@ _HOW_TO_GET = "install Debian's podman, runc, catatonit and mmdebstrap (.ci/run 
 
 
 def cache_root() -> Path:
-    override = os.environ.get(CACHE_ENV)
-    if override:
-        return Path(override).expanduser()
-    return Path.home() / ".cache" / "order-saga" / "image"
+    return cache_dir(CACHE_ENV, "image")
 
 
 def podman_env() -> dict[str, str]:

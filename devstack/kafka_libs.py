@@ -19,6 +19,7 @@ import tempfile
 import uuid
 from pathlib import Path
 
+from devstack.cache import cache_dir
 from devstack.process import ServiceUnavailableError
 
 KAFKA_VERSION = "4.3.1"  # keep in step with kafka.version in devstack/maven/kafka/pom.xml
@@ -37,10 +38,7 @@ _HOW_TO_GET = (
 
 
 def default_libs_dir() -> Path:
-    override = os.environ.get(LIBS_DIR_ENV)
-    if override:
-        return Path(override).expanduser()
-    return Path.home() / ".cache" / "order-saga" / f"kafka-{KAFKA_VERSION}" / "libs"
+    return cache_dir(LIBS_DIR_ENV, f"kafka-{KAFKA_VERSION}", "libs")
 
 
 def _pom_digest() -> str:

@@ -19,7 +19,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import async_sessionmaker
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from config.settings import load_settings
+from config.settings import DatabaseSettings, load_settings
 from persistence.database import create_engine, session_factory
 from persistence.migrate import upgrade
 from persistence.tables import InventoryRow, ProductRow, utc_now
@@ -104,15 +104,20 @@ async def seed_catalog(
     return [item.sku for item in catalog]
 
 
+async def seed_database(database: DatabaseSettings) -> list[str]:
+    """The dev catalog in ``database`` (already migrated), on an engine of its own."""
+    engine = create_engine(database)
+    try:
+        return await seed_catalog(session_factory(engine))
+    finally:
+        await engine.dispose()
+
+
 async def _main(migrate: bool) -> None:
     settings = load_settings()
     if migrate:
         await asyncio.to_thread(upgrade, settings.database.url)
-    engine = create_engine(settings.database)
-    try:
-        skus = await seed_catalog(session_factory(engine))
-    finally:
-        await engine.dispose()
+    skus = await seed_database(settings.database)
     log.info("seeded %d products: %s", len(skus), ", ".join(skus))
 
 

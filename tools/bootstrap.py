@@ -38,6 +38,7 @@ from clients.temporal import connect_temporal
 from config.settings import Settings, load_settings
 from messages.search_attributes import SEARCH_ATTRIBUTES, kind_name
 from persistence.migrate import upgrade
+from persistence.seed import seed_database
 from telemetry.logs import configure_logging
 from telemetry.setup import announce_demo_allowance
 from tools.bootstrap_cloud import check_cloud, cloud_plan
@@ -177,11 +178,17 @@ async def _check_cloud(client: Client, settings: Settings) -> list[str]:
     return plan.found
 
 
-def bootstrap(settings: Settings, *, migrate: bool = True) -> list[str]:
+def bootstrap(settings: Settings, *, migrate: bool = True, demo_catalog: bool = False) -> list[str]:
+    if demo_catalog and settings.environment == "production" and not settings.demo_allowance:
+        # A shop's catalog is its own: demo products in production only when it is a demo.
+        raise BootstrapError("--demo-catalog in production needs ORDERS_DEMO_ALLOWANCE=true")
     done = asyncio.run(bootstrap_temporal(settings))
     if migrate:
         upgrade(settings.database.url)
         done.append(f"database {_redacted(settings.database.url)}: migrated to head")
+    if demo_catalog:
+        skus = asyncio.run(seed_database(settings.database))
+        done.append(f"demo catalog: {len(skus)} products ({', '.join(skus)})")
     return done
 
 
@@ -196,12 +203,19 @@ def _redacted(url: str) -> str:
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--skip-migrations", action="store_true", help="Temporal only")
+    parser.add_argument(
+        "--demo-catalog",
+        action="store_true",
+        help="then load the demo catalog (idempotent; in production only with the demo allowance)",
+    )
     args = parser.parse_args()
     settings = load_settings()
     configure_logging(settings.telemetry)
     announce_demo_allowance(settings)
     try:
-        for line in bootstrap(settings, migrate=not args.skip_migrations):
+        for line in bootstrap(
+            settings, migrate=not args.skip_migrations, demo_catalog=args.demo_catalog
+        ):
             print(line, flush=True)
     except (BootstrapError, RPCError, RuntimeError) as exc:
         print(f"bootstrap failed: {exc}", file=sys.stderr)

@@ -21,7 +21,7 @@ import secrets
 import socket
 import time
 from collections.abc import Iterator
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -200,13 +200,12 @@ def deployment(
 
 
 def _start(deployed: Deployment) -> None:
-    # The chart's hook Job: migrations, namespace, search attributes. Then the demo
-    # catalog, which the chart leaves to an operator: a one-off in the Job's pod.
+    # The chart's hook Job: migrations, namespace, search attributes, and (demo shape) the
+    # demo catalog.
     bootstrap = deployed.pods["bootstrap"].spec
-    seed = replace(bootstrap, command=["python", "-m", "persistence.seed"])
-    for job in (bootstrap, seed):
-        done = containers.run_once(job)
-        assert done.returncode == 0, f"{' '.join(job.command)}:\n{done.stdout}\n{done.stderr}"
+    assert bootstrap.command[-1] == "--demo-catalog", bootstrap.command
+    done = containers.run_once(bootstrap)
+    assert done.returncode == 0, f"{' '.join(bootstrap.command)}:\n{done.stdout}\n{done.stderr}"
     suffix = secrets.token_hex(3)
     started = time.monotonic()
     for role in sorted(PROCESSES, key=lambda r: r != "payment-provider"):

@@ -37,7 +37,7 @@ APP_COMMANDS = {
     "api": ["python", "-m", "api"],
     "codec": ["python", "-m", "api.codec"],
     "outbox-relay": ["python", "-m", "outbox"],
-    "bootstrap": ["python", "-m", "tools.bootstrap"],
+    "bootstrap": ["python", "-m", "tools.bootstrap", "--demo-catalog"],
     **{f"worker-{name}": ["python", "-m", f"workers.{name}"] for name in queues.ALL},
 }
 # Every process the design names, plus Temporal's own, the peers they need and the
