@@ -44,6 +44,9 @@ __all__ = ["RefundPayments", "StockReturns"]
 
 log = logging.getLogger(__name__)
 
+# The role refunds are asked in (ORDERS_AUTH__OPERATOR_ROLE's default): the refund's input
+# carries the verified subject only.
+OPERATOR_ROLE = "operator"
 _REFUNDED = OrderRefunded.__name__
 _RETURNED = InventoryReturned.__name__
 
@@ -116,9 +119,10 @@ class RefundPayments(contract.RefundPayments):
                 batch = Batch(session)
                 payments.refunded(batch, recorded.payment, refund_reference=charge.refund_reference)
                 orders.update_status(batch, order)
-                # The admin who asked, through a verified token (POST /orders/{id}/refund).
-                admin = Actor(kind="user", subject=arg.actor, role="admin")
-                batch.add_events(events, utc_now(), actor=admin)
+                # The operator who asked, through a verified token (POST /orders/{id}/refund,
+                # which only the operator role may call).
+                asker = Actor(kind="user", subject=arg.actor, role=OPERATOR_ROLE)
+                batch.add_events(events, utc_now(), actor=asker)
                 await batch.send()
             log.info("order %s refunded %s (%s)", arg.order_id, amount, charge.refund_reference)
             return RefundMoneyResult(

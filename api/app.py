@@ -46,9 +46,13 @@ MAX_RECONNECT_DELAY_SECONDS = 10.0
 TITLE = "Order saga API"
 VERSION = "1.0.0"
 PROBE_URLS = "/healthz,/readyz"
-DESCRIPTION = """Submit, read, list and cancel orders; each order is a durable saga on Temporal.
+DESCRIPTION = """Submit, read, list, cancel and retry orders; each order is a durable saga on
+Temporal.
 
-Authenticate with a bearer JWT (`roles`: `customer` or the admin role). Every error is an
+Authenticate with a bearer JWT. Its roles (Keycloak's `realm_access.roles`, the API
+client's `resource_access` roles, or `roles`) decide what it may do: `customer` its own
+orders, `support` reads every order, `operator` also cancels, retries and refunds,
+`catalog-admin` manages products. Every error is an
 RFC 9457 problem document (`application/problem+json`). Send an `Idempotency-Key` with
 `POST /orders` to make retries safe.
 """

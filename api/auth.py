@@ -1,8 +1,11 @@
 """OAuth2 bearer tokens, checked as a resource server: signature, ``exp``, ``aud``, ``iss``.
 
 Keys come from the identity provider's JWKS when ``auth.jwks_url`` is set (production),
-else from the shared dev secret. Roles come from the ``roles`` claim: ``customer`` acts on
-its own orders, the admin role on everything.
+else from the shared dev secret. Roles come from where Keycloak puts them (the realm's
+``realm_access.roles`` and the API client's ``resource_access.<client>.roles``) and from
+the top-level ``roles`` claim of the local issuer. Least privilege: ``customer`` acts on its
+own orders; ``support`` reads every order; ``operator`` also retries, cancels and refunds
+and decodes payloads; ``catalog-admin`` manages products and stock. No role does it all.
 """
 
 from __future__ import annotations
@@ -27,8 +30,29 @@ bearer_scheme = HTTPBearer(
     auto_error=False,
     scheme_name="bearerAuth",
     bearerFormat="JWT",
-    description="An access token (JWT) with the `customer` or admin role in `roles`.",
+    description="An access token (JWT). Roles are read from `realm_access.roles`, "
+    "`resource_access.<client>.roles` and `roles`: `customer`, `support`, `operator`, "
+    "`catalog-admin`.",
 )
+
+
+@dataclass(frozen=True)
+class RoleNames:
+    """The role names this deployment's identity provider issues (``ORDERS_AUTH__*_ROLE``)."""
+
+    customer: str = "customer"
+    support: str = "support"
+    operator: str = "operator"
+    catalog_admin: str = "catalog-admin"
+
+    @classmethod
+    def of(cls, auth: AuthSettings) -> RoleNames:
+        return cls(
+            customer=auth.customer_role,
+            support=auth.support_role,
+            operator=auth.operator_role,
+            catalog_admin=auth.catalog_admin_role,
+        )
 
 
 @dataclass(frozen=True)
@@ -36,23 +60,47 @@ class Principal:
     subject: str
     roles: frozenset[str]
     email: str | None
-    admin_role: str
-    customer_role: str
+    names: RoleNames = RoleNames()
+
+    def has(self, role: str) -> bool:
+        return role in self.roles
 
     @property
-    def is_admin(self) -> bool:
-        return self.admin_role in self.roles
+    def is_customer(self) -> bool:
+        return self.has(self.names.customer)
+
+    @property
+    def is_operator(self) -> bool:
+        return self.has(self.names.operator)
+
+    @property
+    def is_catalog_admin(self) -> bool:
+        return self.has(self.names.catalog_admin)
+
+    @property
+    def reads_every_order(self) -> bool:
+        return self.is_operator or self.has(self.names.support)
 
     def may_see(self, customer_id: str | None) -> bool:
-        return self.is_admin or (customer_id is not None and customer_id == self.subject)
+        """Read an order (its timeline too): support and operators any, a customer its own."""
+        return self.reads_every_order or self.owns(customer_id)
 
-    @property
-    def actor(self) -> Actor:
-        """Who this caller is in the events it causes: the role it acted in."""
-        role = self.admin_role if self.is_admin else None
-        if role is None and self.customer_role in self.roles:
-            role = self.customer_role
-        return Actor(kind="user", subject=self.subject, role=role)
+    def may_change(self, customer_id: str | None) -> bool:
+        """Cancel an order: operators any, a customer its own."""
+        return self.is_operator or self.owns(customer_id)
+
+    def owns(self, customer_id: str | None) -> bool:
+        return self.is_customer and customer_id is not None and customer_id == self.subject
+
+    def acting_as(self, role: str) -> Actor:
+        """Who this caller is in the events it causes, in the role it acted in."""
+        return Actor(kind="user", subject=self.subject, role=role if self.has(role) else None)
+
+    def actor_on(self, customer_id: str | None) -> Actor:
+        """The actor of a change to ``customer_id``'s order: its customer, else an operator."""
+        if self.owns(customer_id) or not self.is_operator:
+            return self.acting_as(self.names.customer)
+        return self.acting_as(self.names.operator)
 
 
 def unauthorized(description: str | None) -> ProblemError:
@@ -134,26 +182,49 @@ class TokenVerifier:
         subject = claims.get("sub")
         if not isinstance(subject, str) or not 0 < len(subject) <= MAX_SUBJECT_LENGTH:
             raise unauthorized("The token's subject is not usable")
-        raw_roles = claims.get("roles", [])
-        if not isinstance(raw_roles, list):
-            raise unauthorized("The token's roles claim must be a list")
+        try:
+            roles = roles_of(claims, self._auth.client_id or self._auth.audience)
+        except TypeError as exc:
+            raise unauthorized(str(exc)) from exc
         email = claims.get("email")
         return Principal(
             subject=subject,
-            roles=frozenset(role for role in raw_roles if isinstance(role, str)),
+            roles=roles,
             email=email if isinstance(email, str) and email else None,
-            admin_role=self._auth.admin_role,
-            customer_role=self._auth.customer_role,
+            names=RoleNames.of(self._auth),
         )
 
 
-def require_customer(principal: Principal) -> Principal:
-    if principal.is_admin or principal.customer_role in principal.roles:
-        return principal
-    raise forbidden(f"This needs the '{principal.customer_role}' or '{principal.admin_role}' role.")
+def roles_of(claims: dict[str, Any], client_id: str) -> frozenset[str]:
+    """The token's roles: Keycloak's realm roles, the API client's roles, and the top-level
+    ``roles`` of the local issuer. Another client's roles are not the API's (Keycloak puts
+    every client the user has roles in under ``resource_access``)."""
+    lists: list[object] = [claims.get("roles", [])]
+    realm = claims.get("realm_access")
+    if realm is not None:
+        if not isinstance(realm, dict):
+            raise TypeError("The token's realm_access claim must be an object")
+        lists.append(realm.get("roles", []))
+    resources = claims.get("resource_access")
+    if resources is not None:
+        if not isinstance(resources, dict):
+            raise TypeError("The token's resource_access claim must be an object")
+        client = resources.get(client_id)
+        if client is not None:
+            if not isinstance(client, dict):
+                raise TypeError("The token's resource_access entry must be an object")
+            lists.append(client.get("roles", []))
+    roles: set[str] = set()
+    for found in lists:
+        if not isinstance(found, list):
+            raise TypeError("The token's roles must be a list")
+        roles.update(role for role in found if isinstance(role, str))
+    return frozenset(roles)
 
 
-def require_admin(principal: Principal) -> Principal:
-    if principal.is_admin:
+def require_any(principal: Principal, *roles: str) -> Principal:
+    """Go on when the caller holds one of ``roles``, else 403."""
+    if any(principal.has(role) for role in roles):
         return principal
-    raise forbidden(f"This needs the '{principal.admin_role}' role.")
+    named = " or ".join(f"'{role}'" for role in roles)
+    raise forbidden(f"This needs the {named} role.")

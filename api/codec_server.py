@@ -3,14 +3,17 @@ decoded payloads in the Web UI and the CLI (``--codec-endpoint``).
 
 ``POST /codec/decode`` and ``POST /codec/encode`` take and answer ``{"payloads": [...]}``
 (the protobuf JSON of ``temporal.api.common.v1.Payloads``). Decoding shows customers' data,
-so it needs an admin's bearer token (the UI passes its access token; the CLI sends
+so it needs a bearer token with the operator role, and no other role will do (the UI
+passes its access token; the CLI sends
 ``--codec-auth 'Bearer …'``). In dev only, the Web UI of ``make dev`` (no login, a loopback
 origin) may call it without one. Mounted as its own small app so its CORS policy (the UI's
-origin) applies to it alone.
+origin) applies to it alone. Every decode is logged with the caller's subject and the
+number of payloads, never with what they hold.
 """
 
 from __future__ import annotations
 
+import logging
 import re
 
 from fastapi import FastAPI, Request
@@ -19,7 +22,7 @@ from google.protobuf import json_format
 from starlette.middleware.cors import CORSMiddleware
 from temporalio.api.common.v1 import Payloads
 
-from api.auth import require_admin, unauthorized
+from api.auth import require_any, unauthorized
 from api.deps import Resources
 from api.problems import ProblemError, install_problem_handlers
 from clients.codec import EncryptionCodec, UnknownKeyError
@@ -29,6 +32,10 @@ __all__ = ["LOOPBACK_ORIGIN", "codec_app"]
 
 LOOPBACK_ORIGIN = r"^https?://(localhost|127\.0\.0\.1|\[::1\])(:\d+)?$"
 LOOPBACK_PEERS = frozenset({"127.0.0.1", "::1"})
+# Who the dev UI's unauthenticated calls are logged as.
+DEV_UI_SUBJECT = "dev-ui (no token, loopback)"
+
+log = logging.getLogger(__name__)
 
 
 def codec_app(settings: Settings, resources: Resources) -> FastAPI:
@@ -47,7 +54,8 @@ def codec_app(settings: Settings, resources: Resources) -> FastAPI:
         allow_credentials=True,
     )
 
-    async def authorize(request: Request) -> None:
+    async def authorize(request: Request) -> str:
+        """The caller's subject, once it proved the operator role."""
         header = request.headers.get("authorization")
         if not header:
             origin = request.headers.get("origin") or ""
@@ -55,12 +63,13 @@ def codec_app(settings: Settings, resources: Resources) -> FastAPI:
             if dev and re.match(LOOPBACK_ORIGIN, origin) and peer in LOOPBACK_PEERS:
                 # The dev UI has no login: only in dev, only a loopback page on this machine
                 # (the Origin header alone can be set by any client).
-                return
+                return DEV_UI_SUBJECT
             raise unauthorized(None)
         scheme, _, token = header.partition(" ")
         if scheme.lower() != "bearer" or not token:
             raise unauthorized("Send the token as `Authorization: Bearer <token>`.")
-        require_admin(await resources.verifier.verify(token))
+        principal = await resources.verifier.verify(token)
+        return require_any(principal, principal.names.operator).subject
 
     async def payloads_of(request: Request) -> Payloads:
         try:
@@ -76,8 +85,15 @@ def codec_app(settings: Settings, resources: Resources) -> FastAPI:
 
     @app.post("/decode")
     async def decode(request: Request) -> JSONResponse:
-        await authorize(request)
+        subject = await authorize(request)
         received = await payloads_of(request)
+        # The audit trail of who read customers' data: the subject and how much, no payload.
+        log.info(
+            "codec decode by %s: %d payloads",
+            subject,
+            len(received.payloads),
+            extra={"subject": subject, "payloads": len(received.payloads)},
+        )
         try:
             decoded = await codec.decode(received.payloads)
         except UnknownKeyError as exc:

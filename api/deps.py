@@ -20,8 +20,7 @@ from api.auth import (
     Principal,
     TokenVerifier,
     bearer_scheme,
-    require_admin,
-    require_customer,
+    require_any,
     unauthorized,
 )
 from api.problems import ProblemError
@@ -99,16 +98,31 @@ async def get_principal(
     return await resources.verifier.verify(credentials.credentials)
 
 
-async def get_current_user(principal: Annotated[Principal, Depends(get_principal)]) -> Principal:
-    return require_customer(principal)
+async def get_reader(principal: Annotated[Principal, Depends(get_principal)]) -> Principal:
+    names = principal.names
+    return require_any(principal, names.customer, names.support, names.operator)
 
 
-async def get_admin(principal: Annotated[Principal, Depends(get_principal)]) -> Principal:
-    return require_admin(principal)
+async def get_orderer(principal: Annotated[Principal, Depends(get_principal)]) -> Principal:
+    """Places and cancels orders: a customer (its own), an operator (any)."""
+    return require_any(principal, principal.names.customer, principal.names.operator)
 
 
-CurrentUser = Annotated[Principal, Depends(get_current_user)]
-AdminUser = Annotated[Principal, Depends(get_admin)]
+async def get_operator(principal: Annotated[Principal, Depends(get_principal)]) -> Principal:
+    return require_any(principal, principal.names.operator)
+
+
+async def get_catalog_admin(
+    principal: Annotated[Principal, Depends(get_principal)],
+) -> Principal:
+    return require_any(principal, principal.names.catalog_admin)
+
+
+# Who a route lets in; which orders each may touch is the services' check (404 otherwise).
+Reader = Annotated[Principal, Depends(get_reader)]
+Orderer = Annotated[Principal, Depends(get_orderer)]
+OperatorUser = Annotated[Principal, Depends(get_operator)]
+CatalogAdmin = Annotated[Principal, Depends(get_catalog_admin)]
 
 
 def get_order_service(

@@ -33,6 +33,15 @@ class NotCancellableError(ServiceError):
         self.why = why
 
 
+class NotRetryableError(ServiceError):
+    """The order exists but waits for no retry (it is not parked, or it is finished)."""
+
+    def __init__(self, order_id: str, why: str) -> None:
+        super().__init__(f"Order {order_id} cannot be retried: {why}.")
+        self.order_id = order_id
+        self.why = why
+
+
 class RefundRefusedError(ServiceError):
     """The order exists but cannot be refunded (not CONFIRMED, already refunded, forgotten)."""
 
@@ -60,8 +69,8 @@ class EmailRequiredError(ServiceError):
 
     def __init__(self) -> None:
         super().__init__(
-            "An email address is needed for order notices: send `email` or use a "
-            "token with an email claim."
+            "An email address is needed for order notices: use a token with an email "
+            "claim (an operator may send `email`)."
         )
 
 

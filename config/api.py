@@ -20,8 +20,15 @@ class AuthSettings(BaseModel):
     algorithms: list[str] = Field(default_factory=list)
     audience: str = DEV_AUDIENCE
     issuer: str = DEV_ISSUER
-    admin_role: str = "admin"
+    # Role names as the identity provider issues them (Keycloak realm or client roles):
+    # customers act on their own orders; support reads every order; operators also retry,
+    # cancel and refund, and decode payloads; catalog admins manage products and stock.
     customer_role: str = "customer"
+    support_role: str = "support"
+    operator_role: str = "operator"
+    catalog_admin_role: str = "catalog-admin"
+    # Whose client roles count (`resource_access.<client>.roles`); empty: the audience.
+    client_id: str = ""
 
     @model_validator(mode="after")
     def _algorithms_for_the_key_source(self) -> AuthSettings:
@@ -41,7 +48,7 @@ class AuthSettings(BaseModel):
 class ApiSettings(BaseModel):
     host: str = "127.0.0.1"
     port: int = 8000
-    # The payload codec (it decrypts customers' data for admins): mounted at /codec on the
+    # The payload codec (it decrypts customers' data for operators): mounted at /codec on the
     # public port as well when true (dev); a deployment sets false and runs
     # `python -m api.codec` on codec_port, off the public ingress.
     serve_codec: bool = True

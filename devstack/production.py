@@ -226,10 +226,10 @@ def run(options: ProductionOptions) -> None:
         customer = mint_token(
             auth, "customer-1", "customer", email="c1@example.com", issuer_key=issuer.key_path
         )
-        admin = mint_token(auth, "admin-1", "admin", issuer_key=issuer.key_path)
+        operator = mint_token(auth, "operator-1", "operator", issuer_key=issuer.key_path)
         print(
             f"\n{production.addresses()}\n\n  customer token: {customer}\n"
-            f"  admin token:    {admin}\n"
+            f"  operator token: {operator}\n"
             f"  more: python -m tools.token --sub alice --issuer-key {issuer.key_path}\n\n"
             f"  try: {production.cli_hint()}\n"
             "  A child that dies is restarted; Ctrl-C stops everything.\n",

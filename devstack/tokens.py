@@ -20,18 +20,19 @@ from devstack.jwks_issuer import load_or_create_key, public_jwk, read_identity
 def mint_token(
     auth: AuthSettings,
     subject: str,
-    role: str,
+    role: str | list[str],
     expires_in: timedelta = timedelta(hours=12),
     email: str | None = None,
     *,
     issuer_key: Path | None = None,
 ) -> str:
     """A token for ``subject``; with ``issuer_key`` signed RS256 by that local issuer's
-    key, else with the shared secret (``auth.algorithms``' first)."""
+    key, else with the shared secret (``auth.algorithms``' first). ``role`` may be several,
+    for a person who holds more than one; they go in the top-level ``roles`` claim."""
     now = datetime.now(UTC)
     claims: dict[str, object] = {
         "sub": subject,
-        "roles": [role],
+        "roles": [role] if isinstance(role, str) else list(role),
         "aud": auth.audience,
         "iss": auth.issuer,
         "iat": now,

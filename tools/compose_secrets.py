@@ -188,7 +188,7 @@ def _mint_tokens(folder: Path, *, issuer: str, audience: str) -> None:
     tokens.chmod(0o755)
     secret = (folder / "jwt-secret").read_text().strip()
     now = datetime.datetime.now(datetime.UTC)
-    for subject, role in (("alice", "customer"), ("ops", "admin")):
+    for subject, role in (("alice", "customer"), ("ops", "operator")):
         claims = {
             "sub": subject,
             "roles": [role],

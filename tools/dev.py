@@ -87,7 +87,9 @@ def main() -> None:
         customer = mint_token(
             settings.auth, subject="customer-1", role="customer", email="customer-1@example.com"
         )
-        admin = mint_token(settings.auth, subject="admin-1", role="admin")
+        operator = mint_token(
+            settings.auth, subject="operator-1", role="operator", email="operator-1@example.com"
+        )
         addresses = {
             **stack.addresses(),
             **{f"metrics {name}": url for name, url in stack.metrics_urls.items()},
@@ -100,7 +102,7 @@ def main() -> None:
 {listing}
 
   customer token: {customer}
-  admin token:    {admin}
+  operator token: {operator}
 
   try: curl -s {stack.api_url}/products -H "Authorization: Bearer $TOKEN"
   A child that dies is restarted; Ctrl-C stops everything.

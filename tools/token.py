@@ -17,11 +17,14 @@ from pathlib import Path
 from config.settings import load_settings
 from devstack.tokens import mint_token
 
+# The API's default role names (config/api.py): least privilege, no role does it all.
+ROLES = ["customer", "support", "operator", "catalog-admin"]
+
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--sub", required=True, help="the customer or admin id")
-    parser.add_argument("--role", choices=["customer", "admin"], default="customer")
+    parser.add_argument("--sub", required=True, help="the customer's or staff member's id")
+    parser.add_argument("--role", choices=ROLES, default="customer")
     parser.add_argument("--email", help="the e-mail claim (default: <sub>@example.com)")
     parser.add_argument("--hours", type=float, default=12.0)
     parser.add_argument(

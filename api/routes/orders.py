@@ -1,4 +1,6 @@
-"""``/orders``: place (202 + saga), read, list, cancel, and the order's event timeline."""
+"""``/orders``: place (202 + saga), read, list, cancel, retry, refund, and the order's event
+timeline. Each route names the roles it lets in (api/deps.py); which orders a caller may
+touch is the service's check, and another customer's order answers 404."""
 
 from __future__ import annotations
 
@@ -7,8 +9,9 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Header, Query, Response, status
 
-from api.deps import AdminUser, CurrentUser, OrderServiceDep, RefundServiceDep
+from api.deps import OperatorUser, Orderer, OrderServiceDep, Reader, RefundServiceDep
 from api.problems import problem_responses
+from api.retry_schemas import RetryAccepted, RetryCreate
 from api.schemas import (
     CancelAccepted,
     CancelCreate,
@@ -59,12 +62,14 @@ IdempotencyKey = Annotated[
 )
 async def place_order(
     body: OrderCreate,
-    user: CurrentUser,
+    user: Orderer,
     orders: OrderServiceDep,
     response: Response,
     idempotency_key: IdempotencyKey = None,
 ) -> OrderPublic:
-    """Prices the items from the catalog and starts the order's saga (`OrderSaga`)."""
+    """Prices the items from the catalog and starts the order's saga (`OrderSaga`). Notices
+    go to the token's `email`; a different `email` in the body is refused (422) unless the
+    caller is an operator."""
     placed = await orders.place(user, body, idempotency_key)
     response.headers["Location"] = f"/orders/{placed.order.order_id}"
     if placed.replayed:
@@ -75,24 +80,29 @@ async def place_order(
 @router.get("", summary="List orders", responses=problem_responses(422))
 async def list_orders(
     *,
-    user: CurrentUser,
+    user: Reader,
     orders: OrderServiceDep,
     order_status: Annotated[OrderStatus | None, Query(alias="status")] = None,
     customer_id: Annotated[
         str | None,
-        Query(min_length=1, max_length=128, description="Admins only: one customer's orders."),
+        Query(
+            min_length=1,
+            max_length=128,
+            description="Support and operators: one customer's orders.",
+        ),
     ] = None,
     cursor: Annotated[str | None, Query(min_length=1, max_length=512)] = None,
     limit: Annotated[int, Query(ge=1, le=100)] = 20,
 ) -> OrdersPage:
-    """The caller's orders (an admin's: everyone's), newest first, a page at a time."""
+    """The caller's orders (support's and operators': everyone's), newest first, a page at a
+    time."""
     return await orders.list_orders(
         user, customer_id=customer_id, status=order_status, cursor=cursor, limit=limit
     )
 
 
 @router.get("/{order_id}", summary="Read an order", responses=problem_responses(404, 422, 503))
-async def get_order(order_id: uuid.UUID, user: CurrentUser, orders: OrderServiceDep) -> OrderPublic:
+async def get_order(order_id: uuid.UUID, user: Reader, orders: OrderServiceDep) -> OrderPublic:
     """Items, total, status, payment and notices; live from the saga until recorded."""
     return await orders.get(user, str(order_id))
 
@@ -108,12 +118,13 @@ async def get_order(order_id: uuid.UUID, user: CurrentUser, orders: OrderService
 )
 async def cancel_order(
     order_id: uuid.UUID,
-    user: CurrentUser,
+    user: Orderer,
     orders: OrderServiceDep,
     response: Response,
     body: CancelCreate | None = None,
 ) -> CancelAccepted:
-    """Asks the saga to cancel; refused (409) once it is confirming or finished."""
+    """Asks the saga to cancel (a customer its own order, an operator any); refused (409)
+    once it is confirming or finished."""
     reason = (body or CancelCreate()).reason
     accepted = await orders.cancel(user, str(order_id), reason)
     response.headers["Location"] = f"/orders/{order_id}"
@@ -123,7 +134,7 @@ async def cancel_order(
 @router.post(
     "/{order_id}/refund",
     status_code=status.HTTP_202_ACCEPTED,
-    summary="Refund a confirmed order (admins)",
+    summary="Refund a confirmed order (operators)",
     responses={
         202: {"description": "Accepted: the refund workflow `refund-<order_id>` runs."},
         **problem_responses(400, 404, 409, 422, 503),
@@ -132,13 +143,38 @@ async def cancel_order(
 async def refund_order(
     order_id: uuid.UUID,
     body: RefundCreate,
-    admin: AdminUser,
+    operator: OperatorUser,
     refunds: RefundServiceDep,
     response: Response,
 ) -> RefundAccepted:
     """Gives the money back (all, or the returned lines), puts the goods back in stock and
     tells the customer. Only CONFIRMED orders; one refund per order (409 otherwise)."""
-    accepted = await refunds.refund(admin, str(order_id), body)
+    accepted = await refunds.refund(operator, str(order_id), body)
+    response.headers["Location"] = f"/orders/{order_id}"
+    return accepted
+
+
+@router.post(
+    "/{order_id}/retry",
+    status_code=status.HTTP_202_ACCEPTED,
+    summary="Retry a parked order (operators)",
+    responses={
+        202: {"description": "Accepted: the parked step runs again."},
+        **problem_responses(400, 404, 409, 422, 503),
+    },
+)
+async def retry_order(
+    order_id: uuid.UUID,
+    operator: OperatorUser,
+    orders: OrderServiceDep,
+    response: Response,
+    body: RetryCreate | None = None,
+) -> RetryAccepted:
+    """Sends the saga's `retry` update with the caller's verified subject as the operator,
+    so the resumed order's event names who retried it. Refused (409) unless the order is
+    NEEDS_ATTENTION and waiting for a retry."""
+    note = (body or RetryCreate()).note
+    accepted = await orders.retry(operator, str(order_id), note)
     response.headers["Location"] = f"/orders/{order_id}"
     return accepted
 
@@ -148,8 +184,6 @@ async def refund_order(
     summary="The order's event timeline",
     responses=problem_responses(404, 422, 503),
 )
-async def order_events(
-    order_id: uuid.UUID, user: CurrentUser, orders: OrderServiceDep
-) -> OrderTimeline:
+async def order_events(order_id: uuid.UUID, user: Reader, orders: OrderServiceDep) -> OrderTimeline:
     """The order's domain events from the event store, oldest first (by version)."""
     return await orders.timeline(user, str(order_id))

@@ -1,4 +1,4 @@
-"""``/products``: the catalog with stock; admins create products and restock them."""
+"""``/products``: the catalog with stock; catalog admins create products and restock them."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, Path, Query, Response, status
 
 from api.auth import Principal
-from api.deps import AdminUser, ProductServiceDep, get_principal
+from api.deps import CatalogAdmin, ProductServiceDep, get_principal
 from api.problems import problem_responses
 from api.schemas import ProductCreate, ProductPublic, ProductsPage, StockUpdate
 
@@ -45,7 +45,7 @@ async def get_product(
 @router.post(
     "",
     status_code=status.HTTP_201_CREATED,
-    summary="Create a product (admin)",
+    summary="Create a product (catalog-admin)",
     responses={
         201: {
             "description": "Created.",
@@ -55,22 +55,22 @@ async def get_product(
     },
 )
 async def create_product(
-    body: ProductCreate, admin: AdminUser, products: ProductServiceDep, response: Response
+    body: ProductCreate, admin: CatalogAdmin, products: ProductServiceDep, response: Response
 ) -> ProductPublic:
     """A catalog entry with its price and opening stock."""
-    created = await products.create(body, admin.actor)
+    created = await products.create(body, admin.acting_as(admin.names.catalog_admin))
     response.headers["Location"] = f"/products/{created.id}"
     return created
 
 
 @router.put(
     "/{product_id}/stock",
-    summary="Restock a product or change its reorder policy (admin)",
+    summary="Restock a product or change its reorder policy (catalog-admin)",
     responses=problem_responses(400, 404, 409, 413, 422),
 )
 async def update_stock(
-    product_id: ProductIdPath, body: StockUpdate, admin: AdminUser, products: ProductServiceDep
+    product_id: ProductIdPath, body: StockUpdate, admin: CatalogAdmin, products: ProductServiceDep
 ) -> ProductPublic:
     """Adds delivered stock and/or sets the reorder point; records InventoryRestocked
-    with the admin as its actor."""
-    return await products.update_stock(product_id, body, admin.actor)
+    with the catalog admin as its actor."""
+    return await products.update_stock(product_id, body, admin.acting_as(admin.names.catalog_admin))

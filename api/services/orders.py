@@ -1,4 +1,4 @@
-"""Placing, reading, listing and cancelling orders: what the order routes call.
+"""Placing, reading, listing, cancelling and retrying orders: what the order routes call.
 
 Writes go through the saga (Temporal); reads come from the read model, with the saga
 answering for orders it has not recorded yet or whose record lags behind.
@@ -19,11 +19,15 @@ from api.auth import Principal
 from api.errors import (
     EmailRequiredError,
     InvalidCursorError,
+    InvalidField,
+    InvalidFieldsError,
     NotCancellableError,
     NotPermittedError,
+    NotRetryableError,
     OrderNotFoundError,
 )
 from api.metrics import count_order_placed
+from api.retry_schemas import RetryAccepted
 from api.schemas import (
     ActorPublic,
     CancelAccepted,
@@ -43,10 +47,15 @@ from api.services.order_views import (
     with_live_status,
 )
 from api.services.pricing import check_limits, price_order
-from api.services.workflows import CancelRefusedError, OrderWorkflows, SagaFinishedError
+from api.services.workflows import (
+    CancelRefusedError,
+    OrderWorkflows,
+    RetryRefusedError,
+    SagaFinishedError,
+)
 from config.settings import Settings
 from messages.queues import TaskQueues
-from messages.saga import OrderSagaInput, OrderSnapshot, PaymentInfo, SagaPolicy
+from messages.saga import OrderSagaInput, OrderSnapshot, PaymentInfo, RetryRequest, SagaPolicy
 from models.order_status import OrderStatus, is_terminal
 from persistence.database import is_unavailable
 from persistence.tables import utc_now
@@ -76,9 +85,7 @@ class OrderService:
 
     async def place(self, user: Principal, body: OrderCreate, key: str | None) -> Placed:
         check_limits(body, self._settings.api)
-        email = body.email or user.email
-        if email is None:
-            raise EmailRequiredError
+        email = notice_address(user, body.email)
         priced = await price_order(self._session, body, self._catalog)
         await self._session.commit()  # end any catalog read before the claim's writes
         order_id = str(uuid.uuid4())
@@ -96,7 +103,7 @@ class OrderService:
             lines=priced.lines,
             payment=PaymentInfo(method=body.payment.method, token=body.payment.token),
             placed_at=utc_now(),
-            placed_by=user.actor,
+            placed_by=user.actor_on(user.subject),
         )
         saga = OrderSagaInput(
             order=snapshot,
@@ -159,7 +166,7 @@ class OrderService:
         cursor: str | None,
         limit: int,
     ) -> OrdersPage:
-        if not user.is_admin:
+        if not user.reads_every_order:
             if customer_id not in (None, user.subject):
                 raise NotPermittedError("Customers can only list their own orders.")
             customer_id = user.subject
@@ -192,16 +199,40 @@ class OrderService:
             raise NotCancellableError(order_id, "it is already finished")
         if not user.may_see(facts.customer_id):
             raise OrderNotFoundError(order_id)
+        if not user.may_change(facts.customer_id):
+            raise NotPermittedError("Only operators cancel another customer's order.")
         if not facts.running:
             raise NotCancellableError(order_id, f"it is already {facts.status or 'finished'}")
+        actor = user.actor_on(facts.customer_id)
         try:
-            outcome = await self._workflows.request_cancel(order_id, reason, user.actor)
+            outcome = await self._workflows.request_cancel(order_id, reason, actor)
         except CancelRefusedError as exc:
             raise NotCancellableError(order_id, str(exc)) from exc
         except SagaFinishedError as exc:
             raise NotCancellableError(order_id, "it is already finished") from exc
         status = parse_status(outcome.status) or OrderStatus.PENDING
         return CancelAccepted(order_id=order_id, status=status, detail=outcome.detail)
+
+    async def retry(self, operator: Principal, order_id: str, note: str) -> RetryAccepted:
+        """The saga's ``retry`` update, naming the caller's verified subject as operator."""
+        facts = await self._workflows.describe(order_id)
+        if facts is None:
+            if await read_model.owner_of(self._session, order_id) is None:
+                raise OrderNotFoundError(order_id)
+            raise NotRetryableError(order_id, "it is already finished")
+        if not facts.running:
+            raise NotRetryableError(order_id, f"it is already {facts.status or 'finished'}")
+        request = RetryRequest(operator=operator.subject, note=note)
+        try:
+            outcome = await self._workflows.request_retry(order_id, request)
+        except RetryRefusedError as exc:
+            raise NotRetryableError(order_id, str(exc)) from exc
+        except SagaFinishedError as exc:
+            raise NotRetryableError(order_id, "it is already finished") from exc
+        step = outcome.step.value if outcome.step is not None else None
+        return RetryAccepted(
+            order_id=order_id, status=outcome.status, step=step, detail=outcome.detail
+        )
 
     async def timeline(self, user: Principal, order_id: str) -> OrderTimeline:
         owner = await read_model.owner_of(self._session, order_id)
@@ -227,3 +258,19 @@ class OrderService:
                 for event in events
             ],
         )
+
+
+def notice_address(user: Principal, asked: str | None) -> str:
+    """Where the order's notices go: the e-mail the identity provider verified for the
+    caller. Another address in the body would send a customer's notices (and what they
+    say about the order) anywhere, so only an operator may name one."""
+    if asked is None or user.is_operator:
+        address = asked or user.email
+    elif user.email is not None and asked.casefold() == user.email.casefold():
+        address = user.email
+    else:
+        why = "must be the e-mail of your token; only operators may send notices elsewhere"
+        raise InvalidFieldsError([InvalidField(("body", "email"), why, "email_not_verified")])
+    if address is None:
+        raise EmailRequiredError
+    return address

@@ -35,7 +35,9 @@ class RefundService:
         self._queues = queues
         self._workflows = OrderWorkflows(temporal, queues)
 
-    async def refund(self, admin: Principal, order_id: str, body: RefundCreate) -> RefundAccepted:
+    async def refund(
+        self, operator: Principal, order_id: str, body: RefundCreate
+    ) -> RefundAccepted:
         record = await read_model.find_order(self._session, order_id)
         await self._session.commit()
         if record is None:
@@ -55,7 +57,7 @@ class RefundService:
             lines=lines,
             amount=amount,
             reason=body.reason,
-            actor=admin.subject,
+            actor=operator.subject,
             queues=self._queues,
         )
         workflow_id = refund_workflow_id(order_id)
@@ -69,7 +71,7 @@ class RefundService:
                     task_queue=self._queues.orders,
                     static_summary=f"Refund of order {order_id}: {items} items, "
                     f"{amount} {saga.order.currency}",
-                    static_details=f"**Reason** {body.reason}\n\n**By** `{admin.subject}`",
+                    static_details=f"**Reason** {body.reason}\n\n**By** `{operator.subject}`",
                     # One refund per order; a run that failed or was terminated may be redone.
                     id_reuse_policy=WorkflowIDReusePolicy.ALLOW_DUPLICATE_FAILED_ONLY,
                     id_conflict_policy=WorkflowIDConflictPolicy.FAIL,

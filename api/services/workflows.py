@@ -1,4 +1,5 @@
-"""The API's side of the saga on Temporal: start it, describe it, query it, cancel it.
+"""The API's side of the saga on Temporal: start it, describe it, query it, cancel it,
+retry it.
 
 Every call carries a deadline, so an unreachable Temporal or a saga without workers
 turns into a clear 503 or a fallback instead of a hanging request.
@@ -26,7 +27,14 @@ from temporalio.service import RPCError, RPCStatusCode
 from api.errors import DependencyUnavailableError
 from messages import errors
 from messages.queues import TaskQueues, order_workflow_id
-from messages.saga import CancelOutcome, CancelRequest, OrderSagaInput, SagaStatus
+from messages.saga import (
+    CancelOutcome,
+    CancelRequest,
+    OrderSagaInput,
+    RetryOutcome,
+    RetryRequest,
+    SagaStatus,
+)
 from messages.search_attributes import CUSTOMER_ID, ORDER_STATUS, ORDER_TOTAL
 from models.actor import Actor
 from models.order_status import OrderStatus
@@ -43,8 +51,12 @@ class CancelRefusedError(Exception):
     """The saga refused the cancel (it is confirming or already finished)."""
 
 
+class RetryRefusedError(Exception):
+    """The saga's validator refused the retry: the order waits for none."""
+
+
 class SagaFinishedError(Exception):
-    """The saga is no longer running, so it cannot take a cancel."""
+    """The saga is no longer running, so it cannot take a cancel or a retry."""
 
 
 @dataclass(frozen=True)
@@ -183,4 +195,25 @@ class OrderWorkflows:
             raise TypeError(f"request_cancel answered {type(outcome).__name__}")
         if not outcome.accepted:
             raise CancelRefusedError(outcome.detail)
+        return outcome
+
+    async def request_retry(self, order_id: str, request: RetryRequest) -> RetryOutcome:
+        """The saga's ``retry`` update (the one the Web UI and the CLI send)."""
+        handle = self._client.get_workflow_handle(order_workflow_id(order_id))
+        try:
+            with temporal_errors():
+                outcome = await handle.execute_update(
+                    OrderSaga.retry_update, request, rpc_timeout=UPDATE_TIMEOUT
+                )
+        except WorkflowUpdateFailedError as exc:
+            cause = exc.cause
+            if isinstance(cause, ApplicationError) and cause.type == errors.RETRY_REFUSED:
+                raise RetryRefusedError(cause.message) from exc
+            raise
+        except WorkflowUpdateRPCTimeoutOrCancelledError as exc:
+            raise unavailable() from exc
+        except RPCError as exc:
+            raise SagaFinishedError(order_id) from exc  # NOT_FOUND: it closed meanwhile
+        if not isinstance(outcome, RetryOutcome):
+            raise TypeError(f"retry answered {type(outcome).__name__}")
         return outcome

@@ -141,7 +141,7 @@ async def settle(api: Api, order_ids: list[str], faulted_at: float, within: floa
         for order_id in order_ids:
             if order_id in statuses:
                 continue
-            response = await api.http.get(f"/orders/{order_id}", headers=api.auth("admin", "admin"))
+            response = await api.http.get(f"/orders/{order_id}", headers=api.auth("ops", "support"))
             if response.status_code == 200 and response.json()["status"] in TERMINAL:
                 statuses[order_id] = response.json()["status"]
                 last_terminal = time.monotonic()

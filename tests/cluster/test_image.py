@@ -5,7 +5,7 @@ and securityContext of the chart's rendered pods (values-demo.yaml: production w
 demo allowance), against this session's two-node Temporal cluster (mTLS), a real
 PostgreSQL and Kafka. An order placed through the containerised API is CONFIRMED and its
 event reaches Kafka; each pod's probes answer as the kubelet asks them; the codec server
-decodes for an admin only. The image's own default environment refuses to start.
+decodes for an operator only. The image's own default environment refuses to start.
 
 The image is built by ``devstack.image`` (``.ci/run`` builds it beforehand, so here it is
 found by its tag); the rendered pods become ``podman run`` arguments (tests/deploy/pods.py),
@@ -276,10 +276,10 @@ def test_every_pod_answers_its_readiness_and_liveness_probes(deployment: Deploym
         assert ready.status_code == 200, (queue, ready.text)
 
 
-def test_the_codec_server_decodes_for_an_admin_only(deployment: Deployment) -> None:
+def test_the_codec_server_decodes_for_an_operator_only(deployment: Deployment) -> None:
     """The codec Deployment (off the public API, whose /codec is not served) answers
     /healthz, refuses a caller without a token (401) or with a customer's (403), and
-    round-trips a payload with the Secret's active key for an admin."""
+    round-trips a payload with the Secret's active key for an operator."""
     codec = deployment.url("codec", "codec")
     assert httpx.get(f"{codec}/healthz", timeout=5).status_code == 200
 
@@ -294,14 +294,14 @@ def test_the_codec_server_decodes_for_an_admin_only(deployment: Deployment) -> N
     )
     assert nobody.status_code == 401
     assert customer.status_code == 403
-    admin = auth("ops-admin", "admin")
-    encoded = httpx.post(f"{codec}/codec/encode", json=clear, headers=admin, timeout=10)
+    operator = auth("ops-olga", "operator")
+    encoded = httpx.post(f"{codec}/codec/encode", json=clear, headers=operator, timeout=10)
     assert encoded.status_code == 200, encoded.text
     [sealed] = encoded.json()["payloads"]
     assert base64.b64decode(sealed["metadata"]["encoding"]) == ENCODING
     active = json.loads(deployment.pods["codec"].spec.env["ORDERS_TEMPORAL__CODEC__KEYS"])
     assert base64.b64decode(sealed["metadata"][KEY_ID]).decode() in active
-    decoded = httpx.post(f"{codec}/codec/decode", json=encoded.json(), headers=admin, timeout=10)
+    decoded = httpx.post(f"{codec}/codec/decode", json=encoded.json(), headers=operator, timeout=10)
     assert decoded.status_code == 200, decoded.text
     assert decoded.json() == clear
     public = httpx.post(f"{deployment.url('api', 'http')}/codec/decode", json=clear, timeout=10)

@@ -188,13 +188,13 @@ async def test_the_token_tool_mints_rs256_for_the_local_issuer(
     issuer and audience, and an e-mail claim by default; the API configured for that
     issuer (as `make dev ARGS=--production` configures it) accepts it."""
     token = token_tool(
-        ["--sub", "bob", "--role", "admin", "--issuer-key", str(issuer.key_path)],
+        ["--sub", "bob", "--role", "operator", "--issuer-key", str(issuer.key_path)],
         issuer.settings_env(),
     )
     assert jwt.get_unverified_header(token)["alg"] == "RS256"
     settings = settings_from(monkeypatch, issuer.settings_env())
     principal = await TokenVerifier(settings.auth).verify(token)
-    assert (principal.subject, principal.is_admin) == ("bob", True)
+    assert (principal.subject, principal.is_operator) == ("bob", True)
     assert principal.email == "bob@example.com"
 
 

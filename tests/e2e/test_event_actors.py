@@ -49,30 +49,31 @@ async def test_placing_records_the_customer_and_the_sagas_steps_the_system(api: 
         assert actors[decided_by_the_saga] == SYSTEM, decided_by_the_saga
 
 
-async def test_an_admins_cancel_and_restock_record_the_admin(
+async def test_an_operators_cancel_and_a_catalog_admins_restock_record_them_in_their_roles(
     pg_url: str, temporal_settings: TemporalSettings, temporal_client: Client
 ) -> None:
-    """The admin who cancels a customer's order is its OrderCancelled's actor, not the
-    customer; the compensations stay the saga's. A restock names the admin too."""
+    """The operator who cancels a customer's order is its OrderCancelled's actor, not the
+    customer; the compensations stay the saga's. A restock names the catalog admin."""
     async with running_api(pg_url, temporal_settings, temporal_client, 1000) as slow:
-        admin = slow.auth("root", role=slow.settings.auth.admin_role)
+        operator = slow.auth("root", role=slow.settings.auth.operator_role)
+        catalog_admin = slow.auth("cat", role=slow.settings.auth.catalog_admin_role)
         order_id = (await slow.place("alice")).json()["order_id"]
         await _until_charging(slow)
-        cancel = await slow.http.post(f"/orders/{order_id}/cancel", headers=admin)
+        cancel = await slow.http.post(f"/orders/{order_id}/cancel", headers=operator)
         assert cancel.status_code == 202, cancel.text
         assert (await slow.wait_for(order_id, "alice", TERMINAL))["status"] == "CANCELLED"
         actors = _actors(await _timeline(slow, order_id, "alice"))
         assert actors["OrderCreated"] == {"kind": "user", "subject": "alice", "role": "customer"}
-        assert actors["OrderCancelled"] == {"kind": "user", "subject": "root", "role": "admin"}
+        assert actors["OrderCancelled"] == {"kind": "user", "subject": "root", "role": "operator"}
         assert actors["InventoryReleased"] == SYSTEM
 
         restock = await slow.http.put(
-            "/products/sku-mug/stock", json={"add_quantity": 5}, headers=admin
+            "/products/sku-mug/stock", json={"add_quantity": 5}, headers=catalog_admin
         )
         assert restock.status_code == 200, restock.text
         async with slow.sessions() as session:
             [restocked] = await load_timeline(session, "sku-mug")
-        assert restocked.actor == {"kind": "user", "subject": "root", "role": "admin"}
+        assert restocked.actor == {"kind": "user", "subject": "cat", "role": "catalog-admin"}
 
 
 async def test_a_cli_cancel_records_the_operator_its_input_declares(

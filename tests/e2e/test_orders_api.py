@@ -250,9 +250,9 @@ async def test_readiness_reports_dependencies_and_the_outbox_backlog(api: Api) -
     assert ready["outbox"]["oldest_age_seconds"] >= 0
 
 
-async def test_admins_create_and_restock_products_with_an_event(api: Api) -> None:
+async def test_catalog_admins_create_and_restock_products_with_an_event(api: Api) -> None:
     """A restock writes the stock change and InventoryRestocked in one transaction."""
-    admin = api.auth("root", role=api.settings.auth.admin_role)
+    admin = api.auth("root", role=api.settings.auth.catalog_admin_role)
     product = {"id": "sku-kettle", "name": "Kettle", "unit_price": "54.00", "currency": "EUR"}
     created = await api.http.post("/products", json=product | {"initial_stock": 5}, headers=admin)
     assert created.status_code == 201

@@ -27,7 +27,7 @@ from tests.integration.outbox_helpers import (
     wait_until_published,
 )
 
-ADMIN = "ops-alice"
+OPERATOR = "ops-alice"
 
 
 async def confirmed_order(api: Api, subject: str, items: list[dict[str, Any]]) -> str:
@@ -49,7 +49,7 @@ async def refund(api: Api, order_id: str, **body: Any) -> Any:
     return await api.http.post(
         f"/orders/{order_id}/refund",
         json={"reason": "returned by the customer", **body},
-        headers=api.auth(ADMIN, "admin"),
+        headers=api.auth(OPERATOR, "operator"),
     )
 
 
@@ -88,7 +88,7 @@ async def test_a_refund_gives_the_money_back_once_and_the_stock_back(
     assert {"PaymentRefunded", "InventoryReturned"} <= set(types)
     timeline = await api.http.get(f"/orders/{order_id}/events", headers=api.auth("cust-1"))
     refunded = [e for e in timeline.json()["events"] if e["event_type"] == "OrderRefunded"]
-    assert refunded[0]["data"]["actor"] == ADMIN
+    assert refunded[0]["data"]["actor"] == OPERATOR
     assert refunded[0]["data"]["refund_reference"] == charge.refund_reference
 
     again = await refund(api, order_id)

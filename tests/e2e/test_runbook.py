@@ -99,7 +99,7 @@ async def test_every_command_of_the_runbook_works(
                 "PATH": f"{temporal_cli().parent}:{os.environ['PATH']}",
                 "TEMPORAL_ADDRESS": own_temporal.address,
                 "API": base,
-                "ADMIN_TOKEN": api.auth("ops-alice", "admin")["Authorization"].split()[1],
+                "OPERATOR_TOKEN": api.auth("ops-alice", "operator")["Authorization"].split()[1],
             }
             values = {"order_id": one, "other_order_id": other, "confirmed_order_id": confirmed}
             outputs: list[str] = []

@@ -21,7 +21,7 @@ from persistence.tables import InventoryRow, ProductRow
 
 pytestmark = pytest.mark.integration
 
-ADMIN = Actor(kind="user", subject="root", role="admin")
+ADMIN = Actor(kind="user", subject="root", role="catalog-admin")
 
 
 @pytest.fixture(params=["postgresql", "sqlite"])

@@ -77,9 +77,9 @@ def codec_process(tmp_path: Path) -> Iterator[str]:
         proc.wait(timeout=30)
 
 
-async def test_the_codec_process_decodes_for_admins_on_its_own_port(codec_process: str) -> None:
+async def test_the_codec_process_decodes_for_operators_on_its_own_port(codec_process: str) -> None:
     """What the workers encrypted with the key decodes through the codec process for an
-    admin; a customer gets 403 and no token 401 (not dev: no loopback exception)."""
+    operator; a customer gets 403 and no token 401 (not dev: no loopback exception)."""
     codec = EncryptionCodec.from_settings(
         Settings(
             temporal={"codec": {"keys": {KEY_ID: KEY}, "active_key_id": KEY_ID}}
@@ -88,10 +88,10 @@ async def test_the_codec_process_decodes_for_admins_on_its_own_port(codec_proces
     plain = Payload(metadata={"encoding": b"json/plain"}, data=b'{"token":"tok_codecProc"}')
     [sealed] = await codec.encode([plain])
     body = json_format.MessageToDict(Payloads(payloads=[sealed]))
-    admin = {"Authorization": f"Bearer {mint_token(AUTH, 'ops', 'admin')}"}
+    operator = {"Authorization": f"Bearer {mint_token(AUTH, 'ops', 'operator')}"}
     customer = {"Authorization": f"Bearer {mint_token(AUTH, 'alice', 'customer')}"}
     async with httpx.AsyncClient(base_url=codec_process, timeout=10) as http:
-        decoded = await http.post("/codec/decode", json=body, headers=admin)
+        decoded = await http.post("/codec/decode", json=body, headers=operator)
         refused = await http.post("/codec/decode", json=body, headers=customer)
         anonymous = await http.post("/codec/decode", json=body)
     assert decoded.status_code == 200, decoded.text

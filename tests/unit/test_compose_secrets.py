@@ -58,10 +58,10 @@ async def test_the_exported_variables_give_a_working_codec_and_verifiable_tokens
             jwt_secret=variables["ORDERS_AUTH__JWT_SECRET"], issuer=ISSUER, audience=AUDIENCE
         )
     )
-    admin = await verifier.verify((tmp_path / "tokens" / "admin.jwt").read_text().strip())
+    operator = await verifier.verify((tmp_path / "tokens" / "operator.jwt").read_text().strip())
     customer = await verifier.verify((tmp_path / "tokens" / "customer.jwt").read_text().strip())
-    assert admin.is_admin
-    assert not customer.is_admin
+    assert operator.is_operator
+    assert not customer.is_operator
 
 
 def test_the_certificates_make_an_mtls_handshake_on_the_servers_name(tmp_path: Path) -> None:

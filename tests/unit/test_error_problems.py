@@ -16,6 +16,7 @@ def _every_error() -> list[errors.ServiceError]:
     return [
         errors.OrderNotFoundError("o-1"),
         errors.NotCancellableError("o-1", "it is already finished"),
+        errors.NotRetryableError("o-1", "the order is PENDING, not waiting for a retry"),
         errors.RefundRefusedError("o-1", "it is PAID, not CONFIRMED"),
         errors.RefundLinesError("o-1", "sku-a", 1, 2),
         errors.EmailRequiredError(),
@@ -62,6 +63,12 @@ def test_every_service_error_has_a_problem_of_its_own() -> None:
             409,
             "/problems/cancel-refused",
             "Order o-1 cannot be cancelled: it is already finished.",
+        ),
+        (
+            errors.NotRetryableError("o-1", "the order is PENDING, not waiting for a retry"),
+            409,
+            "/problems/retry-refused",
+            "Order o-1 cannot be retried: the order is PENDING, not waiting for a retry.",
         ),
         (
             errors.RefundLinesError("o-1", "sku-a", 1, 2),

@@ -14,7 +14,7 @@ from outbox.cloudevents import from_message, to_message
 from persistence.event_store import actor_document, actor_of
 from persistence.tables import EventRow
 
-ADMIN = Actor(kind="user", subject="root", role="admin")
+OPERATOR = Actor(kind="user", subject="root", role="operator")
 
 
 def _row(actor: Actor | None) -> EventRow:
@@ -42,7 +42,7 @@ def _received(row: EventRow) -> Message:
     )
 
 
-@pytest.mark.parametrize("actor", [ADMIN, SYSTEM, operator("ops-anna")])
+@pytest.mark.parametrize("actor", [OPERATOR, SYSTEM, operator("ops-anna")])
 def test_the_actor_round_trips_through_the_store_and_the_wire(actor: Actor) -> None:
     """Column document -> Actor -> ce_actor* headers -> ReceivedEvent.actor, unchanged."""
     row = _row(actor)
@@ -52,11 +52,11 @@ def test_the_actor_round_trips_through_the_store_and_the_wire(actor: Actor) -> N
 
 def test_headers_name_kind_subject_and_role_only_when_there_is_one() -> None:
     """ce_actorkind and ce_actor always; ce_actorrole only for an actor with a role."""
-    admin = dict(to_message(_row(ADMIN), "order-events", "/o").headers)
-    assert (admin["ce_actorkind"], admin["ce_actor"], admin["ce_actorrole"]) == (
+    user = dict(to_message(_row(OPERATOR), "order-events", "/o").headers)
+    assert (user["ce_actorkind"], user["ce_actor"], user["ce_actorrole"]) == (
         b"user",
         b"root",
-        b"admin",
+        b"operator",
     )
     system = dict(to_message(_row(SYSTEM), "order-events", "/o").headers)
     assert "ce_actorrole" not in system
