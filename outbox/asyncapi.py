@@ -45,7 +45,7 @@ _TOPIC_DESCRIPTIONS: Final = {
 SUMMARIES: Final = {
     "OrderCreated": "An order was recorded, its items priced from the catalog.",
     "OrderConfirmed": "The saga completed: stock reserved, payment taken, customer notified.",
-    "OrderCancelled": "The order was cancelled by a customer, an admin or an operator.",
+    "OrderCancelled": "The order was cancelled by its customer or an operator.",
     "OrderRejected": "The order could not be fulfilled, e.g. out of stock.",
     "InventoryReserved": "Stock was reserved for the order's items.",
     "InventoryReservationFailed": "Not enough stock for one of the order's products.",
@@ -62,7 +62,7 @@ SUMMARIES: Final = {
     "OrderRetried": "An operator sent a parked order back to its step with a fresh budget.",
     "PaymentActionRequired": "The provider waits for the customer (3-D Secure, a wallet, a "
     "bank redirect).",
-    "OrderRefunded": "An admin refunded a confirmed order after the sale, in full or in part.",
+    "OrderRefunded": "An operator refunded a confirmed order after the sale, in full or in part.",
     "InventoryReturned": "Returned items of a refunded order went back into stock.",
 }
 
@@ -94,7 +94,7 @@ def _headers(cls: type[DomainEvent]) -> dict[str, Any]:
                 enum=["user", "operator", "system"],
             ),
             f"ce_{ACTOR}": _header("The actor's subject: user id, operator name, order-saga."),
-            f"ce_{ACTOR_ROLE}": _header("The role a user acted in (customer, admin)."),
+            f"ce_{ACTOR_ROLE}": _header("The role a user acted in (customer, operator, catalog-admin)."),
         },
     }
 
