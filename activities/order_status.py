@@ -54,8 +54,11 @@ class OrderStatusActivities(contract.OrderStatusRecords):
                             f"order {order.id}: {refused}", errors.ILLEGAL_TRANSITION
                         ) from refused
                     # The envelope says who decided, as for every other event (models/actor.py):
-                    # the saga parks an order; an operator declared in the retry's input resumes.
-                    actor = SYSTEM if arg.actor == "system" else operator(arg.actor)
+                    # the saga parks an order; an operator resumes it, verified when the retry
+                    # came through the API, else as declared in the retry's input.
+                    actor = arg.verified_actor or (
+                        SYSTEM if arg.actor == "system" else operator(arg.actor)
+                    )
                     batch.add_events([event], utc_now(), actor=actor)
                 elif not new:
                     return OrderStatusResult(order_id=order.id, status=order.status.value)

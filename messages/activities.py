@@ -79,6 +79,9 @@ class RecordOrderStatusInput(BaseModel):
     reason: str | None = None
     actor: str = "system"
     note: str = ""
+    # A retry sent through the API: who sent it, from a verified token (then ``actor`` is
+    # its subject). None: ``actor`` is the system or a name declared in the retry's input.
+    verified_actor: Actor | None = None
 
 
 class RefundPaymentInput(BaseModel):

@@ -100,10 +100,14 @@ class CancelRequest(BaseModel):
 
 class RetryRequest(BaseModel):
     """An operator's retry of a parked order, typeable in the Web UI and the CLI:
-    ``--input '{"operator": "alice", "note": "provider back"}'`` or no input at all."""
+    ``--input '{"operator": "alice", "note": "provider back"}'`` or no input at all.
+
+    There ``operator`` is declared, not verified. ``POST /orders/{id}/retry`` sets ``actor``
+    from the caller's verified token (and ``operator`` to its subject)."""
 
     operator: str = "operator"
     note: str = ""
+    actor: Actor | None = None
 
 
 class RetryOutcome(BaseModel):

@@ -94,7 +94,9 @@ def _headers(cls: type[DomainEvent]) -> dict[str, Any]:
                 enum=["user", "operator", "system"],
             ),
             f"ce_{ACTOR}": _header("The actor's subject: user id, operator name, order-saga."),
-            f"ce_{ACTOR_ROLE}": _header("The role a user acted in (customer, operator, catalog-admin)."),
+            f"ce_{ACTOR_ROLE}": _header(
+                "The role a user acted in (customer, operator, catalog-admin)."
+            ),
         },
     }
 

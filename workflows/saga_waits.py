@@ -21,6 +21,7 @@ with workflow.unsafe.imports_passed_through():
     from messages.contract import OrderStatusRecords, Payments
     from messages.saga import RetryRequest, Step
     from messages.search_attributes import NEEDS_ATTENTION_SINCE, ORDER_STATUS
+    from models.actor import Actor
     from models.order_status import OrderStatus, transition
 
 # Our workflow code is imported under the sandbox, never passed through: its calls are guarded.
@@ -121,7 +122,13 @@ async def _park(state: SagaState, step: Step, reason: str) -> str:
     # again (its activities refuse an order the row still shows parked), so this record
     # is retried until it lands, not given up on like the park's.
     await _record_status(
-        state, left, step, actor=retry.operator, note=retry.note, policy=MUST_COMPLETE
+        state,
+        left,
+        step,
+        actor=retry.operator,
+        verified_actor=retry.actor,
+        note=retry.note,
+        policy=MUST_COMPLETE,
     )
     return _RETRY
 
@@ -133,6 +140,7 @@ async def _record_status(
     *,
     reason: str | None = None,
     actor: str = "system",
+    verified_actor: Actor | None = None,
     note: str = "",
     policy: StepPolicy = BEST_EFFORT,
 ) -> None:
@@ -148,6 +156,7 @@ async def _record_status(
                 reason=reason,
                 actor=actor,
                 note=note,
+                verified_actor=verified_actor,
             ),
             state.queues.notifications,
             policy,

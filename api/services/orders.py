@@ -222,7 +222,8 @@ class OrderService:
             raise NotRetryableError(order_id, "it is already finished")
         if not facts.running:
             raise NotRetryableError(order_id, f"it is already {facts.status or 'finished'}")
-        request = RetryRequest(operator=operator.subject, note=note)
+        actor = operator.acting_as(operator.names.operator)
+        request = RetryRequest(operator=operator.subject, note=note, actor=actor)
         try:
             outcome = await self._workflows.request_retry(order_id, request)
         except RetryRefusedError as exc:

@@ -180,8 +180,8 @@ async def test_an_operators_retry_names_the_verified_subject_and_a_second_is_409
     async with api.sessions() as session:
         events = await load_timeline(session, order_id)
     [resumed] = [event for event in events if event.event_type == "OrderRetried"]
-    assert resumed.actor is not None
-    assert resumed.actor["subject"] == "olga"
+    # Verified: a user acting as operator, not a name declared in a signal's input.
+    assert resumed.actor == {"kind": "user", "subject": "olga", "role": "operator"}
 
 
 async def notices_address(client: Client, order_id: str) -> str:
