@@ -74,7 +74,9 @@ class OrderCreate(BaseModel):
     )
     payment: PaymentCreate
     email: Email | None = Field(
-        default=None, description="Where notices go; defaults to the token's email claim."
+        default=None,
+        description="Where notices go: the token's email claim. Another address is refused "
+        "(422) unless the caller is an operator.",
     )
 
 
