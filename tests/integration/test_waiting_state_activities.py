@@ -18,6 +18,8 @@ from messages.activities import (
     RefundPaymentInput,
 )
 from messages.saga import OrderSnapshot
+from models.actor import Actor
+from persistence.event_store import actor_of, load_timeline
 from tests.integration.saga_data import Sessions, event_types, order_of
 from tests.integration.test_payment_activities import charge_of, key_of, payment_row, reserved_order
 
@@ -200,6 +202,37 @@ async def test_a_parked_order_is_recorded_once_and_retried_by_its_operator(
     assert resumed.status == "RESERVED"
     assert timeline.count("OrderNeedsAttention") == 1
     assert timeline[-1] == "OrderRetried"
+
+
+@pytest.mark.parametrize(
+    ("verified", "recorded"),
+    [
+        # The API's retry: the caller's verified token, acting as operator.
+        (
+            Actor(kind="user", subject="olga", role="operator"),
+            Actor(kind="user", subject="olga", role="operator"),
+        ),
+        # The CLI's or the Web UI's: the name the input declares, unverified.
+        (None, Actor(kind="operator", subject="olga")),
+    ],
+)
+async def test_a_retry_records_its_operator_verified_or_as_declared(
+    pg_sessions: Sessions, verified: Actor | None, recorded: Actor
+) -> None:
+    order = await reserved_order(pg_sessions)
+    statuses = OrderStatusActivities(pg_sessions)
+    await statuses.record_order_status(
+        RecordOrderStatusInput(order=order, status="NEEDS_ATTENTION", step="charge")
+    )
+    await statuses.record_order_status(
+        RecordOrderStatusInput(
+            order=order, status="RESERVED", step="charge", actor="olga", verified_actor=verified
+        )
+    )
+    async with pg_sessions() as session:
+        events = await load_timeline(session, order.order_id)
+    assert events[-1].event_type == "OrderRetried"
+    assert actor_of(events[-1]) == recorded
 
 
 async def test_an_order_no_step_could_record_is_recorded_when_parked(
