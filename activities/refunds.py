@@ -44,9 +44,6 @@ __all__ = ["RefundPayments", "StockReturns"]
 
 log = logging.getLogger(__name__)
 
-# The role refunds are asked in (ORDERS_AUTH__OPERATOR_ROLE's default): the refund's input
-# carries the verified subject only.
-OPERATOR_ROLE = "operator"
 _REFUNDED = OrderRefunded.__name__
 _RETURNED = InventoryReturned.__name__
 
@@ -121,7 +118,7 @@ class RefundPayments(contract.RefundPayments):
                 orders.update_status(batch, order)
                 # The operator who asked, through a verified token (POST /orders/{id}/refund,
                 # which only the operator role may call).
-                asker = Actor(kind="user", subject=arg.actor, role=OPERATOR_ROLE)
+                asker = Actor(kind="user", subject=arg.actor, role=arg.actor_role)
                 batch.add_events(events, utc_now(), actor=asker)
                 await batch.send()
             log.info("order %s refunded %s (%s)", arg.order_id, amount, charge.refund_reference)

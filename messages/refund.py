@@ -31,7 +31,10 @@ class RefundOrderInput(BaseModel):
     lines: list[RefundLine]
     amount: Decimal
     reason: str
+    # Who asked: the subject of a verified token, and the role it asked in (None in
+    # refunds started before the role was carried).
     actor: str
+    actor_role: str | None = None
     queues: TaskQueues = Field(default_factory=TaskQueues)
 
 
@@ -42,6 +45,7 @@ class RefundMoneyInput(BaseModel):
     lines: list[RefundLine]
     reason: str
     actor: str
+    actor_role: str | None = None
 
 
 class RefundMoneyResult(BaseModel):

@@ -75,6 +75,7 @@ class RefundWorkflow:
                 lines=refund.lines,
                 reason=refund.reason,
                 actor=refund.actor,
+                actor_role=refund.actor_role,
             ),
             queues.payments,
             MUST_COMPLETE,

@@ -58,6 +58,7 @@ class RefundService:
             amount=amount,
             reason=body.reason,
             actor=operator.subject,
+            actor_role=operator.names.operator,
             queues=self._queues,
         )
         workflow_id = refund_workflow_id(order_id)

@@ -89,6 +89,8 @@ async def test_a_refund_gives_the_money_back_once_and_the_stock_back(
     timeline = await api.http.get(f"/orders/{order_id}/events", headers=api.auth("cust-1"))
     refunded = [e for e in timeline.json()["events"] if e["event_type"] == "OrderRefunded"]
     assert refunded[0]["data"]["actor"] == OPERATOR
+    # The envelope: the verified subject, in the role it asked in.
+    assert refunded[0]["actor"] == {"kind": "user", "subject": OPERATOR, "role": "operator"}
     assert refunded[0]["data"]["refund_reference"] == charge.refund_reference
 
     again = await refund(api, order_id)

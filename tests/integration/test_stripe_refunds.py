@@ -51,7 +51,7 @@ def refund_of(order: OrderSnapshot, amount: str) -> RefundMoneyInput:
         currency="EUR",
         lines=[RefundLine(product_id=line.product_id, quantity=1)],
         reason="returned",
-        actor="admin-1",
+        actor="ops-1",
     )
 
 
