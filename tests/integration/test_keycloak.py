@@ -1,0 +1,175 @@
+"""Keycloak as the identity provider, on the real server the devstack starts: the tokens its
+realm ``orders`` issues to each demo user, a service client, a disabled user and another
+realm, and the API's token verifier against its JWKS."""
+
+from __future__ import annotations
+
+import uuid
+from typing import Any
+
+import jwt
+import pytest
+
+from api.auth import TokenVerifier
+from api.problems import ProblemError
+from config.api import AuthSettings
+from devstack.keycloak import Keycloak
+from devstack.keycloak_client import TokenRefusedError
+from devstack.keycloak_realm import (
+    API_AUDIENCE,
+    AUTOMATION_CLIENT,
+    CLI_CLIENT,
+    DemoUser,
+    demo_users,
+)
+
+pytestmark = pytest.mark.integration
+
+PROJECT_ROLES = {"customer", "support", "operator", "catalog-admin"}
+# The realm file's access token lifespan: a disabled user keeps a token at most this long.
+MAX_LIFESPAN_SECONDS = 300
+
+
+def verified_claims(keycloak: Keycloak, token: str) -> dict[str, Any]:
+    """The token's claims once its signature (realm JWKS), issuer and audience verify."""
+    key = jwt.PyJWKClient(keycloak.jwks_url).get_signing_key_from_jwt(token).key
+    claims: dict[str, Any] = jwt.decode(
+        token, key, algorithms=["RS256"], audience=API_AUDIENCE, issuer=keycloak.issuer
+    )
+    return claims
+
+
+def audiences(claims: dict[str, Any]) -> set[str]:
+    aud = claims["aud"]
+    return {aud} if isinstance(aud, str) else set(aud)
+
+
+def api_verifier(keycloak: Keycloak) -> TokenVerifier:
+    return TokenVerifier(
+        AuthSettings(jwks_url=keycloak.jwks_url, issuer=keycloak.issuer, audience=API_AUDIENCE)
+    )
+
+
+@pytest.mark.parametrize("user", demo_users(), ids=lambda user: user.username)
+def test_each_demo_user_gets_a_token_with_exactly_its_roles_the_api_audience_and_its_email(
+    keycloak: Keycloak, user: DemoUser
+) -> None:
+    claims = verified_claims(keycloak, keycloak.access_token(user.username, user.password))
+
+    assert claims["iss"] == f"http://127.0.0.1:{keycloak.port}/realms/orders"
+    assert API_AUDIENCE in audiences(claims)
+    assert set(claims["realm_access"]["roles"]) & PROJECT_ROLES == set(user.roles)
+    assert claims["email"] == user.email
+    assert claims["azp"] == CLI_CLIENT
+    assert 0 < claims["exp"] - claims["iat"] <= MAX_LIFESPAN_SECONDS
+
+
+def test_the_demo_users_cover_each_project_role_once(keycloak: Keycloak) -> None:
+    roles = [role for user in demo_users() for role in user.roles]
+
+    assert sorted(roles) == sorted(PROJECT_ROLES)
+
+
+def test_a_wrong_password_gets_no_token(keycloak: Keycloak) -> None:
+    user = demo_users()[0]
+
+    with pytest.raises(TokenRefusedError) as refused:
+        keycloak.access_token(user.username, user.password + "-wrong")
+
+    assert refused.value.error == "invalid_grant"
+
+
+def test_the_automation_client_gets_a_read_only_token_without_a_person(
+    keycloak: Keycloak,
+) -> None:
+    answer = keycloak.client_credentials_grant()
+    claims = verified_claims(keycloak, answer["access_token"])
+
+    assert claims["azp"] == AUTOMATION_CLIENT
+    assert set(claims["realm_access"]["roles"]) & PROJECT_ROLES == {"support"}
+    assert "email" not in claims
+
+
+async def test_the_api_verifier_accepts_a_keycloak_token_with_its_subject_and_email(
+    keycloak: Keycloak,
+) -> None:
+    user = next(user for user in demo_users() if "customer" in user.roles)
+    token = keycloak.access_token(user.username, user.password)
+
+    principal = await api_verifier(keycloak).verify(token)
+
+    # Roles are not asserted here: the verifier's reading of realm_access is its own change.
+    assert principal.subject == verified_claims(keycloak, token)["sub"]
+    assert principal.email == user.email
+
+
+async def test_a_disabled_user_gets_no_new_token_and_the_last_one_expires_within_minutes(
+    keycloak: Keycloak,
+) -> None:
+    name = f"gone-{uuid.uuid4().hex[:8]}"
+    user = DemoUser(name, "leaving-soon", f"{name}@example.com", ("customer",))
+    keycloak.create_user(user)
+    last = verified_claims(keycloak, keycloak.access_token(user.username, user.password))
+
+    keycloak.set_user_enabled(user.username, enabled=False)
+
+    with pytest.raises(TokenRefusedError) as refused:
+        keycloak.access_token(user.username, user.password)
+    assert refused.value.error == "invalid_grant"
+    assert "disabled" in refused.value.description.lower()
+    assert last["exp"] - last["iat"] <= MAX_LIFESPAN_SECONDS
+
+
+async def test_a_token_from_another_realm_has_another_issuer_and_the_api_refuses_it(
+    keycloak: Keycloak,
+) -> None:
+    realm = f"elsewhere-{uuid.uuid4().hex[:8]}"
+    # The same client, audience mapper, role and user as in `orders`: only the realm differs.
+    keycloak.create_realm(
+        {
+            "realm": realm,
+            "enabled": True,
+            "roles": {"realm": [{"name": "customer"}]},
+            "clients": [
+                {
+                    "clientId": CLI_CLIENT,
+                    "publicClient": True,
+                    "standardFlowEnabled": False,
+                    "directAccessGrantsEnabled": True,
+                    "protocolMappers": [
+                        {
+                            "name": "audience",
+                            "protocol": "openid-connect",
+                            "protocolMapper": "oidc-audience-mapper",
+                            "config": {
+                                "included.custom.audience": API_AUDIENCE,
+                                "access.token.claim": "true",
+                            },
+                        }
+                    ],
+                }
+            ],
+            "users": [
+                {
+                    "username": "mallory",
+                    "enabled": True,
+                    "email": "mallory@example.com",
+                    "emailVerified": True,
+                    "firstName": "Mallory",
+                    "lastName": "Elsewhere",
+                    "credentials": [{"type": "password", "value": "mallory-pw"}],
+                    "realmRoles": ["customer"],
+                }
+            ],
+        }
+    )
+    token = keycloak.password_grant("mallory", "mallory-pw", realm=realm)["access_token"]
+    claims = jwt.decode(token, options={"verify_signature": False})
+    assert claims["iss"] == keycloak.issuer_for(realm) != keycloak.issuer
+    assert API_AUDIENCE in audiences(claims)
+    assert "customer" in claims["realm_access"]["roles"]
+
+    with pytest.raises(ProblemError) as refused:
+        await api_verifier(keycloak).verify(token)
+
+    assert refused.value.status == 401
