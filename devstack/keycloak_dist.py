@@ -5,6 +5,7 @@ folder, ``~/.cache/order-saga/keycloak-<version>/`` (``$ORDERS_KEYCLOAK_DIR`` mo
 (``org.keycloak:keycloak-quarkus-dist:<version>:zip``, about 160 MB); Maven fetches it, it is
 unzipped beside the final folder and renamed into place with a marker file holding the pom's
 digest, so a second call only reads that file. Concurrent callers serialise on a lock file.
+``python -m devstack.keycloak_dist`` does it up front (``.ci/run``) and prints the folder.
 
 ``bin/kc.sh start-dev`` "augments" the distribution on its first start (about 10 s, writing
 under ``lib/quarkus``); :func:`first_start` serialises that start across processes, since two
@@ -17,7 +18,9 @@ import fcntl
 import hashlib
 import shutil
 import subprocess
+import sys
 import tempfile
+import time
 import zipfile
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -130,3 +133,17 @@ def first_start(home: Path) -> Iterator[None]:
         fcntl.flock(lock, fcntl.LOCK_EX)
         yield
         marker.write_text("kc.sh start-dev augmented this distribution\n")
+
+
+def main() -> None:
+    started = time.monotonic()
+    try:
+        home = ensure_keycloak_dist()
+    except ServiceUnavailableError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        raise SystemExit(2) from exc
+    print(f"Keycloak {KEYCLOAK_VERSION}: {home} ({time.monotonic() - started:.0f} s)", flush=True)
+
+
+if __name__ == "__main__":
+    main()
