@@ -23,6 +23,9 @@ class DemoUser:
     password: str
     email: str
     roles: tuple[str, ...]
+    # The user's id, which is the tokens' `sub` (the API's customer id), when the realm file
+    # pins it: the same on every fresh start, so demo orders keep their owner.
+    subject: str | None = None
 
 
 @cache
@@ -38,7 +41,9 @@ def demo_users() -> list[DemoUser]:
         passwords = [c["value"] for c in user.get("credentials", []) if c["type"] == "password"]
         if passwords:
             roles = tuple(user.get("realmRoles", []))
-            users.append(DemoUser(user["username"], passwords[0], user["email"], roles))
+            users.append(
+                DemoUser(user["username"], passwords[0], user["email"], roles, user.get("id"))
+            )
     return users
 
 

@@ -7,6 +7,7 @@ from __future__ import annotations
 import uuid
 from typing import Any
 
+import httpx
 import jwt
 import pytest
 
@@ -19,6 +20,7 @@ from devstack.keycloak_realm import (
     API_AUDIENCE,
     AUTOMATION_CLIENT,
     CLI_CLIENT,
+    UI_CLIENT,
     DemoUser,
     demo_users,
 )
@@ -44,6 +46,20 @@ def audiences(claims: dict[str, Any]) -> set[str]:
     return {aud} if isinstance(aud, str) else set(aud)
 
 
+def authorization_url(keycloak: Keycloak, redirect_uri: str) -> str:
+    """The Web UI client's login page, as a browser is sent to it (code flow with PKCE)."""
+    params = {
+        "client_id": UI_CLIENT,
+        "redirect_uri": redirect_uri,
+        "response_type": "code",
+        "scope": "openid",
+        "state": "s",
+        "code_challenge": "E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM",
+        "code_challenge_method": "S256",
+    }
+    return str(httpx.URL(f"{keycloak.issuer}/protocol/openid-connect/auth", params=params))
+
+
 def api_verifier(keycloak: Keycloak) -> TokenVerifier:
     return TokenVerifier(
         AuthSettings(jwks_url=keycloak.jwks_url, issuer=keycloak.issuer, audience=API_AUDIENCE)
@@ -60,6 +76,7 @@ def test_each_demo_user_gets_a_token_with_exactly_its_roles_the_api_audience_and
     assert API_AUDIENCE in audiences(claims)
     assert set(claims["realm_access"]["roles"]) & PROJECT_ROLES == set(user.roles)
     assert claims["email"] == user.email
+    assert claims["sub"] == user.subject
     assert claims["azp"] == CLI_CLIENT
     assert 0 < claims["exp"] - claims["iat"] <= MAX_LIFESPAN_SECONDS
 
@@ -68,6 +85,26 @@ def test_the_demo_users_cover_each_project_role_once(keycloak: Keycloak) -> None
     roles = [role for user in demo_users() for role in user.roles]
 
     assert sorted(roles) == sorted(PROJECT_ROLES)
+
+
+@pytest.mark.parametrize("port", [8080, 51234])
+def test_the_web_ui_client_may_return_to_a_loopback_callback_on_any_port(
+    keycloak: Keycloak, port: int
+) -> None:
+    """The Web UI runs on a free port: the realm's `http://127.0.0.1/*` must match it."""
+    login = httpx.get(
+        authorization_url(keycloak, f"http://127.0.0.1:{port}/auth/sso/callback"), timeout=30
+    )
+
+    assert login.status_code == 200
+    assert 'name="username"' in login.text
+
+
+def test_the_web_ui_client_refuses_a_callback_elsewhere(keycloak: Keycloak) -> None:
+    login = httpx.get(authorization_url(keycloak, "http://evil.example/callback"), timeout=30)
+
+    assert login.status_code == 400
+    assert "redirect_uri" in login.text
 
 
 def test_a_wrong_password_gets_no_token(keycloak: Keycloak) -> None:
