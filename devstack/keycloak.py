@@ -29,7 +29,7 @@ import httpx
 from devstack.kafka_libs import java_executable
 from devstack.keycloak_client import ADMIN_USER, KeycloakClient
 from devstack.keycloak_dist import ensure_keycloak_dist, first_start
-from devstack.keycloak_realm import CLI_CLIENT, REALM_FILE, demo_users
+from devstack.keycloak_realm import API_AUDIENCE, CLI_CLIENT, REALM_FILE, demo_users
 from devstack.process import ManagedProcess, ManagedService, ServiceUnavailableError, free_port
 from devstack.supervisor import StopRequest
 
@@ -66,6 +66,15 @@ class Keycloak(ManagedService, KeycloakClient):
             with os.fdopen(fd, "w") as out:
                 out.write(secrets.token_urlsafe(18))
         return path.read_text().strip()
+
+    def settings_env(self) -> dict[str, str]:
+        """What the API (and every process sharing its settings) needs to trust this realm's
+        tokens: the same variables as devstack/jwks_issuer.py's, so either can back a stack."""
+        return {
+            "ORDERS_AUTH__JWKS_URL": self.jwks_url,
+            "ORDERS_AUTH__ISSUER": self.issuer,
+            "ORDERS_AUTH__AUDIENCE": API_AUDIENCE,
+        }
 
     # -- the process --------------------------------------------------------------------------
 

@@ -13,7 +13,7 @@ import pytest
 
 from api.auth import TokenVerifier
 from api.problems import ProblemError
-from config.api import AuthSettings
+from config.settings import load_settings
 from devstack.keycloak import Keycloak
 from devstack.keycloak_client import TokenRefusedError
 from devstack.keycloak_realm import (
@@ -60,10 +60,11 @@ def authorization_url(keycloak: Keycloak, redirect_uri: str) -> str:
     return str(httpx.URL(f"{keycloak.issuer}/protocol/openid-connect/auth", params=params))
 
 
-def api_verifier(keycloak: Keycloak) -> TokenVerifier:
-    return TokenVerifier(
-        AuthSettings(jwks_url=keycloak.jwks_url, issuer=keycloak.issuer, audience=API_AUDIENCE)
-    )
+def api_verifier(keycloak: Keycloak, monkeypatch: pytest.MonkeyPatch) -> TokenVerifier:
+    """The API's verifier configured as a stack configures it: from Keycloak's settings_env."""
+    for name, value in keycloak.settings_env().items():
+        monkeypatch.setenv(name, value)
+    return TokenVerifier(load_settings().auth)
 
 
 @pytest.mark.parametrize("user", demo_users(), ids=lambda user: user.username)
@@ -85,6 +86,24 @@ def test_the_demo_users_cover_each_project_role_once(keycloak: Keycloak) -> None
     roles = [role for user in demo_users() for role in user.roles]
 
     assert sorted(roles) == sorted(PROJECT_ROLES)
+
+
+def test_the_issuer_stays_the_configured_address_when_a_client_says_localhost(
+    keycloak: Keycloak,
+) -> None:
+    """The API compares `iss` exactly; Keycloak would otherwise echo the host it was asked."""
+    user = demo_users()[0]
+    form = {
+        "grant_type": "password",
+        "client_id": CLI_CLIENT,
+        "username": user.username,
+        "password": user.password,
+    }
+    via_localhost = keycloak.token_url.replace("127.0.0.1", "localhost")
+    answer = httpx.post(via_localhost, data=form, timeout=30)
+    answer.raise_for_status()
+
+    assert verified_claims(keycloak, answer.json()["access_token"])["iss"] == keycloak.issuer
 
 
 @pytest.mark.parametrize("port", [8080, 51234])
@@ -128,12 +147,12 @@ def test_the_automation_client_gets_a_read_only_token_without_a_person(
 
 
 async def test_the_api_verifier_accepts_a_keycloak_token_with_its_subject_and_email(
-    keycloak: Keycloak,
+    keycloak: Keycloak, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     user = next(user for user in demo_users() if "customer" in user.roles)
     token = keycloak.access_token(user.username, user.password)
 
-    principal = await api_verifier(keycloak).verify(token)
+    principal = await api_verifier(keycloak, monkeypatch).verify(token)
 
     # Roles are not asserted here: the verifier's reading of realm_access is its own change.
     assert principal.subject == verified_claims(keycloak, token)["sub"]
@@ -158,7 +177,7 @@ async def test_a_disabled_user_gets_no_new_token_and_the_last_one_expires_within
 
 
 async def test_a_token_from_another_realm_has_another_issuer_and_the_api_refuses_it(
-    keycloak: Keycloak,
+    keycloak: Keycloak, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     realm = f"elsewhere-{uuid.uuid4().hex[:8]}"
     # The same client, audience mapper, role and user as in `orders`: only the realm differs.
@@ -207,6 +226,6 @@ async def test_a_token_from_another_realm_has_another_issuer_and_the_api_refuses
     assert "customer" in claims["realm_access"]["roles"]
 
     with pytest.raises(ProblemError) as refused:
-        await api_verifier(keycloak).verify(token)
+        await api_verifier(keycloak, monkeypatch).verify(token)
 
     assert refused.value.status == 401
