@@ -46,6 +46,7 @@ class Keycloak(ManagedService, KeycloakClient):
     stop_timeout = STOP_TIMEOUT
 
     def __init__(self, run_dir: Path, port: int | None = None) -> None:
+        # No KeycloakClient.__init__: `url` and `admin_password` are derived here instead.
         self.run_dir = run_dir.resolve()
         self.port = port or free_port()
         self.home = self.run_dir / "home"
