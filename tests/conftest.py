@@ -8,4 +8,5 @@ pytest_plugins = [
     "tests.fixtures.smtp",
     "tests.fixtures.stripe",
     "tests.fixtures.jaeger",
+    "tests.fixtures.keycloak",
 ]
