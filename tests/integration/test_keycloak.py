@@ -146,17 +146,19 @@ def test_the_automation_client_gets_a_read_only_token_without_a_person(
     assert "email" not in claims
 
 
-async def test_the_api_verifier_accepts_a_keycloak_token_with_its_subject_and_email(
-    keycloak: Keycloak, monkeypatch: pytest.MonkeyPatch
+@pytest.mark.parametrize("username", [user.username for user in demo_users()])
+async def test_the_api_verifier_reads_a_keycloak_token_subject_email_and_realm_roles(
+    keycloak: Keycloak, monkeypatch: pytest.MonkeyPatch, username: str
 ) -> None:
-    user = next(user for user in demo_users() if "customer" in user.roles)
+    user = next(user for user in demo_users() if user.username == username)
     token = keycloak.access_token(user.username, user.password)
 
     principal = await api_verifier(keycloak, monkeypatch).verify(token)
 
-    # Roles are not asserted here: the verifier's reading of realm_access is its own change.
     assert principal.subject == verified_claims(keycloak, token)["sub"]
     assert principal.email == user.email
+    # Keycloak puts realm roles in realm_access, not in a top-level claim.
+    assert principal.roles & PROJECT_ROLES == set(user.roles)
 
 
 async def test_a_disabled_user_gets_no_new_token_and_the_last_one_expires_within_minutes(
