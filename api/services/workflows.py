@@ -11,6 +11,7 @@ import contextlib
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import TypeVar
 
 from temporalio.client import (
     Client,
@@ -23,6 +24,7 @@ from temporalio.client import (
 from temporalio.common import SearchAttributePair, TypedSearchAttributes, WorkflowIDReusePolicy
 from temporalio.exceptions import ApplicationError, WorkflowAlreadyStartedError
 from temporalio.service import RPCError, RPCStatusCode
+from temporalio.workflow import UpdateMethodMultiParam
 
 from api.errors import DependencyUnavailableError
 from messages import errors
@@ -45,6 +47,9 @@ READ_TIMEOUT = timedelta(seconds=5)
 # A query needs a worker to answer; without one, fall back rather than wait long.
 QUERY_TIMEOUT = timedelta(seconds=3)
 UPDATE_TIMEOUT = timedelta(seconds=15)
+
+_Request = TypeVar("_Request")
+_Outcome = TypeVar("_Outcome")
 
 
 class CancelRefusedError(Exception):
@@ -173,47 +178,53 @@ class OrderWorkflows:
         return result if isinstance(result, SagaStatus) else None
 
     async def request_cancel(self, order_id: str, reason: str, actor: Actor) -> CancelOutcome:
-        handle = self._client.get_workflow_handle(order_workflow_id(order_id))
-        try:
-            with temporal_errors():
-                outcome = await handle.execute_update(
-                    OrderSaga.request_cancel,
-                    CancelRequest(reason=reason, actor=actor),
-                    rpc_timeout=UPDATE_TIMEOUT,
-                )
-        except WorkflowUpdateFailedError as exc:
-            cause = exc.cause
-            if isinstance(cause, ApplicationError) and cause.type == errors.CANCEL_REFUSED:
-                raise CancelRefusedError(cause.message) from exc
-            raise
-        except WorkflowUpdateRPCTimeoutOrCancelledError as exc:
-            raise unavailable() from exc
-        except RPCError as exc:
-            # NOT_FOUND here: the saga closed between our describe and the update.
-            raise SagaFinishedError(order_id) from exc
-        if not isinstance(outcome, CancelOutcome):
-            raise TypeError(f"request_cancel answered {type(outcome).__name__}")
+        outcome = await self._update(
+            order_id,
+            OrderSaga.request_cancel,
+            CancelRequest(reason=reason, actor=actor),
+            CancelOutcome,
+            refused=(errors.CANCEL_REFUSED, CancelRefusedError),
+        )
         if not outcome.accepted:
             raise CancelRefusedError(outcome.detail)
         return outcome
 
     async def request_retry(self, order_id: str, request: RetryRequest) -> RetryOutcome:
         """The saga's ``retry`` update (the one the Web UI and the CLI send)."""
+        return await self._update(
+            order_id,
+            OrderSaga.retry_update,
+            request,
+            RetryOutcome,
+            refused=(errors.RETRY_REFUSED, RetryRefusedError),
+        )
+
+    async def _update(
+        self,
+        order_id: str,
+        update: UpdateMethodMultiParam[[OrderSaga, _Request], _Outcome],
+        request: _Request,
+        answer: type[_Outcome],
+        *,
+        refused: tuple[str, type[Exception]],
+    ) -> _Outcome:
+        """One of the saga's updates, its errors mapped: the validator's refusal (``refused``:
+        the error type the saga raises, and ours for it), a timeout (503), a saga gone."""
         handle = self._client.get_workflow_handle(order_workflow_id(order_id))
+        refusal, refused_error = refused
         try:
             with temporal_errors():
-                outcome = await handle.execute_update(
-                    OrderSaga.retry_update, request, rpc_timeout=UPDATE_TIMEOUT
-                )
+                outcome = await handle.execute_update(update, request, rpc_timeout=UPDATE_TIMEOUT)
         except WorkflowUpdateFailedError as exc:
             cause = exc.cause
-            if isinstance(cause, ApplicationError) and cause.type == errors.RETRY_REFUSED:
-                raise RetryRefusedError(cause.message) from exc
+            if isinstance(cause, ApplicationError) and cause.type == refusal:
+                raise refused_error(cause.message) from exc
             raise
         except WorkflowUpdateRPCTimeoutOrCancelledError as exc:
             raise unavailable() from exc
         except RPCError as exc:
-            raise SagaFinishedError(order_id) from exc  # NOT_FOUND: it closed meanwhile
-        if not isinstance(outcome, RetryOutcome):
-            raise TypeError(f"retry answered {type(outcome).__name__}")
+            # NOT_FOUND here: the saga closed between our describe and the update.
+            raise SagaFinishedError(order_id) from exc
+        if not isinstance(outcome, answer):
+            raise TypeError(f"the update answered {type(outcome).__name__}, not {answer.__name__}")
         return outcome
