@@ -8,24 +8,22 @@ from there.
 
 from __future__ import annotations
 
-import fcntl
 import functools
 import hashlib
 import os
 import re
 import shutil
 import subprocess
-import tempfile
 import uuid
 from pathlib import Path
 
 from devstack.cache import cache_dir
+from devstack.maven_fetch import fetch_once
 from devstack.process import ServiceUnavailableError
 
 KAFKA_VERSION = "4.3.1"  # keep in step with kafka.version in devstack/maven/kafka/pom.xml
 POM_PATH = Path(__file__).resolve().parent / "maven" / "kafka" / "pom.xml"
 LIBS_DIR_ENV = "ORDERS_KAFKA_LIBS_DIR"
-MARKER_NAME = ".complete"
 MIN_JAVA = 17
 CDS_ENV = "ORDERS_KAFKA_CDS"  # "0" turns the class-data-sharing archive off
 MAVEN_TIMEOUT = 900.0
@@ -39,18 +37,6 @@ _HOW_TO_GET = (
 
 def default_libs_dir() -> Path:
     return cache_dir(LIBS_DIR_ENV, f"kafka-{KAFKA_VERSION}", "libs")
-
-
-def _pom_digest() -> str:
-    return hashlib.sha256(POM_PATH.read_bytes()).hexdigest()
-
-
-def _libs_complete(libs: Path, digest: str) -> bool:
-    marker = libs / MARKER_NAME
-    try:
-        return marker.read_text().strip() == digest
-    except OSError:
-        return False
 
 
 def java_executable() -> str:
@@ -88,29 +74,13 @@ def ensure_kafka_libs(cache_dir: Path | None = None) -> Path:
     A marker file (holding the pom's digest) says the folder is complete, so a second call
     only reads that file. Concurrent callers serialise on a lock file beside the folder.
     """
-    libs = (cache_dir or default_libs_dir()).expanduser().resolve()
-    digest = _pom_digest()
-    if _libs_complete(libs, digest):
-        return libs
-    libs.parent.mkdir(parents=True, exist_ok=True)
-    with (libs.parent / f".{libs.name}.lock").open("w") as lock:
-        fcntl.flock(lock, fcntl.LOCK_EX)
-        if _libs_complete(libs, digest):  # another process finished meanwhile
-            return libs
-        java_executable()
-        mvn = shutil.which("mvn")
-        if mvn is None:
-            raise ServiceUnavailableError(f"mvn not found; {_HOW_TO_GET}")
-        staging = Path(tempfile.mkdtemp(prefix=f".{libs.name}-", dir=libs.parent))
-        try:
-            _resolve_jars(mvn, staging)
-            (staging / MARKER_NAME).write_text(digest + "\n")
-            if libs.exists():
-                shutil.rmtree(libs)
-            staging.rename(libs)
-        finally:
-            shutil.rmtree(staging, ignore_errors=True)
-    return libs
+    return fetch_once(cache_dir or default_libs_dir(), POM_PATH, _fill, _HOW_TO_GET)
+
+
+def _fill(mvn: str, staging: Path) -> Path:
+    java_executable()
+    _resolve_jars(mvn, staging)
+    return staging
 
 
 def _resolve_jars(mvn: str, into: Path) -> None:

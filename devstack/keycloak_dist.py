@@ -15,11 +15,8 @@ at once would rewrite the same files.
 from __future__ import annotations
 
 import fcntl
-import hashlib
-import shutil
 import subprocess
 import sys
-import tempfile
 import time
 import zipfile
 from collections.abc import Iterator
@@ -28,12 +25,12 @@ from pathlib import Path
 
 from devstack.cache import cache_dir
 from devstack.kafka_libs import java_executable
+from devstack.maven_fetch import fetch_once
 from devstack.process import ServiceUnavailableError
 
 KEYCLOAK_VERSION = "26.4.0"  # keep in step with keycloak.version in the pom
 POM_PATH = Path(__file__).resolve().parent / "maven" / "keycloak" / "pom.xml"
 DIST_DIR_ENV = "ORDERS_KEYCLOAK_DIR"
-MARKER_NAME = ".complete"
 AUGMENTED_MARKER = ".dev-augmented"
 ZIP_NAME = "keycloak-quarkus-dist.zip"  # destFileName in the pom
 MAVEN_TIMEOUT = 900.0
@@ -49,43 +46,14 @@ def default_dist_dir() -> Path:
     return cache_dir(DIST_DIR_ENV, f"keycloak-{KEYCLOAK_VERSION}")
 
 
-def _pom_digest() -> str:
-    return hashlib.sha256(POM_PATH.read_bytes()).hexdigest()
-
-
-def _complete(home: Path, digest: str) -> bool:
-    try:
-        return (home / MARKER_NAME).read_text().strip() == digest
-    except OSError:
-        return False
-
-
 def ensure_keycloak_dist(home: Path | None = None) -> Path:
     """The unzipped distribution (its ``bin/kc.sh``, ``lib``, ``themes``…), fetched if missing."""
-    home = (home or default_dist_dir()).expanduser().resolve()
-    digest = _pom_digest()
-    if _complete(home, digest):
-        return home
-    home.parent.mkdir(parents=True, exist_ok=True)
-    with (home.parent / f".{home.name}.lock").open("w") as lock:
-        fcntl.flock(lock, fcntl.LOCK_EX)
-        if _complete(home, digest):  # another process finished meanwhile
-            return home
-        java_executable()
-        mvn = shutil.which("mvn")
-        if mvn is None:
-            raise ServiceUnavailableError(f"mvn not found; {_HOW_TO_GET}")
-        staging = Path(tempfile.mkdtemp(prefix=f".{home.name}-", dir=home.parent))
-        try:
-            archive = _fetch_zip(mvn, staging)
-            unzipped = _unzip(archive, staging / "unzipped")
-            (unzipped / MARKER_NAME).write_text(digest + "\n")
-            if home.exists():
-                shutil.rmtree(home)
-            unzipped.rename(home)
-        finally:
-            shutil.rmtree(staging, ignore_errors=True)
-    return home
+    return fetch_once(home or default_dist_dir(), POM_PATH, _fill, _HOW_TO_GET)
+
+
+def _fill(mvn: str, staging: Path) -> Path:
+    java_executable()
+    return _unzip(_fetch_zip(mvn, staging), staging / "unzipped")
 
 
 def _fetch_zip(mvn: str, into: Path) -> Path:
