@@ -9,7 +9,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from contextlib import AsyncExitStack, asynccontextmanager
 from dataclasses import dataclass
 from decimal import Decimal
@@ -25,6 +25,7 @@ from temporalio.client import Client
 
 from api import create_app
 from config.settings import (
+    AuthSettings,
     DatabaseSettings,
     PaymentSettings,
     SagaSettings,
@@ -54,11 +55,15 @@ def e2e_settings(
     gateway_latency_ms: int = 0,
     saga: SagaSettings | None = None,
     payments: PaymentSettings | None = None,
+    *,
+    auth: AuthSettings | None = None,
 ) -> Settings:
-    """Settings for one test: its own database, and task queues no other test polls."""
+    """Settings for one test: its own database, and task queues no other test polls;
+    ``auth`` to trust an identity provider (Keycloak) instead of the dev secret."""
     prefix = f"e2e-{uuid.uuid4().hex[:12]}-"
     return Settings(
         environment="test",
+        auth=auth or AuthSettings(),
         database=DatabaseSettings(url=pg_url, pool_size=5, max_overflow=5),
         temporal=temporal.model_copy(update={"task_queue_prefix": prefix}),
         payments=payments or PaymentSettings(gateway_latency_ms=gateway_latency_ms),
@@ -74,9 +79,15 @@ class Api:
     sessions: async_sessionmaker[AsyncSession]
     # The payment provider the payments worker charges through.
     gateway: SimulatedPaymentGateway
+    # Where tokens come from when the API trusts an identity provider: (subject, role) to
+    # an access token. None: minted with the dev secret.
+    tokens: Callable[[str, str], str] | None = None
 
     def auth(self, subject: str, role: str = "customer") -> dict[str, str]:
-        token = mint_token(self.settings.auth, subject, role, email=f"{subject}@example.com")
+        if self.tokens is not None:
+            token = self.tokens(subject, role)
+        else:
+            token = mint_token(self.settings.auth, subject, role, email=f"{subject}@example.com")
         return {"Authorization": f"Bearer {token}"}
 
     async def place(
@@ -116,12 +127,15 @@ async def running_api(
     activities: bool = True,
     saga: SagaSettings | None = None,
     payments: PaymentSettings | None = None,
+    auth: AuthSettings | None = None,
+    tokens: Callable[[str, str], str] | None = None,
 ) -> AsyncIterator[Api]:
     """The app (lifespan started) and the production workers (workers.runner), on task
     queues of this test's own. ``activities=False`` runs the workflow worker only: sagas
     then wait at their first step. ``payments`` with ``provider="stripe"``: the workers
-    build the Stripe gateway from it (``Api.gateway`` is then unused)."""
-    settings = e2e_settings(pg_url, temporal, gateway_latency_ms, saga, payments)
+    build the Stripe gateway from it (``Api.gateway`` is then unused). ``auth`` and
+    ``tokens``: the API trusts that identity provider, and ``Api.auth`` asks ``tokens``."""
+    settings = e2e_settings(pg_url, temporal, gateway_latency_ms, saga, payments, auth=auth)
     app = create_app(settings)
     engine = create_engine(settings.database)
     sessions = session_factory(engine)
@@ -138,7 +152,7 @@ async def running_api(
             http = await stack.enter_async_context(
                 httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://api")
             )
-            yield Api(http, app, settings, sessions, provider)
+            yield Api(http, app, settings, sessions, provider, tokens)
     finally:
         await engine.dispose()
 
