@@ -50,7 +50,8 @@ def codec_app(settings: Settings, resources: Resources) -> FastAPI:
         allow_origins=settings.temporal.codec.cors_origins,
         allow_origin_regex=LOOPBACK_ORIGIN if dev else None,
         allow_methods=["POST"],
-        allow_headers=["Authorization", "Content-Type", "X-Namespace"],
+        # The signed-in UI sends its ID token as Authorization-Extras beside the access token.
+        allow_headers=["Authorization", "Authorization-Extras", "Content-Type", "X-Namespace"],
         allow_credentials=True,
     )
 

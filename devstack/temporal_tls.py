@@ -7,70 +7,18 @@ would use it.
 
 from __future__ import annotations
 
-import datetime
 import ipaddress
-from dataclasses import dataclass
 from pathlib import Path
 
 from cryptography import x509
-from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric import ec
-from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
+from cryptography.hazmat.primitives import serialization
+from cryptography.x509.oid import ExtendedKeyUsageOID
 from temporalio.client import TLSConfig
+
+from devstack.certificates import issue, pem_key
 
 # The name clients check the server certificate against (ORDERS_TEMPORAL__TLS_SERVER_NAME).
 SERVER_NAME = "temporal-frontend.order-saga.local"
-VALID_FOR = datetime.timedelta(days=365)
-
-
-def _name(common_name: str) -> x509.Name:
-    return x509.Name(
-        [
-            x509.NameAttribute(NameOID.ORGANIZATION_NAME, "order-saga dev"),
-            x509.NameAttribute(NameOID.COMMON_NAME, common_name),
-        ]
-    )
-
-
-def _pem_key(key: ec.EllipticCurvePrivateKey) -> bytes:
-    return key.private_bytes(
-        serialization.Encoding.PEM,
-        serialization.PrivateFormat.PKCS8,
-        serialization.NoEncryption(),
-    )
-
-
-@dataclass(frozen=True)
-class _Issued:
-    cert: x509.Certificate
-    key: ec.EllipticCurvePrivateKey
-
-
-def _issue(
-    subject: str,
-    issuer: _Issued | None,
-    *,
-    usage: x509.ObjectIdentifier | None = None,
-    sans: list[x509.GeneralName] | None = None,
-) -> _Issued:
-    key = ec.generate_private_key(ec.SECP256R1())
-    now = datetime.datetime.now(datetime.UTC)
-    builder = (
-        x509.CertificateBuilder()
-        .subject_name(_name(subject))
-        .issuer_name(issuer.cert.subject if issuer else _name(subject))
-        .public_key(key.public_key())
-        .serial_number(x509.random_serial_number())
-        .not_valid_before(now - datetime.timedelta(minutes=5))
-        .not_valid_after(now + VALID_FOR)
-        .add_extension(x509.BasicConstraints(ca=issuer is None, path_length=None), critical=True)
-    )
-    if usage is not None:
-        builder = builder.add_extension(x509.ExtendedKeyUsage([usage]), critical=False)
-    if sans:
-        builder = builder.add_extension(x509.SubjectAlternativeName(sans), critical=False)
-    signer = issuer.key if issuer else key
-    return _Issued(builder.sign(signer, hashes.SHA256()), key)
 
 
 class ClusterCertificates:
@@ -100,8 +48,8 @@ class ClusterCertificates:
         if all(self.path(name).exists() for name in names):
             return self
         self.folder.mkdir(parents=True, exist_ok=True)
-        ca = _issue("order-saga dev CA", None)
-        server = _issue(
+        ca = issue("order-saga dev CA", None)
+        server = issue(
             SERVER_NAME,
             ca,
             usage=ExtendedKeyUsageOID.SERVER_AUTH,
@@ -111,13 +59,13 @@ class ClusterCertificates:
                 x509.IPAddress(ipaddress.ip_address("127.0.0.1")),
             ],
         )
-        client = _issue("order-saga worker", ca, usage=ExtendedKeyUsageOID.CLIENT_AUTH)
+        client = issue("order-saga worker", ca, usage=ExtendedKeyUsageOID.CLIENT_AUTH)
         pem = serialization.Encoding.PEM
         self.ca.write_bytes(ca.cert.public_bytes(pem))
         for stem, issued in (("server", server), ("client", client)):
             self.path(f"{stem}.pem").write_bytes(issued.cert.public_bytes(pem))
             key_path = self.path(f"{stem}.key")
-            key_path.write_bytes(_pem_key(issued.key))
+            key_path.write_bytes(pem_key(issued.key))
             key_path.chmod(0o600)
         return self
 

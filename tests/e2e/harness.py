@@ -32,6 +32,7 @@ from config.settings import (
     Settings,
     TemporalSettings,
 )
+from devstack.certificates import LoopbackCertificate
 from devstack.process import free_port
 from devstack.tokens import mint_token
 from gateways.simulated_payment import SimulatedPaymentGateway
@@ -166,18 +167,25 @@ async def api(
 
 
 @contextlib.asynccontextmanager
-async def serve_http(api: Api) -> AsyncIterator[str]:
-    """The app on a real port of its own (its lifespan already runs), for the CLI and curl."""
+async def serve_http(api: Api, tls: LoopbackCertificate | None = None) -> AsyncIterator[str]:
+    """The app on a real port of its own (its lifespan already runs), for the CLI and curl;
+    over HTTPS with ``tls``."""
     port = free_port()
     config = uvicorn.Config(
-        api.app, host="127.0.0.1", port=port, lifespan="off", log_level="warning"
+        api.app,
+        host="127.0.0.1",
+        port=port,
+        lifespan="off",
+        log_level="warning",
+        ssl_certfile=tls.cert if tls else None,
+        ssl_keyfile=tls.key if tls else None,
     )
     server = uvicorn.Server(config)
     task = asyncio.create_task(server.serve())
     while not server.started:  # noqa: ASYNC110 - uvicorn offers no event to wait on
         await asyncio.sleep(0.05)
     try:
-        yield f"http://127.0.0.1:{port}"
+        yield f"{'https' if tls else 'http'}://127.0.0.1:{port}"
     finally:
         server.should_exit = True
         await task

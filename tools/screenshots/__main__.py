@@ -1,23 +1,21 @@
 """``python -m tools.screenshots [--out docs/img]``: the runbook's Web UI pictures.
 
-Runs a small stack of its own (a Temporal dev server with its Web UI wired to the codec
-endpoint, the API on SQLite, the production workers, and a simulated provider it can take
-down), parks an order in NEEDS_ATTENTION with a provider outage, ends the outage, and has
-headless Chromium (Debian's ``chromium``, driven by ``shoot.mjs`` with playwright-core)
-take: the list filtered on NEEDS_ATTENTION with the order's search attributes as columns,
-the order's details, and the UI's signal dialog
-sending ``retry`` -- then checks that the order reached CONFIRMED and pictures it. Needs
-``apt-get install chromium`` and ``npm ci`` in tools/screenshots.
+Runs a small stack of its own: Keycloak with the project's realm, a Temporal dev server, the
+Web UI server signing people in at Keycloak and passing their access token to the codec
+endpoint (devstack/temporal_ui.py, as ``make dev ARGS=--production`` runs it), the API on
+SQLite trusting Keycloak's tokens, the production workers, and a simulated provider it can
+take down. Then tools/screenshots/pictures.py parks an order and has headless Chromium
+(Debian's ``chromium``, driven by ``shoot.mjs`` with playwright-core) sign in as the demo
+operator and the demo support user, picture the pages and send ``retry`` from the UI's
+dialog. Needs ``apt-get install chromium`` and ``npm ci`` in tools/screenshots.
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
-import subprocess
 import sys
 import tempfile
-import urllib.parse
 from contextlib import AsyncExitStack
 from decimal import Decimal
 from pathlib import Path
@@ -27,53 +25,79 @@ import uvicorn
 
 from api import create_app
 from clients.temporal import connect_temporal
-from config.settings import DatabaseSettings, SagaSettings, Settings, TemporalSettings
+from config.settings import (
+    AuthSettings,
+    CodecSettings,
+    DatabaseSettings,
+    SagaSettings,
+    Settings,
+    TemporalSettings,
+)
+from devstack.keycloak import Keycloak
+from devstack.keycloak_realm import UI_CLIENT, client_secret, demo_users
 from devstack.process import free_port
 from devstack.temporal import TemporalDevServer
-from devstack.tokens import mint_token
+from devstack.temporal_ui import TemporalWebUI, UILogin
 from gateways.simulated_payment import SimulatedPaymentGateway
 from messages import queues
-from messages.queues import order_workflow_id
 from persistence.database import create_engine, session_factory
 from persistence.migrate import upgrade_async
 from persistence.seed import CatalogItem, seed_catalog
+from tools.screenshots.browser import Person
+from tools.screenshots.pictures import WebUIStage, take_pictures
 from workers.runner import build_workers
 
-HERE = Path(__file__).parent
-# What the list shows of an order: its search attributes, as the UI has no Summary column.
-LIST_COLUMNS = ("OrderStatus", "OrderTotal", "CustomerId")
 CATALOG = (CatalogItem("sku-beans", "Espresso beans", Decimal("24.90"), 100, 0, 0),)
 
 
-async def shoot(*args: str) -> None:
-    """One step in Chromium, off the loop: the workers on it answer the UI's queries."""
-    print("chromium:", args[0], args[2], flush=True)
-    command = ["node", str(HERE / "shoot.mjs"), *args]
-    await asyncio.to_thread(subprocess.run, command, check=True, timeout=180)
-
-
-async def wait_status(http: httpx.AsyncClient, order_id: str, status: str) -> None:
-    for _ in range(300):
-        order = (await http.get(f"/orders/{order_id}")).json()
-        if order.get("status") == status:
-            return
-        await asyncio.sleep(0.2)
-    raise RuntimeError(f"order {order_id} never reached {status}: {order}")
+def person(role: str) -> Person:
+    """The realm's demo user holding ``role``."""
+    user = next(user for user in demo_users() if role in user.roles)
+    return Person(user.username, user.password)
 
 
 async def run(out: Path) -> None:
     run_dir = Path(tempfile.mkdtemp(prefix="screenshots-"))
+    keycloak = Keycloak(run_dir / "keycloak")
+    server = TemporalDevServer(run_dir / "temporal", headless=True)
     api_url = f"http://127.0.0.1:{free_port()}"
-    server = TemporalDevServer(run_dir / "temporal", ui_codec_endpoint=f"{api_url}/codec")
-    await asyncio.to_thread(server.start)
-    ui = server.ui_url or ""
-    print(f"Temporal {server.address}, Web UI {ui}, API {api_url}", flush=True)
-    settings = Settings(
-        environment="dev",
-        database=DatabaseSettings(url=f"sqlite+aiosqlite:///{run_dir / 'orders.db'}"),
-        temporal=TemporalSettings(address=server.address, ui_url=ui),
-        saga=SagaSettings(charge_budget_seconds=3),
-    )
+    async with AsyncExitStack() as stack:
+        stack.callback(keycloak.stop)
+        await asyncio.to_thread(keycloak.start)
+        stack.callback(server.stop)
+        await asyncio.to_thread(server.start)
+        ui = TemporalWebUI(
+            run_dir / "temporal-ui",
+            server.address,
+            login=UILogin(keycloak.issuer, UI_CLIENT, client_secret(UI_CLIENT)),
+            codec_endpoint=f"{api_url}/codec",
+        )
+        stack.callback(ui.stop)
+        await asyncio.to_thread(ui.start)
+        print(
+            f"Keycloak {keycloak.url}, Temporal {server.address}, Web UI {ui.url}, API {api_url}",
+            flush=True,
+        )
+        settings = Settings(
+            environment="dev",
+            database=DatabaseSettings(url=f"sqlite+aiosqlite:///{run_dir / 'orders.db'}"),
+            temporal=TemporalSettings(
+                address=server.address, ui_url=ui.url, codec=CodecSettings(cors_origins=[ui.url])
+            ),
+            saga=SagaSettings(charge_budget_seconds=3),
+            auth=AuthSettings.model_validate(
+                {
+                    name.removeprefix("ORDERS_AUTH__").lower(): value
+                    for name, value in keycloak.settings_env().items()
+                }
+            ),
+        )
+        await _serve_and_picture(settings, api_url, ui.url, keycloak, out)
+
+
+async def _serve_and_picture(
+    settings: Settings, api_url: str, ui_url: str, keycloak: Keycloak, out: Path
+) -> None:
     engine = create_engine(settings.database)
     try:
         await upgrade_async(engine)
@@ -97,50 +121,26 @@ async def run(out: Path) -> None:
             while not web.started:  # noqa: ASYNC110 - uvicorn offers no event to wait on
                 await asyncio.sleep(0.05)
             try:
-                token = mint_token(settings.auth, "alice", "customer", email="alice@example.com")
+                customer = person("customer")
+                token = keycloak.access_token(customer.username, customer.password)
                 async with httpx.AsyncClient(
                     base_url=api_url, headers={"Authorization": f"Bearer {token}"}
                 ) as http:
-                    await _pictures(out, ui, http, provider)
+                    stage = WebUIStage(
+                        ui_url,
+                        settings.temporal.namespace,
+                        http,
+                        provider.outage,
+                        person("operator"),
+                        person("support"),
+                        next(u.email for u in demo_users() if u.username == customer.username),
+                    )
+                    await take_pictures(stage, out)
             finally:
                 web.should_exit = True
                 await serving
     finally:
         await engine.dispose()
-        await asyncio.to_thread(server.stop)
-
-
-async def _pictures(
-    out: Path, ui: str, http: httpx.AsyncClient, provider: SimulatedPaymentGateway
-) -> None:
-    order = {
-        "items": [{"product_id": "sku-beans", "quantity": 2}],
-        "payment": {"token": "tok_visa"},
-    }
-    confirmed = (await http.post("/orders", json=order)).json()["order_id"]
-    await wait_status(http, confirmed, "CONFIRMED")
-    provider.outage(True)
-    parked = (await http.post("/orders", json=order)).json()["order_id"]
-    await wait_status(http, parked, "NEEDS_ATTENTION")
-    provider.outage(False)
-    await asyncio.sleep(2)  # visibility catches up with the search attributes
-    workflows = f"{ui}/namespaces/default/workflows"
-    query = urllib.parse.quote('OrderStatus="NEEDS_ATTENTION"')
-    await shoot(
-        "list",
-        f"{workflows}?query={query}",
-        str(out / "needs-attention-list.png"),
-        parked[:8],
-        *LIST_COLUMNS,
-    )
-    page = f"{workflows}/{order_workflow_id(parked)}"
-    await shoot("page", page, str(out / "needs-attention-details.png"), "NEEDS_ATTENTION")
-    await shoot(
-        "signal", page, str(out / "retry-signal-dialog.png"), "retry", '{"operator": "alice"}'
-    )
-    await wait_status(http, parked, "CONFIRMED")
-    await shoot("page", page, str(out / "retried-confirmed.png"), "CONFIRMED")
-    print(f"order {parked} retried from the UI and CONFIRMED; pictures in {out}", flush=True)
 
 
 def main(argv: list[str] | None = None) -> int:
