@@ -165,6 +165,42 @@ class KeycloakClient:
                 mapped.raise_for_status()
         return user_id
 
+    def import_rsa_key(
+        self, private_key_pem: str, *, priority: int, name: str, realm: str = REALM
+    ) -> str:
+        """Add an RSA signing key of the caller's own to the realm (a key provider); returns
+        the provider's id. Keycloak signs with its highest-priority key and publishes all of
+        them in the JWKS, so a priority below the generated key's (100) only publishes it."""
+        with self.admin() as admin:
+            created = admin.post(
+                f"/{realm}/components",
+                json={
+                    "name": name,
+                    "providerId": "rsa",
+                    "providerType": "org.keycloak.keys.KeyProvider",
+                    "config": {
+                        "priority": [str(priority)],
+                        "enabled": ["true"],
+                        "active": ["true"],
+                        "algorithm": ["RS256"],
+                        "privateKey": [private_key_pem],
+                    },
+                },
+            )
+            created.raise_for_status()
+        return created.headers["Location"].rsplit("/", 1)[-1]
+
+    def remove_component(self, component_id: str, realm: str = REALM) -> None:
+        with self.admin() as admin:
+            admin.delete(f"/{realm}/components/{component_id}").raise_for_status()
+
+    def jwks(self) -> dict[str, Any]:
+        """The realm's public keys as a resource server fetches them."""
+        response = httpx.get(self.jwks_url, timeout=30)
+        response.raise_for_status()
+        keys: dict[str, Any] = response.json()
+        return keys
+
     def create_realm(self, representation: dict[str, Any]) -> None:
         """Add a realm (its clients, roles and users may come in the same representation)."""
         with self.admin() as admin:
