@@ -32,6 +32,17 @@ class KeycloakClient:
         self._url = url.rstrip("/")
         self._admin_password = admin_password
 
+    @classmethod
+    def of_issuer(cls, issuer: str) -> tuple[KeycloakClient, str]:
+        """The server and realm behind a realm's issuer URL (``<server>/realms/<realm>``, what
+        ``auth.issuer`` holds), for tools that are given only that; its token endpoint is then
+        ``<issuer>/protocol/openid-connect/token``."""
+        server, marker, realm = issuer.rstrip("/").rpartition("/realms/")
+        named = bool(realm) and "/" not in realm
+        if not (marker and named and server.startswith(("http://", "https://"))):
+            raise ValueError(f"{issuer!r} is not a Keycloak realm's issuer URL")
+        return cls(server), realm
+
     @property
     def url(self) -> str:
         return self._url
@@ -101,15 +112,16 @@ class KeycloakClient:
         return str(self.password_grant(username, password)["access_token"])
 
     def client_credentials_grant(
-        self, client_id: str = AUTOMATION_CLIENT, secret: str | None = None
+        self, client_id: str = AUTOMATION_CLIENT, secret: str | None = None, realm: str = REALM
     ) -> dict[str, Any]:
-        """A service client's own token (no person), e.g. for scripts."""
+        """A service client's own token (no person), e.g. for scripts; the secret defaults to
+        the realm file's (the demo realm)."""
         form = {
             "grant_type": "client_credentials",
             "client_id": client_id,
             "client_secret": secret if secret is not None else client_secret(client_id),
         }
-        return self._token(REALM, form)
+        return self._token(realm, form)
 
     # -- the admin REST API -------------------------------------------------------------------
 
