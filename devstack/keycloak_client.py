@@ -32,6 +32,17 @@ class KeycloakClient:
         self._url = url.rstrip("/")
         self._admin_password = admin_password
 
+    @classmethod
+    def of_issuer(cls, issuer: str) -> tuple[KeycloakClient, str]:
+        """The server and realm behind a realm's issuer URL (``<server>/realms/<realm>``, what
+        ``auth.issuer`` holds), for tools that are given only that; its token endpoint is then
+        ``<issuer>/protocol/openid-connect/token``."""
+        server, marker, realm = issuer.rstrip("/").rpartition("/realms/")
+        named = bool(realm) and "/" not in realm
+        if not (marker and named and server.startswith(("http://", "https://"))):
+            raise ValueError(f"{issuer!r} is not a Keycloak realm's issuer URL")
+        return cls(server), realm
+
     @property
     def url(self) -> str:
         return self._url
@@ -101,15 +112,16 @@ class KeycloakClient:
         return str(self.password_grant(username, password)["access_token"])
 
     def client_credentials_grant(
-        self, client_id: str = AUTOMATION_CLIENT, secret: str | None = None
+        self, client_id: str = AUTOMATION_CLIENT, secret: str | None = None, realm: str = REALM
     ) -> dict[str, Any]:
-        """A service client's own token (no person), e.g. for scripts."""
+        """A service client's own token (no person), e.g. for scripts; the secret defaults to
+        the realm file's (the demo realm)."""
         form = {
             "grant_type": "client_credentials",
             "client_id": client_id,
             "client_secret": secret if secret is not None else client_secret(client_id),
         }
-        return self._token(REALM, form)
+        return self._token(realm, form)
 
     # -- the admin REST API -------------------------------------------------------------------
 
@@ -164,6 +176,42 @@ class KeycloakClient:
                 mapped = admin.post(f"/{realm}/users/{user_id}/role-mappings/realm", json=roles)
                 mapped.raise_for_status()
         return user_id
+
+    def import_rsa_key(
+        self, private_key_pem: str, *, priority: int, name: str, realm: str = REALM
+    ) -> str:
+        """Add an RSA signing key of the caller's own to the realm (a key provider); returns
+        the provider's id. Keycloak signs with its highest-priority key and publishes all of
+        them in the JWKS, so a priority below the generated key's (100) only publishes it."""
+        with self.admin() as admin:
+            created = admin.post(
+                f"/{realm}/components",
+                json={
+                    "name": name,
+                    "providerId": "rsa",
+                    "providerType": "org.keycloak.keys.KeyProvider",
+                    "config": {
+                        "priority": [str(priority)],
+                        "enabled": ["true"],
+                        "active": ["true"],
+                        "algorithm": ["RS256"],
+                        "privateKey": [private_key_pem],
+                    },
+                },
+            )
+            created.raise_for_status()
+        return created.headers["Location"].rsplit("/", 1)[-1]
+
+    def remove_component(self, component_id: str, realm: str = REALM) -> None:
+        with self.admin() as admin:
+            admin.delete(f"/{realm}/components/{component_id}").raise_for_status()
+
+    def jwks(self) -> dict[str, Any]:
+        """The realm's public keys as a resource server fetches them."""
+        response = httpx.get(self.jwks_url, timeout=30)
+        response.raise_for_status()
+        keys: dict[str, Any] = response.json()
+        return keys
 
     def create_realm(self, representation: dict[str, Any]) -> None:
         """Add a realm (its clients, roles and users may come in the same representation)."""

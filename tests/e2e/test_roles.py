@@ -1,78 +1,104 @@
-"""Least privilege, with the real app, workers and Temporal: each role against each endpoint
-and the codec. Every refusal is 403, except another customer's order, which answers 404
-(its existence does not leak); every allowance is 2xx. Tokens carry their roles where
-Keycloak puts them (``realm_access``), signed with the dev secret.
+"""Least privilege, with the real app, workers, Temporal and Keycloak: each role against each
+endpoint and the codec, with the realm's real tokens. Every refusal is 403, except another
+customer's order, which answers 404 (its existence does not leak); every allowance is 2xx.
 
-Also: an operator's retry through the API names the verified subject, and a customer's
-notices go to the e-mail its token verified.
+The callers: the realm's demo users alice (customer), sam (support), olga (operator) and cat
+(catalog-admin); bob, a second customer added to the realm; and the automation client, a
+service without a person whose client-credentials token carries support.
+
+Also: an operator's retry through the API names the verified subject (Keycloak's ``sub``), and
+a customer's notices go to the e-mail its token verified.
 """
 
 from __future__ import annotations
 
 import asyncio
+import time
+import uuid
 from collections.abc import AsyncIterator
-from datetime import UTC, datetime, timedelta
 from typing import Any
 
-import jwt
+import pytest
 import pytest_asyncio
 from google.protobuf import json_format
 from temporalio.api.common.v1 import Payloads
 from temporalio.client import Client
 
 from api.services.workflows import OrderWorkflows
-from config.settings import AuthSettings, SagaSettings, TemporalSettings
+from config.settings import SagaSettings, TemporalSettings
+from devstack.keycloak import Keycloak
+from devstack.keycloak_realm import DemoUser, demo_users
 from messages.queues import TaskQueues, order_workflow_id
 from persistence.event_store import load_timeline
 from tests.e2e.harness import TERMINAL, Api, running_api
+from tests.e2e.keycloak_tokens import MARGIN_SECONDS, KeycloakTokens, keycloak_auth
 
 # A charge that fails for 2 s parks the order (NEEDS_ATTENTION) for an operator.
 SHORT = SagaSettings(charge_budget_seconds=2)
-# Who calls, in which role; alice owns every order below, bob is another customer.
+# Who calls, in which role (automation is a client, no person); alice owns every order
+# below, bob is another customer.
 PEOPLE = {
     "alice": "customer",
     "bob": "customer",
     "sam": "support",
     "olga": "operator",
     "cat": "catalog-admin",
+    "automation": "support",
 }
+REALM_USERS = {user.username: user for user in demo_users()}
+ALICE, OLGA = REALM_USERS["alice"], REALM_USERS["olga"]
 ORDER = {
     "items": [{"product_id": "sku-mug", "quantity": 1}],
     "payment": {"method": "card", "token": "tok_visa"},
 }
 
 
-def keycloak_token(auth: AuthSettings, subject: str, role: str) -> str:
-    """An access token shaped as Keycloak issues it: realm roles, the account client's
-    roles, a verified e-mail; no top-level ``roles``."""
-    now = datetime.now(UTC)
-    claims = {
-        "sub": subject,
-        "iss": auth.issuer,
-        "aud": [auth.audience, "account"],
-        "azp": "order-saga-cli",
-        "typ": "Bearer",
-        "iat": now,
-        "exp": now + timedelta(minutes=5),
-        "preferred_username": subject,
-        "email": f"{subject}@example.com",
-        "email_verified": True,
-        "realm_access": {"roles": ["default-roles-orders", "offline_access", role]},
-        "resource_access": {"account": {"roles": ["manage-account", "view-profile"]}},
-    }
-    return jwt.encode(claims, auth.jwt_secret, algorithm="HS256")
+class Callers:
+    """``(caller, role) -> access token`` from the realm for each caller of ``PEOPLE``."""
+
+    def __init__(self, keycloak: Keycloak) -> None:
+        self.keycloak = keycloak
+        self.people = KeycloakTokens(keycloak)
+        # The session's realm is shared with other modules: bob gets a username of his own.
+        name = f"bob-{uuid.uuid4().hex[:8]}"
+        self.bob = DemoUser(name, f"{name}-password", f"{name}@example.com", ("customer",))
+        self.people.add(self.bob)
+        self._automation: tuple[str, float] | None = None
+
+    def __call__(self, caller: str, role: str) -> str:
+        if caller == "automation":
+            return self.automation()
+        return self.people(self.bob.username if caller == "bob" else caller, role)
+
+    def automation(self) -> str:
+        if self._automation is None or self._automation[1] - MARGIN_SECONDS < time.monotonic():
+            answer = self.keycloak.client_credentials_grant()
+            expiry = time.monotonic() + float(answer["expires_in"])
+            self._automation = (str(answer["access_token"]), expiry)
+        return self._automation[0]
+
+
+@pytest.fixture(scope="module")
+def callers(keycloak: Keycloak) -> Callers:
+    return Callers(keycloak)
 
 
 def headers(api: Api, subject: str) -> dict[str, str]:
-    token = keycloak_token(api.settings.auth, subject, PEOPLE[subject])
-    return {"Authorization": f"Bearer {token}"}
+    return api.auth(subject, PEOPLE[subject])
 
 
 @pytest_asyncio.fixture(loop_scope="session")
 async def api(
-    pg_url: str, temporal_settings: TemporalSettings, temporal_client: Client
+    pg_url: str,
+    temporal_settings: TemporalSettings,
+    temporal_client: Client,
+    keycloak: Keycloak,
+    callers: Callers,
 ) -> AsyncIterator[Api]:
-    async with running_api(pg_url, temporal_settings, temporal_client, saga=SHORT) as running:
+    auth = keycloak_auth(keycloak.settings_env())
+    async with running_api(
+        pg_url, temporal_settings, temporal_client, saga=SHORT, auth=auth, tokens=callers
+    ) as running:
         yield running
 
 
@@ -112,19 +138,15 @@ async def test_each_role_against_each_endpoint_and_the_codec(
     encrypted = await codec_body(temporal_client, confirmed)
     product = {"id": "sku-matrix", "name": "Matrix", "unit_price": "1.00", "currency": "EUR"}
     cancel_target = {"alice": for_alice, "olga": for_olga}
+    readers = {"sam": 200, "olga": 200, "automation": 200}  # support and operator
 
     # (method, path, body, the status each caller gets; people left out get 403)
     matrix: list[tuple[str, str, dict[str, Any] | None, dict[str, int]]] = [
         ("GET", "/products", None, dict.fromkeys(PEOPLE, 200)),
-        ("GET", "/orders", None, {"alice": 200, "bob": 200, "sam": 200, "olga": 200}),
-        ("GET", "/orders?customer_id=alice", None, {"alice": 200, "sam": 200, "olga": 200}),
-        ("GET", f"/orders/{confirmed}", None, {"alice": 200, "bob": 404, "sam": 200, "olga": 200}),
-        (
-            "GET",
-            f"/orders/{confirmed}/events",
-            None,
-            {"alice": 200, "bob": 404, "sam": 200, "olga": 200},
-        ),
+        ("GET", "/orders", None, {"alice": 200, "bob": 200} | readers),
+        ("GET", f"/orders?customer_id={ALICE.subject}", None, {"alice": 200} | readers),
+        ("GET", f"/orders/{confirmed}", None, {"alice": 200, "bob": 404} | readers),
+        ("GET", f"/orders/{confirmed}/events", None, {"alice": 200, "bob": 404} | readers),
         ("POST", "/orders", ORDER, {"alice": 202, "bob": 202, "olga": 202}),
         ("POST", "/orders/{cancel}/cancel", {}, {"alice": 202, "bob": 404, "olga": 202}),
         ("POST", f"/orders/{to_retry}/retry", {"note": "provider back"}, {"olga": 202}),
@@ -181,7 +203,7 @@ async def test_an_operators_retry_names_the_verified_subject_and_a_second_is_409
         events = await load_timeline(session, order_id)
     [resumed] = [event for event in events if event.event_type == "OrderRetried"]
     # Verified: a user acting as operator, not a name declared in a signal's input.
-    assert resumed.actor == {"kind": "user", "subject": "olga", "role": "operator"}
+    assert resumed.actor == {"kind": "user", "subject": OLGA.subject, "role": "operator"}
 
 
 async def notices_address(client: Client, order_id: str) -> str:
@@ -203,15 +225,15 @@ async def test_a_customers_notices_go_to_the_e_mail_its_token_verified(
     [field] = elsewhere.json()["errors"]
     assert (field["pointer"], field["type"]) == ("#/email", "email_not_verified")
 
-    own = await api.http.post("/orders", json=ORDER | {"email": "Alice@Example.com"}, headers=alice)
+    own = await api.http.post("/orders", json=ORDER | {"email": ALICE.email.upper()}, headers=alice)
     plain = await api.http.post("/orders", json=ORDER, headers=alice)
     by_operator = await api.http.post(
         "/orders", json=ORDER | {"email": "customer-care@example.com"}, headers=olga
     )
     for response in (own, plain, by_operator):
         assert response.status_code == 202, response.text
-    assert await notices_address(temporal_client, own.json()["order_id"]) == "alice@example.com"
-    assert await notices_address(temporal_client, plain.json()["order_id"]) == "alice@example.com"
+    assert await notices_address(temporal_client, own.json()["order_id"]) == ALICE.email
+    assert await notices_address(temporal_client, plain.json()["order_id"]) == ALICE.email
     assert (
         await notices_address(temporal_client, by_operator.json()["order_id"])
         == "customer-care@example.com"

@@ -1,6 +1,15 @@
 """docs/operations.md is executed: every ``sh`` block, in order, against a Temporal dev
-server of this test's own, the API on a real port and the production workers, with real
-orders parked in NEEDS_ATTENTION by a provider outage.
+server of this test's own, the API on a real port trusting the session's Keycloak, and the
+production workers, with real orders (the demo customer alice's) parked in NEEDS_ATTENTION
+by a provider outage.
+
+The blocks run as one shell session would: each in a ``bash -euo pipefail`` of its own,
+which dumps its environment (``env -0``) as it exits; the next block starts with that
+environment and in that working directory. So what a block exports (the runbook's login
+exports ``OPERATOR_TOKEN``) carries over, and a variable it sets without exporting does not.
+The test gives the first block only what the runbook's conventions say an operator has:
+``TEMPORAL_ADDRESS``, ``API``, ``ISSUER`` (Keycloak's realm) and, for the login's password
+prompt, ``KEYCLOAK_PASSWORD`` (the demo operator olga's), but no token.
 
 The placeholders follow the runbook's convention: ``<order_id>``, ``<other_order_id>``
 (parked orders), ``<confirmed_order_id>`` (a confirmed order), ``<job_id>`` (from the batch
@@ -20,17 +29,26 @@ from pathlib import Path
 import pytest_asyncio
 from temporalio.client import Client
 
+from api.auth import TokenVerifier
 from clients.temporal import connect_temporal
 from config.settings import SagaSettings, TemporalSettings
+from devstack.keycloak import Keycloak
+from devstack.keycloak_realm import demo_users
 from devstack.temporal import TemporalDevServer, temporal_cli
 from tests.e2e.harness import TERMINAL, Api, running_api, serve_http
+from tests.e2e.keycloak_tokens import KeycloakTokens, keycloak_auth
 
-RUNBOOK = Path(__file__).resolve().parents[2] / "docs" / "operations.md"
+ROOT = Path(__file__).resolve().parents[2]
+RUNBOOK = ROOT / "docs" / "operations.md"
 BLOCK = re.compile(r"^```sh\n(.*?)^```", re.MULTILINE | re.DOTALL)
 PLACEHOLDER = re.compile(r"<([a-z_]+)>")
 JOB_ID = re.compile(r"[Jj]ob ?[Ii][Dd]:?\s+(\S+)")
 SHORT = SagaSettings(charge_budget_seconds=2)
-EMAIL = "runbook-customer@example.com"
+USERS = {user.username: user for user in demo_users()}
+CUSTOMER = "alice"
+# The customer's verified e-mail: a customer may not send notices to another address.
+EMAIL = USERS[CUSTOMER].email
+OPERATOR = USERS["olga"]
 
 
 def blocks() -> list[str]:
@@ -48,36 +66,54 @@ async def own_temporal(tmp_path: Path) -> AsyncIterator[TemporalSettings]:
         await asyncio.to_thread(server.stop)
 
 
-async def run_block(block: str, env: dict[str, str]) -> str:
-    done = await asyncio.to_thread(
-        subprocess.run,
-        ["bash", "-euo", "pipefail", "-c", block],
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-    )
-    assert done.returncode == 0, f"{block}\nexit {done.returncode}\n{done.stdout}\n{done.stderr}"
-    return done.stdout + done.stderr
+class Session:
+    """One operator's shell session, block by block: exported variables and the working
+    directory carry over from one block to the next."""
+
+    def __init__(self, env: dict[str, str], cwd: Path, state: Path) -> None:
+        self.env = env
+        self.cwd = cwd
+        self._state = state
+
+    async def run(self, block: str) -> str:
+        # The trap dumps the environment however the block ends; NUL-separated, since a
+        # value may hold newlines.
+        script = f"trap 'env -0 > \"$RUNBOOK_STATE\"' EXIT\n{block}"
+        done = await asyncio.to_thread(
+            subprocess.run,
+            ["bash", "-euo", "pipefail", "-c", script],
+            env={**self.env, "RUNBOOK_STATE": str(self._state)},
+            cwd=self.cwd,
+            capture_output=True,
+            text=True,
+            timeout=120,
+            check=False,
+        )
+        assert done.returncode == 0, (
+            f"{block}\nexit {done.returncode}\n{done.stdout}\n{done.stderr}"
+        )
+        pairs = (entry.partition("=") for entry in self._state.read_text().split("\0") if entry)
+        self.env = {name: value for name, _, value in pairs if name != "RUNBOOK_STATE"}
+        self.cwd = Path(self.env.get("PWD", self.cwd))
+        return done.stdout + done.stderr
 
 
 async def parked(api: Api, count: int) -> list[str]:
     api.gateway.outage(True)
     ids = []
     for _ in range(count):
-        placed = await api.place("runbook-customer", email=EMAIL)
+        placed = await api.place(CUSTOMER, email=EMAIL)
         assert placed.status_code == 202, placed.text
         ids.append(placed.json()["order_id"])
     for order_id in ids:
-        await api.wait_for(order_id, "runbook-customer", {"NEEDS_ATTENTION"})
+        await api.wait_for(order_id, CUSTOMER, {"NEEDS_ATTENTION"})
     return ids
 
 
-async def batch_completed(env: dict[str, str], job_id: str) -> str:
+async def batch_completed(session: Session, job_id: str) -> str:
     out = ""
     for _ in range(100):
-        out = await run_block(f"temporal batch describe --job-id {job_id}", env)
+        out = await session.run(f"temporal batch describe --job-id {job_id}")
         if re.search(r"State\s+Completed|\"state\":\s*\"(BATCH_OPERATION_STATE_)?COMPLETED", out):
             return out
         await asyncio.sleep(0.3)
@@ -85,22 +121,36 @@ async def batch_completed(env: dict[str, str], job_id: str) -> str:
 
 
 async def test_every_command_of_the_runbook_works(
-    pg_url: str, own_temporal: TemporalSettings
+    pg_url: str, own_temporal: TemporalSettings, keycloak: Keycloak, tmp_path: Path
 ) -> None:
     client: Client = await connect_temporal(own_temporal)
-    async with running_api(pg_url, own_temporal, client, saga=SHORT) as api:
-        confirmed = (await api.place("runbook-customer", email=EMAIL)).json()["order_id"]
-        await api.wait_for(confirmed, "runbook-customer", {"CONFIRMED"})
+    async with running_api(
+        pg_url,
+        own_temporal,
+        client,
+        saga=SHORT,
+        auth=keycloak_auth(keycloak.settings_env()),
+        tokens=KeycloakTokens(keycloak),
+    ) as api:
+        confirmed = (await api.place(CUSTOMER, email=EMAIL)).json()["order_id"]
+        await api.wait_for(confirmed, CUSTOMER, {"CONFIRMED"})
         one, other, third = await parked(api, 3)
         api.gateway.outage(False)  # the cause is gone: now the operator decides
         async with serve_http(api) as base:
-            env = {
-                **os.environ,
-                "PATH": f"{temporal_cli().parent}:{os.environ['PATH']}",
-                "TEMPORAL_ADDRESS": own_temporal.address,
-                "API": base,
-                "OPERATOR_TOKEN": api.auth("ops-alice", "operator")["Authorization"].split()[1],
-            }
+            inherited = {k: v for k, v in os.environ.items() if not k.startswith("KEYCLOAK_")}
+            inherited.pop("OPERATOR_TOKEN", None)  # the runbook's login must make it
+            session = Session(
+                {
+                    **inherited,
+                    "PATH": f"{temporal_cli().parent}:{os.environ['PATH']}",
+                    "TEMPORAL_ADDRESS": own_temporal.address,
+                    "API": base,
+                    "ISSUER": keycloak.issuer,
+                    "KEYCLOAK_PASSWORD": OPERATOR.password,
+                },
+                ROOT,
+                tmp_path / "runbook-env",
+            )
             values = {"order_id": one, "other_order_id": other, "confirmed_order_id": confirmed}
             outputs: list[str] = []
             found = blocks()
@@ -109,23 +159,31 @@ async def test_every_command_of_the_runbook_works(
                 for name in PLACEHOLDER.findall(written):
                     assert name in values, f"no value for <{name}> in:\n{written}"
                     block = block.replace(f"<{name}>", values[name])
-                out = await run_block(block, env)
+                out = await session.run(block)
                 outputs.append(out)
                 job = JOB_ID.search(out)
                 if "--query" in block and "signal" in block:
                     assert job is not None, f"no batch job id in:\n{out}"
                     values["job_id"] = job.group(1)
             assert "job_id" in values
-            described = await batch_completed(env, values["job_id"])
+            described = await batch_completed(session, values["job_id"])
+            logged_in = await TokenVerifier(api.settings.auth).verify(session.env["OPERATOR_TOKEN"])
         orders = {
-            order_id: (await api.wait_for(order_id, "runbook-customer", TERMINAL | {"REFUNDED"}))
+            order_id: (await api.wait_for(order_id, CUSTOMER, TERMINAL | {"REFUNDED"}))
             for order_id in (one, other, third, confirmed)
         }
-    assert len(outputs) == len(found) >= 8
+    said = dict(zip(found, outputs, strict=True))
+    assert len(outputs) == len(found) >= 9
+    # The login block made the token every later block used: olga's, from Keycloak.
+    assert (logged_in.subject, logged_in.is_operator) == (OPERATOR.subject, True)
     assert orders[one]["status"] == "CONFIRMED"
     assert orders[other]["status"] == "CANCELLED"
     assert orders[third]["status"] == "CONFIRMED"  # moved on by the batch retry
     assert orders[confirmed]["status"] == "REFUNDED"
-    assert one in outputs[1]  # the list found the parked orders
+    listed = next(out for block, out in said.items() if "workflow list" in block)
+    assert one in listed  # the list found the parked orders
+    timeline = next(out for block, out in said.items() if "/events" in block)
+    assert OPERATOR.subject is not None
+    assert OPERATOR.subject in timeline  # the refund's actor: the verified subject
     assert EMAIL in outputs[-1]  # decoded through the codec endpoint
     assert "Completed" in described or "COMPLETED" in described
