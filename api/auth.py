@@ -136,12 +136,16 @@ _REASONS: tuple[tuple[type[jwt.InvalidTokenError], str], ...] = (
 
 
 class TokenVerifier:
-    """Verifies access tokens; built once per app (the JWKS client caches keys)."""
+    """Verifies access tokens; built once per app (the JWKS client caches the key set)."""
 
     def __init__(self, auth: AuthSettings) -> None:
         self._auth = auth
+        # The key set is kept 5 minutes, and each token's key is looked up in it: a key the
+        # identity provider removes (a compromised one) stops verifying within that time.
+        # (PyJWT's per-key cache would keep a removed key until the process restarts.) An
+        # unknown kid refetches the set, at most once per 30 s (PyJWT's cooldown).
         self._jwks = (
-            jwt.PyJWKClient(auth.jwks_url, cache_keys=True, lifespan=300, timeout=5)
+            jwt.PyJWKClient(auth.jwks_url, cache_keys=False, lifespan=300, timeout=5)
             if auth.jwks_url
             else None
         )
