@@ -9,6 +9,8 @@ It needs no database and no Temporal connection: the keys and the token verifier
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from fastapi import FastAPI
 from fastapi.responses import PlainTextResponse
 
@@ -50,10 +52,19 @@ def main() -> None:
     settings = load_settings()
     configure_telemetry(settings.telemetry, service_name=CODEC_SERVICE)
     announce_demo_allowance(settings)
+    tls = settings.api
+    for name, path in (
+        ("ORDERS_API__CODEC_TLS_CERT_PATH", tls.codec_tls_cert_path),
+        ("ORDERS_API__CODEC_TLS_KEY_PATH", tls.codec_tls_key_path),
+    ):
+        if path and not Path(path).is_file():
+            raise SystemExit(f"{name}: no file at {path}")
     uvicorn.run(
         create_codec_app(settings),
         host=settings.api.host,
         port=settings.api.codec_port,
+        ssl_certfile=tls.codec_tls_cert_path or None,
+        ssl_keyfile=tls.codec_tls_key_path or None,
         log_config=None,
         access_log=False,
     )

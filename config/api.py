@@ -53,6 +53,11 @@ class ApiSettings(BaseModel):
     # `python -m api.codec` on codec_port, off the public ingress.
     serve_codec: bool = True
     codec_port: int = Field(default=8001, ge=1, le=65535)
+    # `python -m api.codec` over HTTPS with this certificate and key (PEM), both or neither.
+    # The Web UI passes a signed-in user's access token only to an https:// codec endpoint;
+    # unset where TLS ends in front of the process (an ingress, a mesh).
+    codec_tls_cert_path: str = ""
+    codec_tls_key_path: str = ""
     max_items_per_order: int = Field(default=50, ge=1)
     max_quantity_per_item: int = Field(default=1000, ge=1)
     max_body_bytes: int = Field(default=64 * 1024, ge=1024)
@@ -61,3 +66,12 @@ class ApiSettings(BaseModel):
     # changed in the database reaches new orders within this time (api/services/catalog.py).
     # 0 = read the catalog for every order.
     catalog_cache_seconds: float = Field(default=10.0, ge=0)
+
+    @model_validator(mode="after")
+    def _codec_tls_whole(self) -> ApiSettings:
+        if bool(self.codec_tls_cert_path) != bool(self.codec_tls_key_path):
+            raise ValueError(
+                "ORDERS_API__CODEC_TLS_CERT_PATH and ORDERS_API__CODEC_TLS_KEY_PATH go together: "
+                "set both for HTTPS, or neither"
+            )
+        return self

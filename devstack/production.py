@@ -1,34 +1,37 @@
 """``make dev ARGS=--production``: the production topology on this machine.
 
-A durable PostgreSQL (fsync on) holding the application's database and Temporal's
-persistence and visibility; a two-node Temporal cluster whose frontends serve mTLS with
-certificates generated into the run folder; the Temporal Web UI; Kafka; then
-``python -m tools.bootstrap`` (namespace, search attributes, migrations) and the processes
-of ``devstack.stack`` -- the API, one worker process per task queue, the outbox relay --
-connected to both frontends.
+Keycloak, the identity provider (realm ``orders`` with its demo users); a durable PostgreSQL
+(fsync on) holding the application's database and Temporal's persistence and visibility; a
+two-node Temporal cluster whose frontends serve mTLS with certificates generated into the run
+folder; the Temporal Web UI, where people sign in at Keycloak and whose pages ask the codec
+endpoint (``python -m api.codec`` over HTTPS) to decode with the signed-in user's token; Kafka;
+then ``python -m tools.bootstrap`` (namespace, search attributes, migrations) and the processes
+of ``devstack.stack`` -- the API trusting Keycloak's tokens, one worker process per task queue,
+the outbox relay -- connected to both frontends.
 """
 
 from __future__ import annotations
 
+import json
 import sys
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
 from config.demo_allowance import allowance_notice
-from config.settings import load_settings
+from devstack.certificates import LoopbackCertificate, loopback_certificate
 from devstack.codec_keys import codec_env
-from devstack.jwks_issuer import JwksIssuer
 from devstack.kafka import KafkaBroker
+from devstack.keycloak import Keycloak
+from devstack.keycloak_realm import UI_CLIENT, client_secret, demo_users
 from devstack.payment_provider import TOKEN_VARIABLE, PaymentProviderService, provider_token_env
 from devstack.postgres import PostgresCluster
-from devstack.process import ManagedProcess, ServiceUnavailableError
+from devstack.process import ManagedProcess, ServiceUnavailableError, free_port
 from devstack.stack import Stack, StackOptions
 from devstack.supervisor import StopRequest, Supervisor, say
 from devstack.temporal_cluster import TemporalCluster, TemporalNode
 from devstack.temporal_tls import SERVER_NAME
-from devstack.temporal_ui import TemporalWebUI
-from devstack.tokens import mint_token
+from devstack.temporal_ui import TemporalWebUI, UILogin
 from messages import queues
 
 NAMESPACE = "orders"
@@ -46,6 +49,8 @@ class ProductionOptions:
     ui_port: int = 8233
     postgres_port: int | None = None
     kafka_port: int | None = None
+    keycloak_port: int = 8180
+    codec_port: int = 8001
     nodes: int = 2
 
 
@@ -59,6 +64,9 @@ class ProductionStack:
         self.temporal = TemporalCluster(
             run_dir / "temporal", self.postgres, nodes=options.nodes, tls=True
         )
+        self.keycloak = Keycloak(run_dir / "keycloak", port=options.keycloak_port or None)
+        self.codec_port = options.codec_port or free_port()
+        self.codec_tls: LoopbackCertificate | None = None
         self.ui: TemporalWebUI | None = None
         self.kafka: KafkaBroker | None = None
         self.stack = Stack(
@@ -84,18 +92,27 @@ class ProductionStack:
             "ORDERS_TEMPORAL__UI_URL": self.ui.url if self.ui is not None else "",
         }
 
+    @property
+    def codec_url(self) -> str:
+        return f"https://127.0.0.1:{self.codec_port}/codec"
+
     def start_edge_services(self) -> None:
-        """The local token issuer (RS256; the API fetches its JWKS) and the one shared payment
-        provider (behind a bearer token of the run's own); the stack stops both. Every
-        process, the provider first, then runs with the production checks on
-        (config/production_checks.py): no dev secret, issuer or audience, no in-process
-        provider, and of the demo parts only what the demo allowance names (DEMO_ENV)."""
+        """Trust in Keycloak's tokens (the API fetches the realm's JWKS), the codec endpoint's
+        settings, and the one shared payment provider (behind a bearer token of the run's
+        own); the stack stops the provider. Every process, the provider first, then runs with
+        the production checks on (config/production_checks.py): no dev secret, issuer or
+        audience, no in-process provider, and of the demo parts only what the demo allowance
+        names (DEMO_ENV)."""
         run_dir = self.options.run_dir.absolute()
-        self.stack.issuer = JwksIssuer(run_dir / "issuer").start()
+        self.codec_tls = loopback_certificate(run_dir / "https")
         self.stack.env.update(
             {
-                **self.stack.issuer.settings_env(),
+                **self.keycloak.settings_env(),
                 **codec_env(run_dir),
+                # The UI's pages call the codec from the browser: its origin alone may.
+                "ORDERS_TEMPORAL__CODEC__CORS_ORIGINS": json.dumps(
+                    [self.ui.url] if self.ui is not None else []
+                ),
                 **DEMO_ENV,
                 **provider_token_env(),
             }
@@ -106,6 +123,8 @@ class ProductionStack:
     def start(self) -> ProductionStack:
         opts = self.options
         opts.run_dir.mkdir(parents=True, exist_ok=True)
+        # First: the UI server reads Keycloak's discovery document when it starts.
+        self.keycloak.start()
         self.postgres.start()
         self.postgres.create_database(DATABASE, exist_ok=True)
         self.temporal.start()
@@ -115,6 +134,8 @@ class ProductionStack:
             port=opts.ui_port or None,
             namespace=NAMESPACE,
             certificates=self.temporal.certificates,
+            login=UILogin(self.keycloak.issuer, UI_CLIENT, client_secret(UI_CLIENT)),
+            codec_endpoint=self.codec_url,
         )
         try:
             self.ui = ui.start()
@@ -135,7 +156,22 @@ class ProductionStack:
         self.bootstrap()
         self.stack.prepare_database()  # migrations are at head already; seeds the catalog
         self.stack.start_processes()
+        self.start_codec()
         return self
+
+    def start_codec(self) -> None:
+        """``python -m api.codec`` over HTTPS: the UI passes a signed-in user's token to an
+        ``https://`` codec endpoint only. The API's own ``/codec`` stays for the CLI."""
+        assert self.codec_tls is not None
+        self.stack.spawn(
+            "codec",
+            [sys.executable, "-m", "api.codec"],
+            {
+                "ORDERS_API__CODEC_PORT": str(self.codec_port),
+                "ORDERS_API__CODEC_TLS_CERT_PATH": str(self.codec_tls.cert),
+                "ORDERS_API__CODEC_TLS_KEY_PATH": str(self.codec_tls.key),
+            },
+        )
 
     def bootstrap(self) -> None:
         process = ManagedProcess(
@@ -152,6 +188,7 @@ class ProductionStack:
         """Restarts whatever dies: the stack's processes and Kafka, and a Temporal node
         (the other frontend serves meanwhile)."""
         supervisor = self.stack.supervise(say)
+        supervisor.watch("keycloak", self.keycloak)
         for node in self.temporal.nodes:
             supervisor.watch(
                 f"temporal {node.name}", _RestartableNode(self.temporal, node), lambda: "exited"
@@ -164,11 +201,16 @@ class ProductionStack:
             self.ui.stop()
         self.temporal.stop()
         self.postgres.stop()
+        self.keycloak.stop()
 
     def addresses(self) -> str:
         lines = [
             f"  API               {self.stack.api_url}  (docs: {self.stack.api_url}/docs)",
-            f"  Temporal UI       {self.ui.url if self.ui else '-'}",
+            f"  Temporal UI       {self.ui.url if self.ui else '-'}  (sign in at Keycloak)",
+            f"  payload codec     {self.codec_url}  (self-signed: {self.codec_tls_hint()})",
+            f"  Keycloak          {self.keycloak.url}  (admin console: admin / "
+            f"{self.keycloak.run_dir / 'admin-password'})",
+            f"  token issuer      {self.keycloak.issuer}",
         ]
         lines += [
             f"  Temporal {node.name:<8} {node.address}  (mTLS, pid {node.pid})"
@@ -179,10 +221,26 @@ class ProductionStack:
             f"  Kafka             {self.kafka.bootstrap_servers if self.kafka else '-'}",
             f"  payment provider  {self.stack.provider.url if self.stack.provider else '-'}",
             f"  provider token    {self.stack.env.get(TOKEN_VARIABLE, '-')}  (its admin routes)",
-            f"  token issuer      {self.stack.issuer.jwks_url if self.stack.issuer else '-'}",
             f"  TLS certificates  {self.temporal.run_dir / 'tls'}",
             f"  logs              {self.options.run_dir}/logs/",
         ]
+        return "\n".join(lines)
+
+    def codec_tls_hint(self) -> str:
+        """What a person's browser needs before the UI can decode: to trust the codec's
+        self-signed certificate, once."""
+        return f"open https://127.0.0.1:{self.codec_port}/healthz once and accept it"
+
+    def people(self) -> str:
+        """The realm's demo users, and how to get one's token for the API or the CLI."""
+        lines = [
+            f"  {user.username:<6} password {user.password:<11} {', '.join(user.roles)}"
+            for user in demo_users()
+        ]
+        lines.append(
+            f"  token: KEYCLOAK_PASSWORD=<password> python -m tools.token "
+            f"--issuer {self.keycloak.issuer} --user <name>"
+        )
         return "\n".join(lines)
 
     def cli_hint(self) -> str:
@@ -214,23 +272,15 @@ def run(options: ProductionOptions) -> None:
     stop = StopRequest()
     try:
         print(
-            "starting PostgreSQL, a two-node Temporal cluster (mTLS), its Web UI, Kafka, "
-            "bootstrap, the API, one worker per queue and the relay …",
+            "starting Keycloak, PostgreSQL, a two-node Temporal cluster (mTLS), its Web UI, "
+            "Kafka, bootstrap, the API, one worker per queue, the codec and the relay …",
             flush=True,
         )
         print(f"  {allowance_notice()}", flush=True)
         production.start()
-        auth = load_settings().auth
-        issuer = production.stack.issuer
-        assert issuer is not None
-        customer = mint_token(
-            auth, "customer-1", "customer", email="c1@example.com", issuer_key=issuer.key_path
-        )
-        operator = mint_token(auth, "operator-1", "operator", issuer_key=issuer.key_path)
         print(
-            f"\n{production.addresses()}\n\n  customer token: {customer}\n"
-            f"  operator token: {operator}\n"
-            f"  more: python -m tools.token --sub alice --issuer-key {issuer.key_path}\n\n"
+            f"\n{production.addresses()}\n\n  people (Keycloak realm orders):\n"
+            f"{production.people()}\n\n"
             f"  try: {production.cli_hint()}\n"
             "  A child that dies is restarted; Ctrl-C stops everything.\n",
             flush=True,

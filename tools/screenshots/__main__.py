@@ -3,7 +3,8 @@
 Runs a small stack of its own: Keycloak with the project's realm, a Temporal dev server, the
 Web UI server signing people in at Keycloak and passing their access token to the codec
 endpoint (devstack/temporal_ui.py, as ``make dev ARGS=--production`` runs it), the API on
-SQLite trusting Keycloak's tokens, the production workers, and a simulated provider it can
+SQLite over HTTPS (a self-signed loopback certificate Chromium is told to trust) trusting
+Keycloak's tokens, the production workers, and a simulated provider it can
 take down. Then tools/screenshots/pictures.py parks an order and has headless Chromium
 (Debian's ``chromium``, driven by ``shoot.mjs`` with playwright-core) sign in as the demo
 operator and the demo support user, picture the pages and send ``retry`` from the UI's
@@ -17,7 +18,6 @@ import asyncio
 import sys
 import tempfile
 from contextlib import AsyncExitStack
-from decimal import Decimal
 from pathlib import Path
 
 import httpx
@@ -33,6 +33,7 @@ from config.settings import (
     Settings,
     TemporalSettings,
 )
+from devstack.certificates import LoopbackCertificate, loopback_certificate
 from devstack.keycloak import Keycloak
 from devstack.keycloak_realm import UI_CLIENT, client_secret, demo_users
 from devstack.process import free_port
@@ -42,12 +43,10 @@ from gateways.simulated_payment import SimulatedPaymentGateway
 from messages import queues
 from persistence.database import create_engine, session_factory
 from persistence.migrate import upgrade_async
-from persistence.seed import CatalogItem, seed_catalog
+from persistence.seed import DEV_CATALOG, seed_catalog
 from tools.screenshots.browser import Person
 from tools.screenshots.pictures import WebUIStage, take_pictures
 from workers.runner import build_workers
-
-CATALOG = (CatalogItem("sku-beans", "Espresso beans", Decimal("24.90"), 100, 0, 0),)
 
 
 def person(role: str) -> Person:
@@ -60,7 +59,9 @@ async def run(out: Path) -> None:
     run_dir = Path(tempfile.mkdtemp(prefix="screenshots-"))
     keycloak = Keycloak(run_dir / "keycloak")
     server = TemporalDevServer(run_dir / "temporal", headless=True)
-    api_url = f"http://127.0.0.1:{free_port()}"
+    # HTTPS: the UI passes a signed-in user's token to an https:// codec endpoint only.
+    api_url = f"https://127.0.0.1:{free_port()}"
+    tls = loopback_certificate(run_dir / "https")
     async with AsyncExitStack() as stack:
         stack.callback(keycloak.stop)
         await asyncio.to_thread(keycloak.start)
@@ -92,16 +93,21 @@ async def run(out: Path) -> None:
                 }
             ),
         )
-        await _serve_and_picture(settings, api_url, ui.url, keycloak, out)
+        await _serve_and_picture(settings, api_url, tls, ui.url, keycloak, out)
 
 
-async def _serve_and_picture(
-    settings: Settings, api_url: str, ui_url: str, keycloak: Keycloak, out: Path
+async def _serve_and_picture(  # noqa: PLR0917  # private; the stack's parts, each once
+    settings: Settings,
+    api_url: str,
+    tls: LoopbackCertificate,
+    ui_url: str,
+    keycloak: Keycloak,
+    out: Path,
 ) -> None:
     engine = create_engine(settings.database)
     try:
         await upgrade_async(engine)
-        await seed_catalog(session_factory(engine), CATALOG)
+        await seed_catalog(session_factory(engine), DEV_CATALOG)
         client = await connect_temporal(settings.temporal)
         provider = SimulatedPaymentGateway()
         app = create_app(settings)
@@ -114,7 +120,13 @@ async def _serve_and_picture(
             port = int(api_url.rsplit(":", 1)[1])
             web = uvicorn.Server(
                 uvicorn.Config(
-                    app, host="127.0.0.1", port=port, lifespan="off", log_level="warning"
+                    app,
+                    host="127.0.0.1",
+                    port=port,
+                    lifespan="off",
+                    log_level="warning",
+                    ssl_certfile=tls.cert,
+                    ssl_keyfile=tls.key,
                 )
             )
             serving = asyncio.create_task(web.serve())
@@ -124,7 +136,9 @@ async def _serve_and_picture(
                 customer = person("customer")
                 token = keycloak.access_token(customer.username, customer.password)
                 async with httpx.AsyncClient(
-                    base_url=api_url, headers={"Authorization": f"Bearer {token}"}
+                    base_url=api_url,
+                    headers={"Authorization": f"Bearer {token}"},
+                    verify=str(tls.cert),
                 ) as http:
                     stage = WebUIStage(
                         ui_url,
@@ -134,6 +148,7 @@ async def _serve_and_picture(
                         person("operator"),
                         person("support"),
                         next(u.email for u in demo_users() if u.username == customer.username),
+                        tls.spki_sha256,
                     )
                     await take_pictures(stage, out)
             finally:

@@ -1,8 +1,8 @@
 """One step of headless Chromium in the Web UI (``shoot.mjs``), as a signed-in person.
 
 Each step starts a fresh browser, so a step with a :class:`Person` signs in at the identity
-provider's page first, exactly as someone opening the UI would. What the page said is kept
-beside the picture (``<png>.txt``) and returned, for the checks that follow.
+provider's page first, exactly as someone opening the UI would. What the page said is
+returned, for the checks that follow.
 """
 
 from __future__ import annotations
@@ -46,4 +46,7 @@ async def shoot(
     await asyncio.to_thread(
         subprocess.run, command, check=True, timeout=STEP_TIMEOUT_SECONDS, env=env
     )
-    return png.with_suffix(".txt").read_text()
+    said = png.with_suffix(".txt")
+    text = said.read_text()
+    said.unlink()  # the pictures' folder keeps pictures (docs/img); the caller has the text
+    return text

@@ -23,8 +23,9 @@ from tools.screenshots.browser import Person, shoot
 
 # What the list shows of an order: its search attributes, as the UI has no Summary column.
 LIST_COLUMNS = ("OrderStatus", "OrderTotal", "CustomerId")
+# A product of the catalog every stack seeds (persistence/seed.py's DEV_CATALOG).
 ORDER = {
-    "items": [{"product_id": "sku-beans", "quantity": 2}],
+    "items": [{"product_id": "sku-ceramic-mug", "quantity": 2}],
     "payment": {"method": "card", "token": "tok_visa"},
 }
 
@@ -36,7 +37,7 @@ class WebUIStage:
     ui_url: str
     namespace: str
     customer: httpx.AsyncClient  # the API, with the customer's bearer token
-    provider_outage: Callable[[bool], None]
+    provider_outage: Callable[[bool], object]  # on or off
     operator: Person
     support: Person
     # Whose orders these are: the decoded input shows it to operators only.
