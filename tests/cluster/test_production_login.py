@@ -4,9 +4,10 @@ The stack of devstack/production.py -- Keycloak, the two-node mTLS cluster, the 
 signing people in at Keycloak, the codec endpoint over HTTPS, the API trusting the realm --
 started once for the module. It prints Keycloak's address and the demo users; an order
 placed with a token from ``python -m tools.token --user`` reaches CONFIRMED; tokens of a
-disabled user or from another realm get nowhere; and headless Chromium signs in through
-Keycloak's page: the operator reads the parked order's input decoded, support staff see
-the same page without it, and the operator's retry from the UI's dialog moves it on.
+disabled user or from another realm get nowhere; only staff (support, operator) may sign
+in to the Web UI; and headless Chromium signs in through Keycloak's page: the operator
+reads the parked order's input decoded, support staff see the same page without it, and
+the operator's retry from the UI's dialog moves it on.
 """
 
 from __future__ import annotations
@@ -27,7 +28,7 @@ from devstack.process import ServiceUnavailableError
 from devstack.production import ProductionOptions, ProductionStack
 from tests.fixtures.services import service_unavailable
 from tools.provider import switch_outage
-from tools.screenshots.browser import Person
+from tools.screenshots.browser import Person, shoot
 from tools.screenshots.pictures import ORDER, WebUIStage, take_pictures
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -162,6 +163,24 @@ def test_a_disabled_user_gets_no_token_and_another_realms_token_is_refused(
         timeout=10,
     )
     assert answer.status_code == 401
+
+
+@pytest.mark.parametrize("username", ["alice", "cat"])
+async def test_who_holds_neither_support_nor_operator_cannot_sign_in_to_the_web_ui(
+    production: ProductionStack, tmp_path: Path, username: str
+) -> None:
+    """A customer, or the catalog admin, would see every order's id, customer and total in
+    the UI's lists: Keycloak's flow for the UI's client refuses them at sign-in."""
+    assert production.ui is not None
+    said = await shoot(
+        "refused",
+        production.ui.url,
+        tmp_path / f"{username}.png",
+        "Access denied",
+        person=Person(username, USERS[username].password),
+    )
+    assert "Access denied" in said
+    assert "Workflows" not in said
 
 
 async def test_an_operator_reads_the_parked_order_decoded_in_the_web_ui_and_retries_it(

@@ -47,7 +47,8 @@ def audiences(claims: dict[str, Any]) -> set[str]:
 
 
 def authorization_url(keycloak: Keycloak, redirect_uri: str) -> str:
-    """The Web UI client's login page, as a browser is sent to it (code flow with PKCE)."""
+    """The Web UI client's login page, as a browser is sent to it (code flow; a PKCE
+    challenge is accepted but not required: the UI server sends none)."""
     params = {
         "client_id": UI_CLIENT,
         "redirect_uri": redirect_uri,

@@ -2,6 +2,7 @@
 //   node shoot.mjs page <url> <png> [text to wait for]
 //   node shoot.mjs list <list url> <png> <text to wait for> <column>...
 //   node shoot.mjs signal <workflow url> <png> <signal name> <json input>
+//   node shoot.mjs refused <url> <png> <text to wait for>   (the sign-in itself is refused)
 // Each step also writes what the page said (its text) beside the picture, as <png>.txt.
 // With LOGIN_USER and LOGIN_PASSWORD set, a step that lands on the identity provider's
 // sign-in page signs in there first, as a person would, and goes on where the UI sends it.
@@ -42,6 +43,7 @@ async function signIn() {
   await user.fill(process.env.LOGIN_USER);
   await page.locator("#password").fill(process.env.LOGIN_PASSWORD);
   await page.locator("#kc-login").click();
+  if (step === "refused") return; // the provider's page says why; the step waits for it
   await page.waitForURL((next) => next.origin === new URL(url).origin && !next.pathname.startsWith("/auth/"), { timeout: 30000 });
 }
 
@@ -49,7 +51,7 @@ try {
   await page.goto(url, { waitUntil: "load" });
   if (process.env.LOGIN_USER) await signIn();
   await page.waitForTimeout(3000); // the UI fetches and decodes after load
-  if (step === "page") {
+  if (step === "page" || step === "refused") {
     if (rest[0]) await page.getByText(rest[0], { exact: false }).first().waitFor({ timeout: 30000 });
     await page.screenshot({ path: png, fullPage: false });
   } else if (step === "list") {
