@@ -23,9 +23,10 @@ from pathlib import Path
 import httpx
 import pytest
 
-from devstack.keycloak_realm import CLI_CLIENT, DemoUser, demo_users
+from devstack.keycloak_realm import DemoUser, demo_users
 from devstack.process import ServiceUnavailableError
 from devstack.production import ProductionOptions, ProductionStack
+from tests.fixtures.keycloak import another_realm_token
 from tests.fixtures.services import service_unavailable
 from tools.provider import switch_outage
 from tools.screenshots.browser import Person, shoot
@@ -128,35 +129,7 @@ def test_a_disabled_user_gets_no_token_and_another_realms_token_is_refused(
     assert out == ""
     assert "disabled" in err.lower()
 
-    realm = f"elsewhere-{uuid.uuid4().hex[:8]}"
-    keycloak.create_realm(
-        {
-            "realm": realm,
-            "enabled": True,
-            "roles": {"realm": [{"name": "customer"}]},
-            "clients": [
-                {
-                    "clientId": CLI_CLIENT,
-                    "publicClient": True,
-                    "standardFlowEnabled": False,
-                    "directAccessGrantsEnabled": True,
-                }
-            ],
-            "users": [
-                {
-                    "username": "mallory",
-                    "enabled": True,
-                    "email": "mallory@example.com",
-                    "emailVerified": True,
-                    "firstName": "Mallory",
-                    "lastName": "Elsewhere",
-                    "credentials": [{"type": "password", "value": "mallory-pw"}],
-                    "realmRoles": ["customer"],
-                }
-            ],
-        }
-    )
-    foreign = keycloak.password_grant("mallory", "mallory-pw", realm=realm)["access_token"]
+    _, foreign = another_realm_token(keycloak)
     answer = httpx.get(
         f"{production.stack.api_url}/orders",
         headers={"Authorization": f"Bearer {foreign}"},

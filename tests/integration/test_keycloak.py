@@ -24,6 +24,7 @@ from devstack.keycloak_realm import (
     DemoUser,
     demo_users,
 )
+from tests.fixtures.keycloak import another_realm_token
 
 pytestmark = pytest.mark.integration
 
@@ -182,47 +183,7 @@ async def test_a_disabled_user_gets_no_new_token_and_the_last_one_expires_within
 async def test_a_token_from_another_realm_has_another_issuer_and_the_api_refuses_it(
     keycloak: Keycloak, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    realm = f"elsewhere-{uuid.uuid4().hex[:8]}"
-    # The same client, audience mapper, role and user as in `orders`: only the realm differs.
-    keycloak.create_realm(
-        {
-            "realm": realm,
-            "enabled": True,
-            "roles": {"realm": [{"name": "customer"}]},
-            "clients": [
-                {
-                    "clientId": CLI_CLIENT,
-                    "publicClient": True,
-                    "standardFlowEnabled": False,
-                    "directAccessGrantsEnabled": True,
-                    "protocolMappers": [
-                        {
-                            "name": "audience",
-                            "protocol": "openid-connect",
-                            "protocolMapper": "oidc-audience-mapper",
-                            "config": {
-                                "included.custom.audience": API_AUDIENCE,
-                                "access.token.claim": "true",
-                            },
-                        }
-                    ],
-                }
-            ],
-            "users": [
-                {
-                    "username": "mallory",
-                    "enabled": True,
-                    "email": "mallory@example.com",
-                    "emailVerified": True,
-                    "firstName": "Mallory",
-                    "lastName": "Elsewhere",
-                    "credentials": [{"type": "password", "value": "mallory-pw"}],
-                    "realmRoles": ["customer"],
-                }
-            ],
-        }
-    )
-    token = keycloak.password_grant("mallory", "mallory-pw", realm=realm)["access_token"]
+    realm, token = another_realm_token(keycloak)
     claims = jwt.decode(token, options={"verify_signature": False})
     assert claims["iss"] == keycloak.issuer_for(realm) != keycloak.issuer
     assert API_AUDIENCE in audiences(claims)
