@@ -7,6 +7,7 @@ any order. The full matrix of roles and endpoints is in test_roles.py.
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import contextlib
 import hashlib
@@ -129,8 +130,15 @@ async def test_support_reads_and_lists_any_order_and_operators_cancel_it(api: Ap
     read = await api.http.get(f"/orders/{order_id}", headers=support)
     assert read.status_code == 200
     assert read.json()["customer_id"] == "alice"
-    listing = await api.http.get("/orders", params={"customer_id": "alice"}, headers=support)
-    assert [order["order_id"] for order in listing.json()["data"]] == [order_id]
+    # The list reads the orders table, which the saga's first step writes after the 202.
+    listed: list[str] = []
+    for _ in range(150):
+        listing = await api.http.get("/orders", params={"customer_id": "alice"}, headers=support)
+        listed = [order["order_id"] for order in listing.json()["data"]]
+        if listed:
+            break
+        await asyncio.sleep(0.1)
+    assert listed == [order_id]
     refused = await api.http.post(f"/orders/{order_id}/cancel", headers=support)
     assert refused.status_code == 403
 
