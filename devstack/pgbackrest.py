@@ -221,6 +221,18 @@ def archived_cluster(
     return cluster, BackupRepository(folder, cluster)
 
 
+def archived_if_installed(
+    data_dir: Path, folder: Path, *, port: int | None
+) -> tuple[PostgresCluster, BackupRepository | None]:
+    """The durable cluster of ``make dev ARGS=--production``, archiving when pgBackRest is
+    installed; without it the stack still runs, unarchived, and says so."""
+    try:
+        return archived_cluster(data_dir, folder, port=port)
+    except ServiceUnavailableError as exc:
+        print(f"PostgreSQL runs without WAL archiving: {exc}", flush=True)
+        return PostgresCluster(data_dir, port=port, durable=True), None
+
+
 def run_dir_repository(run_dir: Path, *, port: int | None = None) -> BackupRepository:
     """The archived cluster of ``make dev ARGS=--production`` (``run_dir/postgres``) and its
     repository (``run_dir/backup``): one stanza for the application's and Temporal's

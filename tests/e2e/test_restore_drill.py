@@ -126,7 +126,9 @@ async def test_restore_to_an_instant_brings_back_exactly_the_orders_before_it_co
         before_backup = await _place(api, temporal_client, ORDERS_PER_PHASE)
         backup = await asyncio.to_thread(repository.backup)
         after_backup = await _place(api, temporal_client, ORDERS_PER_PHASE)
-        await asyncio.sleep(0.2)
+        # pgBackRest restores from a backup whose stop time, in whole seconds, precedes the
+        # target: at least a second after the backup.
+        await asyncio.sleep(1.2)
         target = _database_clock(cluster)
         await asyncio.sleep(0.2)
         after_target = await _place(api, temporal_client, ORDERS_PER_PHASE)
