@@ -136,7 +136,8 @@ def ledger_charges(path: Path) -> list[GatewayCharge]:
     ]
 
 
-async def _main(ledger: Path) -> int:
+async def report(ledger: Path) -> int:
+    """Print every unknown charge; 1 when there is any (a script can stop on it)."""
     settings = load_settings()
     engine = create_engine(settings.database)
     try:
@@ -160,7 +161,7 @@ def main(argv: list[str] | None = None) -> int:
         help="the simulated provider's SQLite ledger (its own database)",
     )
     args = parser.parse_args(argv)
-    return asyncio.run(_main(args.ledger))
+    return asyncio.run(report(args.ledger))
 
 
 if __name__ == "__main__":

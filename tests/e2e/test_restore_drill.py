@@ -133,7 +133,7 @@ async def test_restore_to_an_instant_brings_back_exactly_the_orders_before_it_co
         await asyncio.sleep(0.2)
         after_target = await _place(api, temporal_client, ORDERS_PER_PHASE)
         recovery_point = await asyncio.to_thread(
-            _seconds_until_archived, cluster, ARCHIVE_TIMEOUT + 10
+            _seconds_until_archived, cluster, ARCHIVE_TIMEOUT + 15
         )
 
     # The disaster: a crash, and the data directory gone with its disk.
@@ -154,7 +154,8 @@ async def test_restore_to_an_instant_brings_back_exactly_the_orders_before_it_co
         f"time {recovery_time:.1f}s (pgbackrest restore {restore.seconds:.1f}s, then start "
         "and replay to the target)"
     )
-    assert recovery_point <= ARCHIVE_TIMEOUT + 2
+    # archive_timeout, plus the time archive-push takes on a busy machine.
+    assert recovery_point <= ARCHIVE_TIMEOUT + 5
 
     engine = create_engine(DatabaseSettings(url=url, pool_size=2, max_overflow=0))
     try:
