@@ -51,7 +51,6 @@ def archive_settings(
         "archive_mode": "on",
         "archive_command": (f"{_binary()} --config={config} --stanza={STANZA} archive-push %p"),
         "archive_timeout": f"{archive_timeout}s",
-        "max_wal_senders": "3",
     }
 
 
