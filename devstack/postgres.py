@@ -12,6 +12,7 @@ import argparse
 import logging
 import signal
 import sys
+from collections.abc import Mapping
 from pathlib import Path
 from types import TracebackType
 
@@ -60,10 +61,12 @@ class PostgresCluster:
         max_connections: int = 200,
         pg_bin: Path | None = None,
         die_with_parent: bool = True,
+        server_settings: Mapping[str, str] | None = None,
     ) -> None:
         """``die_with_parent``: the server gets a fast shutdown if the *thread* that called
         ``start()`` dies without stopping it (a killed test run leaves no server behind);
-        turn it off when starting from a short-lived thread."""
+        turn it off when starting from a short-lived thread. ``server_settings``: more
+        ``-c name=value`` settings, after ours (WAL archiving: devstack/pgbackrest.py)."""
         self.data_dir = data_dir.absolute()
         self.durable = durable
         self.log_path = (
@@ -71,6 +74,7 @@ class PostgresCluster:
         ).absolute()
         self.max_connections = max_connections
         self.die_with_parent = die_with_parent
+        self.server_settings = dict(server_settings or {})
         self._fixed_port = port
         self._port: int | None = port
         self._pg_bin = pg_bin
@@ -167,6 +171,7 @@ class PostgresCluster:
         }
         if not self.durable:
             settings.update(NON_DURABLE_SETTINGS)
+        settings.update(self.server_settings)
         args = [str(pg_bin / "postgres"), "-D", str(self.data_dir)]
         for name, value in settings.items():
             args += ["-c", f"{name}={value}"]

@@ -25,7 +25,7 @@ from devstack.kafka import KafkaBroker
 from devstack.keycloak import Keycloak
 from devstack.keycloak_realm import UI_CLIENT, client_secret, demo_users
 from devstack.payment_provider import TOKEN_VARIABLE, PaymentProviderService, provider_token_env
-from devstack.postgres import PostgresCluster
+from devstack.pgbackrest import archive_from_now, archived_if_installed, wait_until_promoted
 from devstack.process import ManagedProcess, ServiceUnavailableError, free_port
 from devstack.stack import Stack, StackOptions
 from devstack.supervisor import StopRequest, Supervisor, say
@@ -58,8 +58,8 @@ class ProductionStack:
     def __init__(self, options: ProductionOptions) -> None:
         self.options = options
         run_dir = options.run_dir.absolute()
-        self.postgres = PostgresCluster(
-            run_dir / "postgres", port=options.postgres_port, durable=True
+        self.postgres, self.backups = archived_if_installed(
+            run_dir / "postgres", run_dir / "backup", port=options.postgres_port
         )
         self.temporal = TemporalCluster(
             run_dir / "temporal", self.postgres, nodes=options.nodes, tls=True
@@ -126,6 +126,7 @@ class ProductionStack:
         # First: the UI server reads Keycloak's discovery document when it starts.
         self.keycloak.start()
         self.postgres.start()
+        wait_until_promoted(self.postgres)  # after python -m tools.backup restore
         self.postgres.create_database(DATABASE, exist_ok=True)
         self.temporal.start()
         ui = TemporalWebUI(
@@ -154,6 +155,8 @@ class ProductionStack:
         )
         self.start_edge_services()
         self.bootstrap()
+        if self.backups is not None:
+            archive_from_now(self.backups, say)
         self.stack.prepare_database()  # migrations are at head already; seeds the catalog
         self.stack.start_processes()
         self.start_codec()
@@ -218,6 +221,8 @@ class ProductionStack:
         ]
         lines += [
             f"  PostgreSQL        {self.postgres.url(DATABASE)}  (durable)",
+            f"  backups           {self.backups.repo_path if self.backups else 'off'}  "
+            "(python -m tools.backup info)",
             f"  Kafka             {self.kafka.bootstrap_servers if self.kafka else '-'}",
             f"  payment provider  {self.stack.provider.url if self.stack.provider else '-'}",
             f"  provider token    {self.stack.env.get(TOKEN_VARIABLE, '-')}  (its admin routes)",

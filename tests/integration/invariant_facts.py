@@ -25,7 +25,7 @@ from persistence.tables import (
     OrderRow,
 )
 
-__all__ = ["assert_invariants", "order_facts"]
+__all__ = ["assert_invariants", "facts_of", "order_facts"]
 
 Sessions = async_sessionmaker[AsyncSession]
 ZERO = Decimal("0")
@@ -35,12 +35,29 @@ async def order_facts(
     sessions: Sessions, provider: SimulatedPaymentGateway, order: OrderSnapshot, result: SagaResult
 ) -> OrderFacts:
     """What the database and the provider say of ``order``, whose saga ended with ``result``."""
+    units = sum(line.quantity for line in order.lines)
+    return await facts_of(
+        sessions, provider, order.order_id, total=order.total, units=units, result=result
+    )
+
+
+async def facts_of(
+    sessions: Sessions,
+    provider: SimulatedPaymentGateway,
+    order_id: str,
+    *,
+    total: Decimal,
+    units: int,
+    result: SagaResult,
+) -> OrderFacts:
+    """:func:`order_facts` for an order known by its id, total and units only (a restore
+    drill knows what it placed, not the saga's input)."""
     async with sessions() as session:
-        row = await session.get(OrderRow, order.order_id)
+        row = await session.get(OrderRow, order_id)
         held = (
             await session.exec(
                 select(InventoryReservationRow.quantity).where(
-                    col(InventoryReservationRow.order_id) == order.order_id,
+                    col(InventoryReservationRow.order_id) == order_id,
                     col(InventoryReservationRow.status) == RESERVATION_RESERVED,
                 )
             )
@@ -48,26 +65,26 @@ async def order_facts(
         events = (
             await session.exec(
                 select(EventRow.event_type)
-                .where(col(EventRow.aggregate_id) == order.order_id)
+                .where(col(EventRow.aggregate_id) == order_id)
                 .order_by(col(EventRow.version))
             )
         ).all()
         notices = (
             await session.exec(
                 select(NotificationRow.type).where(
-                    col(NotificationRow.order_id) == order.order_id,
+                    col(NotificationRow.order_id) == order_id,
                     col(NotificationRow.status) == NotificationStatus.SENT.value,
                 )
             )
         ).all()
     return OrderFacts(
-        order_id=order.order_id,
+        order_id=order_id,
         saga_status=OrderStatus(result.status),
         saga_ended=True,
         read_model=None if row is None else OrderStatus(row.status),
-        total=order.total,
-        units=sum(line.quantity for line in order.lines),
-        money=await _books(provider, order.order_id),
+        total=total,
+        units=units,
+        money=await _books(provider, order_id),
         stock_held=sum(held),
         events=tuple(events),
         notices=tuple(NotificationType(kind) for kind in notices),
