@@ -29,6 +29,7 @@ from devstack.postgres import HOST, PostgresCluster
 from devstack.postgres_binaries import (
     SUPERUSER,
     command_prefix,
+    postmaster_running,
     prepare_data_dir,
     unprivileged_user,
 )
@@ -175,7 +176,7 @@ class BackupRepository:
         ``target``, to that instant (the first commit after it is not replayed), else to the
         end of the archived WAL. The next ``start()`` replays the WAL and promotes."""
         data_dir = self.cluster.data_dir
-        if self.cluster.alive() or _postmaster_running(data_dir):
+        if self.cluster.alive() or postmaster_running(data_dir):
             raise BackupError(f"stop the server of {data_dir} before restoring into it")
         if data_dir.exists():
             shutil.rmtree(data_dir)
@@ -184,15 +185,6 @@ class BackupRepository:
         if target is not None:
             args += ["--type=time", f"--target={target.isoformat(sep=' ')}"]
         return self.run(*args, "restore")
-
-
-def _postmaster_running(data_dir: Path) -> bool:
-    try:
-        pid = int((data_dir / "postmaster.pid").read_text().split()[0])
-        os.kill(pid, 0)
-    except (OSError, ValueError, IndexError):
-        return False
-    return True
 
 
 class BackupError(RuntimeError):

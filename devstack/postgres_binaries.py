@@ -186,3 +186,13 @@ def initdb(pg_bin: Path, data_dir: Path, run_as: RunAs | None, *, durable: bool)
         raise ServiceUnavailableError(
             f"initdb failed ({result.returncode}) in {data_dir}:\n{result.stdout}{result.stderr}"
         )
+
+
+def postmaster_running(data_dir: Path) -> bool:
+    """Whether the server whose pid file is in ``data_dir`` is alive (a stale file is not)."""
+    try:
+        pid = int((data_dir / "postmaster.pid").read_text().split()[0])
+        os.kill(pid, 0)
+    except (OSError, ValueError, IndexError):
+        return False
+    return True
