@@ -4,7 +4,8 @@ Keycloak, the identity provider (realm ``orders`` with its demo users); a durabl
 (fsync on) holding the application's database and Temporal's persistence and visibility; a
 two-node Temporal cluster whose frontends serve mTLS with certificates generated into the run
 folder; the Temporal Web UI, where people sign in at Keycloak and whose pages ask the codec
-endpoint (``python -m api.codec`` over HTTPS) to decode with the signed-in user's token; Kafka;
+endpoint (``python -m api.codec`` over HTTPS) to decode with the signed-in user's token; three
+Kafka brokers (topics replicated three times, as production needs);
 then ``python -m tools.bootstrap`` (namespace, search attributes, migrations) and the processes
 of ``devstack.stack`` -- the API trusting Keycloak's tokens, one worker process per task queue,
 the outbox relay -- connected to both frontends.
@@ -21,7 +22,7 @@ from pathlib import Path
 from config.demo_allowance import allowance_notice
 from devstack.certificates import LoopbackCertificate, loopback_certificate
 from devstack.codec_keys import codec_env
-from devstack.kafka import KafkaBroker
+from devstack.kafka_cluster import REPLICATION, KafkaCluster
 from devstack.keycloak import Keycloak
 from devstack.keycloak_realm import UI_CLIENT, client_secret, demo_users
 from devstack.payment_provider import TOKEN_VARIABLE, PaymentProviderService, provider_token_env
@@ -37,7 +38,7 @@ from messages import queues
 NAMESPACE = "orders"
 DATABASE = "orders"
 # Production, with the demo parts this machine runs -- the simulated provider, notices to
-# the log, one Kafka broker -- named by the demo allowance (config/demo_allowance.py) and
+# the log -- named by the demo allowance (config/demo_allowance.py) and
 # printed at start; nothing else production refuses is let through.
 DEMO_ENV = {"ORDERS_ENVIRONMENT": "production", "ORDERS_DEMO_ALLOWANCE": "true"}
 
@@ -48,7 +49,6 @@ class ProductionOptions:
     api_port: int = 8000
     ui_port: int = 8233
     postgres_port: int | None = None
-    kafka_port: int | None = None
     keycloak_port: int = 8180
     codec_port: int = 8001
     nodes: int = 2
@@ -68,7 +68,7 @@ class ProductionStack:
         self.codec_port = options.codec_port or free_port()
         self.codec_tls: LoopbackCertificate | None = None
         self.ui: TemporalWebUI | None = None
-        self.kafka: KafkaBroker | None = None
+        self.kafka: KafkaCluster | None = None
         self.stack = Stack(
             StackOptions(
                 run_dir=run_dir,
@@ -144,13 +144,14 @@ class ProductionStack:
             # The UI is for people; the system runs without it (README: Web UI).
             print(f"Temporal Web UI not started: {exc}", flush=True)
             ui.stop()
-        self.kafka = KafkaBroker(opts.run_dir / "kafka", port=opts.kafka_port).start()
-        self.stack.kafka = self.kafka  # the stack starts the relay and stops the broker
+        self.kafka = KafkaCluster(opts.run_dir / "kafka", size=REPLICATION).start()
+        self.stack.kafka = self.kafka  # the stack starts the relay and stops the brokers
         self.stack.env.update(
             {
                 **self.temporal_env(),
                 "ORDERS_DATABASE__URL": self.postgres.url(DATABASE),
                 "ORDERS_KAFKA__BOOTSTRAP_SERVERS": self.kafka.bootstrap_servers,
+                "ORDERS_KAFKA__REPLICATION_FACTOR": str(REPLICATION),
             }
         )
         self.start_edge_services()
@@ -278,7 +279,8 @@ def run(options: ProductionOptions) -> None:
     try:
         print(
             "starting Keycloak, PostgreSQL, a two-node Temporal cluster (mTLS), its Web UI, "
-            "Kafka, bootstrap, the API, one worker per queue, the codec and the relay …",
+            "three Kafka brokers, bootstrap, the API, one worker per queue, the codec and the "
+            "relay …",
             flush=True,
         )
         print(f"  {allowance_notice()}", flush=True)

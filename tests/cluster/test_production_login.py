@@ -22,6 +22,7 @@ from pathlib import Path
 
 import httpx
 import pytest
+from confluent_kafka.admin import AdminClient
 
 from devstack.keycloak_realm import DemoUser, demo_users
 from devstack.process import ServiceUnavailableError
@@ -114,6 +115,24 @@ def test_an_order_placed_with_a_keycloak_token_is_confirmed(production: Producti
         status = httpx.get(f"{api}/orders/{order_id}", headers=headers, timeout=10).json()["status"]
         time.sleep(0.25)
     assert status == "CONFIRMED"
+
+
+def test_events_go_to_three_brokers_with_every_partition_on_all_three(
+    production: ProductionStack,
+) -> None:
+    """Production's replication (three copies), not the demo allowance's one broker."""
+    assert production.kafka is not None
+    admin = AdminClient({"bootstrap.servers": production.kafka.bootstrap_servers})
+    metadata = admin.list_topics(timeout=30)
+    assert len(metadata.brokers) == 3
+    topic = "order-events"
+    deadline = time.monotonic() + 60
+    while topic not in metadata.topics and time.monotonic() < deadline:
+        time.sleep(1)  # the relay creates the topics as it starts
+        metadata = admin.list_topics(timeout=30)
+    partitions = metadata.topics[topic].partitions.values()
+    assert partitions
+    assert all(len(partition.replicas) == 3 for partition in partitions)
 
 
 def test_a_disabled_user_gets_no_token_and_another_realms_token_is_refused(
