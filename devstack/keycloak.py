@@ -26,6 +26,7 @@ from pathlib import Path
 
 import httpx
 
+from config.api import AuthSettings
 from devstack.kafka_libs import java_executable
 from devstack.keycloak_client import ADMIN_USER, KeycloakClient
 from devstack.keycloak_dist import ensure_keycloak_dist, first_start
@@ -77,6 +78,16 @@ class Keycloak(ManagedService, KeycloakClient):
             "ORDERS_AUTH__AUDIENCE": API_AUDIENCE,
         }
 
+    def auth_settings(self) -> AuthSettings:
+        """The same trust as :meth:`settings_env`, as the settings object an in-process API
+        takes (validated anew, so the algorithms follow the JWKS)."""
+        return AuthSettings.model_validate(
+            {
+                name.removeprefix("ORDERS_AUTH__").lower(): value
+                for name, value in self.settings_env().items()
+            }
+        )
+
     # -- the process --------------------------------------------------------------------------
 
     def _prepare_home(self, dist: Path) -> None:
@@ -121,12 +132,6 @@ class Keycloak(ManagedService, KeycloakClient):
                 self.stop()
                 raise
         return self
-
-    def __enter__(self) -> Keycloak:
-        return self.start()
-
-    def __exit__(self, *exc: object) -> None:
-        self.stop()
 
     def _ready(self) -> bool:
         try:

@@ -13,8 +13,6 @@ the operator's retry from the UI's dialog moves it on.
 from __future__ import annotations
 
 import os
-import subprocess
-import sys
 import time
 import uuid
 from collections.abc import Iterator
@@ -27,13 +25,12 @@ from confluent_kafka.admin import AdminClient
 from devstack.keycloak_realm import DemoUser, demo_users
 from devstack.process import ServiceUnavailableError
 from devstack.production import ProductionOptions, ProductionStack
-from tests.fixtures.keycloak import another_realm_token
+from tests.fixtures.keycloak import another_realm_token, token_tool
 from tests.fixtures.services import service_unavailable
 from tools.provider import switch_outage
 from tools.screenshots.browser import Person, shoot
 from tools.screenshots.pictures import ORDER, WebUIStage, take_pictures
 
-ROOT = Path(__file__).resolve().parents[2]
 USERS = {user.username: user for user in demo_users()}
 
 
@@ -65,31 +62,17 @@ def production(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ProductionS
             stack.stop()
 
 
-def token(production: ProductionStack, username: str, password: str) -> subprocess.Popen[str]:
-    """``python -m tools.token --user``, as the banner says to run it."""
-    return subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "tools.token",
-            "--issuer",
-            production.keycloak.issuer,
-            "--user",
-            username,
-        ],
-        cwd=ROOT,
-        env={**os.environ, "KEYCLOAK_PASSWORD": password},
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
-
-
 def token_of(production: ProductionStack, username: str) -> str:
-    done = token(production, username, USERS[username].password)
-    out, err = done.communicate(timeout=60)
-    assert done.returncode == 0, err
-    return out.strip()
+    """A token by ``python -m tools.token --user``, as the banner says to get one."""
+    done = token_tool(
+        "--issuer",
+        production.keycloak.issuer,
+        "--user",
+        username,
+        env={"KEYCLOAK_PASSWORD": USERS[username].password},
+    )
+    assert done.returncode == 0, done.stderr
+    return done.stdout.strip()
 
 
 def test_the_banner_names_keycloak_the_codec_and_every_demo_user(
@@ -142,11 +125,16 @@ def test_a_disabled_user_gets_no_token_and_another_realms_token_is_refused(
     name = f"gone-{uuid.uuid4().hex[:8]}"
     keycloak.create_user(DemoUser(name, "leaving-now", f"{name}@example.com", ("customer",)))
     keycloak.set_user_enabled(name, enabled=False)
-    refused = token(production, name, "leaving-now")
-    out, err = refused.communicate(timeout=60)
+    refused = token_tool(
+        "--issuer",
+        keycloak.issuer,
+        "--user",
+        name,
+        env={"KEYCLOAK_PASSWORD": "leaving-now"},
+    )
     assert refused.returncode == 1
-    assert out == ""
-    assert "disabled" in err.lower()
+    assert refused.stdout == ""
+    assert "disabled" in refused.stderr.lower()
 
     _, foreign = another_realm_token(keycloak)
     answer = httpx.get(

@@ -9,21 +9,11 @@ from __future__ import annotations
 
 import time
 
-from config.settings import AuthSettings
 from devstack.keycloak_client import KeycloakClient
 from devstack.keycloak_realm import DemoUser, demo_users
 
 # A token this close to its expiry is not handed out again: a call may take that long.
 MARGIN_SECONDS = 30.0
-
-
-def keycloak_auth(settings_env: dict[str, str]) -> AuthSettings:
-    """The API's auth settings as a stack sets them from Keycloak's ``settings_env()``
-    (validated anew, so the algorithms follow the JWKS)."""
-    fields = {
-        name.removeprefix("ORDERS_AUTH__").lower(): value for name, value in settings_env.items()
-    }
-    return AuthSettings.model_validate(fields)
 
 
 class KeycloakTokens:

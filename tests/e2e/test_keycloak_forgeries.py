@@ -33,7 +33,6 @@ from config.settings import TemporalSettings
 from devstack.keycloak import Keycloak
 from devstack.keycloak_realm import demo_users
 from tests.e2e.harness import Api, running_api
-from tests.e2e.keycloak_tokens import keycloak_auth
 
 # Below the generated key's 100: Keycloak keeps signing with its own key.
 OWN_KEY_PRIORITY = 10
@@ -110,7 +109,7 @@ async def api(
 ) -> AsyncIterator[Api]:
     # `keys` first: the API's JWKS client refreshes on an unknown kid at most every 30 s
     # after a fetch (PyJWT's cooldown), so the own key is published before its first fetch.
-    auth = keycloak_auth(keycloak.settings_env())
+    auth = keycloak.auth_settings()
     async with running_api(
         pg_url, temporal_settings, temporal_client, activities=False, auth=auth
     ) as running:

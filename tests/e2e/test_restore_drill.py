@@ -25,9 +25,8 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from temporalio.client import Client
 
 from config.settings import DatabaseSettings, TemporalSettings
-from devstack.pgbackrest import BackupRepository, archived_cluster, wait_until_promoted
+from devstack.pgbackrest import BackupRepository, wait_until_promoted
 from devstack.postgres import PostgresCluster
-from devstack.process import ServiceUnavailableError, free_port
 from gateways.payment_gateway import GatewayCharge
 from gateways.simulated_payment import SimulatedPaymentGateway
 from messages.queues import order_workflow_id
@@ -37,7 +36,7 @@ from persistence.database import create_engine, session_factory
 from persistence.migrate import upgrade
 from persistence.payments import idempotency_key
 from tests.e2e.harness import Api, running_api
-from tests.fixtures.services import service_unavailable
+from tests.fixtures.postgres import running_archived_cluster
 from tests.integration.invariant_facts import facts_of
 from tools.reconcile import unknown_charges
 
@@ -50,22 +49,9 @@ TOTAL, UNITS = Decimal("49.80"), 2
 
 @pytest.fixture
 def archived(tmp_path: Path) -> Iterator[tuple[PostgresCluster, BackupRepository]]:
-    """A cluster of this test's own, durable and archiving, on a port that stays the same
-    across the restore so the URL stays right."""
-    try:
-        cluster, repository = archived_cluster(
-            tmp_path / "pg",
-            tmp_path / "backup",
-            port=free_port(),
-            archive_timeout=ARCHIVE_TIMEOUT,
-        )
-        cluster.start()
-    except ServiceUnavailableError as exc:
-        service_unavailable(str(exc))
-    try:
-        yield cluster, repository
-    finally:
-        cluster.stop()
+    """A cluster of this test's own, durable and archiving."""
+    with running_archived_cluster(tmp_path, ARCHIVE_TIMEOUT) as running:
+        yield running
 
 
 async def _place(api: Api, client: Client, count: int) -> list[str]:

@@ -31,7 +31,7 @@ from devstack.keycloak_realm import DemoUser, demo_users
 from messages.queues import TaskQueues, order_workflow_id
 from persistence.event_store import load_timeline
 from tests.e2e.harness import TERMINAL, Api, running_api
-from tests.e2e.keycloak_tokens import MARGIN_SECONDS, KeycloakTokens, keycloak_auth
+from tests.e2e.keycloak_tokens import MARGIN_SECONDS, KeycloakTokens
 
 # A charge that fails for 2 s parks the order (NEEDS_ATTENTION) for an operator.
 SHORT = SagaSettings(charge_budget_seconds=2)
@@ -95,7 +95,7 @@ async def api(
     keycloak: Keycloak,
     callers: Callers,
 ) -> AsyncIterator[Api]:
-    auth = keycloak_auth(keycloak.settings_env())
+    auth = keycloak.auth_settings()
     async with running_api(
         pg_url, temporal_settings, temporal_client, saga=SHORT, auth=auth, tokens=callers
     ) as running:

@@ -36,7 +36,7 @@ from devstack.keycloak import Keycloak
 from devstack.keycloak_realm import demo_users
 from devstack.temporal import TemporalDevServer, temporal_cli
 from tests.e2e.harness import TERMINAL, Api, running_api, serve_http
-from tests.e2e.keycloak_tokens import KeycloakTokens, keycloak_auth
+from tests.e2e.keycloak_tokens import KeycloakTokens
 
 ROOT = Path(__file__).resolve().parents[2]
 RUNBOOK = ROOT / "docs" / "operations.md"
@@ -129,7 +129,7 @@ async def test_every_command_of_the_runbook_works(
         own_temporal,
         client,
         saga=SHORT,
-        auth=keycloak_auth(keycloak.settings_env()),
+        auth=keycloak.auth_settings(),
         tokens=KeycloakTokens(keycloak),
     ) as api:
         confirmed = (await api.place(CUSTOMER, email=EMAIL)).json()["order_id"]

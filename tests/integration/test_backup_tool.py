@@ -12,26 +12,16 @@ from pathlib import Path
 import psycopg
 import pytest
 
-from devstack.pgbackrest import archive_from_now, archived_cluster, run_dir_repository
+from devstack.pgbackrest import archive_from_now, run_dir_repository
 from devstack.postgres import PostgresCluster
-from devstack.process import ServiceUnavailableError, free_port
-from tests.fixtures.services import service_unavailable
+from tests.fixtures.postgres import running_archived_cluster
 from tools import backup
 
 
 @pytest.fixture
 def run_dir(tmp_path: Path) -> Iterator[tuple[Path, PostgresCluster]]:
-    try:
-        cluster, _ = archived_cluster(
-            tmp_path / "postgres", tmp_path / "backup", port=free_port(), archive_timeout=1
-        )
-        cluster.start()
-    except ServiceUnavailableError as exc:
-        service_unavailable(str(exc))
-    try:
+    with running_archived_cluster(tmp_path, archive_timeout=1) as (cluster, _):
         yield tmp_path, cluster
-    finally:
-        cluster.stop()
 
 
 def _sql(cluster: PostgresCluster, statement: str) -> list[tuple[object, ...]]:

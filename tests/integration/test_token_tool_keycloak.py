@@ -5,11 +5,7 @@ the reason on stderr and nothing on stdout (so ``$(…)`` never takes an error f
 
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
 import uuid
-from pathlib import Path
 
 import pytest
 
@@ -17,32 +13,15 @@ from api.auth import Principal, TokenVerifier
 from devstack.keycloak import Keycloak
 from devstack.keycloak_realm import AUTOMATION_CLIENT, DemoUser, client_secret, demo_users
 from devstack.process import free_port
-from tests.e2e.keycloak_tokens import keycloak_auth
+from tests.fixtures.keycloak import token_tool
 
 pytestmark = pytest.mark.integration
 
-ROOT = Path(__file__).resolve().parents[2]
 OLGA = next(user for user in demo_users() if user.username == "olga")
 
 
-def token_tool(*args: str, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
-    """The command as typed, in a shell whose only settings are ``env`` (no ORDERS_* leaks
-    in from the test's own environment), with no terminal to prompt on."""
-    clean = {name: value for name, value in os.environ.items() if not name.startswith("ORDERS_")}
-    return subprocess.run(
-        [sys.executable, "-m", "tools.token", *args],
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
-        cwd=ROOT,
-        env={**clean, **env},
-        stdin=subprocess.DEVNULL,
-    )
-
-
 async def verified(keycloak: Keycloak, token: str) -> Principal:
-    return await TokenVerifier(keycloak_auth(keycloak.settings_env())).verify(token)
+    return await TokenVerifier(keycloak.auth_settings()).verify(token)
 
 
 async def test_an_operator_logs_in_with_the_issuer_of_the_api_settings(

@@ -26,7 +26,6 @@ import uvicorn
 from api import create_app
 from clients.temporal import connect_temporal
 from config.settings import (
-    AuthSettings,
     CodecSettings,
     DatabaseSettings,
     SagaSettings,
@@ -86,12 +85,7 @@ async def run(out: Path) -> None:
                 address=server.address, ui_url=ui.url, codec=CodecSettings(cors_origins=[ui.url])
             ),
             saga=SagaSettings(charge_budget_seconds=3),
-            auth=AuthSettings.model_validate(
-                {
-                    name.removeprefix("ORDERS_AUTH__").lower(): value
-                    for name, value in keycloak.settings_env().items()
-                }
-            ),
+            auth=keycloak.auth_settings(),
         )
         await _serve_and_picture(settings, api_url, tls, ui.url, keycloak, out)
 
