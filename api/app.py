@@ -27,9 +27,10 @@ from api.metrics import instrument_http, sample_orders_needing_attention
 from api.middleware import BodySizeLimit
 from api.problems import install_problem_handlers, problem_schemas
 from api.query import reject_unknown_query_parameters
-from api.routes import health, orders, products, webhooks
+from api.routes import health, maintenance, orders, products, webhooks
 from api.services.catalog import CatalogCache
 from api.services.idempotency import purge_expired
+from api.services.maintenance import MaintenanceSwitch
 from clients.temporal import connect_temporal
 from clients.temporal_failover import FrontendFailover
 from config.settings import Settings, load_settings
@@ -59,6 +60,7 @@ RFC 9457 problem document (`application/problem+json`). Send an `Idempotency-Key
 TAGS = [
     {"name": "orders", "description": "Orders and their sagas."},
     {"name": "products", "description": "The catalog and its stock."},
+    {"name": "maintenance", "description": "The switch that pauses new orders."},
     {"name": "health", "description": "Probes for the platform."},
     {"name": "webhooks", "description": "Events from the payment provider (signed by it)."},
 ]
@@ -106,12 +108,17 @@ def _lifespan(resources: Resources) -> Callable[[FastAPI], AbstractAsyncContextM
                 sessions, resources.settings.telemetry.sample_interval_seconds
             )
         )
+        watching = asyncio.create_task(
+            resources.maintenance.watch(
+                sessions, resources.settings.telemetry.sample_interval_seconds
+            )
+        )
         # Usually connected at once; if not, order routes answer 503 until it is.
         await asyncio.wait([connecting], timeout=FIRST_CONNECT_WAIT_SECONDS)
         try:
             yield
         finally:
-            for task in (connecting, purging, following, sampling):
+            for task in (connecting, purging, following, sampling, watching):
                 task.cancel()
                 with contextlib.suppress(asyncio.CancelledError):
                     await task
@@ -144,6 +151,7 @@ def create_app(settings: Settings, *, queues: TaskQueues | None = None) -> FastA
         queues=queues or TaskQueues.with_prefix(settings.temporal.task_queue_prefix),
         verifier=TokenVerifier(settings.auth),
         catalog=CatalogCache(settings.api.catalog_cache_seconds),
+        maintenance=MaintenanceSwitch(settings.api),
     )
     app = FastAPI(
         title=TITLE,
@@ -165,7 +173,7 @@ def create_app(settings: Settings, *, queues: TaskQueues | None = None) -> FastA
     FastAPIInstrumentor.instrument_app(
         app, excluded_urls=PROBE_URLS, exclude_spans=["receive", "send"]
     )
-    for module in (orders, products, health, webhooks):
+    for module in (orders, products, maintenance, health, webhooks):
         app.include_router(module.router)
     if settings.api.serve_codec:
         # Dev's one process; deployments serve it apart (`python -m api.codec`, api/codec.py).

@@ -18,6 +18,7 @@ from api.auth import TokenVerifier
 from api.codec_server import codec_app
 from api.deps import Resources
 from api.services.catalog import CatalogCache
+from api.services.maintenance import MaintenanceSwitch
 from config.settings import Settings, load_settings
 from messages.queues import TaskQueues
 from telemetry.setup import announce_demo_allowance, configure_telemetry
@@ -35,6 +36,7 @@ def create_codec_app(settings: Settings) -> FastAPI:
         verifier=TokenVerifier(settings.auth),
         # Unused here: Resources is the API's, and the codec reads only its verifier.
         catalog=CatalogCache(0),
+        maintenance=MaintenanceSwitch(settings.api),
     )
     app = FastAPI(title="Payload codec", openapi_url=None, docs_url=None, redoc_url=None)
 

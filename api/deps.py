@@ -25,6 +25,7 @@ from api.auth import (
 )
 from api.problems import ProblemError
 from api.services.catalog import CatalogCache
+from api.services.maintenance import MaintenanceSwitch
 from api.services.orders import OrderService
 from api.services.products import ProductService
 from api.services.refunds import RefundService
@@ -41,6 +42,7 @@ class Resources:
     verifier: TokenVerifier
     # Prices read from the catalog, shared by every request of this process.
     catalog: CatalogCache
+    maintenance: MaintenanceSwitch
     engine: AsyncEngine | None = None
     sessions: async_sessionmaker[AsyncSession] | None = None
     temporal: Client | None = None
@@ -108,6 +110,11 @@ async def get_orderer(principal: Annotated[Principal, Depends(get_principal)]) -
     return require_any(principal, principal.names.customer, principal.names.operator)
 
 
+async def get_staff(principal: Annotated[Principal, Depends(get_principal)]) -> Principal:
+    """Support and operators: people who run the service (not customers)."""
+    return require_any(principal, principal.names.support, principal.names.operator)
+
+
 async def get_operator(principal: Annotated[Principal, Depends(get_principal)]) -> Principal:
     return require_any(principal, principal.names.operator)
 
@@ -121,6 +128,7 @@ async def get_catalog_admin(
 # Who a route lets in; which orders each may touch is the services' check (404 otherwise).
 Reader = Annotated[Principal, Depends(get_reader)]
 Orderer = Annotated[Principal, Depends(get_orderer)]
+Staff = Annotated[Principal, Depends(get_staff)]
 OperatorUser = Annotated[Principal, Depends(get_operator)]
 CatalogAdmin = Annotated[Principal, Depends(get_catalog_admin)]
 
@@ -128,7 +136,14 @@ CatalogAdmin = Annotated[Principal, Depends(get_catalog_admin)]
 def get_order_service(
     session: SessionDep, temporal: TemporalDep, resources: ResourcesDep
 ) -> OrderService:
-    return OrderService(session, temporal, resources.settings, resources.queues, resources.catalog)
+    return OrderService(
+        session,
+        temporal,
+        resources.settings,
+        resources.queues,
+        resources.catalog,
+        maintenance=resources.maintenance,
+    )
 
 
 def get_refund_service(
@@ -145,3 +160,10 @@ def get_product_service(sessions: SessionsDep) -> ProductService:
 OrderServiceDep = Annotated[OrderService, Depends(get_order_service)]
 ProductServiceDep = Annotated[ProductService, Depends(get_product_service)]
 RefundServiceDep = Annotated[RefundService, Depends(get_refund_service)]
+
+
+def get_maintenance(resources: ResourcesDep) -> MaintenanceSwitch:
+    return resources.maintenance
+
+
+MaintenanceDep = Annotated[MaintenanceSwitch, Depends(get_maintenance)]

@@ -51,6 +51,7 @@ _SHAPES: dict[type[errors.ServiceError], _Shape] = {
     errors.MixedCurrenciesError: _Shape(422, "mixed-currencies", "Mixed currencies"),
     errors.TotalTooLargeError: _Shape(422, "total-too-large", "Order total too large"),
     errors.StockTooLargeError: _Shape(422, "stock-too-large"),
+    errors.MaintenanceForcedError: _Shape(409, "maintenance-forced"),
 }
 
 
@@ -72,6 +73,17 @@ def _key_in_flight(error: errors.KeyInFlightError) -> ProblemError:
         409,
         str(error),
         slug="idempotency-key-in-flight",
+        headers={"Retry-After": str(error.retry_after)},
+    )
+
+
+@problem_for.register
+def _maintenance(error: errors.MaintenanceOnError) -> ProblemError:
+    return ProblemError(
+        503,
+        str(error),
+        slug="maintenance",
+        title="Not taking new orders",
         headers={"Retry-After": str(error.retry_after)},
     )
 

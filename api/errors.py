@@ -186,3 +186,23 @@ class NotReadyError(ServiceError):
         down = [name for name, state in checks.items() if state != "ok"]
         super().__init__("Not ready: " + ", ".join(down))
         self.checks = dict(checks)
+
+
+class MaintenanceOnError(ServiceError):
+    """The maintenance switch is on: no new orders for now (orders in flight go on)."""
+
+    def __init__(self, reason: str, retry_after: int) -> None:
+        super().__init__(f"New orders are paused for maintenance: {reason}")
+        self.reason = reason
+        self.retry_after = retry_after
+
+
+class MaintenanceForcedError(ServiceError):
+    """An operator asked to switch maintenance off while the deployment's setting holds it."""
+
+    def __init__(self, setting: str) -> None:
+        super().__init__(
+            f"The deployment holds maintenance on ({setting}=true); change the setting to"
+            " switch it off."
+        )
+        self.setting = setting

@@ -25,6 +25,7 @@ __all__ = [
     "count_order_placed",
     "instrument_http",
     "sample_orders_needing_attention",
+    "show_maintenance_switch",
 ]
 
 log = logging.getLogger(__name__)
@@ -40,9 +41,19 @@ ORDERS_NEEDING_ATTENTION = Gauge(
     multiprocess_mode="mostrecent",
 )
 
+MAINTENANCE_SWITCH = Gauge(
+    "orders_maintenance_switch",
+    "1 while the maintenance switch is on (POST /orders answers 503), else 0.",
+    multiprocess_mode="mostrecent",
+)
+
 
 def count_order_placed() -> None:
     ORDERS_PLACED.inc()
+
+
+def show_maintenance_switch(*, on: bool) -> None:
+    MAINTENANCE_SWITCH.set(1 if on else 0)
 
 
 def instrument_http(app: FastAPI) -> None:

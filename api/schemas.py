@@ -13,6 +13,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, Strict, StringConstraints, model_validator
 
+from api.maintenance_schemas import MaintenancePublic
 from models.order_status import OrderStatus
 
 ProductId = Annotated[
@@ -262,6 +263,7 @@ class Readiness(BaseModel):
     status: Literal["ready"] = "ready"
     checks: dict[str, str] = Field(examples=[{"database": "ok", "temporal": "ok"}])
     outbox: OutboxLag
+    maintenance: MaintenancePublic
 
 
 class RefundLineCreate(BaseModel):

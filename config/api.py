@@ -66,6 +66,15 @@ class ApiSettings(BaseModel):
     # changed in the database reaches new orders within this time (api/services/catalog.py).
     # 0 = read the catalog for every order.
     catalog_cache_seconds: float = Field(default=10.0, ge=0)
+    # Holds the maintenance switch on whatever operators set (PUT /maintenance): a
+    # deployment's way to keep new orders out across a risky change, from its values.
+    maintenance: bool = False
+    # The Retry-After of the 503 new orders get while the switch is on, unless the operator
+    # who set it gave one.
+    maintenance_retry_after_seconds: int = Field(default=300, ge=1, le=86_400)
+    # How long each API process trusts the switch it last read: an operator's change
+    # reaches every process within this time. 0 = read it for every new order.
+    maintenance_check_seconds: float = Field(default=2.0, ge=0, le=60)
 
     @model_validator(mode="after")
     def _codec_tls_whole(self) -> ApiSettings:

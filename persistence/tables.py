@@ -1,3 +1,4 @@
+# size: every table in one module, the one metadata Alembic compares the migrations with
 """The database tables (SQLModel ``table=True`` classes). API schemas live elsewhere.
 
 Conventions:
@@ -287,3 +288,19 @@ ALL_TABLES = (
     IdempotencyKeyRow,
     InboxRow,
 )
+
+
+class MaintenanceSwitchRow(SQLModel, table=True):
+    """The maintenance switch, one row (id 1) from the first time an operator sets it: while
+    ``active``, POST /orders answers 503 and every API process says so within its check
+    interval (``ORDERS_API__MAINTENANCE_CHECK_SECONDS``)."""
+
+    __tablename__ = "maintenance_switch"
+    __table_args__ = (CheckConstraint("id = 1", name="one_row"),)
+
+    id: int = Field(default=1, primary_key=True)
+    active: bool
+    reason: str = Field(sa_type=Text)
+    retry_after_seconds: int
+    changed_by: str = Field(sa_type=CUSTOMER_ID)
+    changed_at: datetime = Field(default_factory=utc_now)

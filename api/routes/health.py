@@ -20,5 +20,6 @@ async def healthz() -> Health:
 
 @router.get("/readyz", summary="Readiness", responses=problem_responses(422, 503))
 async def readyz(resources: ResourcesDep) -> Readiness:
-    """Database and Temporal reachable; also reports the outbox backlog."""
-    return await readiness(resources.sessions, resources.temporal)
+    """Database and Temporal reachable; also reports the outbox backlog and the maintenance
+    switch (ready while it is on: new orders get their 503 from a ready pod)."""
+    return await readiness(resources.sessions, resources.temporal, resources.maintenance)

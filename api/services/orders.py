@@ -21,6 +21,7 @@ from api.errors import (
     InvalidCursorError,
     InvalidField,
     InvalidFieldsError,
+    MaintenanceOnError,
     NotCancellableError,
     NotPermittedError,
     NotRetryableError,
@@ -39,6 +40,7 @@ from api.schemas import (
 )
 from api.services.catalog import CatalogCache
 from api.services.idempotency import IdempotencyKeys, request_hash
+from api.services.maintenance import MaintenanceSwitch
 from api.services.order_views import (
     from_record,
     from_snapshot,
@@ -75,10 +77,13 @@ class OrderService:
         settings: Settings,
         queues: TaskQueues | None = None,
         catalog: CatalogCache | None = None,
+        *,
+        maintenance: MaintenanceSwitch | None = None,
     ) -> None:
         self._session = session
         self._settings = settings
         self._catalog = catalog or CatalogCache(0)
+        self._maintenance = maintenance or MaintenanceSwitch(settings.api)
         self._queues = queues or TaskQueues()
         self._workflows = OrderWorkflows(temporal, self._queues)
         self._keys = IdempotencyKeys(session, timedelta(hours=settings.api.idempotency_ttl_hours))
@@ -95,6 +100,13 @@ class OrderService:
             if claim.replay:
                 return Placed(await self.get(user, claim.order_id), replayed=True)
             order_id = claim.order_id
+        try:
+            # After the replay: an order placed before the switch went on still answers.
+            await self._maintenance.refuse_new_orders(self._session)
+        except MaintenanceOnError:
+            if key is not None:
+                await self._keys.abandon(user.subject, key)
+            raise
         snapshot = OrderSnapshot(
             order_id=order_id,
             customer_id=user.subject,

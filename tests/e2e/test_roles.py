@@ -153,6 +153,8 @@ async def test_each_role_against_each_endpoint_and_the_codec(
         ("POST", f"/orders/{confirmed}/refund", {"reason": "returned"}, {"olga": 202}),
         ("POST", "/products", product, {"cat": 201}),
         ("PUT", "/products/sku-mug/stock", {"add_quantity": 1}, {"cat": 200}),
+        ("GET", "/maintenance", None, readers),
+        ("PUT", "/maintenance", {"active": False}, {"olga": 200}),
         ("POST", "/codec/decode", encrypted, {"olga": 200}),
     ]
     seen: list[tuple[str, str, int]] = []

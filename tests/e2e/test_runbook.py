@@ -168,12 +168,14 @@ async def test_every_command_of_the_runbook_works(
             assert "job_id" in values
             described = await batch_completed(session, values["job_id"])
             logged_in = await TokenVerifier(api.settings.auth).verify(session.env["OPERATOR_TOKEN"])
+            # The maintenance section switched new orders off and on again: they are taken.
+            after = (await api.place(CUSTOMER, email=EMAIL)).status_code
         orders = {
             order_id: (await api.wait_for(order_id, CUSTOMER, TERMINAL | {"REFUNDED"}))
             for order_id in (one, other, third, confirmed)
         }
     said = dict(zip(found, outputs, strict=True))
-    assert len(outputs) == len(found) >= 9
+    assert len(outputs) == len(found) >= 11
     # The login block made the token every later block used: olga's, from Keycloak.
     assert (logged_in.subject, logged_in.is_operator) == (OPERATOR.subject, True)
     assert orders[one]["status"] == "CONFIRMED"
@@ -185,5 +187,13 @@ async def test_every_command_of_the_runbook_works(
     timeline = next(out for block, out in said.items() if "/events" in block)
     assert OPERATOR.subject is not None
     assert OPERATOR.subject in timeline  # the refund's actor: the verified subject
-    assert EMAIL in outputs[-1]  # decoded through the codec endpoint
+    decoded = next(out for block, out in said.items() if "--codec-endpoint" in block)
+    assert EMAIL in decoded  # decoded through the codec endpoint
+    paused = next(out for block, out in said.items() if '"active": true' in block)
+    assert "HTTP/1.1 503" in paused
+    assert "retry-after: 600" in paused.lower()
+    assert "/problems/maintenance" in paused
+    assert '"held_by_setting":false' in paused  # the readiness body shows the switch
+    assert '"active":true' in paused
+    assert after == 202
     assert "Completed" in described or "COMPLETED" in described

@@ -34,6 +34,8 @@ def _every_error() -> list[errors.ServiceError]:
         errors.StockTooLargeError("sku-a", 1000),
         errors.DependencyUnavailableError("workflow service"),
         errors.NotReadyError({"database": "ok", "temporal": "down"}),
+        errors.MaintenanceOnError("database upgrade", 600),
+        errors.MaintenanceForcedError("ORDERS_API__MAINTENANCE"),
     ]
 
 
@@ -129,3 +131,20 @@ def test_a_customer_asking_for_others_orders_is_forbidden_with_the_bearer_challe
     assert isinstance(problem, ProblemError)
     assert (problem.status, problem.type) == (403, "/problems/forbidden")
     assert "insufficient_scope" in problem.headers["WWW-Authenticate"]
+
+
+def test_paused_orders_say_why_and_when_to_come_back() -> None:
+    problem = problem_for(errors.MaintenanceOnError("database upgrade", 600))
+    assert (problem.status, problem.type, problem.title) == (
+        503,
+        "/problems/maintenance",
+        "Not taking new orders",
+    )
+    assert problem.detail == "New orders are paused for maintenance: database upgrade"
+    assert problem.headers == {"Retry-After": "600"}
+
+
+def test_a_switch_held_by_the_deployment_names_its_setting() -> None:
+    problem = problem_for(errors.MaintenanceForcedError("ORDERS_API__MAINTENANCE"))
+    assert (problem.status, problem.type) == (409, "/problems/maintenance-forced")
+    assert "ORDERS_API__MAINTENANCE=true" in (problem.detail or "")
