@@ -13,6 +13,7 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 
 from temporalio import workflow
+from temporalio.common import VersioningBehavior
 from temporalio.exceptions import ActivityError, ApplicationError
 
 with workflow.unsafe.imports_passed_through():
@@ -42,7 +43,8 @@ from workflows.saga_steps import (
 __all__ = ["RefundWorkflow"]
 
 
-@workflow.defn(name="RefundWorkflow")
+# Pinned like the saga: a refund finishes on the build that started it (docs/versioning.md).
+@workflow.defn(name="RefundWorkflow", versioning_behavior=VersioningBehavior.PINNED)
 class RefundWorkflow:
     def __init__(self) -> None:
         self._step = "start"
