@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import os
 import sys
 import time
 from dataclasses import dataclass
@@ -287,4 +288,10 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    code = main()
+    # The SDK's native threads can call into Python while the interpreter finalizes, which
+    # aborts the process (SIGABRT, seen after a successful promote) and would report a
+    # done step as a crash: flush and end here, as workers/runner.py does.
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(code)
