@@ -129,7 +129,7 @@ class TemporalSettings(BaseModel):
 # What the Temporal server and a Kubernetes label both take (docs/versioning.md): the
 # server refuses a leading "__" and more than 108 characters (its 255-character id limit
 # holds the deployment name and the build id together); a label holds 63.
-_BUILD_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.\-]{0,62}")
+_BUILD_ID = re.compile(r"[A-Za-z0-9]([A-Za-z0-9_.\-]{0,61}[A-Za-z0-9])?")
 # The server also refuses "." and ":" in a deployment name (they join name and build id).
 _DEPLOYMENT_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_\-]{0,62}")
 
@@ -167,8 +167,8 @@ class WorkerSettings(BaseModel):
         if value and not _BUILD_ID.fullmatch(value):
             raise ValueError(
                 f"ORDERS_WORKERS__BUILD_ID={value!r}: give 1-63 letters, digits, '.', '-' or '_', "
-                "starting with a letter or digit (an image tag or a git commit), or leave it "
-                "empty for unversioned workers"
+                "starting and ending with a letter or digit (an image tag or a git commit), "
+                "or leave it empty for unversioned workers"
             )
         return value
 

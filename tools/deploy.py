@@ -1,7 +1,7 @@
 """Worker Versioning's deploy steps: see the builds, promote one, wait for one to drain.
 
     python -m tools.deploy status
-    python -m tools.deploy promote --build-id B [--ramp PERCENT]
+    python -m tools.deploy promote --build-id B [--ramp PERCENT] [--wait SECONDS]
     python -m tools.deploy wait-drained --build-id A [--timeout SECONDS]
 
 The Worker Deployment is ``ORDERS_WORKERS__DEPLOYMENT_NAME``; the connection is the
@@ -152,10 +152,17 @@ class Deployments:
             )
         return found
 
-    async def promote(self, build_id: str, ramp: float | None = None) -> str:
+    async def promote(self, build_id: str, ramp: float | None = None, *, wait: float = 0) -> str:
         """Make the build current (or ramping at ``ramp`` percent) once every queue has its
-        pollers; returns what was done."""
-        missing = [p for p in await self.pollers(build_id) if not p.pollers]
+        pollers, waiting up to ``wait`` seconds for them; returns what was done."""
+        deadline = time.monotonic() + wait
+        while True:
+            missing = [p for p in await self.pollers(build_id) if not p.pollers]
+            if not missing or time.monotonic() >= deadline:
+                break
+            named = ", ".join(p.queue for p in missing)
+            print(f"waiting for build {build_id}'s pollers on {named}", flush=True)
+            await asyncio.sleep(POLL_SECONDS)
         if missing:
             named = ", ".join(f"{p.queue} ({p.kind})" for p in missing)
             raise DeployError(
@@ -246,6 +253,13 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     promote = commands.add_parser("promote", help="make a build current (or ramping)")
     promote.add_argument("--build-id", required=True)
     promote.add_argument(
+        "--wait",
+        type=float,
+        default=0.0,
+        metavar="SECONDS",
+        help="wait this long for the build's pollers (a rollout's pods starting) before refusing",
+    )
+    promote.add_argument(
         "--ramp",
         type=float,
         metavar="PERCENT",
@@ -269,7 +283,7 @@ async def run(args: argparse.Namespace, settings: Settings) -> int:
         return 0
     if args.command == "promote":
         print(f"promoting {deployments.label(args.build_id)}: checking its pollers")
-        print(await deployments.promote(args.build_id, args.ramp))
+        print(await deployments.promote(args.build_id, args.ramp, wait=args.wait))
         return 0
     print(f"waiting up to {args.timeout:g}s for {deployments.label(args.build_id)} to drain")
     if await deployments.wait_drained(args.build_id, seconds=args.timeout):
