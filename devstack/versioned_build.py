@@ -9,12 +9,8 @@ from __future__ import annotations
 
 import subprocess
 import sys
-import time
 from collections.abc import Callable
 from pathlib import Path
-
-# tools.deploy's exit status when the build has no poller on a queue yet.
-_REFUSED = 2
 
 
 def checkout_build_id(repo: Path = Path()) -> str:
@@ -43,18 +39,14 @@ def promote_when_polling(
     seconds: float = 120.0,
 ) -> str:
     """Promote ``build_id`` once its workers poll every queue; returns the tool's status."""
-    deadline = time.monotonic() + seconds
     command = [sys.executable, "-m", "tools.deploy", "promote", "--build-id", build_id]
+    command += ["--wait", f"{seconds:g}"]
     say(f"promoting build {build_id} once its workers poll: {' '.join(command[1:])}")
-    while True:
-        done = subprocess.run(
-            command, env=env, capture_output=True, text=True, timeout=60, check=False
-        )
-        if done.returncode == 0:
-            break
-        if done.returncode != _REFUSED or time.monotonic() > deadline:
-            raise RuntimeError(f"promoting build {build_id} failed:\n{done.stdout}{done.stderr}")
-        time.sleep(1.0)
+    done = subprocess.run(
+        command, env=env, capture_output=True, text=True, timeout=seconds + 60, check=False
+    )
+    if done.returncode != 0:
+        raise RuntimeError(f"promoting build {build_id} failed:\n{done.stdout}{done.stderr}")
     status = subprocess.run(
         [sys.executable, "-m", "tools.deploy", "status"],
         env=env,
