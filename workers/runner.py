@@ -20,7 +20,7 @@ from opentelemetry.sdk.trace import TracerProvider
 from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker
 from sqlmodel.ext.asyncio.session import AsyncSession
 from temporalio.client import Client
-from temporalio.common import WorkerDeploymentVersion
+from temporalio.common import VersioningBehavior, WorkerDeploymentVersion
 from temporalio.worker import Worker, WorkerDeploymentConfig
 
 from activities.inventory import InventoryActivities
@@ -108,9 +108,11 @@ def build_workers(
 def deployment_config(limits: WorkerSettings) -> WorkerDeploymentConfig | None:
     """The Worker Deployment version every pool of this process polls as, when versioned.
 
-    Activity pools declare it too: a pinned saga's activities go to its own build's pools
-    (docs/versioning.md). No default behaviour: each workflow states its own, and the SDK
-    refuses to start a versioned worker holding one that does not.
+    Activity pools declare it too: a pinned saga's activities go to its own build's pools.
+    Every workflow is pinned: a saga, a refund and a restock finish on the build that
+    started them (docs/versioning.md). The behaviour is the worker's default rather than
+    each ``@workflow.defn``'s, because the server (1.32) refuses a workflow task that states
+    a behaviour from an unversioned worker, and make dev and the tests run unversioned.
     """
     if not limits.versioned:
         return None
@@ -119,6 +121,7 @@ def deployment_config(limits: WorkerSettings) -> WorkerDeploymentConfig | None:
             deployment_name=limits.deployment_name, build_id=limits.build_id
         ),
         use_worker_versioning=True,
+        default_versioning_behavior=VersioningBehavior.PINNED,
     )
 
 

@@ -24,7 +24,6 @@ import asyncio
 import functools
 
 from temporalio import workflow
-from temporalio.common import VersioningBehavior
 from temporalio.exceptions import ActivityError, ApplicationError
 
 with workflow.unsafe.imports_passed_through():
@@ -65,9 +64,7 @@ from workflows.saga_waits import attempt, await_payment
 __all__ = ["OrderSaga"]
 
 
-# Pinned: a saga finishes on the build that started it, so a changed saga path needs no
-# patch; the build's pools stay up until its sagas end (docs/versioning.md).
-@workflow.defn(name="OrderSaga", versioning_behavior=VersioningBehavior.PINNED)
+@workflow.defn(name="OrderSaga")
 class OrderSaga:
     @workflow.init
     def __init__(self, saga: OrderSagaInput) -> None:

@@ -13,7 +13,6 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 
 from temporalio import workflow
-from temporalio.common import VersioningBehavior
 from temporalio.exceptions import ActivityError, ApplicationError
 
 with workflow.unsafe.imports_passed_through():
@@ -43,8 +42,7 @@ from workflows.saga_steps import (
 __all__ = ["RefundWorkflow"]
 
 
-# Pinned like the saga: a refund finishes on the build that started it (docs/versioning.md).
-@workflow.defn(name="RefundWorkflow", versioning_behavior=VersioningBehavior.PINNED)
+@workflow.defn(name="RefundWorkflow")
 class RefundWorkflow:
     def __init__(self) -> None:
         self._step = "start"

@@ -11,7 +11,7 @@ import contextlib
 from datetime import timedelta
 
 from temporalio import workflow
-from temporalio.common import RetryPolicy, VersioningBehavior
+from temporalio.common import RetryPolicy
 from temporalio.exceptions import WorkflowAlreadyStartedError
 from temporalio.workflow import ParentClosePolicy
 
@@ -28,10 +28,7 @@ with workflow.unsafe.imports_passed_through():
 PATIENT = RetryPolicy(initial_interval=timedelta(seconds=1), maximum_interval=timedelta(minutes=1))
 
 
-# Auto-upgrade: its one wait is the supplier's lead time (an hour by default, days in
-# life), which would keep a retired build's pools up for no saga; two activities around a
-# timer are cheap to patch when they change (docs/versioning.md).
-@workflow.defn(name="RestockWorkflow", versioning_behavior=VersioningBehavior.AUTO_UPGRADE)
+@workflow.defn(name="RestockWorkflow")
 class RestockWorkflow:
     @workflow.run
     async def run(self, restock: RestockInput) -> RestockResult:

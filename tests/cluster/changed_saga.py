@@ -11,7 +11,6 @@ from __future__ import annotations
 from datetime import timedelta
 
 from temporalio import workflow
-from temporalio.common import VersioningBehavior
 
 with workflow.unsafe.imports_passed_through():
     from messages.saga import OrderSagaInput, SagaResult
@@ -22,7 +21,7 @@ from workflows.order_saga import OrderSaga
 SETTLE = timedelta(milliseconds=300)
 
 
-@workflow.defn(name="OrderSaga", versioning_behavior=VersioningBehavior.PINNED)
+@workflow.defn(name="OrderSaga")
 class ChangedOrderSaga(OrderSaga):
     @workflow.init
     def __init__(self, saga: OrderSagaInput) -> None:

@@ -21,8 +21,9 @@ def test_a_build_id_makes_the_pools_poll_as_a_version_of_the_deployment(
     assert config is not None
     assert config.use_worker_versioning
     assert (config.version.deployment_name, config.version.build_id) == ("shop-orders", "1.5.0")
-    # No worker-wide default: each workflow states its own, so none is versioned by accident.
-    assert config.default_versioning_behavior == VersioningBehavior.UNSPECIFIED
+    # Every workflow pinned, as the worker's default: a @workflow.defn stating it would be
+    # refused by the server from the unversioned workers of make dev and the tests.
+    assert config.default_versioning_behavior == VersioningBehavior.PINNED
 
 
 def test_without_a_build_id_the_workers_stay_unversioned() -> None:
