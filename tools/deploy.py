@@ -56,12 +56,19 @@ class DeployError(RuntimeError):
 class QueuePollers:
     queue: str
     kind: str
-    # Identities of the pollers of this build on the queue.
-    pollers: tuple[str, ...]
+    pollers: tuple[str, ...]  # identities of this build's pollers
 
 
 def _short(enum_name: str, prefix: str) -> str:
     return enum_name.removeprefix(prefix).lower() or "-"
+
+
+def _status(value: WorkerDeploymentVersionStatus.ValueType) -> str:
+    return _short(WorkerDeploymentVersionStatus.Name(value), "WORKER_DEPLOYMENT_VERSION_STATUS_")
+
+
+def _drainage(value: VersionDrainageStatus.ValueType) -> str:
+    return _short(VersionDrainageStatus.Name(value), "VERSION_DRAINAGE_STATUS_")
 
 
 class Deployments:
@@ -73,9 +80,6 @@ class Deployments:
         self._namespace = settings.temporal.namespace
         self.name = settings.workers.deployment_name
         self._queues = TaskQueues.with_prefix(settings.temporal.task_queue_prefix)
-
-    def version(self, build_id: str) -> WorkerDeploymentVersion:
-        return WorkerDeploymentVersion(deployment_name=self.name, build_id=build_id)
 
     def label(self, build_id: str) -> str:
         return f"{self.name}:{build_id}"
@@ -107,14 +111,7 @@ class Deployments:
             )
         for summary in info.version_summaries:
             build_id = summary.deployment_version.build_id
-            status = _short(
-                WorkerDeploymentVersionStatus.Name(summary.status),
-                "WORKER_DEPLOYMENT_VERSION_STATUS_",
-            )
-            drainage = _short(
-                VersionDrainageStatus.Name(summary.drainage_info.status),
-                "VERSION_DRAINAGE_STATUS_",
-            )
+            status, drainage = _status(summary.status), _drainage(summary.drainage_info.status)
             pollers = await self.pollers(build_id)
             polled = ", ".join(f"{p.queue} {len(p.pollers)}" for p in pollers)
             lines.append(f"  version {build_id}: {status}, drainage {drainage}, pollers: {polled}")
@@ -192,22 +189,13 @@ class Deployments:
 
     async def drainage(self, build_id: str) -> tuple[str, str]:
         """The version's status and drainage status (lower-case names)."""
-        info = (
-            await self._service.describe_worker_deployment_version(
-                DescribeWorkerDeploymentVersionRequest(
-                    namespace=self._namespace, deployment_version=self.version(build_id)
-                )
-            )
-        ).worker_deployment_version_info
-        return (
-            _short(
-                WorkerDeploymentVersionStatus.Name(info.status),
-                "WORKER_DEPLOYMENT_VERSION_STATUS_",
-            ),
-            _short(
-                VersionDrainageStatus.Name(info.drainage_info.status), "VERSION_DRAINAGE_STATUS_"
-            ),
+        version = WorkerDeploymentVersion(deployment_name=self.name, build_id=build_id)
+        request = DescribeWorkerDeploymentVersionRequest(
+            namespace=self._namespace, deployment_version=version
         )
+        described = await self._service.describe_worker_deployment_version(request)
+        info = described.worker_deployment_version_info
+        return _status(info.status), _drainage(info.drainage_info.status)
 
     async def pinned_running(self, build_id: str, limit: int = 20) -> list[str]:
         """Ids of running workflows pinned to the build (visibility, seconds behind)."""
