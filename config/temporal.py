@@ -126,8 +126,17 @@ class TemporalSettings(BaseModel):
         return self
 
 
+# What the Temporal server and a Kubernetes label both take (docs/versioning.md): the
+# server refuses a leading "__" and more than 108 characters (its 255-character id limit
+# holds the deployment name and the build id together); a label holds 63.
+_BUILD_ID = re.compile(r"[A-Za-z0-9]([A-Za-z0-9_.\-]{0,61}[A-Za-z0-9])?")
+# The server also refuses "." and ":" in a deployment name (they join name and build id).
+_DEPLOYMENT_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_\-]{0,62}")
+
+
 class WorkerSettings(BaseModel):
-    """Per-queue concurrency, so each pool is sized for the work it does."""
+    """Per-queue concurrency, so each pool is sized for the work it does; the Worker
+    Deployment and build the pools belong to (docs/versioning.md)."""
 
     orders_max_concurrent_workflow_tasks: int = Field(default=100, ge=1)
     inventory_max_concurrent_activities: int = Field(default=100, ge=1)
@@ -136,3 +145,33 @@ class WorkerSettings(BaseModel):
     graceful_shutdown_seconds: float = Field(default=10.0, ge=0)
     # False: the orders worker runs the SDK's own sandboxed runner (workers/sandbox.py).
     lean_workflow_runner: bool = True
+    # Worker Versioning: with a build id, every pool polls as version
+    # ``deployment_name:build_id`` and sagas stay pinned to the build that started them.
+    # Empty: unversioned (make dev, the tests): one process runs one build anyway.
+    deployment_name: str = "order-saga"
+    build_id: str = ""
+
+    @field_validator("deployment_name")
+    @classmethod
+    def _deployment_name_accepted(cls, value: str) -> str:
+        if not _DEPLOYMENT_NAME.fullmatch(value):
+            raise ValueError(
+                f"ORDERS_WORKERS__DEPLOYMENT_NAME={value!r}: give 1-63 letters, digits, '-' or "
+                "'_', starting with a letter or digit (Temporal refuses '.' and ':' in it)"
+            )
+        return value
+
+    @field_validator("build_id")
+    @classmethod
+    def _build_id_accepted(cls, value: str) -> str:
+        if value and not _BUILD_ID.fullmatch(value):
+            raise ValueError(
+                f"ORDERS_WORKERS__BUILD_ID={value!r}: give 1-63 letters, digits, '.', '-' or '_', "
+                "starting and ending with a letter or digit (an image tag or a git commit), "
+                "or leave it empty for unversioned workers"
+            )
+        return value
+
+    @property
+    def versioned(self) -> bool:
+        return bool(self.build_id)

@@ -1,3 +1,4 @@
+# size: the production topology's start, stop and banner, read best in one place
 """``make dev ARGS=--production``: the production topology on this machine.
 
 Keycloak, the identity provider (realm ``orders`` with its demo users); a durable PostgreSQL
@@ -8,7 +9,8 @@ endpoint (``python -m api.codec`` over HTTPS) to decode with the signed-in user'
 Kafka brokers (topics replicated three times, as production needs);
 then ``python -m tools.bootstrap`` (namespace, search attributes, migrations) and the processes
 of ``devstack.stack`` -- the API trusting Keycloak's tokens, one worker process per task queue,
-the outbox relay -- connected to both frontends.
+the outbox relay -- connected to both frontends. The workers poll as build ``dev-<commit>``,
+promoted once they poll (docs/versioning.md).
 """
 
 from __future__ import annotations
@@ -33,6 +35,7 @@ from devstack.supervisor import StopRequest, Supervisor, say
 from devstack.temporal_cluster import TemporalCluster, TemporalNode
 from devstack.temporal_tls import SERVER_NAME
 from devstack.temporal_ui import TemporalWebUI, UILogin
+from devstack.versioned_build import checkout_build_id, promote_when_polling
 from messages import queues
 
 NAMESPACE = "orders"
@@ -69,6 +72,7 @@ class ProductionStack:
         self.codec_tls: LoopbackCertificate | None = None
         self.ui: TemporalWebUI | None = None
         self.kafka: KafkaCluster | None = None
+        self.versions = ""  # tools.deploy status, once the stack promoted its build
         self.stack = Stack(
             StackOptions(
                 run_dir=run_dir,
@@ -159,7 +163,9 @@ class ProductionStack:
         if self.backups is not None:
             archive_from_now(self.backups, say)
         self.stack.prepare_database()  # migrations are at head already; seeds the catalog
+        build_id = self.stack.env["ORDERS_WORKERS__BUILD_ID"] = checkout_build_id()
         self.stack.start_processes()
+        self.versions = promote_when_polling(build_id, self.stack.child_env(), say)
         self.start_codec()
         return self
 
@@ -287,7 +293,7 @@ def run(options: ProductionOptions) -> None:
         production.start()
         print(
             f"\n{production.addresses()}\n\n  people (Keycloak realm orders):\n"
-            f"{production.people()}\n\n"
+            f"{production.people()}\n\n  worker versioning:\n{production.versions}\n\n"
             f"  try: {production.cli_hint()}\n"
             "  A child that dies is restarted; Ctrl-C stops everything.\n",
             flush=True,

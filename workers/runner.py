@@ -20,7 +20,8 @@ from opentelemetry.sdk.trace import TracerProvider
 from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker
 from sqlmodel.ext.asyncio.session import AsyncSession
 from temporalio.client import Client
-from temporalio.worker import Worker
+from temporalio.common import VersioningBehavior, WorkerDeploymentVersion
+from temporalio.worker import Worker, WorkerDeploymentConfig
 
 from activities.inventory import InventoryActivities
 from activities.notifications import NotificationActivities
@@ -29,7 +30,7 @@ from activities.payments import PaymentActivities
 from activities.refunds import RefundPayments, StockReturns
 from clients.temporal import build_runtime, connect_temporal
 from clients.temporal_failover import FrontendFailover
-from config.settings import Settings, load_settings
+from config.settings import Settings, WorkerSettings, load_settings
 from gateways.factory import build_payment_gateway
 from gateways.notification_channels import build_channel
 from gateways.payment_gateway import PaymentGateway
@@ -54,12 +55,16 @@ def build_workers(
     engine: AsyncEngine | None,
     settings: Settings,
     payment_gateway: PaymentGateway | None = None,
+    *,
+    workflows: Sequence[type] = WORKFLOWS,
 ) -> list[Worker]:
     """Workers for the logical queues named (``orders``, ``inventory``, …).
 
-    ``payment_gateway`` replaces the one Settings describe (tests hold the provider).
+    ``payment_gateway`` replaces the one Settings describe (tests hold the provider);
+    ``workflows`` the orders worker's definitions (a test's changed saga).
     """
     limits = settings.workers
+    deployment = deployment_config(limits)
     task_queues = TaskQueues.with_prefix(settings.temporal.task_queue_prefix)
     grace = timedelta(seconds=limits.graceful_shutdown_seconds)
     sessions = session_factory(engine) if engine is not None else None
@@ -70,10 +75,11 @@ def build_workers(
                 Worker(
                     client,
                     task_queue=task_queues.orders,
-                    workflows=WORKFLOWS,
+                    workflows=list(workflows),
                     workflow_runner=runner_for(lean=limits.lean_workflow_runner),
                     max_concurrent_workflow_tasks=limits.orders_max_concurrent_workflow_tasks,
                     graceful_shutdown_timeout=grace,
+                    deployment_config=deployment,
                 )
             )
             continue
@@ -93,9 +99,30 @@ def build_workers(
                 max_concurrent_activities=concurrency,
                 interceptors=[ShortFailures()],
                 graceful_shutdown_timeout=grace,
+                deployment_config=deployment,
             )
         )
     return workers
+
+
+def deployment_config(limits: WorkerSettings) -> WorkerDeploymentConfig | None:
+    """The Worker Deployment version every pool of this process polls as, when versioned.
+
+    Activity pools declare it too: a pinned saga's activities go to its own build's pools.
+    Every workflow is pinned: a saga, a refund and a restock finish on the build that
+    started them (docs/versioning.md). The behaviour is the worker's default rather than
+    each ``@workflow.defn``'s, because the server (1.32) refuses a workflow task that states
+    a behaviour from an unversioned worker, and make dev and the tests run unversioned.
+    """
+    if not limits.versioned:
+        return None
+    return WorkerDeploymentConfig(
+        version=WorkerDeploymentVersion(
+            deployment_name=limits.deployment_name, build_id=limits.build_id
+        ),
+        use_worker_versioning=True,
+        default_versioning_behavior=VersioningBehavior.PINNED,
+    )
 
 
 def queue_implementations(
@@ -143,7 +170,14 @@ async def run_workers(queue_names: Sequence[str], settings: Settings) -> None:
     health = WorkerHealth(client, workers)
     health.watch(running)
     probes = start_probes(settings.telemetry, health, loop, extra={"/pollers": health.pollers})
-    log.info("workers polling %s on %s", ", ".join(queue_names), settings.temporal.address)
+    version = (
+        f" as {settings.workers.deployment_name}:{settings.workers.build_id}"
+        if settings.workers.versioned
+        else " (unversioned)"
+    )
+    log.info(
+        "workers polling %s on %s%s", ", ".join(queue_names), settings.temporal.address, version
+    )
     stopped = asyncio.create_task(stop.wait())
     done, _ = await asyncio.wait([stopped, *running], return_when=asyncio.FIRST_COMPLETED)
     # Graceful: stop polling, let in-flight activities finish within the configured grace.

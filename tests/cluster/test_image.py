@@ -1,8 +1,8 @@
 """The image as shipped, run as the Helm chart runs it: every process the chart defines
-(the bootstrap hook Job, the API, the codec server, each worker pool, the outbox relay and
-the demo's payment provider) starts from the image with the command, environment, mounts
-and securityContext of the chart's rendered pods (values-demo.yaml: production with the
-demo allowance), against this session's two-node Temporal cluster (mTLS), a real
+(the bootstrap and promotion hook Jobs, the API, the codec server, each worker pool, the
+outbox relay and the demo's payment provider) starts from the image with the command,
+environment, mounts and securityContext of the chart's rendered pods (values-demo.yaml:
+production with the demo allowance), against this session's two-node Temporal cluster (mTLS), a real
 PostgreSQL and Kafka. An order placed through the containerised API is CONFIRMED and its
 event reaches Kafka; each pod's probes answer as the kubelet asks them; the codec server
 decodes for an operator only. The image's own default environment refuses to start.
@@ -56,7 +56,7 @@ ORDER_TOPIC = f"order-events-image-{secrets.token_hex(3)}"
 VALUES = [tools.CHART / "values-demo.yaml"]
 # The user the chart's podSecurity gives every container (values.yaml).
 CHART_UID, CHART_GID = 10001, 10001
-# Every Deployment of the demo, by its name less the release's prefix.
+# Every Deployment of the demo, by its component.
 PROCESSES = {
     "api",
     "codec",
@@ -139,7 +139,6 @@ def _pods(
 ) -> dict[str, Pod]:
     """Every Deployment's and Job's one container, by role; each Service's name resolves
     to this machine (its pods listen here)."""
-    prefix = f"{tools.RELEASE}-"
     hosts = {d["metadata"]["name"]: "127.0.0.1" for d in documents if d["kind"] == "Service"}
     pods = {}
     for doc in documents:
@@ -156,7 +155,8 @@ def _pods(
             for port in container.get("ports", [])
         }
         name = doc["metadata"]["name"]
-        role = "bootstrap" if doc["kind"] == "Job" else name.removeprefix(prefix)
+        # The component: a worker pool's Deployment is named for its build too.
+        role = doc["metadata"]["labels"]["app.kubernetes.io/component"]
         pods[role] = translate(
             name,
             spec,
@@ -188,7 +188,7 @@ def deployment(
     database_url = temporal_cluster.postgres.create_database(DATABASE, exist_ok=True)
     test_secrets = _test_secrets(temporal_cluster, database_url, run_dir)
     pods = _pods(documents, test_secrets, run_dir, value_ports)
-    assert set(pods) == {"bootstrap", *PROCESSES}
+    assert set(pods) == {"bootstrap", "promote", *PROCESSES}
     deployed = Deployment(pods, issuer.key_path, kafka_broker)
     try:
         _start(deployed)
@@ -235,6 +235,11 @@ def _start(deployed: Deployment) -> None:
         if r in PROCESSES
     )
     wait_until(all_started, budget + 5, f"the pods' startupProbes: {waiting}", interval=1.0)
+    # The chart's post-install hook: the workers poll as the image's build, and new sagas
+    # reach them once it is the Worker Deployment's current version (docs/versioning.md).
+    promote = deployed.pods["promote"].spec
+    done = containers.run_once(promote)
+    assert done.returncode == 0, f"{' '.join(promote.command)}:\n{done.stdout}\n{done.stderr}"
 
 
 def _answers(probe: Probe) -> bool:

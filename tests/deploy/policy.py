@@ -129,16 +129,34 @@ def no_secret_values(docs: list[Doc]) -> list[str]:
     return [f"Secret/{name} is shipped" for name in by_kind(docs, "Secret")]
 
 
+# Each Job the chart runs: the hooks it must be and the command it must run.
+JOB_ROLES = {
+    "bootstrap": ({"pre-install", "pre-upgrade"}, ["python", "-m", "tools.bootstrap"]),
+    # Promotes the current build once its pools poll (docs/versioning.md).
+    "promote": ({"post-install", "post-upgrade"}, ["python", "-m", "tools.deploy", "promote"]),
+}
+
+
 def bootstrap_is_a_hook_per_revision(docs: list[Doc]) -> list[str]:
+    """The bootstrap Job before, the promotion Job after every install and upgrade; both
+    hooks named per revision, deleted before they are created again, and kept a while."""
     problems = []
     jobs = by_kind(docs, "Job")
-    if not jobs:
-        return ["no bootstrap Job"]
+    roles = {
+        job["metadata"]["labels"].get("app.kubernetes.io/component"): name
+        for name, job in jobs.items()
+    }
+    problems += [f"no {role} Job" for role in JOB_ROLES if role not in roles]
     for name, job in jobs.items():
+        role = job["metadata"]["labels"].get("app.kubernetes.io/component")
+        if role not in JOB_ROLES:
+            problems.append(f"Job/{name} is no hook the chart knows ({sorted(JOB_ROLES)})")
+            continue
+        wanted_hooks, command = JOB_ROLES[role]
         annotations = job["metadata"].get("annotations", {})
         hooks = set(annotations.get("helm.sh/hook", "").split(","))
-        if not {"pre-install", "pre-upgrade"} <= hooks:
-            problems.append(f"Job/{name} is not a pre-install,pre-upgrade hook")
+        if not wanted_hooks <= hooks:
+            problems.append(f"Job/{name} is not a {','.join(sorted(wanted_hooks))} hook")
         if "helm.sh/hook-delete-policy" not in annotations:
             problems.append(f"Job/{name} has no hook-delete-policy")
         if not re.search(r"-\d+$", name):
@@ -146,8 +164,8 @@ def bootstrap_is_a_hook_per_revision(docs: list[Doc]) -> list[str]:
         if "ttlSecondsAfterFinished" not in job["spec"]:
             problems.append(f"Job/{name} has no ttlSecondsAfterFinished")
         (container,) = pod_spec(job)["containers"]
-        if container.get("command") != ["python", "-m", "tools.bootstrap"]:
-            problems.append(f"Job/{name} does not run tools.bootstrap")
+        if container.get("command", [])[: len(command)] != command:
+            problems.append(f"Job/{name} does not run {' '.join(command[2:])}")
     return problems
 
 

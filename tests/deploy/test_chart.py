@@ -33,7 +33,14 @@ def rendered(shape: str = "selfhosted-mtls") -> list[Doc]:
 
 
 def named(docs: list[Doc], kind: str, suffix: str) -> Doc:
-    (doc,) = [d for d in docs if d["kind"] == kind and d["metadata"]["name"].endswith(suffix)]
+    """The one document of ``kind`` named ``…suffix``, or ``…suffix-<build>`` (a worker
+    pool's objects, one per build: the default values run one)."""
+    (doc,) = [
+        d
+        for d in docs
+        if d["kind"] == kind
+        and (d["metadata"]["name"].endswith(suffix) or f"{suffix}-" in d["metadata"]["name"])
+    ]
     return doc
 
 
@@ -271,7 +278,7 @@ def test_kube_score_catches_a_container_without_security_context_or_limits() -> 
     critical = {(f.object, f.check) for f in tools.kube_score(docs) if f.grade == "CRITICAL"}
     relay = "Deployment/order-saga-outbox-relay"
     assert (relay, "container-security-context-user-group-id") in critical
-    assert ("Deployment/order-saga-worker-orders", "container-resources") in critical
+    assert ("Deployment/order-saga-worker-orders-0-1-0", "container-resources") in critical
 
 
 def test_kube_score_catches_latest_and_a_pod_without_network_policy() -> None:
@@ -291,7 +298,7 @@ def test_kubeconform_catches_a_user_name_and_a_misspelt_crd_field() -> None:
     named(docs, "ScaledObject", "worker-payments")["spec"]["maxReplicas"] = 3
     errors = "\n".join(tools.kubeconform(docs).errors)
     assert "Deployment/order-saga-api" in errors
-    assert "ScaledObject/order-saga-worker-payments" in errors
+    assert "ScaledObject/order-saga-worker-payments-0-1-0" in errors
     assert "maxReplicas" in errors
 
 

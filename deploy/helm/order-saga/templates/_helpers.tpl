@@ -12,11 +12,15 @@
 {{- end -}}
 {{- end -}}
 
-{{/* Selector labels of one component; call with (dict "root" $ "component" "api"). */}}
+{{/* Selector labels of one component; call with (dict "root" $ "component" "api"), and
+"build" for a worker pool of one build (docs/versioning.md). */}}
 {{- define "order-saga.selectorLabels" -}}
 app.kubernetes.io/name: {{ default .root.Chart.Name .root.Values.nameOverride }}
 app.kubernetes.io/instance: {{ .root.Release.Name }}
 app.kubernetes.io/component: {{ .component }}
+{{- with .build }}
+order-saga/build: {{ . | quote }}
+{{- end }}
 {{- end -}}
 
 {{- define "order-saga.labels" -}}
@@ -39,6 +43,59 @@ helm.sh/chart: {{ printf "%s-%s" .root.Chart.Name .root.Chart.Version }}
 {{- end -}}
 {{- printf "%s:%s" $repo $tag -}}
 {{- end -}}
+{{- end -}}
+
+{{/*
+The worker builds that run (Worker Versioning, docs/versioning.md), as a JSON list of
+{id, slug, image}: `builds` when given, else one build named for the image's tag. Every
+build runs a pool on each queue until it is drained and removed from the list.
+*/}}
+{{- define "order-saga.builds" -}}
+{{- $repo := required "image.repository is required (your registry's path to the image)" .Values.image.repository -}}
+{{- $builds := list -}}
+{{- $given := .Values.builds -}}
+{{- if not $given -}}
+{{- $given = list (dict "id" (default .Chart.AppVersion .Values.image.tag) "tag" .Values.image.tag "digest" .Values.image.digest) -}}
+{{- end -}}
+{{- $slugs := dict -}}
+{{- range $given -}}
+{{- $id := toString (required "builds: every entry needs an id (its ORDERS_WORKERS__BUILD_ID)" .id) -}}
+{{- if not (regexMatch "^[A-Za-z0-9]([A-Za-z0-9_.-]{0,61}[A-Za-z0-9])?$" $id) -}}
+{{- fail (printf "builds: id %q is not a build id (1-63 letters, digits, '.', '-', '_', starting and ending with a letter or digit; ORDERS_WORKERS__BUILD_ID)" $id) -}}
+{{- end -}}
+{{- $slug := $id | lower | replace "." "-" | replace "_" "-" -}}
+{{- if hasKey $slugs $slug -}}
+{{- fail (printf "builds: ids %q and %q name the same objects (%s)" (get $slugs $slug) $id $slug) -}}
+{{- end -}}
+{{- $_ := set $slugs $slug $id -}}
+{{- $image := "" -}}
+{{- if .digest -}}
+{{- $image = printf "%s@%s" $repo .digest -}}
+{{- else -}}
+{{- $tag := toString (default $id .tag) -}}
+{{- if eq $tag "latest" -}}
+{{- fail "image.tag latest moves under running pods and forces a pull on every start: name a version or a digest" -}}
+{{- end -}}
+{{- $image = printf "%s:%s" $repo $tag -}}
+{{- end -}}
+{{- $builds = append $builds (dict "id" $id "slug" $slug "image" $image) -}}
+{{- end -}}
+{{- toJson $builds -}}
+{{- end -}}
+
+{{/* The build new sagas start on: currentBuild, else the last of the builds. */}}
+{{- define "order-saga.currentBuild" -}}
+{{- $builds := include "order-saga.builds" . | fromJsonArray -}}
+{{- $current := (last $builds).id -}}
+{{- if .Values.currentBuild -}}
+{{- $current = toString .Values.currentBuild -}}
+{{- $ids := list -}}
+{{- range $builds }}{{ $ids = append $ids .id }}{{ end -}}
+{{- if not (has $current $ids) -}}
+{{- fail (printf "currentBuild %q is not one of builds (%s): its workers must run before it is promoted" $current (join ", " $ids)) -}}
+{{- end -}}
+{{- end -}}
+{{- $current -}}
 {{- end -}}
 
 {{/* Where the Temporal client certificate is mounted in every process. */}}
@@ -68,6 +125,7 @@ changed value rolls the pods because it changes their template.
 - {name: ORDERS_TEMPORAL__ADDRESS, value: {{ .Values.temporal.address | quote }}}
 - {name: ORDERS_TEMPORAL__NAMESPACE, value: {{ .Values.temporal.namespace | quote }}}
 - {name: ORDERS_TEMPORAL__NAMESPACE_RETENTION_DAYS, value: {{ .Values.temporal.retentionDays | quote }}}
+- {name: ORDERS_WORKERS__DEPLOYMENT_NAME, value: {{ .Values.workerDeployment.name | quote }}}
 {{- if .Values.temporal.mtls.enabled }}
 {{- $dir := include "order-saga.temporalTlsDir" . }}
 - {name: ORDERS_TEMPORAL__TLS, value: "true"}
