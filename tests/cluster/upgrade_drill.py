@@ -15,8 +15,10 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import os
 import re
 import shutil
+import subprocess
 import sys
 import tempfile
 import time
@@ -31,8 +33,10 @@ from clients.temporal import connect_temporal
 from config.settings import Settings, TemporalSettings
 from devstack import go_servers
 from devstack.postgres import PostgresCluster
+from devstack.postgres_binaries import SUPERUSER
+from devstack.temporal import temporal_cli
 from devstack.temporal_cluster import TemporalCluster
-from devstack.temporal_schema import prepare_schemas, schema_versions
+from devstack.temporal_schema import schema_versions
 from persistence.migrate import upgrade
 from tests.cluster.conftest import cluster_temporal_settings
 from tests.cluster.node_failures import Figures, production_processes, settle
@@ -42,6 +46,8 @@ from tools.bootstrap import bootstrap_temporal
 ROOT = Path(__file__).resolve().parents[2]
 RUNBOOK = ROOT / "docs" / "upgrade.md"
 RECORD = re.compile(r"(<!-- drill:start -->\n).*?(<!-- drill:end -->)", re.DOTALL)
+# Section 4's blocks, which the runbook's test leaves to this drill.
+DRILL_BLOCK = re.compile(r"^```sh drill\n(.*?)^```", re.MULTILINE | re.DOTALL)
 APP_DATABASE = "orders"
 PREVIOUS = "-previous"
 # Orders before the swap starts, so that sagas are in flight when the first node goes.
@@ -83,12 +89,53 @@ async def open_sagas(client: Client) -> int:
     return (await client.count_workflows("ExecutionStatus='Running'")).count
 
 
+def drill_blocks() -> tuple[str, str]:
+    """The runbook's schema update and its check of a replaced node, as written there."""
+    schema, node_check = DRILL_BLOCK.findall(RUNBOOK.read_text())
+    return schema, node_check
+
+
+def run_block(block: str, env: dict[str, str]) -> str:
+    done = subprocess.run(
+        ["bash", "-euo", "pipefail", "-c", block],
+        env={**os.environ, **env},
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
+    if done.returncode != 0:
+        raise RuntimeError(f"{block}\nexit {done.returncode}\n{done.stdout}\n{done.stderr}")
+    return done.stdout + done.stderr
+
+
+def block_env(cluster: TemporalCluster, postgres: PostgresCluster) -> dict[str, str]:
+    """What the runbook's section 4 says the operator has: the new release's tool and
+    schemas, the database, and the CLI's mTLS settings."""
+    certificates = cluster.certificates
+    assert certificates is not None
+    return {
+        "PATH": f"{temporal_cli().parent}:{os.environ['PATH']}",
+        "SQL_TOOL": str(go_servers.binary("temporal-sql-tool")),
+        "SCHEMA": str(go_servers.module_dir("temporal-sql-tool") / "schema/postgresql/v12"),
+        "PG_HOST": postgres.host,
+        "PG_PORT": str(postgres.port),
+        "PG_USER": SUPERUSER,
+        "TEMPORAL_TLS_CLIENT_CERT_PATH": str(certificates.client_cert),
+        "TEMPORAL_TLS_CLIENT_KEY_PATH": str(certificates.client_key),
+        "TEMPORAL_TLS_SERVER_CA_CERT_PATH": str(certificates.ca),
+        "TEMPORAL_TLS_SERVER_NAME": cluster_temporal_settings(cluster).tls_server_name,
+    }
+
+
 def replace_nodes(cluster: TemporalCluster, postgres: PostgresCluster, swap: Swap) -> None:
-    """The runbook's section 4: schemas first (the old release runs on them), then one node
-    at a time, each back in the ring before the next goes."""
+    """The runbook's section 4, its blocks as written: schemas first (the old release runs
+    on them), then one node at a time, each back in the ring before the next goes."""
+    schema_block, node_check = drill_blocks()
+    env = block_env(cluster, postgres)
     started = time.monotonic()
-    say("updating the schemas with the new release's temporal-sql-tool …")
-    prepare_schemas(postgres)
+    say("updating the schemas with the new release's temporal-sql-tool (the runbook's block) …")
+    run_block(schema_block, env)
     swap.steps["schema update"] = time.monotonic() - started
     say(f"  schemas {schema_versions(postgres)} in {swap.steps['schema update']:.1f} s")
     for node in cluster.nodes:
@@ -97,10 +144,12 @@ def replace_nodes(cluster: TemporalCluster, postgres: PostgresCluster, swap: Swa
         node.stop()
         node.release = ""
         cluster.start_node(node)
+        checked = run_block(node_check, {**env, "NODE_ADDRESS": node.address})
         swap.steps[f"{node.name} replaced"] = time.monotonic() - began
         say(
             f"  {node.name} back on the new release at {node.address} (pid {node.pid}) "
-            f"in {swap.steps[f'{node.name} replaced']:.1f} s"
+            f"in {swap.steps[f'{node.name} replaced']:.1f} s; the CLI says: "
+            + " / ".join(line.strip() for line in checked.splitlines() if line.strip())
         )
 
 

@@ -1,0 +1,197 @@
+"""docs/upgrade.md is executed: every ``sh`` block of sections 1 to 3, in order, as one shell
+session (tests/e2e/test_runbook.py's), against the session's two-node cluster (mTLS) and a
+database of this test's own, with real orders in flight through the API.
+
+The session starts with what the runbook's conventions say an operator has: the service's
+settings (``ORDERS_*``, as its processes get them), ``OLD_BUILD``, ``NEW_BUILD`` and
+``LOGS``. Build A is deployed first with the runbook's own start and promote blocks; then
+the blocks roll out B, check the migrations, and roll back to A. Orders placed while A is
+current must finish on A and those placed while B is current on B (every workflow task of
+the saga completed by that build), across each promotion and drain. The ``sh drill``
+blocks of section 4 are left to ``make upgrade-drill``.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import re
+import signal
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from pathlib import Path
+
+import httpx
+from temporalio.api.enums.v1 import EventType
+from temporalio.client import Client
+
+from api import create_app
+from config.settings import Settings, TemporalSettings
+from devstack.temporal import temporal_cli
+from gateways.simulated_payment import SimulatedPaymentGateway
+from persistence.database import create_engine, session_factory
+from persistence.seed import seed_catalog
+from tests.e2e.harness import CATALOG, Api, e2e_settings
+from tests.e2e.test_runbook import Session
+
+ROOT = Path(__file__).resolve().parents[2]
+RUNBOOK = ROOT / "docs" / "upgrade.md"
+# Plain ``sh`` only: ``sh drill`` blocks (section 4) need a second server build.
+BLOCK = re.compile(r"^```sh\n(.*?)^```", re.MULTILINE | re.DOTALL)
+OLD, NEW = "build-a", "build-b"
+# Each call to the simulated provider takes this long: a saga stays in flight for seconds,
+# across the promotion that follows its start.
+PROVIDER_LATENCY_MS = 3000
+ORDERS_PER_STEP = 3
+CUSTOMER = "upgrade-customer"
+
+
+def blocks() -> list[str]:
+    return BLOCK.findall(RUNBOOK.read_text())
+
+
+def service_env(settings: Settings) -> dict[str, str]:
+    """The settings as the service's processes get them (ORDERS_*)."""
+    temporal = settings.temporal
+    exported = {
+        "address": temporal.address,
+        "namespace": temporal.namespace,
+        "task_queue_prefix": temporal.task_queue_prefix,
+        "tls_client_cert_path": temporal.tls_client_cert_path,
+        "tls_client_key_path": temporal.tls_client_key_path,
+        "tls_server_ca_path": temporal.tls_server_ca_path,
+        "tls_server_name": temporal.tls_server_name,
+        "failover_probe_seconds": str(temporal.failover_probe_seconds),
+    }
+    return {
+        "PYTHONUNBUFFERED": "1",
+        "ORDERS_ENVIRONMENT": settings.environment,
+        "ORDERS_DATABASE__URL": settings.database.url,
+        "ORDERS_PAYMENTS__GATEWAY_LATENCY_MS": str(settings.payments.gateway_latency_ms),
+        **{f"ORDERS_TEMPORAL__{name.upper()}": value for name, value in exported.items()},
+    }
+
+
+@asynccontextmanager
+async def api_only(settings: Settings) -> AsyncIterator[Api]:
+    """The API in-process (lifespan started) with no worker of its own: the runbook's
+    processes are the only pollers of the test's task queues."""
+    app = create_app(settings)
+    engine = create_engine(settings.database)
+    sessions = session_factory(engine)
+    try:
+        await seed_catalog(sessions, CATALOG)
+        async with (
+            app.router.lifespan_context(app),
+            httpx.AsyncClient(
+                transport=httpx.ASGITransport(app=app), base_url="http://api", timeout=60
+            ) as http,
+        ):
+            yield Api(http, app, settings, sessions, SimulatedPaymentGateway())
+    finally:
+        await engine.dispose()
+
+
+async def place(api: Api, count: int) -> list[str]:
+    ids = []
+    for _ in range(count):
+        placed = await api.place(CUSTOMER)
+        assert placed.status_code == 202, placed.text
+        ids.append(placed.json()["order_id"])
+    return ids
+
+
+async def builds_of(client: Client, order_id: str) -> set[str]:
+    """The build of every workflow task the saga completed."""
+    history = await client.get_workflow_handle(f"order-{order_id}").fetch_history()
+    return {
+        event.workflow_task_completed_event_attributes.deployment_version.build_id
+        for event in history.events
+        if event.event_type == EventType.EVENT_TYPE_WORKFLOW_TASK_COMPLETED
+    }
+
+
+async def finished_on(api: Api, client: Client, order_ids: list[str]) -> dict[str, set[str]]:
+    for order_id in order_ids:
+        await api.wait_for(order_id, CUSTOMER, {"CONFIRMED"})
+    return {order_id: await builds_of(client, order_id) for order_id in order_ids}
+
+
+def stop_left_over_pools(logs: Path) -> None:
+    """A failed block may leave pools running: SIGTERM whatever the pid files still list."""
+    for pid_file in logs.glob("workers-*.pids"):
+        for pid in pid_file.read_text().split():
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(int(pid), signal.SIGTERM)
+
+
+async def test_the_upgrade_runbook_rolls_out_build_b_and_back_with_each_saga_on_its_build(
+    temporal_settings: TemporalSettings, temporal_client: Client, pg_url: str, tmp_path: Path
+) -> None:
+    settings = e2e_settings(pg_url, temporal_settings, PROVIDER_LATENCY_MS)
+    logs = tmp_path / "logs"
+    found = blocks()
+    assert len(found) == 9, found
+    conventions, start, promote, drain_old, stop_old, revision, migrate, back, drain_new = found
+    # Each block is the step this test takes it for (the runbook's order changed otherwise).
+    roles = {
+        start: 'python -m "workers.',
+        promote: 'promote --build-id "$NEW_BUILD"',
+        drain_old: 'wait-drained --build-id "$OLD_BUILD"',
+        stop_old: "kill $pids",
+        revision: "alembic current",
+        migrate: "python -m tools.bootstrap",
+        back: 'promote --build-id "$OLD_BUILD"',
+        drain_new: 'wait-drained --build-id "$NEW_BUILD"',
+    }
+    assert [phrase for block, phrase in roles.items() if phrase not in block] == []
+    session = Session(
+        {
+            **{k: v for k, v in os.environ.items() if not k.startswith("ORDERS_")},
+            **service_env(settings),
+            "PATH": f"{temporal_cli().parent}:{os.environ['PATH']}",
+            "OLD_BUILD": OLD,
+            "NEW_BUILD": NEW,
+            "LOGS": str(logs),
+        },
+        ROOT,
+        tmp_path / "runbook-env",
+    )
+    try:
+        async with api_only(settings) as api:
+            said = await session.run(conventions)
+            assert "none yet" in said  # no versioned worker has polled these queues
+            # Build A goes out as the runbook rolls out any build.
+            session.env["NEW_BUILD"] = OLD
+            await session.run(start)
+            await session.run(promote)
+            session.env["NEW_BUILD"] = NEW
+            # 1. Roll out B: A's sagas start before B is promoted and are still running after.
+            await session.run(start)
+            on_old = await place(api, ORDERS_PER_STEP)
+            promoted = await session.run(promote)
+            on_new = await place(api, ORDERS_PER_STEP)
+            drained = await session.run(drain_old)
+            stopped = await session.run(stop_old)
+            first_rollout = await finished_on(api, temporal_client, on_old + on_new)
+            # 2. Migrations: the database is at this build's head, and stays there.
+            revisions = await session.run(revision)
+            await session.run(migrate)
+            # 3. Roll back to A while sagas run on B: they finish on B, new ones start on A.
+            still_on_new = await place(api, ORDERS_PER_STEP)
+            rolled_back = await session.run(back)
+            back_on_old = await place(api, ORDERS_PER_STEP)
+            await session.run(drain_new)
+            rollback = await finished_on(api, temporal_client, still_on_new + back_on_old)
+    finally:
+        stop_left_over_pools(logs)
+    assert f"current: {NEW}" in promoted
+    assert "drained" in drained
+    assert f"current: {NEW}" in stopped
+    assert all(first_rollout[order_id] == {OLD} for order_id in on_old), first_rollout
+    assert all(first_rollout[order_id] == {NEW} for order_id in on_new), first_rollout
+    assert "(head)" in revisions
+    assert f"current: {OLD}" in rolled_back
+    assert all(rollback[order_id] == {NEW} for order_id in still_on_new), rollback
+    assert all(rollback[order_id] == {OLD} for order_id in back_on_old), rollback
+    assert not list(logs.glob("workers-*.pids"))  # the runbook stopped every pool it started
