@@ -6,8 +6,10 @@ The session starts with what the runbook's conventions say an operator has: the 
 settings (``ORDERS_*``, as its processes get them), ``OLD_BUILD``, ``NEW_BUILD`` and
 ``LOGS``. Build A is deployed first with the runbook's own start and promote blocks; then
 the blocks roll out B, check the migrations, and roll back to A. Orders placed while A is
-current must finish on A and those placed while B is current on B (every workflow task of
-the saga completed by that build), across each promotion and drain. The ``sh drill``
+current wait in PAYMENT_PENDING for their customer (the simulated provider's ledger is a
+file every payments pool shares) across B's promotion, and must finish on A once the
+customer acts; orders placed after it finish on B (every workflow task of a saga completed
+by that build). The rollback is checked the same way the other way round. The ``sh drill``
 blocks of section 4 are left to ``make upgrade-drill``.
 """
 
@@ -23,25 +25,26 @@ from pathlib import Path
 
 import httpx
 from temporalio.api.enums.v1 import EventType
-from temporalio.client import Client
+from temporalio.client import Client, WorkflowExecutionStatus
 
 from api import create_app
-from config.settings import Settings, TemporalSettings
+from config.settings import PaymentSettings, Settings, TemporalSettings
 from devstack.temporal import temporal_cli
 from gateways.simulated_payment import SimulatedPaymentGateway
 from persistence.database import create_engine, session_factory
 from persistence.seed import seed_catalog
 from tests.e2e.harness import CATALOG, Api, e2e_settings
 from tests.e2e.test_runbook import Session
+from tools.customer_action import complete_customer_action
 
 ROOT = Path(__file__).resolve().parents[2]
 RUNBOOK = ROOT / "docs" / "upgrade.md"
 # Plain ``sh`` only: ``sh drill`` blocks (section 4) need a second server build.
 BLOCK = re.compile(r"^```sh\n(.*?)^```", re.MULTILINE | re.DOTALL)
 OLD, NEW = "build-a", "build-b"
-# Each call to the simulated provider takes this long: a saga stays in flight for seconds,
-# across the promotion that follows its start.
-PROVIDER_LATENCY_MS = 3000
+# A payment that needs the customer: the saga waits in PAYMENT_PENDING until the test
+# plays the customer, so it is in flight across a promotion however fast the machine is.
+WAITS_FOR_CUSTOMER = "tok_threeDSecureRequired"
 ORDERS_PER_STEP = 3
 CUSTOMER = "upgrade-customer"
 
@@ -67,7 +70,7 @@ def service_env(settings: Settings) -> dict[str, str]:
         "PYTHONUNBUFFERED": "1",
         "ORDERS_ENVIRONMENT": settings.environment,
         "ORDERS_DATABASE__URL": settings.database.url,
-        "ORDERS_PAYMENTS__GATEWAY_LATENCY_MS": str(settings.payments.gateway_latency_ms),
+        "ORDERS_PAYMENTS__SIMULATED_LEDGER_PATH": settings.payments.simulated_ledger_path,
         **{f"ORDERS_TEMPORAL__{name.upper()}": value for name, value in exported.items()},
     }
 
@@ -92,13 +95,33 @@ async def api_only(settings: Settings) -> AsyncIterator[Api]:
         await engine.dispose()
 
 
-async def place(api: Api, count: int) -> list[str]:
+async def place(api: Api, count: int, token: str = "tok_visa") -> list[str]:
     ids = []
     for _ in range(count):
-        placed = await api.place(CUSTOMER)
+        placed = await api.place(CUSTOMER, token=token)
         assert placed.status_code == 202, placed.text
         ids.append(placed.json()["order_id"])
     return ids
+
+
+async def waiting_for_customer(api: Api, count: int) -> list[str]:
+    ids = await place(api, count, WAITS_FOR_CUSTOMER)
+    for order_id in ids:
+        await api.wait_for(order_id, CUSTOMER, {"PAYMENT_PENDING"})
+    return ids
+
+
+async def still_running(client: Client, order_ids: list[str]) -> int:
+    count = 0
+    for order_id in order_ids:
+        described = await client.get_workflow_handle(f"order-{order_id}").describe()
+        count += described.status == WorkflowExecutionStatus.RUNNING
+    return count
+
+
+async def customer_acts(ledger: SimulatedPaymentGateway, client: Client, ids: list[str]) -> None:
+    for order_id in ids:
+        await complete_customer_action(ledger, client, order_id, succeed=True)
 
 
 async def builds_of(client: Client, order_id: str) -> set[str]:
@@ -128,11 +151,16 @@ def stop_left_over_pools(logs: Path) -> None:
 async def test_the_upgrade_runbook_rolls_out_build_b_and_back_with_each_saga_on_its_build(
     temporal_settings: TemporalSettings, temporal_client: Client, pg_url: str, tmp_path: Path
 ) -> None:
-    settings = e2e_settings(pg_url, temporal_settings, PROVIDER_LATENCY_MS)
+    ledger_path = tmp_path / "provider-ledger.sqlite"
+    settings = e2e_settings(
+        pg_url, temporal_settings, payments=PaymentSettings(simulated_ledger_path=str(ledger_path))
+    )
+    ledger = SimulatedPaymentGateway(ledger_path=ledger_path)
     logs = tmp_path / "logs"
     found = blocks()
-    assert len(found) == 9, found
-    conventions, start, promote, drain_old, stop_old, revision, migrate, back, drain_new = found
+    assert len(found) == 10, found
+    (conventions, start, promote, drain_old, stop_old, revision, migrate) = found[:7]
+    start_old, promote_old, drain_new = found[7:]
     # Each block is the step this test takes it for (the runbook's order changed otherwise).
     roles = {
         start: 'python -m "workers.',
@@ -141,7 +169,8 @@ async def test_the_upgrade_runbook_rolls_out_build_b_and_back_with_each_saga_on_
         stop_old: "kill $pids",
         revision: "alembic current",
         migrate: "python -m tools.bootstrap",
-        back: 'promote --build-id "$OLD_BUILD"',
+        start_old: 'ORDERS_WORKERS__BUILD_ID="$OLD_BUILD"',
+        promote_old: 'promote --build-id "$OLD_BUILD"',
         drain_new: 'wait-drained --build-id "$NEW_BUILD"',
     }
     assert [phrase for block, phrase in roles.items() if phrase not in block] == []
@@ -166,26 +195,34 @@ async def test_the_upgrade_runbook_rolls_out_build_b_and_back_with_each_saga_on_
             await session.run(start)
             await session.run(promote)
             session.env["NEW_BUILD"] = NEW
-            # 1. Roll out B: A's sagas start before B is promoted and are still running after.
+            # 1. Roll out B: A's sagas wait across B's promotion, then finish on A.
             await session.run(start)
-            on_old = await place(api, ORDERS_PER_STEP)
+            on_old = await waiting_for_customer(api, ORDERS_PER_STEP)
             promoted = await session.run(promote)
+            running_on_old = await still_running(temporal_client, on_old)
             on_new = await place(api, ORDERS_PER_STEP)
+            await customer_acts(ledger, temporal_client, on_old)
             drained = await session.run(drain_old)
             stopped = await session.run(stop_old)
             first_rollout = await finished_on(api, temporal_client, on_old + on_new)
             # 2. Migrations: the database is at this build's head, and stays there.
             revisions = await session.run(revision)
             await session.run(migrate)
-            # 3. Roll back to A while sagas run on B: they finish on B, new ones start on A.
-            still_on_new = await place(api, ORDERS_PER_STEP)
-            rolled_back = await session.run(back)
+            # 3. Roll back to A while sagas wait on B: they finish on B, new ones start on A.
+            await session.run(start_old)
+            still_on_new = await waiting_for_customer(api, ORDERS_PER_STEP)
+            rolled_back = await session.run(promote_old)
+            running_on_new = await still_running(temporal_client, still_on_new)
             back_on_old = await place(api, ORDERS_PER_STEP)
+            await customer_acts(ledger, temporal_client, still_on_new)
             await session.run(drain_new)
             rollback = await finished_on(api, temporal_client, still_on_new + back_on_old)
     finally:
         stop_left_over_pools(logs)
+        ledger.close()
     assert f"current: {NEW}" in promoted
+    assert running_on_old == ORDERS_PER_STEP  # in flight across the promotion
+    assert running_on_new == ORDERS_PER_STEP
     assert "drained" in drained
     assert f"current: {NEW}" in stopped
     assert all(first_rollout[order_id] == {OLD} for order_id in on_old), first_rollout
@@ -194,4 +231,5 @@ async def test_the_upgrade_runbook_rolls_out_build_b_and_back_with_each_saga_on_
     assert f"current: {OLD}" in rolled_back
     assert all(rollback[order_id] == {NEW} for order_id in still_on_new), rollback
     assert all(rollback[order_id] == {OLD} for order_id in back_on_old), rollback
-    assert not list(logs.glob("workers-*.pids"))  # the runbook stopped every pool it started
+    # The runbook stopped every pool it started but the current build's.
+    assert [path.name for path in logs.glob("workers-*.pids")] == [f"workers-{OLD}.pids"]
