@@ -19,6 +19,7 @@ import contextlib
 import os
 import re
 import signal
+import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
@@ -141,11 +142,24 @@ async def finished_on(api: Api, client: Client, order_ids: list[str]) -> dict[st
 
 
 def stop_left_over_pools(logs: Path) -> None:
-    """A failed block may leave pools running: SIGTERM whatever the pid files still list."""
-    for pid_file in logs.glob("workers-*.pids"):
-        for pid in pid_file.read_text().split():
-            with contextlib.suppress(ProcessLookupError):
-                os.kill(int(pid), signal.SIGTERM)
+    """SIGTERM the pools the pid files still list (the current build's, or any a failed
+    block left), and wait until they have drained and exited."""
+    pids = [int(pid) for path in logs.glob("workers-*.pids") for pid in path.read_text().split()]
+    for pid in pids:
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(pid, signal.SIGTERM)
+    deadline = time.monotonic() + 30
+    while pids and time.monotonic() < deadline:
+        pids = [pid for pid in pids if alive(pid)]
+        time.sleep(0.2)
+
+
+def alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    return True
 
 
 async def test_the_upgrade_runbook_rolls_out_build_b_and_back_with_each_saga_on_its_build(
