@@ -234,7 +234,7 @@ async def test_the_upgrade_runbook_rolls_out_build_b_and_back_with_each_saga_on_
     finally:
         stop_left_over_pools(logs)
         ledger.close()
-    assert f"current: {NEW}" in promoted
+    assert f":{NEW} is current" in promoted
     assert running_on_old == ORDERS_PER_STEP  # in flight across the promotion
     assert running_on_new == ORDERS_PER_STEP
     assert "drained" in drained
@@ -242,7 +242,7 @@ async def test_the_upgrade_runbook_rolls_out_build_b_and_back_with_each_saga_on_
     assert all(first_rollout[order_id] == {OLD} for order_id in on_old), first_rollout
     assert all(first_rollout[order_id] == {NEW} for order_id in on_new), first_rollout
     assert "(head)" in revisions
-    assert f"current: {OLD}" in rolled_back
+    assert f":{OLD} is current" in rolled_back
     assert all(rollback[order_id] == {NEW} for order_id in still_on_new), rollback
     assert all(rollback[order_id] == {OLD} for order_id in back_on_old), rollback
     # The runbook stopped every pool it started but the current build's.
