@@ -25,6 +25,7 @@ from contextlib import asynccontextmanager
 from pathlib import Path
 
 import httpx
+import pytest
 from temporalio.api.enums.v1 import EventType
 from temporalio.client import Client, WorkflowExecutionStatus
 
@@ -162,6 +163,9 @@ def alive(pid: int) -> bool:
     return True
 
 
+# Twelve worker processes and a dozen CLI runs: 2.5 to 5 minutes measured on this 2-CPU machine
+# shared with other work; the default per-test timeout (300 s) is too close.
+@pytest.mark.timeout(600)
 async def test_the_upgrade_runbook_rolls_out_build_b_and_back_with_each_saga_on_its_build(
     temporal_settings: TemporalSettings, temporal_client: Client, pg_url: str, tmp_path: Path
 ) -> None:
@@ -199,6 +203,8 @@ async def test_the_upgrade_runbook_rolls_out_build_b_and_back_with_each_saga_on_
         },
         ROOT,
         tmp_path / "runbook-env",
+        # A promote block waits (--wait 120) for four worker processes to start and poll.
+        timeout=240,
     )
     try:
         async with api_only(settings) as api:
