@@ -8,7 +8,7 @@ it), with a marker file that says the build finished, so the next call only chec
 
 Command line (``.ci/run`` uses it to build everything up front and print the minutes)::
 
-    python -m devstack.go_servers build [NAME ...]   # all when no name is given
+    python -m devstack.go_servers build [NAME ...]   # all but on-demand ones when none is named
     python -m devstack.go_servers path NAME          # the binary, built if missing
     python -m devstack.go_servers module-dir NAME    # the module's source (schemas, CRDs)
 """
@@ -48,6 +48,9 @@ class GoServer:
     # writable copy of the module, after these `go mod edit -replace` arguments.
     build_in_copy: bool = False
     replaces: tuple[str, ...] = ()
+    # Built only when named (``make upgrade-drill``), not by a bare ``build`` in .ci/run:
+    # nothing in ``make test`` runs it and it costs about 9 minutes.
+    on_demand: bool = False
 
     @property
     def key(self) -> str:
@@ -59,6 +62,27 @@ SERVERS: dict[str, GoServer] = {
     for server in (
         GoServer("temporal-server", "go.temporal.io/server", "v1.32.2", "cmd/server"),
         GoServer("temporal-sql-tool", "go.temporal.io/server", "v1.32.2", "cmd/tools/sql"),
+        # The previous minor release, which the upgrade drill starts on and then replaces
+        # (docs/upgrade.md): the newest 1.31 patch the proxy serves. Its go.mod names a
+        # version of auto-scaled-workers the proxy does not serve; v1.31.2's is served.
+        *(
+            GoServer(
+                name,
+                "go.temporal.io/server",
+                "v1.31.5",
+                package,
+                build_in_copy=True,
+                replaces=(
+                    "go.temporal.io/auto-scaled-workers@v0.0.1-1.31.2="
+                    "go.temporal.io/auto-scaled-workers@v0.0.0-20260407181057-edd947d743d2",
+                ),
+                on_demand=True,
+            )
+            for name, package in (
+                ("temporal-server-previous", "cmd/server"),
+                ("temporal-sql-tool-previous", "cmd/tools/sql"),
+            )
+        ),
         GoServer(
             "temporal-ui-server",
             "github.com/temporalio/ui-server/v2",
@@ -239,7 +263,8 @@ def main() -> None:
         parser.error(f"unknown server(s) {', '.join(unknown)}; known: {', '.join(SERVERS)}")
     try:
         if args.command == "build":
-            for name in args.names or list(SERVERS):
+            default = [name for name, server in SERVERS.items() if not server.on_demand]
+            for name in args.names or default:
                 started = time.monotonic()
                 found = binary(name)
                 print(f"{name}: {found} ({time.monotonic() - started:.0f} s)", flush=True)

@@ -77,11 +77,14 @@ class TemporalNode(ManagedService):
 
     stop_timeout = 20.0  # a stopping node first hands its shards to the others
 
-    def __init__(self, name: str, run_dir: Path, config: str) -> None:
+    def __init__(self, name: str, run_dir: Path, config: str, release: str = "") -> None:
         self.name = name
         self.run_dir = run_dir
         self.ports = NodePorts()
         self._config = config
+        # Which build the next start runs: "" the project's, "-previous" the minor release
+        # before it; the upgrade drill changes it between a stop and a start.
+        self.release = release
 
     @property
     def address(self) -> str:
@@ -102,7 +105,7 @@ class TemporalNode(ManagedService):
 
     def start(self, config_file: Path) -> None:
         args = [
-            str(go_servers.binary("temporal-server")),
+            str(go_servers.binary(f"temporal-server{self.release}")),
             "--config-file",
             str(config_file),
             "--allow-no-auth",
@@ -120,6 +123,8 @@ class TemporalCluster:
 
     With ``tls=True`` the frontends serve mTLS with certificates generated into the run
     folder (``self.certificates``): clients must present one signed by the same CA.
+    ``release="-previous"`` starts it on the minor release before the project's
+    (``devstack.go_servers``), schemas included: the upgrade drill's starting point.
     """
 
     def __init__(
@@ -129,12 +134,14 @@ class TemporalCluster:
         *,
         nodes: int = 2,
         tls: bool = False,
+        release: str = "",
     ) -> None:
         self.run_dir = run_dir.absolute()
         self.postgres = postgres
+        self.release = release
         template = (CONFIG_DIR / "config.yaml").read_text()
         self.nodes = [
-            TemporalNode(f"node{i + 1}", self.run_dir / f"node{i + 1}", template)
+            TemporalNode(f"node{i + 1}", self.run_dir / f"node{i + 1}", template, release)
             for i in range(nodes)
         ]
         self.certificates = ClusterCertificates(self.run_dir / "tls") if tls else None
@@ -158,7 +165,7 @@ class TemporalCluster:
         return self.certificates.client_tls_config()
 
     def start(self, timeout: float = 120.0) -> TemporalCluster:
-        prepare_schemas(self.postgres)
+        prepare_schemas(self.postgres, self.release)
         if self.certificates is not None:
             self.certificates.ensure()
         values = {

@@ -21,9 +21,9 @@ VISIBILITY_DATABASE = "temporal_visibility"
 SCHEMA_TIMEOUT = 300.0
 
 
-def _sql_tool(postgres: PostgresCluster, database: str, *command: str) -> None:
+def _sql_tool(postgres: PostgresCluster, database: str, *command: str, tool: str) -> None:
     args = [
-        str(go_servers.binary("temporal-sql-tool")),
+        str(go_servers.binary(tool)),
         "--plugin",
         "postgres12",
         "--ep",
@@ -51,13 +51,32 @@ def _has_schema(postgres: PostgresCluster, database: str) -> bool:
         return bool(row and row[0])
 
 
-def prepare_schemas(postgres: PostgresCluster) -> None:
-    """Create both databases and bring their schemas to the server's version (idempotent)."""
-    schema_root = go_servers.module_dir("temporal-server") / "schema" / "postgresql" / "v12"
+def prepare_schemas(postgres: PostgresCluster, release: str = "") -> None:
+    """Create both databases and bring their schemas to the server's version (idempotent).
+
+    ``release`` picks the build: ``""`` the project's server, ``"-previous"`` the minor
+    release before it (the upgrade drill), whose own tool and schema folders are used."""
+    tool = f"temporal-sql-tool{release}"
+    schema_root = go_servers.module_dir(tool) / "schema" / "postgresql" / "v12"
     for database, folder in ((DATABASE, "temporal"), (VISIBILITY_DATABASE, "visibility")):
         postgres.create_database(database, exist_ok=True)
         if not _has_schema(postgres, database):
-            _sql_tool(postgres, database, "setup-schema", "-v", "0.0")
+            _sql_tool(postgres, database, "setup-schema", "-v", "0.0", tool=tool)
         _sql_tool(
-            postgres, database, "update-schema", "-d", str(schema_root / folder / "versioned")
+            postgres,
+            database,
+            "update-schema",
+            "-d",
+            str(schema_root / folder / "versioned"),
+            tool=tool,
         )
+
+
+def schema_versions(postgres: PostgresCluster) -> dict[str, str]:
+    """Each database's schema version, as the sql tool recorded it."""
+    versions = {}
+    for database in (DATABASE, VISIBILITY_DATABASE):
+        with psycopg.connect(postgres.conninfo(database), autocommit=True) as conn:
+            row = conn.execute("SELECT curr_version FROM schema_version").fetchone()
+            versions[database] = str(row[0]) if row else "none"
+    return versions

@@ -68,12 +68,16 @@ async def own_temporal(tmp_path: Path) -> AsyncIterator[TemporalSettings]:
 
 class Session:
     """One operator's shell session, block by block: exported variables and the working
-    directory carry over from one block to the next."""
+    directory carry over from one block to the next. ``timeout``: the most one block may
+    take (a block that waits for processes to start and connect needs more than most)."""
 
-    def __init__(self, env: dict[str, str], cwd: Path, state: Path) -> None:
+    def __init__(
+        self, env: dict[str, str], cwd: Path, state: Path, *, timeout: float = 120.0
+    ) -> None:
         self.env = env
         self.cwd = cwd
         self._state = state
+        self.timeout = timeout
 
     async def run(self, block: str) -> str:
         # The trap dumps the environment however the block ends; NUL-separated, since a
@@ -86,7 +90,7 @@ class Session:
             cwd=self.cwd,
             capture_output=True,
             text=True,
-            timeout=120,
+            timeout=self.timeout,
             check=False,
         )
         assert done.returncode == 0, (
