@@ -41,6 +41,7 @@ __all__ = [
     "OutboxSettings",
     "PaymentSettings",
     "RestockSettings",
+    "RiskSettings",
     "SagaSettings",
     "Settings",
     "TelemetrySettings",
