@@ -230,9 +230,12 @@ async def _settle(
             status = await handle.query(OrderSaga.status)
             if status.awaiting_review:
                 # Waiting for a decision (its clock held by a step in flight): it must hold
-                # its stock and no charge meanwhile.
+                # its stock and no charge meanwhile. The query's answer may be older than
+                # the world (the review timer ran out, the release ran): the facts count
+                # only if the saga still waits after they were taken (it never waits again).
                 waiting = _facts(order, status.status, ended=False, waiting_step=status.step)
-                problems += [f"in review: {p}" for p in violations(waiting)]
+                if (await handle.query(OrderSaga.status)).awaiting_review:
+                    problems += [f"in review: {p}" for p in violations(waiting)]
                 continue
             if not (status.awaiting_decision and status.needs_attention_until is None):
                 continue
