@@ -51,7 +51,8 @@ TEMPORAL_CANCEL_PATCH = "temporal-cancel-is-order-cancel"
 REFUND_FINISHES_PATCH = "refund-always-finishes"
 # Spend limits and manual review: the reservation reads the customer's activity and an
 # order over a limit waits IN_REVIEW before the charge. Asked as the run starts, only when
-# the saga's policy carries review limits, so every history before it replays without it.
+# the saga's policy carries review limits, so every history before it replays without it;
+# it implies lean-saga, so a new saga records this one marker instead of that one.
 SPEND_REVIEW_PATCH = "spend-review"
 # Never checked on main: kept so the id is not reused with another meaning.
 CONCLUDE_ORDER_PATCH = "conclude-order"
@@ -114,6 +115,7 @@ REGISTRY: tuple[Patch, ...] = (
         workflow="OrderSaga",
         gates="everything lean-search-attributes gates, and the last step named conclude_order",
         introduced="13815ef (merge 'repo')",
+        # Sagas started without review limits (the API always sets them); see spend-review.
         new_sagas_record=True,
         histories=(
             "lean_confirmed.json",
@@ -121,8 +123,6 @@ REGISTRY: tuple[Patch, ...] = (
             "lean_needs_attention_retried.json",
             "lean_payment_pending_confirmed.json",
             "lean_temporal_cancel_while_charging.json",
-            "spend_review_approved.json",
-            "spend_review_rejected.json",
         ),
     ),
     Patch(
@@ -147,9 +147,10 @@ REGISTRY: tuple[Patch, ...] = (
     Patch(
         id=SPEND_REVIEW_PATCH,
         workflow="OrderSaga",
-        gates="the reservation reads the customer's activity; an order over a spend limit "
-        "waits IN_REVIEW for an operator's approve or reject (the review timer rejects); "
-        "asked only when the saga's policy carries review limits",
+        gates="everything lean-saga gates, and: the reservation reads the customer's "
+        "activity; an order over a spend limit waits IN_REVIEW for an operator's approve or "
+        "reject (the review timer rejects); asked first, only when the saga's policy "
+        "carries review limits",
         introduced="the spend limits work (issue 24)",
         new_sagas_record=True,
         histories=("spend_review_approved.json", "spend_review_rejected.json"),

@@ -50,8 +50,9 @@ class SagaPatches:
 
     Each ``workflow.patched`` records a marker in a new saga's history (and an SDK upsert of
     TemporalChangeVersion), so the questions are asked in the order, and under the
-    conditions, every committed history replays: lean-saga first, the older ids only when
-    it is absent, authorize-capture only for that flow. The cancellation patch is asked
+    conditions, every committed history replays: spend-review first (only with review
+    limits), lean-saga when it is absent, the older ids only when that is absent too,
+    authorize-capture only for that flow. The cancellation patch is asked
     apart, only when a request arrives (``outliving_cancellation``).
     """
 
@@ -63,7 +64,8 @@ class SagaPatches:
     concludes: bool = False
     # Authorise at the charge, capture after it.
     two_phase: bool = False
-    # Spend limits: the reservation reads the customer's activity, IN_REVIEW before the charge.
+    # Spend limits: the reservation reads the customer's activity, IN_REVIEW before the
+    # charge. Implies lean (and so the waiting states and conclude_order).
     review: bool = False
 
     @staticmethod
@@ -73,14 +75,16 @@ class SagaPatches:
         # lean-search-attributes instead: lean too, but their last step is notify_customer.
         # Asked only when lean-saga is absent, so a new saga never records it (ids are never
         # renamed: workflows/patches.py).
-        concludes = workflow.patched(LEAN_SAGA_PATCH)
+        # Spend review came after lean-saga and implies it: a new saga records one marker
+        # (and one TemporalChangeVersion upsert). Asked only when the policy carries limits,
+        # which no committed history's does, so their questions stay as they were.
+        review = saga.policy.review is not None and workflow.patched(SPEND_REVIEW_PATCH)
+        concludes = review or workflow.patched(LEAN_SAGA_PATCH)
         lean = concludes or workflow.patched(LEAN_SEARCH_ATTRIBUTES_PATCH)
         waiting_states = lean or workflow.patched(WAITING_STATES_PATCH)
         two_phase = saga.payment_flow == "authorize_capture" and workflow.patched(
             AUTHORIZE_CAPTURE_PATCH
         )
-        # Asked last, and only when the policy carries limits: no committed history did.
-        review = saga.policy.review is not None and workflow.patched(SPEND_REVIEW_PATCH)
         return SagaPatches(
             waiting_states=waiting_states,
             lean=lean,

@@ -281,7 +281,8 @@ def _patches(name: str) -> set[str]:
 def test_only_new_histories_carry_the_waiting_states_patch(name: str) -> None:
     """Legacy histories replay the old path (no marker): the gate is what keeps them valid."""
     assert (WAITING_STATES_PATCH in _patches(name)) == (name not in LEGACY | LEAN)
-    assert (LEAN_SAGA_PATCH in _patches(name)) == (name in LEAN)
+    # A saga with review limits records spend-review alone: it implies lean-saga.
+    assert (LEAN_SAGA_PATCH in _patches(name)) == (name in LEAN - SPEND_REVIEW)
 
 
 @pytest.mark.parametrize("name", sorted(SCENARIOS))
@@ -289,6 +290,16 @@ def test_only_sagas_with_review_limits_carry_the_spend_review_patch(name: str) -
     """The patch is asked only when the policy carries review limits: every other history,
     committed before it or not, replays without it."""
     assert (SPEND_REVIEW_PATCH in _patches(name)) == (name in SPEND_REVIEW)
+
+
+def test_a_reviewed_saga_records_one_marker_and_one_version_upsert() -> None:
+    """The review costs the happy path no extra marker or visibility write: spend-review
+    stands for lean-saga. Held and approved, it upserts IN_REVIEW, RESERVED and CONFIRMED."""
+    text = (HISTORIES / "spend_review_approved.json").read_text()
+    history = WorkflowHistory.from_json("approved", text)
+    assert _patches("spend_review_approved") == {SPEND_REVIEW_PATCH}
+    assert footprint(history).status_upserts == 3
+    assert footprint(history).upserts == 4
 
 
 def test_a_lean_happy_path_upserts_only_its_terminal_status() -> None:
