@@ -49,6 +49,7 @@ from api.services.order_views import (
     with_live_status,
 )
 from api.services.pricing import check_limits, price_order
+from api.services.reviews import saga_policy
 from api.services.workflows import (
     CancelRefusedError,
     OrderWorkflows,
@@ -57,7 +58,7 @@ from api.services.workflows import (
 )
 from config.settings import Settings
 from messages.queues import TaskQueues
-from messages.saga import OrderSagaInput, OrderSnapshot, PaymentInfo, RetryRequest, SagaPolicy
+from messages.saga import OrderSagaInput, OrderSnapshot, PaymentInfo, RetryRequest
 from models.order_status import OrderStatus, is_terminal
 from persistence.database import is_unavailable
 from persistence.tables import utc_now
@@ -121,7 +122,7 @@ class OrderService:
             order=snapshot,
             payment_flow=self._settings.payments.flow,
             queues=self._queues,
-            policy=SagaPolicy(**self._settings.saga.model_dump()),
+            policy=saga_policy(self._settings),
         )
         try:
             started = await self._workflows.start(saga)

@@ -109,3 +109,42 @@ def test_a_parked_order_that_says_where_it_holds_has_not_broken_anything() -> No
         waiting_step="compensate:refund",
     )
     assert violations(parked) == []
+
+
+IN_REVIEW = replace(
+    CONFIRMED,
+    saga_ended=False,
+    saga_status=OrderStatus.IN_REVIEW,
+    read_model=OrderStatus.IN_REVIEW,
+    money=Money(),
+    events=("OrderCreated", "InventoryReserved", "OrderHeldForReview"),
+    notices=(),
+)
+
+
+def test_an_order_in_review_holds_its_stock_and_no_charge() -> None:
+    assert violations(IN_REVIEW) == []
+
+
+def test_an_order_in_review_with_money_taken_or_stock_gone_breaks_the_rule() -> None:
+    charged = replace(IN_REVIEW, money=Money(captured=TOTAL, charges_taken=1))
+    authorised = replace(IN_REVIEW, money=Money(authorized=TOTAL))
+    released = replace(IN_REVIEW, stock_held=0)
+    assert "money moved for an order IN_REVIEW" in violations(charged)[0]
+    assert "money moved for an order IN_REVIEW" in violations(authorised)[0]
+    assert violations(released) == ["0 units held by an order IN_REVIEW of 2"]
+
+
+def test_a_review_that_ends_rejected_holds_nothing() -> None:
+    rejected = replace(
+        CANCELLED,
+        saga_status=OrderStatus.REJECTED,
+        read_model=OrderStatus.REJECTED,
+        money=Money(),
+        events=("OrderCreated", "OrderHeldForReview", "InventoryReleased", "OrderRejected"),
+        notices=(NotificationType.ORDER_REJECTED,),
+    )
+    assert violations(rejected) == []
+    assert violations(replace(rejected, stock_held=2)) == [
+        "2 units still reserved by a REJECTED order"
+    ]
