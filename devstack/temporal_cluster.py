@@ -82,6 +82,8 @@ class TemporalNode(ManagedService):
         self.run_dir = run_dir
         self.ports = NodePorts()
         self._config = config
+        # What the server is started through (the fault run's cgroup launcher); none here.
+        self.launcher: list[str] = []
 
     @property
     def address(self) -> str:
@@ -102,6 +104,7 @@ class TemporalNode(ManagedService):
 
     def start(self, config_file: Path) -> None:
         args = [
+            *self.launcher,
             str(go_servers.binary("temporal-server")),
             "--config-file",
             str(config_file),
