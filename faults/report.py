@@ -185,6 +185,15 @@ _READING = """
   (`faults/partition.py`); nothing else on the machine is touched, and the run's chain
   `ORDERS-FAULTS-<pid>` is removed at the heal and at exit. Without root or iptables
   those rows fail, they are never skipped.
+- **Node kills** (production section): every process lists both frontends and uses the
+  first; when node1 dies its clients move to node2 after two failed probes
+  (`clients/temporal_failover.py`), and calls that land on the dead node's shards are
+  retried until the ring evicts it. The note gives the seconds until the killed node
+  answered again.
+- **PostgreSQL under the cluster**: the one server holds the application's database and
+  Temporal's persistence and visibility, so both nodes lose their store for the outage
+  too; the note's down time runs from the stop until the server accepts connections
+  again after its crash recovery.
 - **The slow link** goes through Toxiproxy (`devstack/toxiproxy.py`), which the workers
   always reach Temporal through in the production run; the fault adds a latency toxic.
 - Duplicates *on the topic* are allowed (the relay publishes at least once; after a
