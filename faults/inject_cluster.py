@@ -127,6 +127,6 @@ CLUSTER_INJECTIONS: dict[str, Injection] = {
     "partition relays | kafka": cut_processes(["outbox-relay", "outbox-relay-standby"], "kafka"),
     "partition api | postgres": cut_processes(["api"], "postgres"),
     "partition temporal node1 | node2": cut_nodes_apart,
-    "partition worker-orders | postgres": cut_processes(["worker-orders"], "postgres"),
+    "partition worker-inventory | postgres": cut_processes(["worker-inventory"], "postgres"),
     "slow link workers | temporal": slow_link,
 }

@@ -176,10 +176,11 @@ PRODUCTION_FAULTS: tuple[Fault, ...] = (
         " heals; all CONFIRMED, one charge each",
     ),
     Fault(
-        "partition worker-orders | postgres",
-        "the orders worker's packets to PostgreSQL dropped while its activities run, then healed",
-        "its activities hang or fail and are retried after the heal; all CONFIRMED, one"
-        " charge each",
+        "partition worker-inventory | postgres",
+        "the inventory worker's packets to PostgreSQL dropped while its reservations run, then"
+        " healed (the orders worker holds only sagas and never opens the database)",
+        "its reservations hang or fail and are retried after the heal; no stock reserved"
+        " twice; all CONFIRMED, one charge each",
     ),
     Fault(
         "slow link workers | temporal",
@@ -199,7 +200,7 @@ PRODUCTION_QUICK = frozenset(
         "partition relays | kafka",
         "partition api | postgres",
         "partition temporal node1 | node2",
-        "partition worker-orders | postgres",
+        "partition worker-inventory | postgres",
         "slow link workers | temporal",
     }
 )

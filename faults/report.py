@@ -193,7 +193,11 @@ _READING = """
 - **PostgreSQL under the cluster**: the one server holds the application's database and
   Temporal's persistence and visibility, so both nodes lose their store for the outage
   too; the note's down time runs from the stop until the server accepts connections
-  again after its crash recovery.
+  again after its crash recovery. The first full run on this topology found that a node
+  then answers "Namespace orders is not found" for a few seconds, which the API turned
+  into a 500 that clients do not retry (7 orders never accepted); the API now reads that
+  answer as the workflow service being unavailable (503 + Retry-After,
+  `api/services/workflows.py`).
 - **The slow link** goes through Toxiproxy (`devstack/toxiproxy.py`), which the workers
   always reach Temporal through in the production run; the fault adds a latency toxic.
 - Duplicates *on the topic* are allowed (the relay publishes at least once; after a
