@@ -225,7 +225,7 @@ def _plot(rows: list[dict[str, Any]], path: Path, title: str) -> None:
     axes.set_yticks(positions, names)
     axes.invert_yaxis()
     axes.set_xlabel("seconds")
-    axes.set_title(f"{title}: seconds to recover, per fault (red: the row failed)")
+    axes.set_title(f"{title}: seconds to recover (red: the row failed)")
     axes.legend(loc="lower right")
     figure.tight_layout()
     figure.savefig(path, dpi=100)
