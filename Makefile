@@ -40,7 +40,8 @@ bench: install
 explore: install
 	$(UV) run python -m tests.explorer $(ARGS)
 
-# Load plus one fault at a time on the real stack; writes docs/faults.md (ARGS=--quick: short).
+# Load plus one fault at a time on the real stack; writes docs/faults.md (ARGS=--quick: short;
+# ARGS=--production: the two-node cluster, partitions (root, iptables) and a slow link).
 faults: install
 	$(UV) run python -m faults $(ARGS)
 

@@ -32,6 +32,11 @@ def temporal_settings(stack: Stack) -> TemporalSettings:
         address=env["ORDERS_TEMPORAL__ADDRESS"],
         namespace=env.get("ORDERS_TEMPORAL__NAMESPACE", "default"),
         codec=codec,
+        # The production topology's cluster serves mTLS only.
+        tls_client_cert_path=env.get("ORDERS_TEMPORAL__TLS_CLIENT_CERT_PATH", ""),
+        tls_client_key_path=env.get("ORDERS_TEMPORAL__TLS_CLIENT_KEY_PATH", ""),
+        tls_server_ca_path=env.get("ORDERS_TEMPORAL__TLS_SERVER_CA_PATH", ""),
+        tls_server_name=env.get("ORDERS_TEMPORAL__TLS_SERVER_NAME", ""),
     )
 
 

@@ -1,7 +1,7 @@
 """Real servers that are Go programs, built once from the Go module proxy into a cache folder.
 
-The Temporal server and its schema tool, the Temporal Web UI server, stripe-mock, Jaeger and
-oasdiff are published as Go modules, not as packages this machine can install. Each is
+The Temporal server and its schema tool, the Temporal Web UI server, stripe-mock, Jaeger,
+oasdiff and Toxiproxy are published as Go modules, not as packages this machine can install. Each is
 built with the machine's Go toolchain (asking the proxy for a newer one where the module
 needs it) into ``~/.cache/order-saga/go/<name>-<version>/`` (``$ORDERS_GO_CACHE`` moves
 it), with a marker file that says the build finished, so the next call only checks a file.
@@ -104,6 +104,8 @@ SERVERS: dict[str, GoServer] = {
         GoServer("helm", "helm.sh/helm/v4", "v4.3.2", "cmd/helm"),
         GoServer("kubeconform", "github.com/yannh/kubeconform", "v0.8.0", "cmd/kubeconform"),
         GoServer("kube-score", "github.com/zegl/kube-score", "v1.20.0", "cmd/kube-score"),
+        # Slow links for the fault matrix (faults/toxiproxy.py): this kernel has no tc netem.
+        GoServer("toxiproxy", "github.com/Shopify/toxiproxy/v2", "v2.5.0", "cmd/server"),
     )
 }
 

@@ -1,4 +1,4 @@
-# size: the production topology's start, stop and banner, read best in one place
+# size: the production start sequence, in the steps the fault run reuses, its stop and banner
 """``make dev ARGS=--production``: the production topology on this machine.
 
 Keycloak, the identity provider (realm ``orders`` with its demo users); a durable PostgreSQL
@@ -100,6 +100,10 @@ class ProductionStack:
     def codec_url(self) -> str:
         return f"https://127.0.0.1:{self.codec_port}/codec"
 
+    def identity_env(self) -> dict[str, str]:
+        """Whose tokens the API trusts: Keycloak's realm."""
+        return self.keycloak.settings_env()
+
     def start_edge_services(self) -> None:
         """Trust in Keycloak's tokens (the API fetches the realm's JWKS), the codec endpoint's
         settings, and the one shared payment provider (behind a bearer token of the run's
@@ -111,7 +115,7 @@ class ProductionStack:
         self.codec_tls = loopback_certificate(run_dir / "https")
         self.stack.env.update(
             {
-                **self.keycloak.settings_env(),
+                **self.identity_env(),
                 **codec_env(run_dir),
                 # The UI's pages call the codec from the browser: its origin alone may.
                 "ORDERS_TEMPORAL__CODEC__CORS_ORIGINS": json.dumps(
@@ -125,18 +129,29 @@ class ProductionStack:
         self.stack.env["ORDERS_PAYMENTS__PROVIDER_URL"] = self.stack.provider.url
 
     def start(self) -> ProductionStack:
-        opts = self.options
-        opts.run_dir.mkdir(parents=True, exist_ok=True)
+        self.options.run_dir.mkdir(parents=True, exist_ok=True)
         # First: the UI server reads Keycloak's discovery document when it starts.
         self.keycloak.start()
+        self.start_temporal()
+        self.start_ui()
+        self.start_kafka()
+        self.start_edge_services()
+        self.start_application()
+        self.start_codec()
+        return self
+
+    def start_temporal(self) -> None:
+        """The durable PostgreSQL, then the cluster on it."""
         self.postgres.start()
         wait_until_promoted(self.postgres)  # after python -m tools.backup restore
         self.postgres.create_database(DATABASE, exist_ok=True)
         self.temporal.start()
+
+    def start_ui(self) -> None:
         ui = TemporalWebUI(
-            opts.run_dir / "temporal-ui",
+            self.options.run_dir / "temporal-ui",
             self.temporal.addresses[0],
-            port=opts.ui_port or None,
+            port=self.options.ui_port or None,
             namespace=NAMESPACE,
             certificates=self.temporal.certificates,
             login=UILogin(self.keycloak.issuer, UI_CLIENT, client_secret(UI_CLIENT)),
@@ -148,7 +163,9 @@ class ProductionStack:
             # The UI is for people; the system runs without it (README: Web UI).
             print(f"Temporal Web UI not started: {exc}", flush=True)
             ui.stop()
-        self.kafka = KafkaCluster(opts.run_dir / "kafka", size=REPLICATION).start()
+
+    def start_kafka(self) -> None:
+        self.kafka = KafkaCluster(self.options.run_dir / "kafka", size=REPLICATION).start()
         self.stack.kafka = self.kafka  # the stack starts the relay and stops the brokers
         self.stack.env.update(
             {
@@ -158,7 +175,9 @@ class ProductionStack:
                 "ORDERS_KAFKA__REPLICATION_FACTOR": str(REPLICATION),
             }
         )
-        self.start_edge_services()
+
+    def start_application(self) -> None:
+        """Bootstrap, archiving, then the API, the workers and the relay."""
         self.bootstrap()
         if self.backups is not None:
             archive_from_now(self.backups, say)
@@ -166,8 +185,6 @@ class ProductionStack:
         build_id = self.stack.env["ORDERS_WORKERS__BUILD_ID"] = checkout_build_id()
         self.stack.start_processes()
         self.versions = promote_when_polling(build_id, self.stack.child_env(), say)
-        self.start_codec()
-        return self
 
     def start_codec(self) -> None:
         """``python -m api.codec`` over HTTPS: the UI passes a signed-in user's token to an

@@ -45,6 +45,9 @@ class Stack:
         self.processes: dict[str, ManagedProcess] = {}
         # Process name (``<name>-sdk`` for a worker's Temporal SDK metrics) -> its /metrics.
         self.metrics_urls: dict[str, str] = {}
+        # A command each child's is started through, by its name (the fault run's: into a
+        # cgroup of its own, so a partition can single out its packets).
+        self.launcher: Callable[[str], list[str]] | None = None
 
     @property
     def api_url(self) -> str:
@@ -136,7 +139,7 @@ class Stack:
             args = [sys.executable, "-m", "workers"]
             for name in group:
                 args += ["--queue", name]
-            self.spawn(f"worker-{'-'.join(group)}", args, sdk_metrics=True)
+            self.spawn(f"worker-{'-'.join(group)}", args, opts.worker_env, sdk_metrics=True)
         if self.kafka is not None or self._kafka_configured():
             self.spawn("outbox-relay", [sys.executable, "-m", "outbox"])
         wait_until(self._api_ready, opts.ready_seconds, f"API on {self.api_url}")
@@ -249,6 +252,8 @@ class Stack:
                 env["ORDERS_TEMPORAL__METRICS_BIND_ADDRESS"] = address
                 self.metrics_urls[f"{name}-sdk"] = f"http://{address}/metrics"
         log_path = self.options.run_dir / "logs" / f"{name}.log"
+        if self.launcher is not None:
+            args = [*self.launcher(name), *args]
         process = ManagedProcess(name, args, log_path, env=env, cwd=cwd).start()
         self.processes[name] = process
         return process

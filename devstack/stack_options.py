@@ -42,6 +42,8 @@ class StackOptions:
     worker_groups: list[list[str]] = field(default_factory=lambda: [list(queues.ALL)])
     api_workers: int = 1
     extra_env: dict[str, str] = field(default_factory=dict)
+    # Only the worker processes' (the fault run sends them to Temporal through Toxiproxy).
+    worker_env: dict[str, str] = field(default_factory=dict)
     # A private Jaeger receiving every process's spans (OTEL_EXPORTER_OTLP_ENDPOINT).
     tracing: bool = False
     seed: bool = True

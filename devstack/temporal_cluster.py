@@ -85,6 +85,8 @@ class TemporalNode(ManagedService):
         # Which build the next start runs: "" the project's, "-previous" the minor release
         # before it; the upgrade drill changes it between a stop and a start.
         self.release = release
+        # What the server is started through (the fault run's cgroup launcher); none here.
+        self.launcher: list[str] = []
 
     @property
     def address(self) -> str:
@@ -105,6 +107,7 @@ class TemporalNode(ManagedService):
 
     def start(self, config_file: Path) -> None:
         args = [
+            *self.launcher,
             str(go_servers.binary(f"temporal-server{self.release}")),
             "--config-file",
             str(config_file),

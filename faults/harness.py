@@ -7,6 +7,7 @@ import asyncio
 import contextlib
 import logging
 import sys
+import time
 import uuid
 from collections import Counter
 from collections.abc import AsyncIterator, Callable
@@ -27,6 +28,8 @@ from devstack import deployed
 from devstack.process import free_port
 from devstack.stack import Stack, StackOptions
 from devstack.supervisor import RestartPolicy, Supervisor
+from faults.partition import Partitions
+from faults.topology import FaultTopology
 from outbox.cloudevents import ReceivedEvent
 from outbox.consumer import InboxConsumer
 from persistence.database import create_engine, session_factory
@@ -116,20 +119,20 @@ class DedupConsumer:
             self._current.set()
 
 
+def fault_env(smtp_port: int, extra: dict[str, str]) -> dict[str, str]:
+    return {
+        "ORDERS_TELEMETRY__LOG_LEVEL": "WARNING",
+        "ORDERS_NOTIFICATIONS__CHANNEL": "smtp",
+        "ORDERS_NOTIFICATIONS__SMTP_HOST": LOOPBACK,
+        "ORDERS_NOTIFICATIONS__SMTP_PORT": str(smtp_port),
+        # charges take a while, so a kill lands while some are in flight
+        "ORDERS_PAYMENTS__GATEWAY_LATENCY_MS": "200",
+        **extra,
+    }
+
+
 def stack_options(run_dir: Path, smtp_port: int, extra: dict[str, str]) -> StackOptions:
-    return StackOptions.deployed(
-        run_dir,
-        kafka_brokers=3,
-        extra_env={
-            "ORDERS_TELEMETRY__LOG_LEVEL": "WARNING",
-            "ORDERS_NOTIFICATIONS__CHANNEL": "smtp",
-            "ORDERS_NOTIFICATIONS__SMTP_HOST": LOOPBACK,
-            "ORDERS_NOTIFICATIONS__SMTP_PORT": str(smtp_port),
-            # charges take a while, so a kill lands while some are in flight
-            "ORDERS_PAYMENTS__GATEWAY_LATENCY_MS": "200",
-            **extra,
-        },
-    )
+    return StackOptions.deployed(run_dir, kafka_brokers=3, extra_env=fault_env(smtp_port, extra))
 
 
 @dataclass
@@ -142,6 +145,18 @@ class Harness:
     applied: Applied
     dedup: DedupConsumer
     say: Callable[[str], None]
+    # The production topology (--production): its Temporal cluster, Toxiproxy, and the
+    # partitions cut on it; None on the dev server.
+    topology: FaultTopology | None = None
+    partitions: Partitions | None = None
+    # Nodes the run stops on purpose, which the node keeper must leave alone meanwhile.
+    nodes_held: set[str] = field(default_factory=set)
+
+    @property
+    def cluster(self) -> FaultTopology:
+        if self.topology is None:
+            raise RuntimeError("this fault needs the production topology (--production)")
+        return self.topology
 
     @property
     def conninfo(self) -> str:
@@ -154,6 +169,22 @@ class Harness:
         self.supervisor.watch("outbox-relay-standby", standby, standby.describe_exit)
 
 
+async def _keep_nodes(h: Harness, stop: asyncio.Event) -> None:
+    """Restarts a Temporal node that died (a kill -9, a crash), as the production stack's
+    supervisor does, in a thread: a node takes seconds to answer and the load goes on."""
+    cluster = h.cluster.temporal
+    while not stop.is_set():
+        for node in cluster.nodes:
+            if node.name in h.nodes_held or node.alive():
+                continue
+            began = time.monotonic()
+            h.say(f"    Temporal {node.name} is down; restarting it")
+            await asyncio.to_thread(cluster.start_node, node)
+            h.say(f"    Temporal {node.name} back in {time.monotonic() - began:.1f} s")
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(stop.wait(), 0.5)
+
+
 async def _supervise(supervisor: Supervisor, stop: asyncio.Event) -> None:
     while not stop.is_set():
         supervisor.poll()
@@ -161,21 +192,47 @@ async def _supervise(supervisor: Supervisor, stop: asyncio.Event) -> None:
             await asyncio.wait_for(stop.wait(), 0.2)
 
 
+def _start(
+    stack: Stack, topology: FaultTopology | None, mail: MailServer, say: Callable[[str], None]
+) -> None:
+    """Starts the stack (or the topology) and prints every address it serves."""
+    if topology is not None:
+        topology.start()
+        say(topology.addresses())
+    else:
+        stack.start()
+        for name, address in stack.addresses().items():
+            say(f"  {name}: {address}")
+        if stack.provider is not None:
+            say(f"  payment provider: {stack.provider.url}")
+    say(f"  SMTP: {LOOPBACK}:{mail.port}")
+
+
 @contextlib.asynccontextmanager
 async def running(
-    run_dir: Path, extra_env: dict[str, str], say: Callable[[str], None]
+    run_dir: Path,
+    extra_env: dict[str, str],
+    say: Callable[[str], None],
+    *,
+    production: bool = False,
 ) -> AsyncIterator[Harness]:
     mail = MailServer()
     mail.start()
-    stack = Stack(stack_options(run_dir, mail.port, extra_env))
-    say(f"starting the stack under {run_dir} (PostgreSQL, 3 Kafka brokers, Temporal) ...")
+    topology: FaultTopology | None = None
+    partitions = Partitions(say)
+    if production:
+        partitions.prepare()  # before the processes start: each in a cgroup of its own
+        topology = FaultTopology(run_dir, fault_env(mail.port, extra_env), partitions.launcher)
+        stack = topology.stack
+        say(
+            f"starting the production topology under {run_dir} (durable PostgreSQL, a two-node"
+            " Temporal cluster over mTLS, Toxiproxy, 3 Kafka brokers) ..."
+        )
+    else:
+        stack = Stack(stack_options(run_dir, mail.port, extra_env))
+        say(f"starting the stack under {run_dir} (PostgreSQL, 3 Kafka brokers, Temporal) ...")
     try:
-        await asyncio.to_thread(stack.start)
-        for name, address in stack.addresses().items():
-            say(f"  {name}: {address}")
-        say(f"  SMTP: {LOOPBACK}:{mail.port}")
-        if stack.provider is not None:
-            say(f"  payment provider: {stack.provider.url}")
+        await asyncio.to_thread(_start, stack, topology, mail, say)
         # Only the project's processes: the run stops and starts the services itself.
         supervisor = Supervisor(say, RestartPolicy(initial_backoff=0.5, max_backoff=5.0))
         for name, process in stack.processes.items():
@@ -213,12 +270,19 @@ async def running(
         async with httpx.AsyncClient(base_url=stack.api_url, timeout=30) as http:
             product = deployed.create_product(stack, "Fault-run beans", "sku-faults")
             load = OrderLoad(http, token, product)
+            harness = Harness(
+                stack, mail, supervisor, temporal, load, applied, dedup, say, topology, partitions
+            )
+            if topology is not None:
+                tasks.append(asyncio.create_task(_keep_nodes(harness, stop)))
             try:
-                yield Harness(stack, mail, supervisor, temporal, load, applied, dedup, say)
+                yield harness
             finally:
                 stop.set()
                 await asyncio.wait(tasks, timeout=30)
                 await engine.dispose()
     finally:
-        await asyncio.to_thread(stack.stop)
+        # First: no rule of ours may outlive the run, whatever ended it.
+        partitions.cleanup()
+        await asyncio.to_thread(topology.stop if topology is not None else stack.stop)
         mail.stop()

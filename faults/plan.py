@@ -10,6 +10,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from messages import queues
+
 CONFIRMED = frozenset({"CONFIRMED"})
 
 
@@ -92,4 +94,113 @@ FAULTS: tuple[Fault, ...] = (
         "it drains within ORDERS_WORKERS__GRACEFUL_SHUTDOWN_SECONDS and exits; the"
         " supervisor restarts it; all CONFIRMED",
     ),
+)
+
+
+def _dev(name: str) -> Fault:
+    return next(fault for fault in FAULTS if fault.name == name)
+
+
+# The production topology (--production): the two-node Temporal cluster over mTLS on the
+# durable PostgreSQL that also holds the application's database, three brokers, processes
+# connected to both frontends (the workers through Toxiproxy). The dev-server rows that
+# make sense there, the cluster's own, and the network's.
+PRODUCTION_FAULTS: tuple[Fault, ...] = (
+    *(_dev(f"kill-9 worker-{queue}") for queue in queues.ALL),
+    _dev("kill-9 api mid-POST"),
+    _dev("kill-9 relay leader"),
+    _dev("kill-9 one kafka broker"),
+    _dev("all kafka brokers stopped"),
+    Fault(
+        "postgres fast restart",
+        "pg_ctl stop -m fast of the one cluster holding the application's and Temporal's"
+        " databases, then start",
+        "503 + Retry-After while down, clients retry; both Temporal nodes ride it out; all"
+        " CONFIRMED, nothing lost",
+    ),
+    Fault(
+        "postgres immediate stop",
+        "pg_ctl stop -m immediate (crash, recovery from WAL) of that cluster under the two"
+        " Temporal nodes: Temporal's persistence and visibility stop too, then start",
+        "nothing committed lost, in either database; the nodes retry their persistence calls;"
+        " all CONFIRMED, one charge each",
+        repeat=3,
+    ),
+    Fault(
+        "kill-9 temporal node1 (the frontend in use)",
+        "SIGKILL of the node whose frontend every process connects through (the first"
+        " address); the harness restarts it",
+        "processes move to node2's frontend (FrontendFailover); calls on node1's shards fail"
+        " until the ring evicts it and are retried; all CONFIRMED, one charge each",
+    ),
+    Fault(
+        "kill-9 temporal node2",
+        "SIGKILL of the other node; the harness restarts it",
+        "node1 takes node2's shards once the ring evicts it; calls on them are retried"
+        " meanwhile; all CONFIRMED, one charge each",
+    ),
+    Fault(
+        "both temporal nodes restarted",
+        "both nodes stopped (SIGTERM), then started one after the other",
+        "POSTs get 503 and are retried; sagas resume from history; all CONFIRMED",
+    ),
+    _dev("smtp down"),
+    _dev("payment provider down past the charge budget"),
+    _dev("sigterm worker-payments mid-activity"),
+    Fault(
+        "partition worker-payments | temporal",
+        "the payments worker's packets to every Temporal frontend dropped (iptables on lo,"
+        " by its cgroup) while its charges run, then healed",
+        "its polls and completions hang; the charges it held time out (start-to-close) and are"
+        " retried, by it after the heal or by nobody else meanwhile; one charge each (the"
+        " provider's idempotency key); all CONFIRMED",
+    ),
+    Fault(
+        "partition relays | kafka",
+        "both relays' (leader and standby) packets to the three brokers dropped, then healed",
+        "orders go on (Kafka is off the saga's path); events wait in the outbox; after the heal"
+        " every event on Kafka, none applied twice",
+    ),
+    Fault(
+        "partition api | postgres",
+        "the API's packets to PostgreSQL dropped, then healed; the workers still reach it",
+        "POSTs time out or get 503 while cut and are resent with the same Idempotency-Key;"
+        " sagas already started go on; every key gives one order, all CONFIRMED",
+    ),
+    Fault(
+        "partition temporal node1 | node2",
+        "each node's packets to the other's gRPC and membership ports dropped (ringpop and"
+        " history<->matching cut); clients and PostgreSQL still reach both; then healed",
+        "each node suspects the other and claims its shards, fenced by the shard's range id"
+        " in PostgreSQL, so no task runs twice; calls fail and are retried meanwhile; the ring"
+        " heals; all CONFIRMED, one charge each",
+    ),
+    Fault(
+        "partition worker-inventory | postgres",
+        "the inventory worker's packets to PostgreSQL dropped while its reservations run, then"
+        " healed (the orders worker holds only sagas and never opens the database)",
+        "its reservations hang or fail and are retried after the heal; no stock reserved"
+        " twice; all CONFIRMED, one charge each",
+    ),
+    Fault(
+        "slow link workers | temporal",
+        "200 ms of latency (a Toxiproxy latency toxic) on every reply from Temporal to the"
+        " workers for the outage; the SDK's timeouts stay as configured",
+        "all CONFIRMED, slower; no timeout fires",
+    ),
+)
+
+# The quick production run inside `make test`: a node kill, the database crash under the
+# cluster, every partition and the slow link.
+PRODUCTION_QUICK = frozenset(
+    {
+        "kill-9 temporal node1 (the frontend in use)",
+        "postgres immediate stop",
+        "partition worker-payments | temporal",
+        "partition relays | kafka",
+        "partition api | postgres",
+        "partition temporal node1 | node2",
+        "partition worker-inventory | postgres",
+        "slow link workers | temporal",
+    }
 )

@@ -12,15 +12,23 @@ import matplotlib as mpl
 mpl.use("Agg")  # files only, no display
 import matplotlib.pyplot as plt
 
-PICTURE = "faults-recovery.png"
+# The two topologies' runs, each kept in its own JSON and picture; the page shows both.
+FILES = {
+    "dev": ("faults.json", "faults-recovery.png"),
+    "production": ("faults-production.json", "faults-recovery-production.png"),
+}
+PICTURE = FILES["dev"][1]
 
-_INTRO = """\
+_PAGE = """\
 # What survives what: the fault matrix
 
-Produced by `make faults` ({mode} run: {orders} orders per fault at {rate:g}/s, outages of
-{outage:g} s; the provider's {provider:g} s, with a charge budget of half that) on
-{date}, commit `{commit}`, in {seconds:g} s.
-Temporal: {temporal}. Kafka: {kafka}.
+`make faults` runs the real system under a steady order load and injects one fault at a
+time, on two topologies: the **dev server** (Temporal's persistent dev server, PostgreSQL,
+three Kafka brokers) and the **production topology** (`make faults ARGS=--production`: the
+two-node Temporal cluster over mTLS on the durable PostgreSQL, three brokers, split
+workers, network partitions and a slow link). Each run rewrites its own section and keeps
+the other's.
+
 Each fault is injected while its orders run; every
 accepted order is followed to its end, then the database, the provider's ledger and the
 topics are read. Figures per fault: orders placed / accepted / terminal, POSTs the client
@@ -31,11 +39,26 @@ from the fault until every order in flight or placed before it was undone had se
 (outages included). The expected outcome of every fault is written in `faults/plan.py`
 before it runs; a row passes when the run matched it.
 
-![recovery seconds per fault]({picture})
+- [Dev server](#dev-server)
+- [Production topology](#production-topology)
+- [Reading the figures](#reading-the-figures)
+"""
+
+_TITLES = {"dev": "Dev server", "production": "Production topology"}
+_COMMANDS = {"dev": "make faults", "production": "make faults ARGS=--production"}
+
+_SECTION = """
+## {title}
+
+Produced by `{command}` ({mode} run: {orders} orders per fault at {rate:g}/s, outages of
+{outage:g} s; the provider's {provider:g} s, with a charge budget of half that) on
+{date}, commit `{commit}`, in {seconds:g} s.
+Temporal: {temporal}. Kafka: {kafka}.
+
+![recovery seconds per fault ({title})]({picture})
 
 {header}
 """
-
 
 _COLUMNS = (
     "#",
@@ -84,13 +107,33 @@ def _row(index: int, row: dict[str, Any]) -> str:
 
 
 def write_report(summary: dict[str, Any], docs: Path, out_dir: Path) -> None:
+    """Writes this run's JSON and picture, then the page from every topology's JSON found
+    in ``out_dir`` (the other topology's section stays as its last run left it)."""
+    topology = summary.setdefault("topology", "dev")
+    json_name, picture = FILES[topology]
     out_dir.mkdir(parents=True, exist_ok=True)
     docs.parent.mkdir(parents=True, exist_ok=True)
-    (out_dir / "faults.json").write_text(json.dumps(summary, indent=2, default=str) + "\n")
-    picture = docs.parent / PICTURE
-    _plot(summary["rows"], picture)
+    (out_dir / json_name).write_text(json.dumps(summary, indent=2, default=str) + "\n")
+    _plot(summary["rows"], docs.parent / picture, _TITLES[topology])
+    render(docs, out_dir)
+
+
+def render(docs: Path, out_dir: Path) -> None:
+    text = _PAGE
+    for topology, (json_name, _) in FILES.items():
+        source = out_dir / json_name
+        if source.exists():
+            text += _section(topology, json.loads(source.read_text()))
+        else:
+            text += f"\n## {_TITLES[topology]}\n\nNot run yet: `{_COMMANDS[topology]}`.\n"
+    docs.write_text(text + _READING)
+
+
+def _section(topology: str, summary: dict[str, Any]) -> str:
     config = summary["config"]
-    text = _INTRO.format(
+    text = _SECTION.format(
+        title=_TITLES[topology],
+        command=_COMMANDS[topology],
         mode=summary["mode"],
         orders=config["orders_per_fault"],
         rate=config["rate_per_second"],
@@ -101,7 +144,7 @@ def write_report(summary: dict[str, Any], docs: Path, out_dir: Path) -> None:
         seconds=summary["seconds"],
         temporal=config["temporal"],
         kafka=config["kafka"],
-        picture=PICTURE,
+        picture=FILES[topology][1],
         header=_HEADER,
     )
     text += "".join(_row(i, row) for i, row in enumerate(summary["rows"], start=1))
@@ -111,7 +154,7 @@ def write_report(summary: dict[str, Any], docs: Path, out_dir: Path) -> None:
         f"\nCharges without an order record: {len(summary['charges_without_order'])}. "
         f"Mails accepted by the SMTP server: {summary['mails_accepted']}.\n"
     )
-    docs.write_text(text + _READING)
+    return text
 
 
 _READING = """
@@ -133,24 +176,44 @@ _READING = """
   orders placed after that park in NEEDS_ATTENTION; the run then ends the outage, sends
   the operator's `retry` to each and counts one charge per order. Its outage figure
   includes the two API restarts.
-- **Temporal** runs as the persistent dev server here; the two-node cluster's node-kill
-  and restart cases are tested in `tests/cluster/` but not yet part of this matrix.
+- **Temporal** runs as the persistent dev server in the first section; in the production
+  section as the two-node cluster, whose node kills and restarts are rows there. A killed
+  node is restarted by the run (as `make dev ARGS=--production`'s supervisor does); the
+  note says when it answered again.
+- **Partitions** (production section) are real: the process is moved into a cgroup of its
+  own and iptables drops what that cgroup sends on `lo` to the cut link's ports
+  (`faults/partition.py`); nothing else on the machine is touched, and the run's chain
+  `ORDERS-FAULTS-<pid>` is removed at the heal and at exit. Without root or iptables
+  those rows fail, they are never skipped.
+- **Node kills** (production section): every process lists both frontends and uses the
+  first; when node1 dies its clients move to node2 after two failed probes
+  (`clients/temporal_failover.py`), and calls that land on the dead node's shards are
+  retried until the ring evicts it. The note gives the seconds until the killed node
+  answered again.
+- **PostgreSQL under the cluster**: the one server holds the application's database and
+  Temporal's persistence and visibility, so both nodes lose their store for the outage
+  too; the note's down time runs from the stop until the server accepts connections
+  again after its crash recovery. The first full run on this topology found that a node
+  then answers "Namespace orders is not found" for a few seconds, which the API turned
+  into a 500 that clients do not retry (7 orders never accepted); the API now reads that
+  answer as the workflow service being unavailable (503 + Retry-After,
+  `api/services/workflows.py`).
+- **The slow link** goes through Toxiproxy (`devstack/toxiproxy.py`), which the workers
+  always reach Temporal through in the production run; the fault adds a latency toxic.
 - Duplicates *on the topic* are allowed (the relay publishes at least once; after a
   relay's death the standby may resend a batch); what must be 0 is "applied twice" by
   the dedup consumer.
 
-Re-render this page from the JSON: `python -m faults.report bench/results/faults.json`.
+Re-render this page from the runs' JSON: `python -m faults.report bench/results`.
 """
 
 
 def main() -> None:
-    """Re-renders docs/faults.md and the picture from a run's JSON."""
-    source = Path(sys.argv[1] if len(sys.argv) > 1 else "bench/results/faults.json")
-    summary = json.loads(source.read_text())
-    write_report(summary, Path("docs/faults.md"), source.parent)
+    """Re-renders docs/faults.md from the runs' JSON in a folder (bench/results)."""
+    render(Path("docs/faults.md"), Path(sys.argv[1] if len(sys.argv) > 1 else "bench/results"))
 
 
-def _plot(rows: list[dict[str, Any]], path: Path) -> None:
+def _plot(rows: list[dict[str, Any]], path: Path, title: str) -> None:
     names = [f"{i}. {row['fault']}" for i, row in enumerate(rows, start=1)]
     seconds = [row["recovery_seconds"] or 0.0 for row in rows]
     outages = [row["outage_seconds"] for row in rows]
@@ -162,7 +225,7 @@ def _plot(rows: list[dict[str, Any]], path: Path) -> None:
     axes.set_yticks(positions, names)
     axes.invert_yaxis()
     axes.set_xlabel("seconds")
-    axes.set_title("Seconds to recover, per fault (red: the row failed)")
+    axes.set_title(f"{title}: seconds to recover (red: the row failed)")
     axes.legend(loc="lower right")
     figure.tight_layout()
     figure.savefig(path, dpi=100)

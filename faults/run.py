@@ -26,14 +26,17 @@ from pathlib import Path
 from bench.load import Placement
 from faults import audit
 from faults.harness import Harness, running
-from faults.inject import ExpectationError, injection
+from faults.inject import ExpectationError, Injection, injection
+from faults.inject_cluster import CLUSTER_INJECTIONS
 from faults.judge import FaultRun, judge
-from faults.plan import FAULTS, Fault
+from faults.partition import PartitionUnavailableError
+from faults.plan import FAULTS, PRODUCTION_FAULTS, PRODUCTION_QUICK, Fault
 from faults.report import write_report
 from messages.queues import order_workflow_id
 from workflows.order_saga import OrderSaga
 
 PROVIDER = next(f for f in FAULTS if f.name.startswith("payment provider"))
+SLOW_LINK = next(f for f in PRODUCTION_FAULTS if f.name.startswith("slow link"))
 
 
 @dataclass
@@ -44,6 +47,7 @@ class RunConfig:
     outage: float = 30.0
     settle: float = 240.0
     quick: bool = False
+    production: bool = False
     run_dir: Path = Path(".run/faults")
     docs: Path = Path("docs/faults.md")
     out_dir: Path = Path("bench/results")
@@ -57,7 +61,22 @@ class RunConfig:
         if fault is PROVIDER:
             # Twice the charge budget (inject.provider_down): orders run out of it.
             return max(2 * self.outage, 20.0)
+        if fault is SLOW_LINK:
+            return 15.0 if self.quick else 60.0
         return self.outage
+
+    def plan(self) -> list[Fault]:
+        if not self.production:
+            faults = list(FAULTS)
+        elif self.quick and not self.only:
+            faults = [f for f in PRODUCTION_FAULTS if f.name in PRODUCTION_QUICK]
+        else:
+            faults = list(PRODUCTION_FAULTS)
+        return [f for f in faults if not self.only or any(o in f.name for o in self.only)]
+
+
+def _injection(name: str) -> Injection:
+    return CLUSTER_INJECTIONS.get(name) or injection(name)
 
 
 def say(message: str) -> None:
@@ -93,8 +112,8 @@ async def run_fault(
     injected = time.monotonic()
     problems: list[str] = []
     try:
-        note = await injection(fault.name)(h, config.outage_for(fault))
-    except ExpectationError as exc:
+        note = await _injection(fault.name)(h, config.outage_for(fault))
+    except (ExpectationError, PartitionUnavailableError) as exc:
         note = str(exc)
         problems.append(note)
     restored = time.monotonic()
@@ -140,11 +159,11 @@ async def _main(config: RunConfig) -> int:
     assert main_task is not None
     # SIGTERM (CI's timeout, a supervisor) stops the stack as Ctrl-C does.
     asyncio.get_running_loop().add_signal_handler(signal.SIGTERM, main_task.cancel)
-    plan = [f for f in FAULTS if not config.only or any(o in f.name for o in config.only)]
+    plan = config.plan()
     runs_of = [(f, n) for f in plan for n in range(1 if config.quick else f.repeat)]
     run_dir = config.run_dir / uuid.uuid4().hex[:6]
     started = time.monotonic()
-    async with running(run_dir, {}, say) as h:
+    async with running(run_dir, {}, say, production=config.production) as h:
         h.add_standby_relay()
         runs = [
             await run_fault(h, fault, config, i, len(runs_of))
@@ -173,9 +192,10 @@ async def _main(config: RunConfig) -> int:
             "rate_per_second": config.rate,
             "outage_seconds": config.outage,
             "provider_outage_seconds": config.outage_for(PROVIDER),
-            "temporal": "dev server (persistent SQLite)",
+            "temporal": TOPOLOGY[config.production],
             "kafka": "3 brokers, KRaft, replication 3, min.insync.replicas 2",
         },
+        "topology": "production" if config.production else "dev",
         "mails_accepted": mails,
         "dedup_consumer_restarts": consumer_restarts,
         "charges_without_order": books.charges_without_order,
@@ -183,7 +203,7 @@ async def _main(config: RunConfig) -> int:
     }
     write_report(summary, config.docs, config.out_dir)
     failed = [row for row in rows if row["problems"]] or books.charges_without_order
-    say(f"wrote {config.docs} and {config.out_dir / 'faults.json'}")
+    say(f"wrote {config.docs} and {config.out_dir} ({summary['seconds']:g} s)")
     for row in rows:
         problems = [str(problem) for problem in row["problems"]]  # type: ignore[attr-defined]
         mark = "ok  " if not problems else "FAIL"
@@ -204,6 +224,14 @@ async def _applied(h: Harness, event_ids: set[str], wait: float = 300.0) -> None
             progressed = time.monotonic()
 
 
+TOPOLOGY = {
+    False: "dev server (persistent SQLite)",
+    True: "two-node cluster v1.32.2 over mTLS on the durable, WAL-archived PostgreSQL that"
+    " also holds the application's database; processes connected to both frontends, the"
+    " workers through Toxiproxy",
+}
+
+
 def _commit() -> str:
     done = subprocess.run(
         ["git", "rev-parse", "--short", "HEAD"],  # noqa: S607 - git from PATH, as make does
@@ -217,7 +245,13 @@ def _commit() -> str:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--quick", action="store_true", help="few orders, short outages")
+    parser.add_argument(
+        "--production",
+        action="store_true",
+        help="the production topology: two-node Temporal cluster, partitions, a slow link",
+    )
     parser.add_argument("--orders", type=int, help="orders per fault")
+    parser.add_argument("--outage", type=float, help="seconds each fault lasts (30; quick 5)")
     parser.add_argument("--only", action="append", default=[], help="faults whose name has this")
     parser.add_argument("--docs", type=Path, help="where the table goes (docs/faults.md)")
     parser.add_argument("--out-dir", type=Path, help="where faults.json and the PNG go")
@@ -226,6 +260,9 @@ def main() -> None:
     if args.orders:
         config.orders = args.orders
     config.only = args.only
+    if args.outage:
+        config.outage = args.outage
+    config.production = args.production
     if args.docs:
         config.docs = args.docs
     if args.out_dir:

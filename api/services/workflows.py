@@ -106,13 +106,24 @@ def unavailable() -> DependencyUnavailableError:
 
 @contextlib.contextmanager
 def temporal_errors() -> Iterator[None]:
-    """Turn Temporal's transport errors into "unavailable" (NOT_FOUND is the caller's)."""
+    """Turn Temporal's transport errors into "unavailable" (NOT_FOUND of a workflow is the
+    caller's; NOT_FOUND of the namespace itself is the server's, see namespace_missing)."""
     try:
         yield
     except RPCError as exc:
-        if exc.status == RPCStatusCode.NOT_FOUND:
+        if exc.status == RPCStatusCode.NOT_FOUND and not namespace_missing(exc):
             raise
         raise unavailable() from exc
+
+
+def namespace_missing(exc: RPCError) -> bool:
+    """A cluster node answers "Namespace orders is not found" for seconds after PostgreSQL
+    (its store) came back from a restart, while its namespace registry reloads (seen in
+    ``make faults ARGS=--production``). The namespace exists -- bootstrap made it -- so that
+    is the workflow service being unavailable, retried, not a missing workflow."""
+    return any(
+        detail.type_url.endswith(".NamespaceNotFoundFailure") for detail in exc.grpc_status.details
+    )
 
 
 class OrderWorkflows:
