@@ -8,7 +8,6 @@ event) and answers the same, instead of applying the change twice.
 from __future__ import annotations
 
 import logging
-from datetime import timedelta
 
 from activities import stock
 from activities.metrics import count_reservation_refused
@@ -33,7 +32,6 @@ from models import (
     reserve_all,
 )
 from models.actor import SYSTEM
-from models.risk import CustomerActivity
 from persistence import inventory, orders
 from persistence.batch import Batch
 from persistence.clock import utc_now
@@ -42,21 +40,6 @@ from persistence.unit import Session, Sessions, transaction
 from telemetry.context import order_context
 
 log = logging.getLogger(__name__)
-
-
-async def _activity(
-    session: Session, snapshot: OrderSnapshot, window: timedelta | None
-) -> CustomerActivity | None:
-    """The customer's activity before this order, when the saga asked for it."""
-    if window is None:
-        return None
-    return await orders.customer_activity(
-        session,
-        order_id=snapshot.order_id,
-        customer_id=snapshot.customer_id,
-        placed_at=snapshot.placed_at,
-        window=window,
-    )
 
 
 class InventoryActivities(contract.Inventory):
@@ -73,20 +56,15 @@ class InventoryActivities(contract.Inventory):
         """
         order = arg.order
         with order_context(order.order_id):
-            window = None
-            if arg.spend_window_hours is not None:
-                window = timedelta(hours=arg.spend_window_hours)
             try:
-                return await self._reserve(order, window)
+                return await self._reserve(order)
             except OutOfStockError as refused:
                 return await self._refuse(order, refused)
             except UnknownProductError as unknown:
                 count_reservation_refused("unknown_product")
                 raise business_error(str(unknown), errors.UNKNOWN_PRODUCT) from unknown
 
-    async def _reserve(
-        self, snapshot: OrderSnapshot, window: timedelta | None
-    ) -> ReservationResult:
+    async def _reserve(self, snapshot: OrderSnapshot) -> ReservationResult:
         order_id = snapshot.order_id
         placed, created = place(snapshot)
         async with transaction(self._sessions) as session:
@@ -95,9 +73,7 @@ class InventoryActivities(contract.Inventory):
             if order is not None:
                 recorded = await self._recorded(session, order_id)
                 if recorded is not None:
-                    return recorded.model_copy(
-                        update={"customer_activity": await _activity(session, snapshot, window)}
-                    )
+                    return recorded
             try:
                 (order or placed).mark_reserved()
             except IllegalTransitionError as illegal:
@@ -127,13 +103,10 @@ class InventoryActivities(contract.Inventory):
             inventory.add_reservations(batch, order_id, plan)
             batch.add_events(reservation.events, utc_now())
             await batch.send()
-            # The saga's risk check rides on the reservation: no round trip of its own.
-            activity = await _activity(session, snapshot, window)
         log.info("reserved %s", dict(plan))
-        result = self._result(
+        return self._result(
             order_id, dict(plan), [stock.low_stock_of(low) for low in reservation.low_stock]
         )
-        return result.model_copy(update={"customer_activity": activity})
 
     async def _refuse(self, snapshot: OrderSnapshot, refused: OutOfStockError) -> ReservationResult:
         placed, created = place(snapshot)

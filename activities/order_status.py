@@ -1,5 +1,4 @@
-"""Recording the saga's waiting decisions on the order: parked (NEEDS_ATTENTION) and
-retried, held for review (IN_REVIEW) and approved.
+"""Recording the saga's waiting decisions on the order: parked (NEEDS_ATTENTION) and retried.
 
 Idempotent: an order already in the requested status is left as it is and no second event
 is written, so a retry of this activity after a lost reply records the decision once.
@@ -13,18 +12,11 @@ from activities.recording import business_error, load_or_place
 from messages import contract, errors
 from messages.activities import OrderStatusResult, RecordOrderStatusInput
 from messages.contract import implements
-from models import (
-    DomainEvent,
-    IllegalTransitionError,
-    InvalidValueError,
-    OrderHeldForReview,
-    OrderStatus,
-)
+from models import DomainEvent, IllegalTransitionError, InvalidValueError, OrderStatus
 from models.actor import SYSTEM, operator
 from persistence import orders
 from persistence.batch import Batch
 from persistence.clock import utc_now
-from persistence.recorded import find_event
 from persistence.unit import Sessions, transaction
 from telemetry.context import order_context
 
@@ -55,15 +47,6 @@ class OrderStatusActivities(contract.OrderStatusRecords):
                             event = order.park(
                                 arg.step, arg.reason or f"{arg.step} could not go on"
                             )
-                        elif target is OrderStatus.IN_REVIEW:
-                            held = await find_event(session, order.id, OrderHeldForReview.__name__)
-                            if held is not None or order.status is not OrderStatus.RESERVED:
-                                # An attempt that lands after the review was decided (an
-                                # earlier one's reply lost) must not hold the order again.
-                                return OrderStatusResult(order_id=order.id, status=order.status)
-                            event = order.hold_for_review(arg.reasons or [arg.reason or "review"])
-                        elif order.status is OrderStatus.IN_REVIEW:
-                            event = order.approve_review(arg.actor, arg.note)
                         else:
                             event = order.resume(target, arg.step, arg.actor, arg.note)
                     except (IllegalTransitionError, InvalidValueError) as refused:

@@ -23,7 +23,7 @@ from api.auth import TokenVerifier
 from api.codec_server import codec_app
 from api.deps import Resources
 from api.error_problems import install_error_mapping
-from api.metrics import instrument_http, sample_waiting_orders
+from api.metrics import instrument_http, sample_orders_needing_attention
 from api.middleware import BodySizeLimit
 from api.problems import install_problem_handlers, problem_schemas
 from api.query import reject_unknown_query_parameters
@@ -104,7 +104,9 @@ def _lifespan(resources: Resources) -> Callable[[FastAPI], AbstractAsyncContextM
         purging = asyncio.create_task(_purge_keys_periodically(resources))
         following = asyncio.create_task(_follow_frontends(resources, connecting))
         sampling = asyncio.create_task(
-            sample_waiting_orders(sessions, resources.settings.telemetry.sample_interval_seconds)
+            sample_orders_needing_attention(
+                sessions, resources.settings.telemetry.sample_interval_seconds
+            )
         )
         watching = asyncio.create_task(
             resources.maintenance.watch(

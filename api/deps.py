@@ -29,7 +29,6 @@ from api.services.maintenance import MaintenanceSwitch
 from api.services.orders import OrderService
 from api.services.products import ProductService
 from api.services.refunds import RefundService
-from api.services.reviews import ReviewService
 from config.settings import Settings
 from messages.queues import TaskQueues
 
@@ -153,12 +152,6 @@ def get_refund_service(
     return RefundService(session, temporal, resources.queues)
 
 
-def get_review_service(
-    session: SessionDep, temporal: TemporalDep, resources: ResourcesDep
-) -> ReviewService:
-    return ReviewService(session, temporal, resources.queues)
-
-
 def get_product_service(sessions: SessionsDep) -> ProductService:
     # Sessions, not one session: each write is a transaction of its own, retried whole.
     return ProductService(sessions)
@@ -167,7 +160,6 @@ def get_product_service(sessions: SessionsDep) -> ProductService:
 OrderServiceDep = Annotated[OrderService, Depends(get_order_service)]
 ProductServiceDep = Annotated[ProductService, Depends(get_product_service)]
 RefundServiceDep = Annotated[RefundService, Depends(get_refund_service)]
-ReviewServiceDep = Annotated[ReviewService, Depends(get_review_service)]
 
 
 def get_maintenance(resources: ResourcesDep) -> MaintenanceSwitch:

@@ -41,7 +41,6 @@ _SHAPES: dict[type[errors.ServiceError], _Shape] = {
     errors.ProductNotFoundError: _Shape(404, "product-not-found"),
     errors.NotCancellableError: _Shape(409, "cancel-refused"),
     errors.NotRetryableError: _Shape(409, "retry-refused"),
-    errors.NotReviewableError: _Shape(409, "review-refused"),
     errors.RefundRefusedError: _Shape(409, "refund-refused"),
     errors.ProductExistsError: _Shape(409, "product-exists"),
     errors.StockContentionError: _Shape(409, "stock-contention"),

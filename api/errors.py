@@ -42,15 +42,6 @@ class NotRetryableError(ServiceError):
         self.why = why
 
 
-class NotReviewableError(ServiceError):
-    """The order exists but waits for no review decision (not IN_REVIEW, or finished)."""
-
-    def __init__(self, order_id: str, why: str) -> None:
-        super().__init__(f"Order {order_id} cannot be reviewed: {why}.")
-        self.order_id = order_id
-        self.why = why
-
-
 class RefundRefusedError(ServiceError):
     """The order exists but cannot be refunded (not CONFIRMED, already refunded, forgotten)."""
 

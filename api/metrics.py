@@ -24,7 +24,7 @@ from persistence.tables import OrderRow
 __all__ = [
     "count_order_placed",
     "instrument_http",
-    "sample_waiting_orders",
+    "sample_orders_needing_attention",
     "show_maintenance_switch",
 ]
 
@@ -40,18 +40,6 @@ ORDERS_NEEDING_ATTENTION = Gauge(
     # Every API process samples the same table: report the latest sample, not their sum.
     multiprocess_mode="mostrecent",
 )
-
-ORDERS_IN_REVIEW = Gauge(
-    "orders_in_review",
-    "Orders in the read model over a spend limit, waiting for an operator's review "
-    "(status IN_REVIEW).",
-    multiprocess_mode="mostrecent",
-)
-# The statuses each gauge counts, in one query per sample.
-_WAITING_GAUGES = {
-    OrderStatus.NEEDS_ATTENTION.value: ORDERS_NEEDING_ATTENTION,
-    OrderStatus.IN_REVIEW.value: ORDERS_IN_REVIEW,
-}
 
 MAINTENANCE_SWITCH = Gauge(
     "orders_maintenance_switch",
@@ -74,11 +62,10 @@ def instrument_http(app: FastAPI) -> None:
     Instrumentator(excluded_handlers=["/healthz", "/readyz"]).instrument(app)
 
 
-async def sample_waiting_orders(
+async def sample_orders_needing_attention(
     sessions: async_sessionmaker[AsyncSession], interval_seconds: float
 ) -> None:
-    """Refresh the gauges of orders waiting for an operator (``orders_needing_attention``,
-    ``orders_in_review``) every ``interval_seconds`` until cancelled.
+    """Refresh the gauge every ``interval_seconds`` until cancelled.
 
     Sampled by the app rather than at scrape time: the scrape is answered from a thread
     (or, with several workers, another process) where the async engine cannot run.
@@ -87,13 +74,12 @@ async def sample_waiting_orders(
         try:
             async with sessions() as session:
                 statement = (
-                    select(col(OrderRow.status), func.count())
-                    .where(col(OrderRow.status).in_(list(_WAITING_GAUGES)))
-                    .group_by(col(OrderRow.status))
+                    select(func.count())
+                    .select_from(OrderRow)
+                    .where(col(OrderRow.status) == OrderStatus.NEEDS_ATTENTION.value)
                 )
-                counts = dict((await session.exec(statement)).all())
-            for status, gauge in _WAITING_GAUGES.items():
-                gauge.set(counts.get(status, 0))
+                count = (await session.exec(statement)).one()
+            ORDERS_NEEDING_ATTENTION.set(count)
         except Exception:  # a failed sample is retried next round; it must not stop the API
-            log.exception("sampling the orders waiting for an operator failed")
+            log.exception("sampling orders needing attention failed")
         await asyncio.sleep(interval_seconds)

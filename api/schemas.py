@@ -125,12 +125,6 @@ class OrderPublic(BaseModel):
         "(3-D Secure, a wallet, a bank redirect).",
         examples=["https://payments.simulated.invalid/authenticate/ch_0123"],
     )
-    review_reasons: list[str] = Field(
-        default_factory=list,
-        description="IN_REVIEW: the spend limits the order is over, while it waits for an "
-        "operator's decision (the recorded order keeps them in failure_reason).",
-        examples=[["order amount 6000.00 over the limit of 5000"]],
-    )
     created_at: datetime
     source: Literal["read_model", "workflow"] = Field(
         description="read_model: the recorded order; workflow: the saga's live state "

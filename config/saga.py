@@ -1,11 +1,10 @@
-"""What the saga's steps do: its budgets, the payment provider, restocking, the spend
-limits and the notices (``ORDERS_SAGA__*``, ``ORDERS_PAYMENTS__*``, ``ORDERS_RESTOCK__*``,
-``ORDERS_RISK__*``, ``ORDERS_NOTIFICATIONS__*``).
+"""What the saga's steps do: its budgets, the payment provider, restocking and the
+notices (``ORDERS_SAGA__*``, ``ORDERS_PAYMENTS__*``, ``ORDERS_RESTOCK__*``,
+``ORDERS_NOTIFICATIONS__*``).
 """
 
 from __future__ import annotations
 
-from decimal import Decimal
 from typing import Literal
 
 from pydantic import BaseModel, Field, SecretStr, model_validator
@@ -79,26 +78,6 @@ class SagaSettings(BaseModel):
     attention_hold_seconds: float = Field(default=24 * 3600.0, gt=0)
     # A payment waiting for the customer's action (3-D Secure…) is voided after this.
     payment_action_timeout_seconds: float = Field(default=30 * 60.0, gt=0)
-
-
-class RiskSettings(BaseModel):
-    """Spend limits: an order over one waits IN_REVIEW for an operator before the charge.
-
-    Amounts compare in the order's own currency's numbers (5000 is 5000 EUR for an order
-    in EUR). 0 switches a rule off. Passed to each saga in its input
-    (``messages.saga.ReviewPolicy``): ``ORDERS_RISK__SPEND_LIMIT=20000``.
-    """
-
-    # One order's total above this goes to review.
-    max_order_amount: Decimal = Field(default=Decimal("5000"), ge=0)
-    # The customer's spend over the window (this order and their other orders that did not
-    # end REJECTED, PAYMENT_FAILED or CANCELLED) above this goes to review.
-    spend_limit: Decimal = Field(default=Decimal("10000"), ge=0)
-    spend_window_hours: float = Field(default=24.0, gt=0)
-    # The customer's orders placed in the last hour, this one included, above this.
-    max_orders_per_hour: int = Field(default=30, ge=0)
-    # An order nobody decided on within this is rejected (a durable timer).
-    review_timeout_seconds: float = Field(default=24 * 3600.0, gt=0)
 
 
 class NotificationSettings(BaseModel):

@@ -20,13 +20,7 @@ from config.api import ApiSettings, AuthSettings
 from config.checks import refuse_unworkable
 from config.database import DatabaseSettings
 from config.kafka import ConsumerSettings, KafkaSettings, OutboxSettings
-from config.saga import (
-    NotificationSettings,
-    PaymentSettings,
-    RestockSettings,
-    RiskSettings,
-    SagaSettings,
-)
+from config.saga import NotificationSettings, PaymentSettings, RestockSettings, SagaSettings
 from config.telemetry import TelemetrySettings
 from config.temporal import CodecSettings, TemporalSettings, WorkerSettings
 
@@ -41,7 +35,6 @@ __all__ = [
     "OutboxSettings",
     "PaymentSettings",
     "RestockSettings",
-    "RiskSettings",
     "SagaSettings",
     "Settings",
     "TelemetrySettings",
@@ -73,7 +66,6 @@ class Settings(BaseSettings):
     restock: RestockSettings = Field(default_factory=RestockSettings)
     payments: PaymentSettings = Field(default_factory=PaymentSettings)
     saga: SagaSettings = Field(default_factory=SagaSettings)
-    risk: RiskSettings = Field(default_factory=RiskSettings)
     notifications: NotificationSettings = Field(default_factory=NotificationSettings)
     auth: AuthSettings = Field(default_factory=AuthSettings)
     api: ApiSettings = Field(default_factory=ApiSettings)

@@ -9,15 +9,6 @@ from typing import Any
 
 from messages import queues
 
-# The benchmark and the fault runs place their whole load as one customer: the spend limits
-# are still checked on every order (the reservation reads the customer's activity, so its
-# cost is measured) at levels that load never reaches. Product defaults stay as they are.
-LOAD_RISK_ENV = {
-    "ORDERS_RISK__MAX_ORDER_AMOUNT": "1000000",
-    "ORDERS_RISK__SPEND_LIMIT": "1000000000000",
-    "ORDERS_RISK__MAX_ORDERS_PER_HOUR": "1000000000",
-}
-
 
 @dataclass
 class StackOptions:
@@ -59,9 +50,7 @@ class StackOptions:
     def deployed(cls, run_dir: Path, **changes: Any) -> StackOptions:
         """The deployed shape on one machine, as the benchmark and the fault runs start it:
         every service on a free port (so it runs beside a ``make dev``), a durable
-        PostgreSQL, Kafka, one worker process per queue, no dev catalog, and spend limits
-        its load never reaches (``LOAD_RISK_ENV``; ``extra_env`` wins over them)."""
-        extra_env = {**LOAD_RISK_ENV, **changes.pop("extra_env", {})}
+        PostgreSQL, Kafka, one worker process per queue, and no dev catalog."""
         shape = cls(
             run_dir=run_dir,
             temporal_port=0,
@@ -72,6 +61,5 @@ class StackOptions:
             kafka=True,
             worker_groups=[[name] for name in queues.ALL],
             seed=False,
-            extra_env=extra_env,
         )
         return dataclasses.replace(shape, **changes)

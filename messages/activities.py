@@ -12,14 +12,10 @@ from models.actor import Actor
 from models.notification import NotificationStatus, NotificationType
 from models.order_status import OrderStatus
 from models.payment import PaymentStatus
-from models.risk import CustomerActivity
 
 
 class ReserveInventoryInput(BaseModel):
     order: OrderSnapshot
-    # Read the customer's activity over this window (hours before the order was placed),
-    # in the reservation's transaction; None (every saga before spend limits): read none.
-    spend_window_hours: float | None = None
 
 
 class ReservationResult(BaseModel):
@@ -27,8 +23,6 @@ class ReservationResult(BaseModel):
     reserved: dict[str, int] = Field(default_factory=dict)
     # Products this reservation pushed under their reorder point, ready to restock.
     restocks_needed: list[RestockInput] = Field(default_factory=list)
-    # What the customer did before this order, when the input asked (spend_window_hours).
-    customer_activity: CustomerActivity | None = None
 
 
 class ReleaseInventoryInput(BaseModel):
@@ -77,8 +71,7 @@ class RecordPaymentOutcomeInput(BaseModel):
 
 
 class RecordOrderStatusInput(BaseModel):
-    """Park an order (NEEDS_ATTENTION) or send it back to ``status`` after a retry; hold
-    it for review (IN_REVIEW, with ``reasons``) or approve it (RESERVED from IN_REVIEW)."""
+    """Park an order (NEEDS_ATTENTION) or send it back to ``status`` after a retry."""
 
     order: OrderSnapshot
     status: OrderStatus
@@ -89,8 +82,6 @@ class RecordOrderStatusInput(BaseModel):
     # A retry sent through the API: who sent it, from a verified token (then ``actor`` is
     # its subject). None: ``actor`` is the system or a name declared in the retry's input.
     verified_actor: Actor | None = None
-    # IN_REVIEW: why the order is held (models/risk.py's reasons).
-    reasons: list[str] = Field(default_factory=list)
 
 
 class RefundPaymentInput(BaseModel):

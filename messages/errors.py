@@ -6,8 +6,6 @@ UNKNOWN_PRODUCT = "UnknownProduct"
 CANCEL_REFUSED = "CancelRefused"
 # A retry sent to an order that is not parked in NEEDS_ATTENTION.
 RETRY_REFUSED = "RetryRefused"
-# A review decision sent to an order that is not IN_REVIEW and waiting for one.
-REVIEW_REFUSED = "ReviewRefused"
 
 # Refusals that mean a bug or a stray late attempt, not a customer's problem; retrying
 # cannot change them, so they are non-retryable and surface to an operator.

@@ -12,7 +12,6 @@ from pydantic import BaseModel, Field
 from messages.queues import TaskQueues
 from models.actor import Actor
 from models.order_status import OrderStatus
-from models.risk import RiskLimits
 
 PaymentFlow = Literal["direct", "authorize_capture"]
 
@@ -27,8 +26,6 @@ class Step(StrEnum):
     # PAYMENT_PENDING answered: recording what the provider reported.
     PAYMENT_OUTCOME = "payment_outcome"
     CAPTURE = "capture"
-    # IN_REVIEW: waiting for an operator's approval before the charge.
-    REVIEW = "review"
     CONFIRM = "confirm"
     # The notice after a failure or cancel, once the compensations ran.
     NOTIFY = "notify"
@@ -67,25 +64,6 @@ class OrderSnapshot(BaseModel):
         return sum((line.unit_price * line.quantity for line in self.lines), Decimal("0.00"))
 
 
-class ReviewPolicy(BaseModel):
-    """The spend limits and the review timer, from ``Settings.risk`` (0 switches a rule off).
-    Amounts are in the order's own currency."""
-
-    max_order_amount: Decimal = Field(default=Decimal("5000"), ge=0)
-    spend_limit: Decimal = Field(default=Decimal("10000"), ge=0)
-    spend_window_hours: float = Field(default=24.0, gt=0)
-    max_orders_per_hour: int = Field(default=30, ge=0)
-    # How long an order waits IN_REVIEW before it is rejected by default.
-    timeout_seconds: float = Field(default=24 * 3600.0, gt=0)
-
-    def limits(self) -> RiskLimits:
-        return RiskLimits(
-            max_order_amount=self.max_order_amount,
-            spend_limit=self.spend_limit,
-            max_orders_per_hour=self.max_orders_per_hour,
-        )
-
-
 class SagaPolicy(BaseModel):
     """Budgets and waits the saga runs by, from ``Settings.saga`` (the workflow cannot read
     the environment). Defaults keep inputs recorded before this existed valid."""
@@ -97,8 +75,6 @@ class SagaPolicy(BaseModel):
     attention_hold_seconds: float = Field(default=24 * 3600.0, gt=0)
     # How long a payment waits for the customer's action before it is voided.
     payment_action_timeout_seconds: float = Field(default=30 * 60.0, gt=0)
-    # Spend limits and manual review; None (every saga started before them): no check.
-    review: ReviewPolicy | None = None
 
 
 class OrderSagaInput(BaseModel):
@@ -132,32 +108,6 @@ class RetryRequest(BaseModel):
     operator: str = "operator"
     note: str = ""
     actor: Actor | None = None
-
-
-class ReviewDecision(BaseModel):
-    """An operator's ``approve`` or ``reject`` signal of an order IN_REVIEW, typeable in the
-    Web UI and the CLI: ``--input '{"operator": "alice", "note": "known customer"}'``.
-
-    ``operator`` is declared, not verified, as the retry's is."""
-
-    operator: str = "operator"
-    note: str = ""
-
-
-class ReviewRequest(BaseModel):
-    """The ``review`` update, as ``POST /orders/{id}/review`` sends it: ``actor`` is the
-    caller's verified token (and ``operator`` its subject)."""
-
-    approve: bool
-    note: str = ""
-    operator: str = "operator"
-    actor: Actor | None = None
-
-
-class ReviewOutcome(BaseModel):
-    accepted: bool
-    status: OrderStatus
-    detail: str
 
 
 class RetryOutcome(BaseModel):
@@ -205,11 +155,6 @@ class SagaStatus(BaseModel):
     awaiting_decision: bool = False
     resume_status: OrderStatus | None = None
     retries: int = 0
-    # IN_REVIEW: why, until when (then it is rejected), and whether the operator's decision
-    # is still awaited.
-    review_reasons: list[str] = Field(default_factory=list)
-    review_until: datetime | None = None
-    awaiting_review: bool = False
     # PAYMENT_PENDING: where the customer completes the payment.
     next_action: str | None = None
     # Provider events already applied; a second delivery of one changes nothing.

@@ -1,4 +1,3 @@
-# size: one small dataclass per published event type and their registry, read together
 """Domain events: facts, named in the past tense, that the outbox relays to Kafka.
 
 An event holds only its payload. The envelope (event id, occurred-at, version per
@@ -35,12 +34,10 @@ __all__ = [
     "OrderCancelled",
     "OrderConfirmed",
     "OrderCreated",
-    "OrderHeldForReview",
     "OrderNeedsAttention",
     "OrderRefunded",
     "OrderRejected",
     "OrderRetried",
-    "OrderReviewApproved",
     "PaymentActionRequired",
     "PaymentFailed",
     "PaymentProcessed",
@@ -115,25 +112,6 @@ class OrderRetried(_AboutAnOrder):
     aggregate_type = "order"
     step: str
     actor: str
-    note: str = ""
-
-
-@dataclass(frozen=True, kw_only=True)
-class OrderHeldForReview(_AboutAnOrder):
-    """The order is over a spend limit: it holds its stock, uncharged, until an operator
-    approves or rejects it (or the review timer rejects it)."""
-
-    aggregate_type = "order"
-    # Each limit the order broke, one sentence each, joined by "; " (models/risk.py).
-    reasons: str
-
-
-@dataclass(frozen=True, kw_only=True)
-class OrderReviewApproved(_AboutAnOrder):
-    """An operator approved an order held for review: it goes on to the charge."""
-
-    aggregate_type = "order"
-    operator: str
     note: str = ""
 
 
@@ -269,8 +247,6 @@ _ALL: Final = (
     OrderNeedsAttention,
     OrderRetried,
     OrderRefunded,
-    OrderHeldForReview,
-    OrderReviewApproved,
     InventoryReserved,
     InventoryReturned,
     InventoryReservationFailed,

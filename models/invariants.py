@@ -29,8 +29,7 @@ __all__ = [
 ZERO = Decimal("0")
 
 # The states in which the saga has ended with the order. NEEDS_ATTENTION is the one state
-# that has not ended and does not end by itself: it waits for a person. IN_REVIEW waits for
-# a person too, but its timer ends it (rejected) if nobody acts.
+# that has not ended and does not end by itself: it waits for a person.
 ENDINGS = (
     OrderStatus.CONFIRMED,
     OrderStatus.REJECTED,
@@ -123,25 +122,11 @@ def violations(facts: OrderFacts) -> list[str]:
 
 
 def _while_waiting(facts: OrderFacts) -> list[str]:
-    if facts.saga_status is OrderStatus.IN_REVIEW:
-        return _in_review(facts)
     if facts.saga_status is not OrderStatus.NEEDS_ATTENTION:
         return [f"the saga has not ended and waits in {facts.saga_status}, not for an operator"]
     if not facts.waiting_step:
         return ["NEEDS_ATTENTION without the step it holds at"]
     return []
-
-
-def _in_review(facts: OrderFacts) -> list[str]:
-    """An order IN_REVIEW holds its stock and no charge: nothing captured, authorised or
-    waiting for the customer until an operator approves it."""
-    found = []
-    money = facts.money
-    if money.captured != ZERO or money.authorized != ZERO or money.open_intents:
-        found.append(f"money moved for an order IN_REVIEW: {money}")
-    if facts.stock_held != facts.units:
-        found.append(f"{facts.stock_held} units held by an order IN_REVIEW of {facts.units}")
-    return found
 
 
 def _money(facts: OrderFacts, outcome: OrderStatus) -> list[str]:

@@ -2,9 +2,7 @@
 
 Which method produces which event: an order's own decisions are order events
 (``place`` → OrderCreated, ``confirm`` → OrderConfirmed, ``reject`` → OrderRejected,
-``cancel`` → OrderCancelled, ``park`` → OrderNeedsAttention, ``resume`` → OrderRetried,
-``hold_for_review`` → OrderHeldForReview, ``approve_review`` → OrderReviewApproved; a
-rejected review ends through ``reject``).
+``cancel`` → OrderCancelled, ``park`` → OrderNeedsAttention, ``resume`` → OrderRetried).
 ``await_payment_action`` returns None: PaymentActionRequired belongs to the payment.
 ``mark_reserved``, ``mark_paid``, ``fail_payment``, ``record_payment`` and
 ``payment_reported`` return None: they record facts whose events belong to the domain
@@ -27,12 +25,10 @@ from models.events import (
     OrderCancelled,
     OrderConfirmed,
     OrderCreated,
-    OrderHeldForReview,
     OrderNeedsAttention,
     OrderRefunded,
     OrderRejected,
     OrderRetried,
-    OrderReviewApproved,
 )
 from models.money import Money, sum_money
 from models.order_item import OrderItem, PaymentDetails, merge_lines
@@ -175,26 +171,6 @@ class Order:
         self.status = transition(self.status, status)
         self.reason = None
         return OrderRetried(order_id=self.id, step=step, actor=actor, note=note)
-
-    def hold_for_review(self, reasons: Iterable[str]) -> OrderHeldForReview:
-        """Over a spend limit: keep the reserved stock, charge nothing, wait for a person."""
-        held = tuple(reasons)
-        if not held:
-            raise InvalidOrderError("an order is held for review for a reason")
-        self.status = transition(self.status, OrderStatus.IN_REVIEW)
-        # Shown to operators while it waits; the approval clears it.
-        self.reason = "; ".join(held)
-        return OrderHeldForReview(order_id=self.id, reasons=self.reason)
-
-    def approve_review(self, operator: str, note: str = "") -> OrderReviewApproved:
-        """An operator's approval: back to RESERVED, on to the charge. A rejection ends the
-        order through ``reject`` (the saga's conclusion), with its reason."""
-        if self.status is not OrderStatus.IN_REVIEW:
-            raise IllegalTransitionError("order", self.status, OrderStatus.RESERVED)
-        require_text(operator, "operator", InvalidOrderError)
-        self.status = transition(self.status, OrderStatus.RESERVED)
-        self.reason = None
-        return OrderReviewApproved(order_id=self.id, operator=operator, note=note)
 
     def conclude(
         self, status: OrderStatus, reason: str

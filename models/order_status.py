@@ -13,13 +13,10 @@
      NEEDS_ATTENTION ──▶ the status it left (an operator's retry),
                          REJECTED, PAYMENT_FAILED, CANCELLED (compensated)
 
-     RESERVED ──▶ IN_REVIEW ──▶ RESERVED (approved), REJECTED (rejected or timed out),
-                                CANCELLED, NEEDS_ATTENTION (a compensation that failed)
-
      CONFIRMED ──▶ REFUNDED  (an after-sale refund, outside the saga)
 
 CONFIRMED, REJECTED, PAYMENT_FAILED, CANCELLED and REFUNDED are terminal for the saga
-(``is_terminal``); only an after-sale refund still moves a CONFIRMED order. Three statuses wait:
+(``is_terminal``); only an after-sale refund still moves a CONFIRMED order. Two statuses wait:
 
 - PAYMENT_PENDING: the provider needs the customer's action (3-D Secure, a wallet, a bank
   redirect); the saga waits for the provider's report (``payment_succeeded`` or
@@ -28,9 +25,6 @@ CONFIRMED, REJECTED, PAYMENT_FAILED, CANCELLED and REFUNDED are terminal for the
   failed in a way the saga did not plan for. The saga keeps what it holds and waits for an
   operator's ``retry`` (back to the status it left) or ``cancel``; after a hold time it
   compensates by itself and ends as the step would have had it failed.
-- IN_REVIEW: the order is over a spend limit (models/risk.py); it holds its stock but no
-  charge and waits for an operator's ``approve`` (back to RESERVED, on to the charge) or
-  ``reject`` until the review timer, which rejects by default.
 """
 
 from __future__ import annotations
@@ -63,8 +57,6 @@ class OrderStatus(StrEnum):
     NEEDS_ATTENTION = "NEEDS_ATTENTION"
     # An operator refunded a confirmed order (all of it or some lines) after the sale.
     REFUNDED = "REFUNDED"
-    # Over a spend limit: reserved, not charged, waiting for an operator's review.
-    IN_REVIEW = "IN_REVIEW"
 
 
 _ORDER = TransitionTable(
@@ -87,15 +79,6 @@ _ORDER = TransitionTable(
             OrderStatus.CANCELLED,
             OrderStatus.REJECTED,
             OrderStatus.NEEDS_ATTENTION,
-            OrderStatus.IN_REVIEW,
-        ),
-        # Approved (→ RESERVED, on to the charge), rejected or timed out (→ REJECTED),
-        # cancelled; → NEEDS_ATTENTION when the compensation after a rejection fails.
-        OrderStatus.IN_REVIEW: (
-            OrderStatus.RESERVED,
-            OrderStatus.REJECTED,
-            OrderStatus.CANCELLED,
-            OrderStatus.NEEDS_ATTENTION,
         ),
         # → RESERVED: the customer authorised a payment that is captured at confirmation.
         OrderStatus.PAYMENT_PENDING: (
@@ -117,7 +100,6 @@ _ORDER = TransitionTable(
             OrderStatus.RESERVED,
             OrderStatus.PAYMENT_PENDING,
             OrderStatus.PAID,
-            OrderStatus.IN_REVIEW,
             OrderStatus.REJECTED,
             OrderStatus.PAYMENT_FAILED,
             OrderStatus.CANCELLED,
@@ -139,7 +121,7 @@ _FINISHED = (
     OrderStatus.REFUNDED,
 )
 
-_WAITING = (OrderStatus.PAYMENT_PENDING, OrderStatus.NEEDS_ATTENTION, OrderStatus.IN_REVIEW)
+_WAITING = (OrderStatus.PAYMENT_PENDING, OrderStatus.NEEDS_ATTENTION)
 
 
 def transition(current: OrderStatus, target: OrderStatus) -> OrderStatus:
@@ -157,8 +139,7 @@ def is_terminal(status: OrderStatus) -> bool:
 
 
 def is_waiting(status: OrderStatus) -> bool:
-    """The saga waits on someone outside it: the customer (with the provider) or an operator
-    (a parked step, a review)."""
+    """The saga waits on someone outside it: the customer (with the provider) or an operator."""
     return status in _WAITING
 
 

@@ -64,10 +64,6 @@ SUMMARIES: Final = {
     "bank redirect).",
     "OrderRefunded": "An operator refunded a confirmed order after the sale, in full or in part.",
     "InventoryReturned": "Returned items of a refunded order went back into stock.",
-    "OrderHeldForReview": "The order is over a spend limit: reserved, not charged, it waits "
-    "for an operator's review.",
-    "OrderReviewApproved": "An operator approved an order held for review; it goes on to the "
-    "charge.",
 }
 
 

@@ -13,26 +13,22 @@ from __future__ import annotations
 import dataclasses
 import functools
 from collections.abc import Sequence
-from datetime import datetime, timedelta
-from decimal import Decimal
+from datetime import datetime
 from typing import Any
 
-from sqlalchemy import ColumnElement, Row, bindparam, func, insert, select, update
+from sqlalchemy import ColumnElement, Row, bindparam, insert, select, update
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from models import Money, Order, OrderItem, OrderStatus, PaymentDetails, UnknownProductError
-from models.risk import CustomerActivity
 from persistence.batch import Batch, run
 from persistence.bound import Bound, Write, param
 from persistence.clock import utc_now
 from persistence.tables import OrderItemRow, OrderRow, ProductRow
 
 __all__ = [
-    "ENDED_WITHOUT_SALE",
     "STORED",
     "add",
     "as_recorded",
-    "customer_activity",
     "from_rows",
     "load",
     "load_stored",
@@ -223,47 +219,6 @@ def update_status(batch: Batch, order: Order) -> None:
         "updated_at": utc_now(),
     }
     batch.add(Bound(_update_status, values))
-
-
-# Orders whose money the customer did not spend: they leave the rolling spend.
-ENDED_WITHOUT_SALE = (
-    OrderStatus.REJECTED.value,
-    OrderStatus.PAYMENT_FAILED.value,
-    OrderStatus.CANCELLED.value,
-)
-_HOUR = timedelta(hours=1)
-
-
-async def customer_activity(
-    session: AsyncSession,
-    *,
-    order_id: str,
-    customer_id: str,
-    placed_at: datetime,
-    window: timedelta,
-) -> CustomerActivity:
-    """The customer's other orders placed before ``placed_at``: the total of those within
-    ``window`` that did not end without a sale, and how many were placed in the last hour.
-
-    Served by ix_orders_customer_id_created_at (``created_at`` is when the order was
-    placed); relative to ``placed_at``, so a retried reservation reads the same figures
-    unless another order landed meanwhile."""
-    since = placed_at - max(window, _HOUR)
-    earlier = (
-        _ORDERS.c.customer_id == customer_id,
-        _ORDERS.c.id != order_id,
-        _ORDERS.c.created_at > since,
-        _ORDERS.c.created_at <= placed_at,
-    )
-    in_window = _ORDERS.c.created_at > placed_at - window
-    spent = _ORDERS.c.status.not_in(ENDED_WITHOUT_SALE) & in_window
-    last_hour = _ORDERS.c.created_at > placed_at - _HOUR
-    statement = select(
-        func.coalesce(func.sum(_ORDERS.c.total_amount).filter(spent), 0),
-        func.count().filter(last_hour),
-    ).where(*earlier)
-    spend, count = tuple((await run(session, statement)).one())
-    return CustomerActivity(recent_spend=Decimal(spend), orders_last_hour=int(count))
 
 
 def _stored_reason(order: Order) -> str | None:

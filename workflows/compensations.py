@@ -18,7 +18,6 @@ with workflow.unsafe.imports_passed_through():
     )
     from messages.contract import Inventory, Notifications, Payments
     from messages.saga import Step
-    from models.actor import Actor
     from models.notification import NotificationType
     from models.order_status import OrderStatus
 
@@ -29,7 +28,6 @@ from workflows.saga_steps import (
     MUST_COMPLETE,
     CancelRequestedError,
     PaymentNotCompletedError,
-    ReviewRejectedError,
     StepAbandonedError,
     classify,
     is_declined,
@@ -47,8 +45,6 @@ def ending(state: SagaState, failure: BaseException) -> tuple[OrderStatus, Notif
     if isinstance(failure, CancelRequestedError | asyncio.CancelledError):
         reason = state.view.cancel_reason or "cancelled by an operator"
         return OrderStatus.CANCELLED, NotificationType.ORDER_CANCELLED, reason
-    if isinstance(failure, ReviewRejectedError):
-        return OrderStatus.REJECTED, NotificationType.ORDER_REJECTED, failure.reason
     if isinstance(failure, PaymentNotCompletedError):
         return OrderStatus.PAYMENT_FAILED, NotificationType.PAYMENT_FAILED, failure.reason
     if isinstance(failure, StepAbandonedError):
@@ -107,15 +103,6 @@ async def refund(state: SagaState) -> None:
     state.view.completed_steps.append(result.outcome.lower())
 
 
-def _actor(state: SagaState, outcome: OrderStatus) -> Actor | None:
-    """Who caused the outcome: a cancel's requester, a rejecting reviewer; else the saga."""
-    if outcome is OrderStatus.CANCELLED:
-        return state.cancel_actor
-    if outcome is OrderStatus.REJECTED:
-        return state.review_actor
-    return None
-
-
 async def conclude(
     state: SagaState, notice: NotificationType, outcome: OrderStatus, reason: str | None
 ) -> None:
@@ -127,7 +114,7 @@ async def conclude(
             notification_type=notice,
             conclude_status=outcome,
             reason=reason,
-            actor=_actor(state, outcome),
+            actor=state.cancel_actor if outcome is OrderStatus.CANCELLED else None,
         ),
         state.queues.notifications,
         MUST_COMPLETE,

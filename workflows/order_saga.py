@@ -14,9 +14,7 @@ the provider's webhook) until ``payment_action_timeout_seconds``, then voids the
 ends PAYMENT_FAILED. NEEDS_ATTENTION: a step spent its budget on infrastructure failures or
 failed in a way the saga did not plan for; the saga keeps what it holds and waits for an
 operator's ``retry`` or ``cancel``, and after ``attention_hold_seconds`` compensates by
-itself. IN_REVIEW (workflows/saga_review.py): the order is over a spend limit; it waits,
-reserved and uncharged, for an operator's ``approve``/``reject`` until the review timer
-rejects it. Sagas started before these states existed finish as they began (``SagaPatches``
+itself. Sagas started before these states existed finish as they began (``SagaPatches``
 in workflows/saga_state.py decides, once, which paths a saga's history holds it to).
 """
 
@@ -39,9 +37,6 @@ with workflow.unsafe.imports_passed_through():
         PaymentOutcome,
         RetryOutcome,
         RetryRequest,
-        ReviewDecision,
-        ReviewOutcome,
-        ReviewRequest,
         SagaResult,
         SagaStatus,
         Step,
@@ -54,12 +49,10 @@ with workflow.unsafe.imports_passed_through():
 from workflows.compensations import Compensation, conclude, ending, finish, refund, release
 from workflows.patches import TEMPORAL_CANCEL_PATCH
 from workflows.restock import start_restock
-from workflows.saga_review import review_if_needed
 from workflows.saga_state import SagaPatches, SagaState
 from workflows.saga_steps import (
     CancelRequestedError,
     PaymentNotCompletedError,
-    ReviewRejectedError,
     StepAbandonedError,
     charge_policy,
     outliving_cancellation,
@@ -108,9 +101,7 @@ class OrderSaga:
                 Step.RESERVE,
                 lambda: run_step(
                     Inventory.reserve_inventory,
-                    ReserveInventoryInput(
-                        order=order, spend_window_hours=state.spend_window_hours()
-                    ),
+                    ReserveInventoryInput(order=order),
                     state.queues.inventory,
                     reserve_policy(state.policy),
                     summary=state.summary(
@@ -122,7 +113,6 @@ class OrderSaga:
             for restock in reservation.restocks_needed:
                 await start_restock(restock.model_copy(update={"queues": state.queues}))
             state.raise_if_cancel_requested()
-            await review_if_needed(state, reservation)
 
             compensations.append(functools.partial(refund, state))
             payment = await attempt(
@@ -178,7 +168,6 @@ class OrderSaga:
             CancelRequestedError,
             StepAbandonedError,
             PaymentNotCompletedError,
-            ReviewRejectedError,
             asyncio.CancelledError,
         ) as failure:
             if (
@@ -240,32 +229,6 @@ class OrderSaga:
                 type=errors.RETRY_REFUSED,
                 non_retryable=True,
             )
-
-    @workflow.signal(name="approve")
-    def approve(self, decision: ReviewDecision | None = None) -> None:
-        """An operator's approval of an order IN_REVIEW (CLI, Web UI); ignored otherwise."""
-        decided = decision or ReviewDecision()
-        self._state.decide_review(ReviewRequest(approve=True, **decided.model_dump()))
-
-    @workflow.signal(name="reject")
-    def reject(self, decision: ReviewDecision | None = None) -> None:
-        """An operator's rejection of an order IN_REVIEW; ignored otherwise."""
-        decided = decision or ReviewDecision()
-        self._state.decide_review(ReviewRequest(approve=False, **decided.model_dump()))
-
-    @workflow.update(name="review")
-    def review(self, request: ReviewRequest) -> ReviewOutcome:
-        """The same decision, answered: refused (by the validator) unless IN_REVIEW and
-        waiting for one. The API turns the refusal into 409."""
-        self._state.decide_review(request)
-        detail = "approved" if request.approve else "rejecting"
-        return ReviewOutcome(accepted=True, status=self._state.view.status, detail=detail)
-
-    @review.validator
-    def _validate_review(self, request: ReviewRequest) -> None:  # noqa: ARG002
-        refusal = self._state.review_refusal()
-        if refusal is not None:
-            raise ApplicationError(refusal, type=errors.REVIEW_REFUSED, non_retryable=True)
 
     @workflow.signal(name="payment_succeeded")
     def payment_succeeded(self, outcome: PaymentOutcome) -> None:

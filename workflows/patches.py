@@ -22,7 +22,6 @@ __all__ = [
     "LEAN_SEARCH_ATTRIBUTES_PATCH",
     "REFUND_FINISHES_PATCH",
     "REGISTRY",
-    "SPEND_REVIEW_PATCH",
     "TEMPORAL_CANCEL_PATCH",
     "WAITING_STATES_PATCH",
     "Patch",
@@ -49,11 +48,6 @@ TEMPORAL_CANCEL_PATCH = "temporal-cancel-is-order-cancel"
 # no longer cuts it short, and a step that fails in a way it did not plan for waits for an
 # operator's retry instead of failing the workflow. Checked lazily, like the saga's.
 REFUND_FINISHES_PATCH = "refund-always-finishes"
-# Spend limits and manual review: the reservation reads the customer's activity and an
-# order over a limit waits IN_REVIEW before the charge. Asked as the run starts, only when
-# the saga's policy carries review limits, so every history before it replays without it;
-# it implies lean-saga, so a new saga records this one marker instead of that one.
-SPEND_REVIEW_PATCH = "spend-review"
 # Never checked on main: kept so the id is not reused with another meaning.
 CONCLUDE_ORDER_PATCH = "conclude-order"
 
@@ -115,7 +109,6 @@ REGISTRY: tuple[Patch, ...] = (
         workflow="OrderSaga",
         gates="everything lean-search-attributes gates, and the last step named conclude_order",
         introduced="13815ef (merge 'repo')",
-        # Sagas started without review limits (the API always sets them); see spend-review.
         new_sagas_record=True,
         histories=(
             "lean_confirmed.json",
@@ -143,17 +136,6 @@ REGISTRY: tuple[Patch, ...] = (
         introduced="the invariants work (issue 19)",
         new_sagas_record=True,
         histories=("refund/refund_cancel_requested.json",),
-    ),
-    Patch(
-        id=SPEND_REVIEW_PATCH,
-        workflow="OrderSaga",
-        gates="everything lean-saga gates, and: the reservation reads the customer's "
-        "activity; an order over a spend limit waits IN_REVIEW for an operator's approve or "
-        "reject (the review timer rejects); asked first, only when the saga's policy "
-        "carries review limits",
-        introduced="the spend limits work (issue 24)",
-        new_sagas_record=True,
-        histories=("spend_review_approved.json", "spend_review_rejected.json"),
     ),
     Patch(
         id=CONCLUDE_ORDER_PATCH,

@@ -24,7 +24,6 @@ with workflow.unsafe.imports_passed_through():
         OrderSnapshot,
         PaymentOutcome,
         RetryRequest,
-        ReviewRequest,
         SagaPolicy,
         SagaStatus,
         Step,
@@ -38,7 +37,6 @@ from workflows.patches import (
     AUTHORIZE_CAPTURE_PATCH,
     LEAN_SAGA_PATCH,
     LEAN_SEARCH_ATTRIBUTES_PATCH,
-    SPEND_REVIEW_PATCH,
     WAITING_STATES_PATCH,
 )
 from workflows.saga_steps import CancelRequestedError
@@ -50,9 +48,8 @@ class SagaPatches:
 
     Each ``workflow.patched`` records a marker in a new saga's history (and an SDK upsert of
     TemporalChangeVersion), so the questions are asked in the order, and under the
-    conditions, every committed history replays: spend-review first (only with review
-    limits), lean-saga when it is absent, the older ids only when that is absent too,
-    authorize-capture only for that flow. The cancellation patch is asked
+    conditions, every committed history replays: lean-saga first, the older ids only when
+    it is absent, authorize-capture only for that flow. The cancellation patch is asked
     apart, only when a request arrives (``outliving_cancellation``).
     """
 
@@ -64,9 +61,6 @@ class SagaPatches:
     concludes: bool = False
     # Authorise at the charge, capture after it.
     two_phase: bool = False
-    # Spend limits: the reservation reads the customer's activity, IN_REVIEW before the
-    # charge. Implies lean (and so the waiting states and conclude_order).
-    review: bool = False
 
     @staticmethod
     def decide(saga: OrderSagaInput) -> SagaPatches:
@@ -75,22 +69,14 @@ class SagaPatches:
         # lean-search-attributes instead: lean too, but their last step is notify_customer.
         # Asked only when lean-saga is absent, so a new saga never records it (ids are never
         # renamed: workflows/patches.py).
-        # Spend review came after lean-saga and implies it: a new saga records one marker
-        # (and one TemporalChangeVersion upsert). Asked only when the policy carries limits,
-        # which no committed history's does, so their questions stay as they were.
-        review = saga.policy.review is not None and workflow.patched(SPEND_REVIEW_PATCH)
-        concludes = review or workflow.patched(LEAN_SAGA_PATCH)
+        concludes = workflow.patched(LEAN_SAGA_PATCH)
         lean = concludes or workflow.patched(LEAN_SEARCH_ATTRIBUTES_PATCH)
         waiting_states = lean or workflow.patched(WAITING_STATES_PATCH)
         two_phase = saga.payment_flow == "authorize_capture" and workflow.patched(
             AUTHORIZE_CAPTURE_PATCH
         )
         return SagaPatches(
-            waiting_states=waiting_states,
-            lean=lean,
-            concludes=concludes,
-            two_phase=two_phase,
-            review=review,
+            waiting_states=waiting_states, lean=lean, concludes=concludes, two_phase=two_phase
         )
 
 
@@ -118,9 +104,6 @@ class SagaState:
     outcomes: list[tuple[PaymentOutcome, bool]] = field(default_factory=list)
     # Who asked for the cancel that won; None: whatever ends the order, the saga decided.
     cancel_actor: Actor | None = None
-    # IN_REVIEW: the operator's decision once it came, and who rejected (the conclusion's actor).
-    review: ReviewRequest | None = None
-    review_actor: Actor | None = None
 
     @staticmethod
     def start(saga: OrderSagaInput) -> SagaState:
@@ -187,26 +170,6 @@ class SagaState:
             self.view.cancel_reason = request.reason
             self.cancel_actor = request.actor or operator(request.operator)
         return CancelOutcome(accepted=True, status=self.view.status, detail="cancelling")
-
-    def spend_window_hours(self) -> float | None:
-        """What the reservation reads of the customer's activity; None: nothing (no review)."""
-        review = self.policy.review
-        return review.spend_window_hours if self.patches.review and review is not None else None
-
-    def review_refusal(self) -> str | None:
-        """Why a review decision is refused now; None while the order waits for one."""
-        if not self.view.awaiting_review or self.review is not None:
-            return f"the order is {self.view.status}, not waiting for a review decision"
-        if self.cancel_waiting():
-            return "the order is being cancelled"
-        return None
-
-    def decide_review(self, request: ReviewRequest) -> bool:
-        """The operator's decision, if the order waits for one; the first decision stands."""
-        if self.review_refusal() is not None:
-            return False
-        self.review = request
-        return True
 
     def outcome_of(self, payment: PaymentResult) -> tuple[PaymentOutcome, bool] | None:
         """The first report on the charge the saga waits for. Reports on other charges

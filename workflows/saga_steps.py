@@ -120,14 +120,6 @@ class StepAbandonedError(Exception):
         self.reason = reason
 
 
-class ReviewRejectedError(Exception):
-    """An order held for review was rejected by an operator, or its review timed out."""
-
-    def __init__(self, reason: str) -> None:
-        super().__init__(reason)
-        self.reason = reason
-
-
 class PaymentNotCompletedError(Exception):
     """The provider reported the payment failed, or the customer never completed it."""
 

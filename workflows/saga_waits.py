@@ -38,7 +38,7 @@ from workflows.saga_steps import (
     run_step,
 )
 
-__all__ = ["attempt", "await_payment", "record_status"]
+__all__ = ["attempt", "await_payment"]
 
 T = TypeVar("T")
 _RETRY, _CANCEL, _HOLD_OVER = "retry", "cancel", "hold-over"
@@ -95,7 +95,7 @@ async def _park(state: SagaState, step: Step, reason: str) -> str:
     # still being recorded counts (the record may take its whole budget).
     view.awaiting_decision = True
     try:
-        await record_status(state, OrderStatus.NEEDS_ATTENTION, step, reason=reason)
+        await _record_status(state, OrderStatus.NEEDS_ATTENTION, step, reason=reason)
         await workflow.wait_condition(
             lambda: state.retry is not None or state.cancel_waiting(), timeout=hold
         )
@@ -121,7 +121,7 @@ async def _park(state: SagaState, step: Step, reason: str) -> str:
     # The operator chose to go on: the read model must follow before the step runs
     # again (its activities refuse an order the row still shows parked), so this record
     # is retried until it lands, not given up on like the park's.
-    await record_status(
+    await _record_status(
         state,
         left,
         step,
@@ -133,13 +133,12 @@ async def _park(state: SagaState, step: Step, reason: str) -> str:
     return _RETRY
 
 
-async def record_status(
+async def _record_status(
     state: SagaState,
     status: OrderStatus,
     step: Step,
     *,
     reason: str | None = None,
-    reasons: tuple[str, ...] = (),
     actor: str = "system",
     verified_actor: Actor | None = None,
     note: str = "",
@@ -158,7 +157,6 @@ async def record_status(
                 actor=actor,
                 note=note,
                 verified_actor=verified_actor,
-                reasons=list(reasons),
             ),
             state.queues.notifications,
             policy,

@@ -1,4 +1,4 @@
-"""``/orders``: place (202 + saga), read, list, cancel, retry, review, refund, and the order's event
+"""``/orders``: place (202 + saga), read, list, cancel, retry, refund, and the order's event
 timeline. Each route names the roles it lets in (api/deps.py); which orders a caller may
 touch is the service's check, and another customer's order answers 404."""
 
@@ -9,17 +9,9 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Header, Query, Response, status
 
-from api.deps import (
-    OperatorUser,
-    Orderer,
-    OrderServiceDep,
-    Reader,
-    RefundServiceDep,
-    ReviewServiceDep,
-)
+from api.deps import OperatorUser, Orderer, OrderServiceDep, Reader, RefundServiceDep
 from api.problems import problem_responses
 from api.retry_schemas import RetryAccepted, RetryCreate
-from api.review_schemas import ReviewAccepted, ReviewCreate
 from api.schemas import (
     CancelAccepted,
     CancelCreate,
@@ -183,31 +175,6 @@ async def retry_order(
     NEEDS_ATTENTION and waiting for a retry."""
     note = (body or RetryCreate()).note
     accepted = await orders.retry(operator, str(order_id), note)
-    response.headers["Location"] = f"/orders/{order_id}"
-    return accepted
-
-
-@router.post(
-    "/{order_id}/review",
-    status_code=status.HTTP_202_ACCEPTED,
-    summary="Approve or reject an order held for review (operators)",
-    responses={
-        202: {"description": "Accepted: the order goes on to the charge, or is rejected."},
-        **problem_responses(400, 404, 409, 422, 503),
-    },
-)
-async def review_order(
-    order_id: uuid.UUID,
-    body: ReviewCreate,
-    operator: OperatorUser,
-    reviews: ReviewServiceDep,
-    response: Response,
-) -> ReviewAccepted:
-    """Sends the saga's `review` update with the caller's verified subject as the operator
-    (recorded on `OrderReviewApproved`, or as the rejection's actor). Refused (409) unless
-    the order is IN_REVIEW and waiting for a decision. A rejection's note is the reason
-    the customer reads."""
-    accepted = await reviews.review(operator, str(order_id), body)
     response.headers["Location"] = f"/orders/{order_id}"
     return accepted
 

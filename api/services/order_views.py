@@ -20,19 +20,17 @@ from persistence.tables import OrderRow
 # How far along the lifecycle a status is; every terminal status is as far as it goes.
 # NEEDS_ATTENTION ranks above every running status: the saga parked the order whatever
 # step the read model last recorded (it may not have been able to record the parking).
-# IN_REVIEW comes after RESERVED (the reservation holds it) and before the charge.
 _PROGRESS = {
     OrderStatus.PENDING: 0,
     OrderStatus.RESERVED: 1,
-    OrderStatus.IN_REVIEW: 2,
-    OrderStatus.PAYMENT_PENDING: 3,
-    OrderStatus.PAID: 4,
-    OrderStatus.NEEDS_ATTENTION: 5,
+    OrderStatus.PAYMENT_PENDING: 2,
+    OrderStatus.PAID: 3,
+    OrderStatus.NEEDS_ATTENTION: 4,
 }
 
 
 def progress(status: OrderStatus) -> int:
-    return 6 if is_terminal(status) else _PROGRESS[status]
+    return 5 if is_terminal(status) else _PROGRESS[status]
 
 
 def parse_status(value: str | None) -> OrderStatus | None:
@@ -123,8 +121,6 @@ def with_live_status(view: OrderPublic, live: SagaStatus | None) -> OrderPublic:
         update["cancel_reason"] = live.cancel_reason
     if live.status == OrderStatus.PAYMENT_PENDING and live.next_action is not None:
         update["next_action"] = live.next_action
-    if live.status == OrderStatus.IN_REVIEW and live.review_reasons:
-        update["review_reasons"] = live.review_reasons
     return view.model_copy(update=update) if update else view
 
 

@@ -49,7 +49,6 @@ from api.services.order_views import (
     with_live_status,
 )
 from api.services.pricing import check_limits, price_order
-from api.services.reviews import saga_policy
 from api.services.workflows import (
     CancelRefusedError,
     OrderWorkflows,
@@ -58,7 +57,7 @@ from api.services.workflows import (
 )
 from config.settings import Settings
 from messages.queues import TaskQueues
-from messages.saga import OrderSagaInput, OrderSnapshot, PaymentInfo, RetryRequest
+from messages.saga import OrderSagaInput, OrderSnapshot, PaymentInfo, RetryRequest, SagaPolicy
 from models.order_status import OrderStatus, is_terminal
 from persistence.database import is_unavailable
 from persistence.tables import utc_now
@@ -122,7 +121,7 @@ class OrderService:
             order=snapshot,
             payment_flow=self._settings.payments.flow,
             queues=self._queues,
-            policy=saga_policy(self._settings),
+            policy=SagaPolicy(**self._settings.saga.model_dump()),
         )
         try:
             started = await self._workflows.start(saga)

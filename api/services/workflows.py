@@ -1,5 +1,5 @@
 """The API's side of the saga on Temporal: start it, describe it, query it, cancel it,
-retry it, decide its review.
+retry it.
 
 Every call carries a deadline, so an unreachable Temporal or a saga without workers
 turns into a clear 503 or a fallback instead of a hanging request.
@@ -35,8 +35,6 @@ from messages.saga import (
     OrderSagaInput,
     RetryOutcome,
     RetryRequest,
-    ReviewOutcome,
-    ReviewRequest,
     SagaStatus,
 )
 from messages.search_attributes import CUSTOMER_ID, ORDER_STATUS, ORDER_TOTAL
@@ -60,10 +58,6 @@ class CancelRefusedError(Exception):
 
 class RetryRefusedError(Exception):
     """The saga's validator refused the retry: the order waits for none."""
-
-
-class ReviewRefusedError(Exception):
-    """The saga's validator refused the decision: the order is not IN_REVIEW and waiting."""
 
 
 class SagaFinishedError(Exception):
@@ -214,16 +208,6 @@ class OrderWorkflows:
             request,
             RetryOutcome,
             refused=(errors.RETRY_REFUSED, RetryRefusedError),
-        )
-
-    async def request_review(self, order_id: str, request: ReviewRequest) -> ReviewOutcome:
-        """The saga's ``review`` update: approve or reject an order IN_REVIEW."""
-        return await self._update(
-            order_id,
-            OrderSaga.review,
-            request,
-            ReviewOutcome,
-            refused=(errors.REVIEW_REFUSED, ReviewRefusedError),
         )
 
     async def _update(

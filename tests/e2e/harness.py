@@ -28,7 +28,6 @@ from config.settings import (
     AuthSettings,
     DatabaseSettings,
     PaymentSettings,
-    RiskSettings,
     SagaSettings,
     Settings,
     TemporalSettings,
@@ -49,14 +48,6 @@ CATALOG = (
 )
 WAIT_SECONDS = 30.0
 TERMINAL = {"CONFIRMED", "REJECTED", "PAYMENT_FAILED", "CANCELLED"}
-# The tests place many orders as one customer: the spend limits are checked on every order
-# (their cost is part of what runs) at levels no test's load reaches. A test of the review
-# itself passes its own.
-FAR_LIMITS = RiskSettings(
-    max_order_amount=Decimal("1000000"),
-    spend_limit=Decimal("1000000000"),
-    max_orders_per_hour=1_000_000,
-)
 
 
 def e2e_settings(
@@ -67,7 +58,6 @@ def e2e_settings(
     payments: PaymentSettings | None = None,
     *,
     auth: AuthSettings | None = None,
-    risk: RiskSettings | None = None,
 ) -> Settings:
     """Settings for one test: its own database, and task queues no other test polls;
     ``auth`` to trust an identity provider (Keycloak) instead of the dev secret."""
@@ -79,7 +69,6 @@ def e2e_settings(
         temporal=temporal.model_copy(update={"task_queue_prefix": prefix}),
         payments=payments or PaymentSettings(gateway_latency_ms=gateway_latency_ms),
         saga=saga or SagaSettings(),
-        risk=risk or FAR_LIMITS,
     )
 
 
@@ -141,16 +130,13 @@ async def running_api(
     payments: PaymentSettings | None = None,
     auth: AuthSettings | None = None,
     tokens: Callable[[str, str], str] | None = None,
-    risk: RiskSettings | None = None,
 ) -> AsyncIterator[Api]:
     """The app (lifespan started) and the production workers (workers.runner), on task
     queues of this test's own. ``activities=False`` runs the workflow worker only: sagas
     then wait at their first step. ``payments`` with ``provider="stripe"``: the workers
     build the Stripe gateway from it (``Api.gateway`` is then unused). ``auth`` and
     ``tokens``: the API trusts that identity provider, and ``Api.auth`` asks ``tokens``."""
-    settings = e2e_settings(
-        pg_url, temporal, gateway_latency_ms, saga, payments, auth=auth, risk=risk
-    )
+    settings = e2e_settings(pg_url, temporal, gateway_latency_ms, saga, payments, auth=auth)
     app = create_app(settings)
     engine = create_engine(settings.database)
     sessions = session_factory(engine)

@@ -74,7 +74,6 @@ EXPECTED_NAMES = {
     "api": {
         "orders_placed_total",
         "orders_needing_attention",
-        "orders_in_review",
         "http_requests_total",
         "http_request_duration_seconds_bucket",
     },

@@ -16,7 +16,6 @@ import asyncio
 import time
 import uuid
 from collections.abc import AsyncIterator
-from decimal import Decimal
 from typing import Any
 
 import pytest
@@ -31,7 +30,7 @@ from devstack.keycloak import Keycloak
 from devstack.keycloak_realm import DemoUser, demo_users
 from messages.queues import TaskQueues, order_workflow_id
 from persistence.event_store import load_timeline
-from tests.e2e.harness import FAR_LIMITS, TERMINAL, Api, running_api
+from tests.e2e.harness import TERMINAL, Api, running_api
 from tests.e2e.keycloak_tokens import MARGIN_SECONDS, KeycloakTokens
 
 # A charge that fails for 2 s parks the order (NEEDS_ATTENTION) for an operator.
@@ -52,9 +51,6 @@ ORDER = {
     "items": [{"product_id": "sku-mug", "quantity": 1}],
     "payment": {"method": "card", "token": "tok_visa"},
 }
-# Ten mugs (120.00) are over this amount limit: the order waits IN_REVIEW for an operator.
-REVIEWED = FAR_LIMITS.model_copy(update={"max_order_amount": Decimal("100")})
-LARGE_ORDER = ORDER | {"items": [{"product_id": "sku-mug", "quantity": 10}]}
 
 
 class Callers:
@@ -101,19 +97,13 @@ async def api(
 ) -> AsyncIterator[Api]:
     auth = keycloak.auth_settings()
     async with running_api(
-        pg_url,
-        temporal_settings,
-        temporal_client,
-        saga=SHORT,
-        auth=auth,
-        tokens=callers,
-        risk=REVIEWED,
+        pg_url, temporal_settings, temporal_client, saga=SHORT, auth=auth, tokens=callers
     ) as running:
         yield running
 
 
-async def placed(api: Api, status: str, order: dict[str, Any] = ORDER) -> str:
-    response = await api.http.post("/orders", json=order, headers=headers(api, "alice"))
+async def placed(api: Api, status: str) -> str:
+    response = await api.http.post("/orders", json=ORDER, headers=headers(api, "alice"))
     assert response.status_code == 202, response.text
     order_id: str = response.json()["order_id"]
     await api.wait_for(order_id, "alice", {status})
@@ -145,7 +135,6 @@ async def test_each_role_against_each_endpoint_and_the_codec(
     # Parked orders: two to cancel (alice's own cancel, an operator's), one to retry.
     for_alice, for_olga, to_retry = [await placed(api, "NEEDS_ATTENTION") for _ in range(3)]
     api.gateway.outage(False)
-    to_review = await placed(api, "IN_REVIEW", LARGE_ORDER)
     encrypted = await codec_body(temporal_client, confirmed)
     product = {"id": "sku-matrix", "name": "Matrix", "unit_price": "1.00", "currency": "EUR"}
     cancel_target = {"alice": for_alice, "olga": for_olga}
@@ -161,7 +150,6 @@ async def test_each_role_against_each_endpoint_and_the_codec(
         ("POST", "/orders", ORDER, {"alice": 202, "bob": 202, "olga": 202}),
         ("POST", "/orders/{cancel}/cancel", {}, {"alice": 202, "bob": 404, "olga": 202}),
         ("POST", f"/orders/{to_retry}/retry", {"note": "provider back"}, {"olga": 202}),
-        ("POST", f"/orders/{to_review}/review", {"approve": True}, {"olga": 202}),
         ("POST", f"/orders/{confirmed}/refund", {"reason": "returned"}, {"olga": 202}),
         ("POST", "/products", product, {"cat": 201}),
         ("PUT", "/products/sku-mug/stock", {"add_quantity": 1}, {"cat": 200}),
@@ -190,7 +178,6 @@ async def test_each_role_against_each_endpoint_and_the_codec(
     assert (await api.wait_for(for_alice, "alice", TERMINAL))["status"] == "CANCELLED"
     assert (await api.wait_for(for_olga, "alice", TERMINAL))["status"] == "CANCELLED"
     assert (await api.wait_for(to_retry, "alice", TERMINAL))["status"] == "CONFIRMED"
-    assert (await api.wait_for(to_review, "alice", TERMINAL))["status"] == "CONFIRMED"
     assert (await api.wait_for(confirmed, "alice", {"REFUNDED"}))["status"] == "REFUNDED"
 
 

@@ -45,7 +45,6 @@ from messages.saga import (
     OrderSnapshot,
     PaymentInfo,
     RetryRequest,
-    ReviewPolicy,
     SagaPolicy,
     SagaResult,
 )
@@ -68,9 +67,6 @@ POLICY = SagaPolicy(
     attention_hold_seconds=6 * 3600,
     payment_action_timeout_seconds=1800,
 )
-# Spend limits on (Schedule.review "quiet" or "over"): the fake reservation's "over"
-# customer has spent far beyond this limit.
-REVIEWED = POLICY.model_copy(update={"review": ReviewPolicy(timeout_seconds=12 * 3600)})
 # How often (real seconds) the runner looks whether a saga waits for a person.
 POLL_SECONDS = 0.5
 SETTLE_SECONDS = 20.0
@@ -202,7 +198,7 @@ async def _run(client: Client, world: World, pools: _Pools, schedule: Schedule) 
         order=snapshot,
         payment_flow="authorize_capture" if schedule.authorize_capture else "direct",
         queues=queues,
-        policy=POLICY if schedule.review == "off" else REVIEWED,
+        policy=POLICY,
     )
     handle = await client.start_workflow(
         OrderSaga.run, saga, id=order_workflow_id(snapshot.order_id), task_queue=queues.orders
@@ -228,15 +224,6 @@ async def _settle(
             result = await asyncio.wait_for(asyncio.shield(ending), POLL_SECONDS)
         except TimeoutError:
             status = await handle.query(OrderSaga.status)
-            if status.awaiting_review:
-                # Waiting for a decision (its clock held by a step in flight): it must hold
-                # its stock and no charge meanwhile. The query's answer may be older than
-                # the world (the review timer ran out, the release ran): the facts count
-                # only if the saga still waits after they were taken (it never waits again).
-                waiting = _facts(order, status.status, ended=False, waiting_step=status.step)
-                if (await handle.query(OrderSaga.status)).awaiting_review:
-                    problems += [f"in review: {p}" for p in violations(waiting)]
-                continue
             if not (status.awaiting_decision and status.needs_attention_until is None):
                 continue
             waiting = _facts(order, status.status, ended=False, waiting_step=status.step)

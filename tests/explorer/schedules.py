@@ -53,10 +53,6 @@ class Act(StrEnum):
     DUPLICATE_WEBHOOK = "duplicate-webhook"  # the last webhook again
     FOREIGN_WEBHOOK = "foreign-webhook"  # a report about another charge naming this order
     LAND = "land"  # attempts that went LATE commit now
-    APPROVE = "approve"  # an operator's approve signal (an order IN_REVIEW)
-    REJECT = "reject"  # the reject signal
-    REVIEW_UPDATE = "review-update"  # approve through the review update, as the API sends it
-    REVIEW_REJECT_UPDATE = "review-reject-update"  # reject through the update
 
 
 @dataclass(frozen=True)
@@ -101,9 +97,6 @@ class Schedule:
     # Run on the worker that keeps no workflow in cache: every task replays the history.
     replay: bool = False
     refund: RefundPlan | None = None
-    # Spend limits: "off" (a saga started without them), "quiet" (checked, nothing trips) or
-    # "over" (the reservation reports a customer over the spend limit: IN_REVIEW).
-    review: str = "off"
 
     def script(self, activity: str) -> tuple[Attempt, ...]:
         return dict(self.attempts).get(activity, ())
@@ -119,8 +112,6 @@ class Schedule:
             parts.append("authorize-capture")
         if self.replay:
             parts.append("replay")
-        if self.review != "off":
-            parts.append(f"review={self.review}")
         parts += [f"{name}:{'/'.join(a.value for a in script)}" for name, script in self.attempts]
         parts += [str(scripted) for scripted in self.acts]
         if self.refund is not None:
@@ -178,28 +169,6 @@ _while_charging = st.builds(
 )
 
 
-_REVIEW_ACTS = (
-    Act.APPROVE,
-    Act.REJECT,
-    Act.REVIEW_UPDATE,
-    Act.REVIEW_REJECT_UPDATE,
-    Act.CANCEL,
-    Act.TEMPORAL_CANCEL,
-)
-# An order IN_REVIEW waits on its hold's record first: an act there finds it waiting for a
-# decision (afterwards its clock jumps to the review timer: nobody acted, it is rejected).
-_while_in_review = st.builds(
-    Scripted,
-    at=st.builds(
-        Hook,
-        activity=st.just("record_order_status"),
-        call=st.integers(0, 1),
-        after=st.booleans(),
-    ),
-    act=st.sampled_from(_REVIEW_ACTS),
-)
-
-
 @st.composite
 def _scripted(draw: st.DrawFn) -> Scripted:
     act = draw(st.sampled_from(list(Act)))
@@ -227,9 +196,6 @@ def schedules(draw: st.DrawFn) -> Schedule:
         names = draw(st.lists(st.sampled_from(_REFUND_SCRIPTABLE), max_size=2, unique=True))
         attempts += tuple((name, draw(_script(name))) for name in names)
     acts = draw(st.lists(_scripted(), max_size=5))
-    review = draw(st.sampled_from(["off", "quiet", "over", "over"]))
-    if review == "over":
-        acts += draw(st.lists(_while_in_review, max_size=2))
     return Schedule(
         units=draw(st.integers(min_value=1, max_value=3)),
         short_of_stock=draw(st.integers(min_value=0, max_value=4)) == 0,
@@ -240,5 +206,4 @@ def schedules(draw: st.DrawFn) -> Schedule:
         # One saga in three runs on the worker that replays every task from its history.
         replay=draw(st.integers(min_value=0, max_value=2)) == 0,
         refund=refund,
-        review=review,
     )

@@ -41,20 +41,12 @@ from messages.contract import implements
 from messages.queues import order_workflow_id
 from messages.refund import RefundMoneyInput, RefundMoneyResult, ReturnStockInput, ReturnStockResult
 from messages.restock import AlertLowStockInput, RestockInventoryInput, RestockResult
-from messages.saga import (
-    CancelRequest,
-    OrderSnapshot,
-    PaymentOutcome,
-    RetryRequest,
-    ReviewDecision,
-    ReviewRequest,
-)
+from messages.saga import CancelRequest, OrderSnapshot, PaymentOutcome, RetryRequest
 from messages.sdk_private import activity_definition
 from models.invariants import Money
 from models.notification import NotificationType
 from models.order_status import OrderStatus, transition
 from models.payment import PaymentStatus
-from models.risk import CustomerActivity
 from tests.explorer.schedules import Act, Attempt, Hook, Schedule
 
 __all__ = ["OrderWorld", "World"]
@@ -65,15 +57,6 @@ _CONCLUDING_EVENT = {
     OrderStatus.CONFIRMED: "OrderConfirmed",
     OrderStatus.REJECTED: "OrderRejected",
     OrderStatus.CANCELLED: "OrderCancelled",
-}
-
-
-_REVIEW_SIGNALS = {Act.APPROVE: "approve", Act.REJECT: "reject"}
-# What the reservation reports of the customer (Schedule.review): "over" trips the spend
-# limit of every saga's policy (tests/explorer/runner.py), "quiet" trips nothing.
-_ACTIVITY = {
-    "quiet": CustomerActivity(),
-    "over": CustomerActivity(recent_spend=Decimal("1000000")),
 }
 
 
@@ -212,12 +195,6 @@ class World:
             world.trace.append(f"  -> {answer}")
         elif act is Act.TEMPORAL_CANCEL:
             await handle.cancel()
-        elif act in _REVIEW_SIGNALS:
-            await handle.signal(_REVIEW_SIGNALS[act], ReviewDecision(operator="explorer"))
-        elif act in (Act.REVIEW_UPDATE, Act.REVIEW_REJECT_UPDATE):
-            decision = ReviewRequest(approve=act is Act.REVIEW_UPDATE, operator="explorer")
-            answer = await handle.execute_update("review", decision)
-            world.trace.append(f"  -> {answer}")
         elif act is Act.LAND:
             landing, world.late = world.late, []
             for work in landing:
@@ -298,15 +275,11 @@ class FakeInventory(_Fake, contract.Inventory):
     @implements(contract.Inventory.reserve_inventory)
     async def reserve_inventory(self, arg: ReserveInventoryInput) -> ReservationResult:
         async def work(order: OrderWorld) -> ReservationResult:
-            # Read in the reservation's transaction, as the real activity does, when asked.
-            activity = None
-            if arg.spend_window_hours is not None:
-                activity = _ACTIVITY.get(order.schedule.review, CustomerActivity())
             order.record()
             if order.reservation == "refused":
                 raise _business("out of stock (recorded)", errors.OUT_OF_STOCK)
             if order.reservation is not None:
-                return ReservationResult(order_id=order.order_id, customer_activity=activity)
+                return ReservationResult(order_id=order.order_id)
             if order.schedule.short_of_stock:
                 order.reservation = "refused"
                 order.events.append("InventoryReservationFailed")
@@ -319,11 +292,7 @@ class FakeInventory(_Fake, contract.Inventory):
             order.held = order.schedule.units
             order.reservation = "held"
             order.events.append("InventoryReserved")
-            return ReservationResult(
-                order_id=order.order_id,
-                reserved={"sku-1": order.held},
-                customer_activity=activity,
-            )
+            return ReservationResult(order_id=order.order_id, reserved={"sku-1": order.held})
 
         result: ReservationResult = await self.world.step(
             arg.order.order_id, "reserve_inventory", work
@@ -562,16 +531,6 @@ class FakeStatusRecords(_Fake, contract.OrderStatusRecords):
                 if target is OrderStatus.NEEDS_ATTENTION:
                     order.move(target)
                     order.events.append("OrderNeedsAttention")
-                elif target is OrderStatus.IN_REVIEW:
-                    # Like the real record: a hold that lands once the review was decided
-                    # (or the order moved on) holds nothing again.
-                    held = "OrderHeldForReview" in order.events
-                    if not held and order.status is OrderStatus.RESERVED:
-                        order.move(target)
-                        order.events.append("OrderHeldForReview")
-                elif order.status is OrderStatus.IN_REVIEW:
-                    order.move(target)
-                    order.events.append("OrderReviewApproved")
                 elif order.status is OrderStatus.NEEDS_ATTENTION:
                     order.move(target)
                     order.events.append("OrderRetried")

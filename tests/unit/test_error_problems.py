@@ -31,7 +31,6 @@ def _every_error() -> list[errors.ServiceError]:
         errors.ProductNotFoundError("sku-a"),
         errors.ProductExistsError("sku-a"),
         errors.StockContentionError("sku-a"),
-        errors.NotReviewableError("o-1", "it is CONFIRMED, not waiting for a review decision"),
         errors.StockTooLargeError("sku-a", 1000),
         errors.DependencyUnavailableError("workflow service"),
         errors.NotReadyError({"database": "ok", "temporal": "down"}),

@@ -26,12 +26,10 @@ from models.events import (
     OrderCancelled,
     OrderConfirmed,
     OrderCreated,
-    OrderHeldForReview,
     OrderNeedsAttention,
     OrderRefunded,
     OrderRejected,
     OrderRetried,
-    OrderReviewApproved,
     PaymentActionRequired,
     PaymentFailed,
     PaymentProcessed,
@@ -65,12 +63,6 @@ SAMPLES: dict[str, DomainEvent] = {
         order_id=ORDER, step="charge", reason="payment unavailable: gave up after 10 minutes"
     ),
     "OrderRetried": OrderRetried(order_id=ORDER, step="charge", actor="alice"),
-    "OrderHeldForReview": OrderHeldForReview(
-        order_id=ORDER, reasons="order amount 6000.00 over the limit of 5000"
-    ),
-    "OrderReviewApproved": OrderReviewApproved(
-        order_id=ORDER, operator="alice", note="known customer"
-    ),
     "PaymentActionRequired": PaymentActionRequired(
         order_id=ORDER, payment_id="pay-1", next_action="https://pay.example/act/ch_1"
     ),

@@ -330,33 +330,3 @@ def test_only_a_parked_order_can_be_retried() -> None:
 
     with pytest.raises(IllegalTransitionError):
         order.resume(S.RESERVED, "charge", "alice")
-
-
-def test_an_order_held_for_review_keeps_why_and_an_approval_sends_it_on() -> None:
-    order = order_in(OrderStatus.RESERVED)
-    held = order.hold_for_review(["order amount 6000 over the limit of 5000"])
-    status_in_review = order.status
-    assert held.reasons == "order amount 6000 over the limit of 5000"
-    assert order.reason == "order amount 6000 over the limit of 5000"
-    approved = order.approve_review("alice", "known customer")
-    assert status_in_review is OrderStatus.IN_REVIEW
-    assert order.status is OrderStatus.RESERVED
-    assert order.reason is None
-    assert (approved.operator, approved.note) == ("alice", "known customer")
-
-
-def test_a_rejected_review_ends_the_order_rejected_with_its_reason() -> None:
-    order = order_in(OrderStatus.IN_REVIEW)
-    event = order.conclude(OrderStatus.REJECTED, "rejected in review: the review timed out")
-    assert order.status is OrderStatus.REJECTED
-    assert isinstance(event, OrderRejected)
-    assert event.reason == "rejected in review: the review timed out"
-
-
-def test_only_an_order_in_review_can_be_approved_and_a_hold_needs_a_reason() -> None:
-    with pytest.raises(IllegalTransitionError):
-        order_in(OrderStatus.RESERVED).approve_review("alice")
-    with pytest.raises(InvalidOrderError):
-        order_in(OrderStatus.RESERVED).hold_for_review([])
-    with pytest.raises(IllegalTransitionError):
-        order_in(OrderStatus.PAID).hold_for_review(["over"])

@@ -29,9 +29,7 @@ LEGAL: dict[OrderStatus, set[OrderStatus]] = {
         S.CANCELLED,
         S.REJECTED,
         S.NEEDS_ATTENTION,
-        S.IN_REVIEW,
     },
-    S.IN_REVIEW: {S.RESERVED, S.REJECTED, S.CANCELLED, S.NEEDS_ATTENTION},
     S.PAYMENT_PENDING: {S.PAID, S.RESERVED, S.PAYMENT_FAILED, S.CANCELLED, S.NEEDS_ATTENTION},
     S.PAID: {S.CONFIRMED, S.CANCELLED, S.PAYMENT_FAILED, S.NEEDS_ATTENTION},
     S.NEEDS_ATTENTION: {
@@ -39,7 +37,6 @@ LEGAL: dict[OrderStatus, set[OrderStatus]] = {
         S.RESERVED,
         S.PAYMENT_PENDING,
         S.PAID,
-        S.IN_REVIEW,
         S.REJECTED,
         S.PAYMENT_FAILED,
         S.CANCELLED,
@@ -105,16 +102,15 @@ def test_terminal_statuses_are_the_saga_outcomes_and_refunded() -> None:
 
 @pytest.mark.parametrize("status", list(OrderStatus), ids=str)
 def test_an_order_can_be_cancelled_until_it_is_settled(status: OrderStatus) -> None:
-    """Cancelling is open in PENDING, RESERVED, PAID and the waiting states, nowhere else."""
-    open_ = {S.PENDING, S.RESERVED, S.PAID, S.PAYMENT_PENDING, S.NEEDS_ATTENTION, S.IN_REVIEW}
+    """Cancelling is open in PENDING, RESERVED, PAID and both waiting states, nowhere else."""
+    open_ = {S.PENDING, S.RESERVED, S.PAID, S.PAYMENT_PENDING, S.NEEDS_ATTENTION}
     assert can_cancel(status) == (status in open_)
 
 
 @pytest.mark.parametrize("status", list(OrderStatus), ids=str)
-def test_only_the_three_waiting_states_wait(status: OrderStatus) -> None:
-    """PAYMENT_PENDING, NEEDS_ATTENTION and IN_REVIEW wait on someone outside; none is
-    terminal."""
-    assert is_waiting(status) == (status in {S.PAYMENT_PENDING, S.NEEDS_ATTENTION, S.IN_REVIEW})
+def test_only_the_two_waiting_states_wait(status: OrderStatus) -> None:
+    """PAYMENT_PENDING and NEEDS_ATTENTION wait on someone outside; neither is terminal."""
+    assert is_waiting(status) == (status in {S.PAYMENT_PENDING, S.NEEDS_ATTENTION})
     assert not (is_waiting(status) and is_terminal(status))
 
 

@@ -5,7 +5,6 @@ from __future__ import annotations
 import pytest
 from pydantic import ValidationError
 
-from api.services.reviews import saga_policy
 from config.dev_defaults import DEV_JWT_SECRET
 from config.settings import SagaSettings, Settings
 from messages.saga import SagaPolicy
@@ -116,21 +115,8 @@ def test_the_saga_input_carries_exactly_the_saga_settings() -> None:
     """SagaPolicy (what a saga is started with) and SagaSettings agree field by field, so
     the API hands every setting over and old inputs get today's defaults."""
     settings = SagaSettings()
-    budgets = SagaPolicy(**settings.model_dump()).model_dump(exclude={"review"})
-    assert budgets == settings.model_dump()
-    assert SagaPolicy().model_dump(exclude={"review"}) == settings.model_dump()
-    # Inputs recorded before spend limits carry no review: their sagas check none.
-    assert SagaPolicy().review is None
-
-
-def test_the_saga_input_carries_every_spend_limit_setting() -> None:
-    """The API's policy hands each risk setting to the saga's review, under its name."""
-    settings = Settings(_env_file=None)
-    review = saga_policy(settings).review
-    assert review is not None
-    risk = settings.risk.model_dump()
-    risk["timeout_seconds"] = risk.pop("review_timeout_seconds")
-    assert review.model_dump() == risk
+    assert SagaPolicy(**settings.model_dump()).model_dump() == settings.model_dump()
+    assert SagaPolicy().model_dump() == settings.model_dump()
 
 
 def test_sdk_metrics_may_not_take_the_process_metrics_port(

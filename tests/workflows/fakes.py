@@ -40,7 +40,6 @@ from messages.queues import TaskQueues
 from messages.restock import AlertLowStockInput, RestockInventoryInput, RestockResult
 from messages.saga import OrderLine, OrderSagaInput, OrderSnapshot, PaymentInfo, SagaStatus
 from messages.sdk_private import signal_name
-from models.risk import CustomerActivity
 from workers.sandbox import WORKFLOW_RUNNER
 from workflows import WORKFLOWS
 from workflows.order_saga import OrderSaga
@@ -81,10 +80,6 @@ class FakeActivities:
     # A step named here waits until the test sets the event: "while X is in flight…".
     gates: dict[str, asyncio.Event] = field(default_factory=dict)
     started: dict[str, asyncio.Event] = field(default_factory=dict)
-    # What reserve_inventory reports of the customer when the saga asks (spend limits).
-    customer_activity: CustomerActivity = field(default_factory=CustomerActivity)
-    # The spend window each reservation was asked to read (None: none asked).
-    spend_windows: list[float | None] = field(default_factory=list)
 
     def hold(self, step: str) -> tuple[asyncio.Event, asyncio.Event]:
         """Makes ``step`` block; returns (started, release) events for the test to drive."""
@@ -109,13 +104,7 @@ class FakeActivities:
                 raise ApplicationError(
                     "sku-1: 1 requested, 0 available", type=errors.OUT_OF_STOCK, non_retryable=True
                 )
-            self.spend_windows.append(arg.spend_window_hours)
-            activity = None if arg.spend_window_hours is None else self.customer_activity
-            return ReservationResult(
-                order_id=arg.order.order_id,
-                restocks_needed=self.restocks,
-                customer_activity=activity,
-            )
+            return ReservationResult(order_id=arg.order.order_id, restocks_needed=self.restocks)
 
         @activity.defn(name="release_inventory")
         async def release(arg: ReleaseInventoryInput) -> ReleaseResult:

@@ -13,7 +13,6 @@ import os
 import uuid
 from collections.abc import Awaitable, Callable
 from datetime import timedelta
-from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
@@ -30,12 +29,8 @@ from messages.saga import (
     OrderSagaInput,
     PaymentOutcome,
     RetryRequest,
-    ReviewDecision,
-    ReviewPolicy,
-    ReviewRequest,
     SagaPolicy,
 )
-from models.risk import CustomerActivity
 from tests.workflows.fakes import (
     CANCEL_SIGNAL,
     FakeActivities,
@@ -48,12 +43,7 @@ from tests.workflows.test_saga_footprint import footprint
 from workers.sandbox import WORKFLOW_RUNNER, runner_for
 from workflows import WORKFLOWS
 from workflows.order_saga import OrderSaga
-from workflows.patches import (
-    LEAN_SAGA_PATCH,
-    LEAN_SEARCH_ATTRIBUTES_PATCH,
-    SPEND_REVIEW_PATCH,
-    WAITING_STATES_PATCH,
-)
+from workflows.patches import LEAN_SAGA_PATCH, LEAN_SEARCH_ATTRIBUTES_PATCH, WAITING_STATES_PATCH
 
 # The clients' converter: fresh histories are encrypted, committed ones pass through.
 CONVERTER = data_converter(CodecSettings())
@@ -84,26 +74,6 @@ async def _cancel_parked(handle: WorkflowHandle[Any, Any], fakes: FakeActivities
 
 
 SHORT = SagaPolicy(charge_budget_seconds=1)
-# Spend limits on, and a customer over the spend limit: the order waits IN_REVIEW.
-REVIEWED = SagaPolicy(review=ReviewPolicy())
-
-
-def _over_the_limit() -> FakeActivities:
-    return FakeActivities(customer_activity=CustomerActivity(recent_spend=Decimal("10000")))
-
-
-async def _approve(handle: WorkflowHandle[Any, Any], fakes: FakeActivities) -> None:
-    del fakes
-    await wait_for_status(handle, "IN_REVIEW")
-    await handle.signal(OrderSaga.approve, ReviewDecision(operator="alice", note="known"))
-
-
-async def _reject(handle: WorkflowHandle[Any, Any], fakes: FakeActivities) -> None:
-    del fakes
-    await wait_for_status(handle, "IN_REVIEW")
-    await handle.execute_update(
-        OrderSaga.review, ReviewRequest(approve=False, operator="bob", note="stolen card")
-    )
 
 
 def _holding_the_charge() -> FakeActivities:
@@ -169,26 +139,12 @@ SCENARIOS: dict[str, tuple[FakeActivities, OrderSagaInput, bool, Driver | None]]
         False,
         _cancel_parked,
     ),
-    "spend_review_approved": (
-        _over_the_limit(),
-        sample_order().model_copy(update={"policy": REVIEWED}),
-        False,
-        _approve,
-    ),
-    "spend_review_rejected": (
-        _over_the_limit(),
-        sample_order().model_copy(update={"policy": REVIEWED}),
-        False,
-        _reject,
-    ),
 }
 # Recorded before the waiting states: sagas that started on that code must still finish.
 LEGACY = {"confirmed", "rejected", "payment_failed", "authorize_capture", "cancelled"}
 # Recorded with the lean saga (which implies the waiting states): fewer visibility writes,
 # and the last step named conclude_order; the others schedule notify_customer.
-# Recorded with spend limits on (lean too): the saga asked the spend-review patch.
-SPEND_REVIEW = {name for name in SCENARIOS if name.startswith("spend_review_")}
-LEAN = {name for name in SCENARIOS if name.startswith("lean_")} | SPEND_REVIEW
+LEAN = {name for name in SCENARIOS if name.startswith("lean_")}
 # Recorded by the builds from d608859 to 13815ef (at f627d80): lean, under the patch id
 # lean-search-attributes, and still scheduling notify_customer. Today's code cannot record
 # them again, so they are only replayed.
@@ -281,25 +237,7 @@ def _patches(name: str) -> set[str]:
 def test_only_new_histories_carry_the_waiting_states_patch(name: str) -> None:
     """Legacy histories replay the old path (no marker): the gate is what keeps them valid."""
     assert (WAITING_STATES_PATCH in _patches(name)) == (name not in LEGACY | LEAN)
-    # A saga with review limits records spend-review alone: it implies lean-saga.
-    assert (LEAN_SAGA_PATCH in _patches(name)) == (name in LEAN - SPEND_REVIEW)
-
-
-@pytest.mark.parametrize("name", sorted(SCENARIOS))
-def test_only_sagas_with_review_limits_carry_the_spend_review_patch(name: str) -> None:
-    """The patch is asked only when the policy carries review limits: every other history,
-    committed before it or not, replays without it."""
-    assert (SPEND_REVIEW_PATCH in _patches(name)) == (name in SPEND_REVIEW)
-
-
-def test_a_reviewed_saga_records_one_marker_and_one_version_upsert() -> None:
-    """The review costs the happy path no extra marker or visibility write: spend-review
-    stands for lean-saga. Held and approved, it upserts IN_REVIEW, RESERVED and CONFIRMED."""
-    text = (HISTORIES / "spend_review_approved.json").read_text()
-    history = WorkflowHistory.from_json("approved", text)
-    assert _patches("spend_review_approved") == {SPEND_REVIEW_PATCH}
-    assert footprint(history).status_upserts == 3
-    assert footprint(history).upserts == 4
+    assert (LEAN_SAGA_PATCH in _patches(name)) == (name in LEAN)
 
 
 def test_a_lean_happy_path_upserts_only_its_terminal_status() -> None:
