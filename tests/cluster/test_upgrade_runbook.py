@@ -20,6 +20,7 @@ import os
 import re
 import signal
 import time
+import uuid
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
@@ -200,6 +201,9 @@ async def test_the_upgrade_runbook_rolls_out_build_b_and_back_with_each_saga_on_
             "OLD_BUILD": OLD,
             "NEW_BUILD": NEW,
             "LOGS": str(logs),
+            # A deployment of this test's own: the session's cluster is shared, and another
+            # test (the chart's pods) may already have promoted a build of `order-saga`.
+            "ORDERS_WORKERS__DEPLOYMENT_NAME": f"order-saga-{uuid.uuid4().hex[:8]}",
         },
         ROOT,
         tmp_path / "runbook-env",
